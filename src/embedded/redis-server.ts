@@ -1,0 +1,145 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdirSync } from "node:fs";
+import { Socket } from "node:net";
+import { findFreePort } from "./free-port.ts";
+
+export interface RedisServerOptions {
+  /** Absolute path of the redis-server binary. */
+  executable: string;
+  /** Directory for the AOF and RDB files; created if missing. */
+  dataDirectory: string;
+  /** Append-only file on (the durable default) or no persistence at all (tests of data loss). */
+  appendOnly: boolean;
+  /** Restart the server when it exits unexpectedly. */
+  supervise: boolean;
+  /** Fixed port, or undefined for a free loopback port. */
+  port?: number;
+  /** Extra `--name value` arguments, e.g. maxmemory for out-of-memory tests. */
+  extraArguments?: readonly string[];
+  onLog?: (line: string) => void;
+  onUnexpectedExit?: (code: number | null, signal: NodeJS.Signals | null) => void;
+}
+
+export interface RedisServer {
+  readonly url: string;
+  readonly port: number;
+  /** PID of the current child process (changes after a supervised restart). */
+  pid(): number | undefined;
+  /** SIGTERM, which makes redis flush the AOF, then wait for the exit; SIGKILL after the timeout. */
+  stop(timeoutMs?: number): Promise<void>;
+}
+
+const startAttempts = 5;
+
+/**
+ * Spawns a redis-server bound to 127.0.0.1 and resolves once it answers PING.
+ * The child is never detached, so it cannot outlive a crash of this process by
+ * long: redis exits when its stdout pipe closes and the next write fails.
+ */
+export async function startRedisServer(options: RedisServerOptions): Promise<RedisServer> {
+  mkdirSync(options.dataDirectory, { recursive: true });
+  let lastError: unknown;
+  for (let attempt = 0; attempt < startAttempts; attempt += 1) {
+    const port = options.port ?? (await findFreePort());
+    try {
+      return await launch(options, port);
+    } catch (error) {
+      lastError = error;
+      if (options.port !== undefined) break;
+    }
+  }
+  throw new Error(`redis-server did not start: ${String(lastError)}`);
+}
+
+async function launch(options: RedisServerOptions, port: number): Promise<RedisServer> {
+  let child: ChildProcess | undefined;
+  let stopping = false;
+  let restartTimer: NodeJS.Timeout | undefined;
+
+  const spawnChild = async (): Promise<void> => {
+    const args = [
+      "--port", String(port),
+      "--bind", "127.0.0.1",
+      "--dir", options.dataDirectory,
+      "--appendonly", options.appendOnly ? "yes" : "no",
+      "--save", "",
+      "--daemonize", "no",
+      "--protected-mode", "yes",
+      "--maxmemory-policy", "noeviction",
+      ...(options.extraArguments ?? []),
+    ];
+    const started = spawn(options.executable, args, { stdio: ["ignore", "pipe", "pipe"] });
+    child = started;
+    const exited = new Promise<never>((_resolve, reject) => {
+      started.once("error", reject);
+      started.once("exit", (code) => reject(new Error(`redis-server exited with code ${String(code)}`)));
+    });
+    started.stdout?.setEncoding("utf8").on("data", (text: string) => forwardLines(text, options.onLog));
+    started.stderr?.setEncoding("utf8").on("data", (text: string) => forwardLines(text, options.onLog));
+    await Promise.race([waitForPong(port, 10_000), exited]);
+    started.removeAllListeners("exit");
+    started.once("exit", (code, signal) => {
+      if (stopping) return;
+      options.onUnexpectedExit?.(code, signal);
+      if (options.supervise) {
+        // Back off briefly so a server that dies at once does not spin.
+        restartTimer = setTimeout(() => {
+          spawnChild().catch((error: unknown) => options.onLog?.(`redis-server restart failed: ${String(error)}`));
+        }, 500);
+      }
+    });
+  };
+
+  try {
+    await spawnChild();
+  } catch (error) {
+    child?.kill("SIGKILL");
+    throw error;
+  }
+
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    port,
+    pid: () => child?.pid,
+    stop: async (timeoutMs = 10_000) => {
+      stopping = true;
+      if (restartTimer) clearTimeout(restartTimer);
+      const current = child;
+      if (!current || current.exitCode !== null || current.signalCode !== null) return;
+      const exited = new Promise<void>((resolve) => current.once("exit", () => resolve()));
+      current.kill("SIGTERM");
+      const timer = setTimeout(() => current.kill("SIGKILL"), timeoutMs);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+function forwardLines(text: string, onLog: ((line: string) => void) | undefined): void {
+  if (!onLog) return;
+  for (const line of text.split("\n")) if (line.trim()) onLog(line.trim());
+}
+
+/** Polls with raw PING over TCP during startup only; there is no other way to know redis is up. */
+async function waitForPong(port: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await pingOnce(port)) return;
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  throw new Error(`redis-server on port ${port} did not answer PING within ${timeoutMs} ms`);
+}
+
+async function pingOnce(port: number): Promise<boolean> {
+  return await new Promise((resolve) => {
+    const socket = new Socket();
+    const finish = (ok: boolean): void => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(500, () => finish(false));
+    socket.once("error", () => finish(false));
+    socket.connect(port, "127.0.0.1", () => socket.write("PING\r\n"));
+    socket.once("data", (data) => finish(data.toString().startsWith("+PONG")));
+  });
+}
