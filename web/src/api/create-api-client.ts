@@ -1,0 +1,93 @@
+import { ApiError, NETWORK_ERROR } from "./api-error.ts";
+import type {
+  AuthResponse,
+  Conversation,
+  ConversationPage,
+  ConversationSummary,
+  MeResponse,
+  RegenerateResponse,
+  SendMessageResponse,
+} from "./types.ts";
+
+export interface ApiClientOptions {
+  /** Read on every request, so a token changed in another tab is picked up. */
+  getToken: () => string | null;
+  /** Called when the API answers 401 UNAUTHENTICATED to an authenticated request. */
+  onUnauthenticated: () => void;
+  fetch?: typeof fetch;
+}
+
+export type ApiClient = ReturnType<typeof createApiClient>;
+
+/**
+ * A typed wrapper over the JSON API. Every failure becomes an ApiError with the
+ * server's `{error:{code,message}}`, or NETWORK_ERROR when no answer arrived.
+ */
+export function createApiClient(options: ApiClientOptions) {
+  const fetchImplementation = options.fetch ?? globalThis.fetch.bind(globalThis);
+
+  async function request<T>(method: string, path: string, body?: unknown, authenticated = true): Promise<T> {
+    const headers: Record<string, string> = { accept: "application/json" };
+    if (body !== undefined) headers["content-type"] = "application/json";
+    const token = options.getToken();
+    if (authenticated && token) headers.authorization = `Bearer ${token}`;
+    let response: Response;
+    try {
+      response = await fetchImplementation(path, {
+        method,
+        headers,
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+    } catch {
+      throw new ApiError(NETWORK_ERROR, "Could not reach the server.", 0);
+    }
+    if (response.status === 204) return undefined as T;
+    const text = await response.text();
+    let parsed: unknown = undefined;
+    try {
+      parsed = text ? JSON.parse(text) : undefined;
+    } catch {
+      parsed = undefined;
+    }
+    if (!response.ok) {
+      const error = readErrorBody(parsed) ?? { code: `HTTP_${response.status}`, message: response.statusText || "Request failed." };
+      if (authenticated && response.status === 401) options.onUnauthenticated();
+      throw new ApiError(error.code, error.message, response.status);
+    }
+    return parsed as T;
+  }
+
+  return {
+    register: (email: string, password: string) =>
+      request<AuthResponse>("POST", "/api/auth/register", { email, password }, false),
+    login: (email: string, password: string) => request<AuthResponse>("POST", "/api/auth/login", { email, password }, false),
+    me: () => request<MeResponse>("GET", "/api/me"),
+    listConversations: (cursor?: string | null, limit = 50) => {
+      const query = new URLSearchParams({ limit: String(limit) });
+      if (cursor) query.set("cursor", cursor);
+      return request<ConversationPage>("GET", `/api/conversations?${query.toString()}`);
+    },
+    createConversation: (title?: string) =>
+      request<ConversationSummary>("POST", "/api/conversations", title === undefined ? {} : { title }),
+    getConversation: (id: string) => request<Conversation>("GET", `/api/conversations/${encodeURIComponent(id)}`),
+    deleteConversation: (id: string) => request<undefined>("DELETE", `/api/conversations/${encodeURIComponent(id)}`),
+    sendMessage: (conversationId: string, content: string, model?: string) =>
+      request<SendMessageResponse>(
+        "POST",
+        `/api/conversations/${encodeURIComponent(conversationId)}/messages`,
+        model === undefined ? { content } : { content, model },
+      ),
+    regenerate: (conversationId: string) =>
+      request<RegenerateResponse>("POST", `/api/conversations/${encodeURIComponent(conversationId)}/regenerate`, {}),
+    cancel: (taskId: string) => request<unknown>("POST", `/api/stream/${encodeURIComponent(taskId)}/cancel`, {}),
+  };
+}
+
+function readErrorBody(value: unknown): { code: string; message: string } | undefined {
+  if (typeof value !== "object" || value === null || !("error" in value)) return undefined;
+  const error = value.error;
+  if (typeof error !== "object" || error === null) return undefined;
+  const { code, message } = error as { code?: unknown; message?: unknown };
+  if (typeof code !== "string") return undefined;
+  return { code, message: typeof message === "string" ? message : code };
+}

@@ -1,0 +1,89 @@
+import { memo, useMemo, type MouseEvent } from "react";
+import type { ErrorInfo, MessageStatus } from "../api/types.ts";
+import { ErrorNotice } from "../ui/error-notice.tsx";
+import { renderMarkdown } from "./render-markdown.ts";
+
+export interface MessageViewProps {
+  role: "user" | "assistant";
+  content: string;
+  status: MessageStatus;
+  error: ErrorInfo | null;
+  model: string | null;
+  /** Offered on the last assistant reply once it has finished. */
+  onRegenerate?: (() => void) | undefined;
+}
+
+export const MessageView = memo(function MessageView({ role, content, status, error, model, onRegenerate }: MessageViewProps) {
+  if (role === "user") {
+    return (
+      <article className="message message-user" data-testid="message-user" aria-label="You said">
+        <div className="message-bubble">{content}</div>
+      </article>
+    );
+  }
+  const waiting = (status === "pending" || status === "streaming") && content.length === 0;
+  return (
+    <article
+      className={`message message-assistant status-${status}`}
+      data-testid="message-assistant"
+      data-status={status}
+      aria-label="Assistant replied"
+      aria-busy={status === "pending" || status === "streaming"}
+    >
+      <div className="assistant-avatar" aria-hidden="true" />
+      <div className="assistant-body">
+        {waiting ? (
+          <div className="typing" aria-label="Writing a reply">
+            <span />
+            <span />
+            <span />
+          </div>
+        ) : (
+          <MarkdownContent source={content} streaming={status === "streaming"} />
+        )}
+        {status === "cancelled" && <p className="message-note">Stopped — the reply was cut short.</p>}
+        {status === "failed" && error && <ErrorNotice error={error} />}
+        {status === "failed" && !error && <ErrorNotice error={{ code: "INTERNAL", message: "The reply failed." }} />}
+        {(onRegenerate || model) && (
+          <div className="message-actions">
+            {model && <span className="message-model">{model}</span>}
+            {onRegenerate && (
+              <button type="button" className="ghost-button" onClick={onRegenerate} data-testid="message-regenerate">
+                <svg viewBox="0 0 24 24" width="14" height="14" aria-hidden="true">
+                  <path d="M20 11a8 8 0 1 0-2.3 5.7M20 5v6h-6" fill="none" stroke="currentColor" strokeWidth="2" strokeLinecap="round" strokeLinejoin="round" />
+                </svg>
+                Regenerate
+              </button>
+            )}
+          </div>
+        )}
+      </div>
+    </article>
+  );
+});
+
+function MarkdownContent({ source, streaming }: { source: string; streaming: boolean }) {
+  // renderMarkdown runs markdown-it with html:false: all model HTML arrives escaped.
+  const html = useMemo(() => renderMarkdown(source), [source]);
+  return (
+    <div
+      className={streaming ? "markdown streaming" : "markdown"}
+      onClick={copyCodeOnClick}
+      dangerouslySetInnerHTML={{ __html: html }}
+    />
+  );
+}
+
+function copyCodeOnClick(event: MouseEvent<HTMLDivElement>) {
+  const target = event.target as HTMLElement;
+  const button = target.closest<HTMLButtonElement>("button[data-copy-code]");
+  if (!button) return;
+  const code = button.closest(".code-block")?.querySelector("code")?.textContent ?? "";
+  void navigator.clipboard
+    ?.writeText(code)
+    .then(() => {
+      button.textContent = "Copied";
+      setTimeout(() => (button.textContent = "Copy"), 1500);
+    })
+    .catch(() => undefined);
+}

@@ -1,0 +1,145 @@
+import type { StreamEvent } from "./live-reply.ts";
+
+/** `live`: events flowing; `connecting`: first connect; `reconnecting`: lost, retrying on its own. */
+export type ConnectionState = "connecting" | "live" | "reconnecting";
+
+export interface GenerationStreamOptions {
+  /** The `streamUrl` from the API: a path with a short-lived read `token` in its query. */
+  streamUrl: string;
+  /** Resume after this cursor (sent as the `lastEventId` query parameter). */
+  lastEventId: string | null;
+  onEvent: (event: StreamEvent) => void;
+  onConnectionChange: (state: ConnectionState) => void;
+  /**
+   * Called when the EventSource gave up (401 for an expired read token, 404/410,
+   * or a network failure the browser will not retry). Returns a fresh streamUrl to
+   * reopen with, or null when the generation is no longer active (read the saved
+   * message instead). Throwing means "try again later" (e.g. still offline).
+   */
+  refreshStreamUrl: () => Promise<string | null>;
+  /** Called once when the stream will deliver nothing more: after `end`, or when refresh returned null. */
+  onFinished: () => void;
+  /** Reads the cursor to resume from; the owner tracks it while applying events. */
+  currentCursor: () => string | null;
+  /** Injected for tests; EventSource by default. */
+  createEventSource?: (url: string) => EventSource;
+}
+
+export interface GenerationStream {
+  close(): void;
+}
+
+const eventTypes = ["start", "reset", "text-delta", "usage", "end"] as const;
+/** Backoff between our own reopen attempts after the browser gave up, in ms. */
+const reopenDelaysMs = [250, 1000, 2000, 4000];
+
+/**
+ * One EventSource for one generation, kept alive across network breaks.
+ *
+ * 1. The browser retries dropped connections itself and sends Last-Event-ID, so a
+ *    `CONNECTING` error only flips the indicator to "reconnecting".
+ * 2. When the browser gives up (`CLOSED`: a 401 for an expired read token, a 404/410,
+ *    or a failed reconnect), we ask the owner for a fresh streamUrl and reopen with
+ *    `lastEventId=<last applied id>`, backing off, and retrying at once on `online`.
+ * 3. After `end` the source is closed before the server's close can trigger a reconnect.
+ */
+export function openGenerationStream(options: GenerationStreamOptions): GenerationStream {
+  const createEventSource = options.createEventSource ?? ((url: string) => new EventSource(url));
+  let source: EventSource | null = null;
+  let closed = false;
+  let reopenTimer: ReturnType<typeof setTimeout> | null = null;
+  let failedReopens = 0;
+  let refreshing = false;
+
+  function connect(streamUrl: string, cursor: string | null): void {
+    if (closed) return;
+    const eventSource = createEventSource(withCursor(streamUrl, cursor));
+    source = eventSource;
+    eventSource.onopen = () => {
+      if (source !== eventSource) return;
+      failedReopens = 0;
+      options.onConnectionChange("live");
+    };
+    eventSource.onerror = () => {
+      if (source !== eventSource || closed) return;
+      options.onConnectionChange("reconnecting");
+      if (eventSource.readyState === EventSource.CLOSED) scheduleReopen();
+    };
+    for (const type of eventTypes) {
+      eventSource.addEventListener(type, (message: MessageEvent<string>) => {
+        if (source !== eventSource || closed) return;
+        options.onEvent({ type, id: message.lastEventId, data: parseData(message.data) });
+        if (type === "end") finish();
+      });
+    }
+  }
+
+  function scheduleReopen(): void {
+    source?.close();
+    source = null;
+    if (reopenTimer !== null || closed) return;
+    const delayMs = reopenDelaysMs[Math.min(failedReopens, reopenDelaysMs.length - 1)] ?? 4000;
+    failedReopens += 1;
+    reopenTimer = setTimeout(() => void reopen(), delayMs);
+  }
+
+  async function reopen(): Promise<void> {
+    reopenTimer = null;
+    if (closed || refreshing || source !== null) return;
+    refreshing = true;
+    try {
+      const streamUrl = await options.refreshStreamUrl();
+      if (closed) return;
+      if (streamUrl === null) {
+        finish();
+        return;
+      }
+      connect(streamUrl, options.currentCursor());
+    } catch {
+      scheduleReopen();
+    } finally {
+      refreshing = false;
+    }
+  }
+
+  function onOnline(): void {
+    if (closed || source !== null) return;
+    if (reopenTimer !== null) clearTimeout(reopenTimer);
+    void reopen();
+  }
+
+  function finish(): void {
+    if (closed) return;
+    close();
+    options.onFinished();
+  }
+
+  function close(): void {
+    closed = true;
+    source?.close();
+    source = null;
+    if (reopenTimer !== null) clearTimeout(reopenTimer);
+    reopenTimer = null;
+    if (typeof window !== "undefined") window.removeEventListener("online", onOnline);
+  }
+
+  if (typeof window !== "undefined") window.addEventListener("online", onOnline);
+  options.onConnectionChange("connecting");
+  connect(options.streamUrl, options.lastEventId);
+  return { close };
+}
+
+function withCursor(streamUrl: string, cursor: string | null): string {
+  if (cursor === null) return streamUrl;
+  const url = new URL(streamUrl, window.location.origin);
+  url.searchParams.set("lastEventId", cursor);
+  return url.pathname + url.search;
+}
+
+function parseData(data: string): unknown {
+  try {
+    return JSON.parse(data);
+  } catch {
+    return {};
+  }
+}
