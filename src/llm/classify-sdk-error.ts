@@ -1,0 +1,40 @@
+import { ProviderError, providerErrorFromStatus } from "./provider-error.ts";
+
+type ErrorClass = abstract new (...args: never[]) => Error;
+
+/** The error classes both official SDKs (openai, @anthropic-ai/sdk) export under the same names. */
+export interface SdkErrorClasses {
+  APIError: ErrorClass;
+  APIConnectionError: ErrorClass;
+  APIUserAbortError: ErrorClass;
+}
+
+interface HttpErrorShape {
+  status?: number | undefined;
+  headers?: { get(name: string): string | null } | undefined;
+}
+
+/**
+ * Maps an error from an official SDK's streaming call to a ProviderError.
+ * Decided by class and HTTP status only, never by message text.
+ */
+export function classifySdkError(error: unknown, receivedText: boolean, classes: SdkErrorClasses): ProviderError {
+  if (error instanceof classes.APIUserAbortError) {
+    return new ProviderError("aborted", { message: "The request was aborted.", cause: error });
+  }
+  // APIConnectionError extends APIError (without a status) in both SDKs; it is handled below.
+  if (error instanceof classes.APIError && !(error instanceof classes.APIConnectionError)) {
+    const { status, headers } = error as HttpErrorShape;
+    if (typeof status === "number") return providerErrorFromStatus(status, headers, error, `The provider answered HTTP ${status}.`);
+    // No status: an error event inside an already-open stream (e.g. Anthropic "overloaded_error").
+    return new ProviderError("server", { message: "The provider reported an error mid-stream.", cause: error });
+  }
+  if (error instanceof SyntaxError) {
+    return new ProviderError("server", { message: "The provider sent malformed stream data.", cause: error });
+  }
+  // A connection error or the transport failing while reading the body (undici's
+  // "terminated"): after text arrived the reply is cut short, before it the request never got through.
+  return receivedText
+    ? new ProviderError("truncated", { message: "The provider's stream broke off before a finish reason.", cause: error })
+    : new ProviderError("connection", { message: "The connection to the provider failed.", cause: error });
+}

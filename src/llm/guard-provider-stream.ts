@@ -1,0 +1,53 @@
+import type { Clock } from "./clock.ts";
+import type { ProviderEvent } from "./llm-provider.ts";
+import { ProviderError } from "./provider-error.ts";
+import { withIdleTimeout } from "./with-idle-timeout.ts";
+
+export interface GuardProviderStreamOptions {
+  /** The caller's signal; its abort surfaces as `ProviderError("aborted")`. */
+  signal: AbortSignal;
+  idleTimeoutMs: number;
+  clock?: Clock;
+  /** Turns an SDK or network error into a ProviderError; `receivedText` says whether text already streamed. */
+  classifyError: (error: unknown, receivedText: boolean) => ProviderError;
+}
+
+/**
+ * Enforces the `LlmProvider.stream` contract around an adapter's raw events:
+ * 1. the adapter gets its own AbortSignal, aborted on every exit (finish,
+ *    error, idle timeout, consumer `break`), so no request outlives its stream;
+ * 2. idle timeout and caller abort win over whatever the SDK is waiting on;
+ * 3. every failure leaves as a ProviderError, the caller's abort always as "aborted";
+ * 4. `finish` ends the stream; ending without one is "truncated", never a completed message.
+ */
+export async function* guardProviderStream(
+  open: (signal: AbortSignal) => AsyncIterable<ProviderEvent>,
+  options: GuardProviderStreamOptions,
+): AsyncGenerator<ProviderEvent, void, undefined> {
+  const { signal } = options;
+  if (signal.aborted) throw new ProviderError("aborted", { message: "The request was aborted.", cause: signal.reason });
+  const controller = new AbortController();
+  const forwardAbort = (): void => controller.abort(signal.reason);
+  signal.addEventListener("abort", forwardAbort, { once: true });
+  let receivedText = false;
+  try {
+    for await (const event of withIdleTimeout(open(controller.signal), options.idleTimeoutMs, signal, options.clock)) {
+      if (event.type === "text-delta") receivedText = true;
+      yield event;
+      if (event.type === "finish") return;
+    }
+    // The SDKs end iteration quietly when their request is aborted.
+    if (signal.aborted) throw new ProviderError("aborted", { message: "The request was aborted.", cause: signal.reason });
+    throw new ProviderError("truncated", { message: "The provider's stream ended without a finish reason." });
+  } catch (error) {
+    if (signal.aborted) {
+      if (error instanceof ProviderError && error.kind === "aborted") throw error;
+      throw new ProviderError("aborted", { message: "The request was aborted.", cause: error });
+    }
+    if (error instanceof ProviderError) throw error;
+    throw options.classifyError(error, receivedText);
+  } finally {
+    signal.removeEventListener("abort", forwardAbort);
+    controller.abort();
+  }
+}

@@ -1,0 +1,33 @@
+/**
+ * The port the worker generates replies through. One adapter per vendor
+ * (openai-provider.ts, anthropic-provider.ts) plus the simulated model; the
+ * worker never sees an SDK type.
+ */
+export interface ChatTurn {
+  role: "system" | "user" | "assistant";
+  content: string;
+}
+
+export interface ChatRequest {
+  model: string;
+  messages: ChatTurn[];
+  maxOutputTokens?: number;
+}
+
+/**
+ * What a provider stream yields. `finish` comes exactly once, last, and only
+ * when the provider gave a real finish reason; a stream that ends without one
+ * throws a `ProviderError` of kind "truncated" instead.
+ */
+export type ProviderEvent =
+  | { type: "text-delta"; delta: string }
+  | { type: "usage"; inputTokens: number; outputTokens: number }
+  | { type: "finish"; reason: string };
+
+export type ProviderName = "simulated" | "openai" | "anthropic";
+
+export interface LlmProvider {
+  readonly name: ProviderName;
+  /** Throws `ProviderError` for every failure, including the caller's abort (kind "aborted"). */
+  stream(request: ChatRequest, signal: AbortSignal): AsyncIterable<ProviderEvent>;
+}

@@ -1,0 +1,79 @@
+import OpenAI, { APIConnectionError, APIError, APIUserAbortError } from "openai";
+import { classifySdkError } from "./classify-sdk-error.ts";
+import type { Clock } from "./clock.ts";
+import { guardProviderStream } from "./guard-provider-stream.ts";
+import type { ChatRequest, LlmProvider, ProviderEvent } from "./llm-provider.ts";
+import { ProviderError } from "./provider-error.ts";
+
+export interface OpenAiProviderOptions {
+  apiKey: string;
+  /** Any OpenAI-compatible server, e.g. `http://127.0.0.1:8000/v1`; default api.openai.com. */
+  baseUrl?: string;
+  idleTimeoutMs: number;
+  clock?: Clock;
+}
+
+const sdkErrors = { APIError, APIConnectionError, APIUserAbortError };
+
+/**
+ * Chat Completions streaming through the official SDK. SDK retries are off:
+ * the worker decides retries, and only before the first token.
+ */
+export function createOpenAiProvider(options: OpenAiProviderOptions): LlmProvider {
+  const client = new OpenAI({
+    apiKey: options.apiKey,
+    ...(options.baseUrl === undefined ? {} : { baseURL: options.baseUrl }),
+    maxRetries: 0,
+    // The SDK logs malformed chunks to the console; we report them as ProviderError instead.
+    logLevel: "off",
+  });
+  return {
+    name: "openai",
+    stream: (request, signal) =>
+      guardProviderStream((requestSignal) => openAiEvents(client, request, requestSignal), {
+        signal,
+        idleTimeoutMs: options.idleTimeoutMs,
+        ...(options.clock === undefined ? {} : { clock: options.clock }),
+        classifyError: (error, receivedText) => classifySdkError(error, receivedText, sdkErrors),
+      }),
+  };
+}
+
+async function* openAiEvents(client: OpenAI, request: ChatRequest, signal: AbortSignal): AsyncGenerator<ProviderEvent> {
+  const stream = await client.chat.completions.create(
+    {
+      model: request.model,
+      messages: request.messages.map((turn) => ({ role: turn.role, content: turn.content })),
+      stream: true,
+      stream_options: { include_usage: true },
+      ...(request.maxOutputTokens === undefined ? {} : { max_completion_tokens: request.maxOutputTokens }),
+    },
+    { signal },
+  );
+  let finishReason: string | undefined;
+  let usage: ProviderEvent | undefined;
+  for await (const chunk of stream) {
+    // Compatible servers vary; a chunk without a choices array is not one we can trust.
+    if (!Array.isArray(chunk.choices)) throw malformed();
+    for (const choice of chunk.choices) {
+      if (choice.index !== 0) continue;
+      const text = choice.delta?.content;
+      if (typeof text === "string" && text.length > 0) yield { type: "text-delta", delta: text };
+      if (typeof choice.finish_reason === "string") finishReason = choice.finish_reason;
+    }
+    // With include_usage the usage arrives in its own chunk after the finish_reason chunk.
+    if (chunk.usage) {
+      usage = { type: "usage", inputTokens: chunk.usage.prompt_tokens, outputTokens: chunk.usage.completion_tokens };
+    }
+  }
+  if (finishReason === undefined) {
+    if (signal.aborted) return;
+    throw new ProviderError("truncated", { message: "The OpenAI stream ended without a finish_reason." });
+  }
+  if (usage) yield usage;
+  yield { type: "finish", reason: finishReason };
+}
+
+function malformed(): ProviderError {
+  return new ProviderError("server", { message: "The provider sent a chunk that is not a chat completion chunk." });
+}

@@ -1,0 +1,104 @@
+import { sleep, systemClock, type Clock } from "./clock.ts";
+import type { ChatRequest, ChatTurn, LlmProvider, ProviderEvent } from "./llm-provider.ts";
+import { ProviderError } from "./provider-error.ts";
+import { simulatedWords, splitIntoSmallTokens } from "./simulated-text.ts";
+import { formatTokenStamp, monotonicMicros } from "./token-stamp.ts";
+
+export interface SimulatedProviderOptions {
+  /** Pace of the reply; Infinity emits everything at once. */
+  tokensPerSecond: number;
+  /** Words per reply (echo replies ignore it). */
+  tokenCount: number;
+  /** Prefix every word with `⟨µs of CLOCK_MONOTONIC⟩` (see token-stamp.ts) for cross-process latency. */
+  stampTokens?: boolean;
+  clock?: Clock;
+  /** Stamp time source; defaults to process.hrtime. */
+  stampMicros?: () => number;
+}
+
+/** `echo:<text>` as the last user message makes the reply exactly `<text>`. */
+export const echoPrefix = "echo:";
+
+/**
+ * The default provider and the benchmark load generator: a deterministic reply
+ * paced by one timer per stream. When the event loop lags, every token that
+ * is already due goes out in one delta instead of one timer per token.
+ */
+export function createSimulatedProvider(options: SimulatedProviderOptions): LlmProvider {
+  const clock = options.clock ?? systemClock;
+  const stampMicros = options.stampMicros ?? monotonicMicros;
+  if (!(options.tokensPerSecond > 0)) throw new RangeError("tokensPerSecond must be > 0");
+  const intervalMs = 1000 / options.tokensPerSecond;
+  return {
+    name: "simulated",
+    stream: (request, signal) => simulatedEvents(request, signal),
+  };
+
+  async function* simulatedEvents(request: ChatRequest, signal: AbortSignal): AsyncGenerator<ProviderEvent> {
+    throwIfAborted(signal);
+    const plan = planReply(request, options);
+    const startMs = clock.now();
+    let emitted = 0;
+    while (emitted < plan.tokens.length) {
+      const due =
+        intervalMs === 0
+          ? plan.tokens.length
+          : Math.min(plan.tokens.length, Math.floor((clock.now() - startMs) / intervalMs) + 1);
+      if (due > emitted) {
+        const stamp = plan.stamped ? formatTokenStamp(stampMicros()) : "";
+        let delta = "";
+        for (; emitted < due; emitted++) {
+          delta += plan.stamped ? `${emitted === 0 ? "" : " "}${stamp}${plan.tokens[emitted]}` : plan.tokens[emitted];
+        }
+        yield { type: "text-delta", delta };
+        throwIfAborted(signal);
+        continue;
+      }
+      try {
+        await sleep(clock, startMs + emitted * intervalMs - clock.now(), signal);
+      } catch (error) {
+        throw new ProviderError("aborted", { message: "The request was aborted.", cause: error });
+      }
+    }
+    yield { type: "usage", inputTokens: estimateInputTokens(request.messages), outputTokens: plan.tokens.length };
+    yield { type: "finish", reason: plan.finishReason };
+  }
+}
+
+interface ReplyPlan {
+  /** Token texts as they appear in the reply (separators included) unless stamped. */
+  tokens: string[];
+  stamped: boolean;
+  finishReason: string;
+}
+
+function planReply(request: ChatRequest, options: SimulatedProviderOptions): ReplyPlan {
+  const lastUser = request.messages.findLast((turn) => turn.role === "user");
+  if (lastUser?.content.startsWith(echoPrefix)) {
+    // Verbatim and unstamped: browser tests assert the exact text (e.g. an XSS payload).
+    return { tokens: splitIntoSmallTokens(lastUser.content.slice(echoPrefix.length)), stamped: false, finishReason: "stop" };
+  }
+  const limit = request.maxOutputTokens ?? Number.POSITIVE_INFINITY;
+  const count = Math.max(0, Math.min(options.tokenCount, limit));
+  const words = simulatedWords(request.messages, count);
+  const stamped = options.stampTokens === true;
+  return {
+    tokens: stamped ? words : words.map((word, index) => (index === 0 ? word : ` ${word}`)),
+    stamped,
+    finishReason: count < options.tokenCount ? "length" : "stop",
+  };
+}
+
+/** The simulated text for a conversation, unpaced and unstamped (what a finished reply contains). */
+export function simulatedReplyText(request: ChatRequest, tokenCount: number): string {
+  return planReply(request, { tokensPerSecond: 1, tokenCount }).tokens.join("");
+}
+
+function estimateInputTokens(messages: readonly ChatTurn[]): number {
+  // About four characters per token, as the vendors' rules of thumb say.
+  return Math.ceil(messages.reduce((total, turn) => total + turn.content.length, 0) / 4);
+}
+
+function throwIfAborted(signal: AbortSignal): void {
+  if (signal.aborted) throw new ProviderError("aborted", { message: "The request was aborted.", cause: signal.reason });
+}
