@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { Socket } from "node:net";
 import { findFreePort } from "./free-port.ts";
 
@@ -33,11 +34,13 @@ const startAttempts = 5;
 
 /**
  * Spawns a redis-server bound to 127.0.0.1 and resolves once it answers PING.
- * The child is never detached, so it cannot outlive a crash of this process by
- * long: redis exits when its stdout pipe closes and the next write fails.
+ * Its PID is kept in `<dataDirectory>/sluice-redis.pid`: a server left behind by
+ * a previous run that was killed with SIGKILL is stopped before a new one starts
+ * on the same files. An exit of this process kills the child synchronously.
  */
 export async function startRedisServer(options: RedisServerOptions): Promise<RedisServer> {
   mkdirSync(options.dataDirectory, { recursive: true });
+  await stopLeftoverServer(pidFileOf(options.dataDirectory));
   let lastError: unknown;
   for (let attempt = 0; attempt < startAttempts; attempt += 1) {
     const port = options.port ?? (await findFreePort());
@@ -70,6 +73,7 @@ async function launch(options: RedisServerOptions, port: number): Promise<RedisS
     ];
     const started = spawn(options.executable, args, { stdio: ["ignore", "pipe", "pipe"] });
     child = started;
+    if (started.pid !== undefined) writeFileSync(pidFileOf(options.dataDirectory), String(started.pid));
     const exited = new Promise<never>((_resolve, reject) => {
       started.once("error", reject);
       started.once("exit", (code) => reject(new Error(`redis-server exited with code ${String(code)}`)));
@@ -90,12 +94,16 @@ async function launch(options: RedisServerOptions, port: number): Promise<RedisS
     });
   };
 
+  const killOnExit = (): void => {
+    child?.kill("SIGKILL");
+  };
   try {
     await spawnChild();
   } catch (error) {
-    child?.kill("SIGKILL");
+    killOnExit();
     throw error;
   }
+  process.once("exit", killOnExit);
 
   return {
     url: `redis://127.0.0.1:${port}`,
@@ -103,6 +111,7 @@ async function launch(options: RedisServerOptions, port: number): Promise<RedisS
     pid: () => child?.pid,
     stop: async (timeoutMs = 10_000) => {
       stopping = true;
+      process.removeListener("exit", killOnExit);
       if (restartTimer) clearTimeout(restartTimer);
       const current = child;
       if (!current || current.exitCode !== null || current.signalCode !== null) return;
@@ -111,6 +120,7 @@ async function launch(options: RedisServerOptions, port: number): Promise<RedisS
       const timer = setTimeout(() => current.kill("SIGKILL"), timeoutMs);
       await exited;
       clearTimeout(timer);
+      rmSync(pidFileOf(options.dataDirectory), { force: true });
     },
   };
 }
@@ -142,4 +152,32 @@ async function pingOnce(port: number): Promise<boolean> {
     socket.connect(port, "127.0.0.1", () => socket.write("PING\r\n"));
     socket.once("data", (data) => finish(data.toString().startsWith("+PONG")));
   });
+}
+
+function pidFileOf(dataDirectory: string): string {
+  return join(dataDirectory, "sluice-redis.pid");
+}
+
+/** Stops a redis-server that an earlier run of ours started on this data directory and never stopped. */
+async function stopLeftoverServer(pidFile: string): Promise<void> {
+  let pid: number;
+  try {
+    pid = Number(readFileSync(pidFile, "utf8").trim());
+  } catch {
+    return;
+  }
+  const isOurs = (): boolean => {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("redis-server");
+    } catch {
+      return false;
+    }
+  };
+  if (Number.isInteger(pid) && pid > 0 && isOurs()) {
+    process.kill(pid, "SIGTERM");
+    const deadline = Date.now() + 10_000;
+    while (isOurs() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    if (isOurs()) process.kill(pid, "SIGKILL");
+  }
+  rmSync(pidFile, { force: true });
 }

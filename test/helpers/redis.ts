@@ -14,7 +14,7 @@ export function testRedisUrl(): string {
 /** An ioredis client to the test server, closed when the current test ends. */
 export function connectTestRedis(): Redis {
   const client = new Redis(testRedisUrl(), { maxRetriesPerRequest: null, lazyConnect: false });
-  onTestFinished(async () => {
+  onTestFinished(() => {
     client.disconnect();
   });
   return client;

@@ -1,0 +1,44 @@
+import Fastify, { type FastifyBaseLogger } from "fastify";
+import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from "fastify-type-provider-zod";
+import type { Logger } from "pino";
+import type { Config } from "../config/config.ts";
+import type { App } from "./app-type.ts";
+import { registerErrorHandling } from "./errors/error-handler.ts";
+import { registerHealthRoutes, type ReadinessProbe } from "./health/health-routes.ts";
+
+export interface AppDependencies {
+  readonly logger: Logger;
+  readonly readinessProbes: readonly ReadinessProbe[];
+  /** Feature routes, registered after the shared plumbing (chat, streams, UI). */
+  readonly features?: ReadonlyArray<(app: App) => void | Promise<void>>;
+}
+
+/**
+ * Builds the Fastify app without listening, so tests can use `app.inject()` or
+ * port 0 and only the entry point calls `listen` (fastify testing guide).
+ */
+export async function buildApp(config: Config, dependencies: AppDependencies): Promise<App> {
+  // pino's Logger satisfies Fastify's logger interface; naming the narrower type keeps App's type simple.
+  const fastifyLogger: FastifyBaseLogger = dependencies.logger;
+  const app = Fastify({
+    loggerInstance: fastifyLogger,
+    bodyLimit: config.limits.bodyBytes,
+    // Slowloris: a client that trickles headers or a body is cut off.
+    connectionTimeout: 0,
+    requestTimeout: 30_000,
+    keepAliveTimeout: 72_000,
+    // Deep or poisoned JSON never reaches a handler.
+    onProtoPoisoning: "error",
+    onConstructorPoisoning: "error",
+    trustProxy: false,
+    return503OnClosing: true,
+    forceCloseConnections: false,
+  }).withTypeProvider<ZodTypeProvider>();
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  registerErrorHandling(app);
+  registerHealthRoutes(app, dependencies.readinessProbes, 2_000);
+  for (const feature of dependencies.features ?? []) await feature(app);
+  await app.ready();
+  return app;
+}

@@ -1,0 +1,188 @@
+import { randomBytes } from "node:crypto";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { isAbsolute, join, resolve } from "node:path";
+import { z } from "zod";
+import { envSchema, type Env } from "./env-schema.ts";
+
+export type ProviderName = "simulated" | "openai" | "anthropic";
+
+const defaultModels: Record<ProviderName, string> = {
+  simulated: "sluice-simulated",
+  openai: "gpt-4o-mini",
+  anthropic: "claude-sonnet-4-5",
+};
+
+/** The one typed, frozen configuration object. Built once by the entry point. */
+export interface Config {
+  readonly http: { readonly port: number; readonly host: string };
+  readonly dataDirectory: string;
+  readonly logLevel: Env["LOG_LEVEL"];
+  readonly database: { readonly url: string | undefined; readonly poolSize: number; readonly statementTimeoutMs: number };
+  readonly redis: { readonly url: string | undefined; readonly keyPrefix: string; readonly commandTimeoutMs: number };
+  readonly llm: {
+    readonly provider: ProviderName;
+    /** Why this provider was chosen, for the startup log line. */
+    readonly providerReason: string;
+    readonly defaultModel: string;
+    readonly allowedModels: readonly string[];
+    readonly openai: { readonly apiKey: string | undefined; readonly baseUrl: string | undefined };
+    readonly anthropic: { readonly apiKey: string | undefined; readonly baseUrl: string | undefined };
+    readonly simulated: { readonly tokensPerSecond: number; readonly tokenCount: number };
+    readonly idleTimeoutMs: number;
+    readonly maxRetries: number;
+  };
+  readonly auth: { readonly secret: string; readonly sessionTtlHours: number; readonly streamTokenTtlSeconds: number };
+  readonly stream: {
+    readonly ttlSeconds: number;
+    readonly maxEntries: number;
+    readonly maxBytes: number;
+    readonly maxEventBytes: number;
+    readonly coalesceWindowMs: number;
+    readonly coalesceMaxBytes: number;
+    readonly heartbeatIntervalMs: number;
+    readonly retryMs: number;
+    readonly stallTimeoutMs: number;
+  };
+  readonly worker: {
+    readonly concurrency: number;
+    readonly attempts: number;
+    readonly lockDurationMs: number;
+    readonly stalledIntervalMs: number;
+    readonly orphanSweepIntervalMs: number;
+    readonly orphanTimeoutMs: number;
+    readonly shutdownGraceMs: number;
+  };
+  readonly webUi: boolean;
+  readonly limits: {
+    readonly bodyBytes: number;
+    readonly messageChars: number;
+    readonly authPerMinute: number;
+    readonly messagesPerMinute: number;
+    readonly openStreamsPerUser: number;
+    readonly generationsPerUser: number;
+  };
+}
+
+export class ConfigError extends Error {
+  readonly problems: readonly string[];
+  constructor(problems: readonly string[]) {
+    super(`Invalid configuration:\n${problems.map((problem) => `  - ${problem}`).join("\n")}`);
+    this.name = "ConfigError";
+    this.problems = problems;
+  }
+}
+
+/**
+ * Parses the environment into a frozen Config, or throws one ConfigError that
+ * lists every bad variable at once.
+ * @example const config = loadConfig(process.env, process.cwd());
+ */
+export function loadConfig(environment: Readonly<Record<string, string | undefined>>, workingDirectory: string): Config {
+  // An empty variable means "unset", as in most shells' `VAR= cmd`.
+  const present = Object.fromEntries(Object.entries(environment).filter(([, value]) => value !== undefined && value !== ""));
+  const parsed = envSchema.safeParse(present);
+  if (!parsed.success) throw new ConfigError(formatIssues(parsed.error));
+  const env = parsed.data;
+  const problems: string[] = [];
+
+  const { provider, reason } = chooseProvider(env);
+  if (provider === "openai" && !env.OPENAI_API_KEY && !env.OPENAI_BASE_URL) problems.push("LLM_PROVIDER=openai needs OPENAI_API_KEY (or OPENAI_BASE_URL for a local server)");
+  if (provider === "anthropic" && !env.ANTHROPIC_API_KEY) problems.push("LLM_PROVIDER=anthropic needs ANTHROPIC_API_KEY");
+  const defaultModel = env.LLM_MODEL ?? defaultModels[provider];
+  const listed = env.LLM_MODELS?.split(",").map((model) => model.trim()).filter(Boolean) ?? [];
+  const allowedModels = [...new Set([defaultModel, ...listed])];
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  const dataDirectory = isAbsolute(env.DATA_DIR) ? env.DATA_DIR : resolve(workingDirectory, env.DATA_DIR);
+  const config: Config = {
+    http: { port: env.PORT, host: env.HOST },
+    dataDirectory,
+    logLevel: env.LOG_LEVEL,
+    database: { url: env.DATABASE_URL, poolSize: env.DB_POOL_SIZE, statementTimeoutMs: env.DB_STATEMENT_TIMEOUT_MS },
+    redis: { url: env.REDIS_URL, keyPrefix: env.REDIS_KEY_PREFIX, commandTimeoutMs: env.REDIS_COMMAND_TIMEOUT_MS },
+    llm: {
+      provider,
+      providerReason: reason,
+      defaultModel,
+      allowedModels,
+      openai: { apiKey: env.OPENAI_API_KEY, baseUrl: env.OPENAI_BASE_URL },
+      anthropic: { apiKey: env.ANTHROPIC_API_KEY, baseUrl: env.ANTHROPIC_BASE_URL },
+      simulated: { tokensPerSecond: env.SIMULATED_TOKENS_PER_SECOND, tokenCount: env.SIMULATED_TOKEN_COUNT },
+      idleTimeoutMs: env.PROVIDER_IDLE_TIMEOUT_MS,
+      maxRetries: env.PROVIDER_MAX_RETRIES,
+    },
+    auth: {
+      secret: env.AUTH_SECRET ?? embeddedSecret(dataDirectory),
+      sessionTtlHours: env.SESSION_TTL_HOURS,
+      streamTokenTtlSeconds: env.STREAM_TOKEN_TTL_SECONDS,
+    },
+    stream: {
+      ttlSeconds: env.STREAM_TTL_SECONDS,
+      maxEntries: env.STREAM_MAX_ENTRIES,
+      maxBytes: env.STREAM_MAX_BYTES,
+      maxEventBytes: env.STREAM_MAX_EVENT_BYTES,
+      coalesceWindowMs: env.COALESCE_WINDOW_MS,
+      coalesceMaxBytes: env.COALESCE_MAX_BYTES,
+      heartbeatIntervalMs: env.HEARTBEAT_INTERVAL_MS,
+      retryMs: env.SSE_RETRY_MS,
+      stallTimeoutMs: env.STREAM_STALL_TIMEOUT_MS,
+    },
+    worker: {
+      concurrency: env.WORKER_CONCURRENCY,
+      attempts: env.JOB_ATTEMPTS,
+      lockDurationMs: env.JOB_LOCK_DURATION_MS,
+      stalledIntervalMs: env.JOB_STALLED_INTERVAL_MS,
+      orphanSweepIntervalMs: env.ORPHAN_SWEEP_INTERVAL_MS,
+      orphanTimeoutMs: env.ORPHAN_TIMEOUT_MS,
+      shutdownGraceMs: env.SHUTDOWN_GRACE_MS,
+    },
+    webUi: env.ENABLE_WEB_UI,
+    limits: {
+      bodyBytes: env.LIMIT_BODY_BYTES,
+      messageChars: env.LIMIT_MESSAGE_CHARS,
+      authPerMinute: env.LIMIT_AUTH_PER_MINUTE,
+      messagesPerMinute: env.LIMIT_MESSAGES_PER_MINUTE,
+      openStreamsPerUser: env.LIMIT_OPEN_STREAMS_PER_USER,
+      generationsPerUser: env.LIMIT_GENERATIONS_PER_USER,
+    },
+  };
+  return deepFreeze(config);
+}
+
+/** With no key configured Sluice runs the simulated model, so `npm start` works offline. */
+function chooseProvider(env: Env): { provider: ProviderName; reason: string } {
+  if (env.LLM_PROVIDER) return { provider: env.LLM_PROVIDER, reason: "LLM_PROVIDER is set" };
+  if (env.OPENAI_API_KEY) return { provider: "openai", reason: "OPENAI_API_KEY is set" };
+  if (env.ANTHROPIC_API_KEY) return { provider: "anthropic", reason: "ANTHROPIC_API_KEY is set" };
+  return { provider: "simulated", reason: "no LLM key is configured" };
+}
+
+/**
+ * The embedded setup keeps a random signing secret in the data directory so
+ * tokens survive restarts. Several processes must share AUTH_SECRET instead.
+ */
+function embeddedSecret(dataDirectory: string): string {
+  const file = join(dataDirectory, "auth-secret");
+  try {
+    const existing = readFileSync(file, "utf8").trim();
+    if (existing.length >= 32) return existing;
+  } catch {
+    // first start: create it below
+  }
+  mkdirSync(dataDirectory, { recursive: true });
+  const secret = randomBytes(32).toString("base64url");
+  writeFileSync(file, secret, { mode: 0o600 });
+  return secret;
+}
+
+function formatIssues(error: z.ZodError): string[] {
+  return error.issues.map((issue) => `${issue.path.join(".") || "(environment)"}: ${issue.message}`);
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === "object") {
+    for (const child of Object.values(value)) deepFreeze(child);
+    Object.freeze(value);
+  }
+  return value;
+}

@@ -1,0 +1,70 @@
+import { z } from "zod";
+
+/**
+ * Every environment variable Sluice reads, with its default and unit.
+ * README.md ("Configuration") lists the same variables; keep them in step.
+ * Only this folder reads process.env (STYLE.md: config is parsed once).
+ */
+const integer = (minimum: number, maximum = Number.MAX_SAFE_INTEGER) =>
+  z.coerce.number().int().min(minimum).max(maximum);
+const optionalText = z.string().trim().min(1).optional();
+const flag = z.enum(["true", "false", "1", "0"]).transform((value) => value === "true" || value === "1");
+
+export const envSchema = z.object({
+  PORT: integer(0, 65_535).default(3000),
+  HOST: z.string().min(1).default("127.0.0.1"),
+  DATA_DIR: z.string().min(1).default("./.sluice"),
+  LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+
+  DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
+  DB_POOL_SIZE: integer(1, 1000).default(10),
+  DB_STATEMENT_TIMEOUT_MS: integer(100).default(10_000),
+
+  REDIS_URL: z.url({ protocol: /^rediss?$/ }).optional(),
+  REDIS_KEY_PREFIX: z.string().regex(/^[A-Za-z0-9:_-]+$/).default("sluice:"),
+  REDIS_COMMAND_TIMEOUT_MS: integer(50).default(5_000),
+
+  LLM_PROVIDER: z.enum(["simulated", "openai", "anthropic"]).optional(),
+  LLM_MODEL: optionalText,
+  LLM_MODELS: optionalText,
+  OPENAI_API_KEY: optionalText,
+  OPENAI_BASE_URL: z.url().optional(),
+  ANTHROPIC_API_KEY: optionalText,
+  ANTHROPIC_BASE_URL: z.url().optional(),
+  SIMULATED_TOKENS_PER_SECOND: z.coerce.number().positive().max(100_000).default(30),
+  SIMULATED_TOKEN_COUNT: integer(1, 1_000_000).default(120),
+  PROVIDER_IDLE_TIMEOUT_MS: integer(100).default(60_000),
+  PROVIDER_MAX_RETRIES: integer(0, 20).default(3),
+
+  AUTH_SECRET: z.string().min(32).optional(),
+  SESSION_TTL_HOURS: integer(1).default(24 * 30),
+  STREAM_TOKEN_TTL_SECONDS: integer(10).default(900),
+
+  STREAM_TTL_SECONDS: integer(1).default(3600),
+  STREAM_MAX_ENTRIES: integer(10).default(100_000),
+  STREAM_MAX_BYTES: integer(1024).default(16 * 1024 * 1024),
+  STREAM_MAX_EVENT_BYTES: integer(256).default(256 * 1024),
+  COALESCE_WINDOW_MS: integer(0, 10_000).default(16),
+  COALESCE_MAX_BYTES: integer(1, 1024 * 1024).default(4096),
+  HEARTBEAT_INTERVAL_MS: integer(100).default(15_000),
+  SSE_RETRY_MS: integer(100).default(2_000),
+  STREAM_STALL_TIMEOUT_MS: integer(100).default(3_000),
+
+  WORKER_CONCURRENCY: integer(1, 100_000).default(500),
+  JOB_ATTEMPTS: integer(1, 50).default(3),
+  JOB_LOCK_DURATION_MS: integer(500).default(30_000),
+  JOB_STALLED_INTERVAL_MS: integer(500).default(15_000),
+  ORPHAN_SWEEP_INTERVAL_MS: integer(100).default(15_000),
+  ORPHAN_TIMEOUT_MS: integer(1000).default(120_000),
+  SHUTDOWN_GRACE_MS: integer(0).default(10_000),
+  ENABLE_WEB_UI: flag.default(true),
+
+  LIMIT_BODY_BYTES: integer(1024, 1024 * 1024).default(1024 * 1024),
+  LIMIT_MESSAGE_CHARS: integer(1, 1_000_000).default(32_000),
+  LIMIT_AUTH_PER_MINUTE: integer(1).default(20),
+  LIMIT_MESSAGES_PER_MINUTE: integer(1).default(30),
+  LIMIT_OPEN_STREAMS_PER_USER: integer(1).default(20),
+  LIMIT_GENERATIONS_PER_USER: integer(1).default(3),
+});
+
+export type Env = z.infer<typeof envSchema>;

@@ -1,0 +1,97 @@
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { PGlite } from "@electric-sql/pglite";
+import { sql, type SQL } from "drizzle-orm";
+import { readMigrationFiles } from "drizzle-orm/migrator";
+import { drizzle as drizzleNodePostgres } from "drizzle-orm/node-postgres";
+import { migrate as migrateNodePostgres } from "drizzle-orm/node-postgres/migrator";
+import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
+import { drizzle as drizzlePglite } from "drizzle-orm/pglite";
+import { migrate as migratePglite } from "drizzle-orm/pglite/migrator";
+import pg from "pg";
+import * as schema from "./schema.ts";
+
+export type Schema = typeof schema;
+/** The query builder both drivers share; modules depend on this, never on a driver. */
+export type Db = PgDatabase<PgQueryResultHKT, Schema>;
+
+export interface Database {
+  readonly db: Db;
+  readonly kind: "pglite" | "postgres";
+  migrate(): Promise<void>;
+  /** True when every migration shipped with this build is recorded as applied. */
+  migrationsApplied(): Promise<boolean>;
+  /** A cheap round trip for readiness checks. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface DatabaseOptions {
+  /** PostgreSQL URL; undefined selects embedded PGlite under `dataDirectory`. */
+  url: string | undefined;
+  dataDirectory: string;
+  poolSize: number;
+  statementTimeoutMs: number;
+  /** Called for errors on idle pool clients (e.g. the server restarted); they must never crash the process. */
+  onPoolError?: (error: Error) => void;
+}
+
+const migrationsFolder = fileURLToPath(new URL("./migrations", import.meta.url));
+
+/** Opens PostgreSQL through a pool, or embedded PGlite when no URL is configured. Same schema and migrations for both. */
+export async function openDatabase(options: DatabaseOptions): Promise<Database> {
+  const expectedMigrations = readMigrationFiles({ migrationsFolder }).length;
+  const countApplied = async (db: Db): Promise<number> => {
+    try {
+      const rows = await selectRows<{ count: number }>(db, sql`select count(*)::int as count from drizzle.__drizzle_migrations`);
+      return rows[0]?.count ?? 0;
+    } catch {
+      return 0; // the table does not exist before the first migration
+    }
+  };
+
+  if (options.url === undefined) {
+    const directory = join(options.dataDirectory, "pglite");
+    mkdirSync(directory, { recursive: true });
+    const client = await PGlite.create(directory);
+    const db = drizzlePglite({ client, schema });
+    return {
+      db: db as unknown as Db,
+      kind: "pglite",
+      migrate: async () => migratePglite(db, { migrationsFolder }),
+      migrationsApplied: async () => (await countApplied(db)) >= expectedMigrations,
+      ping: async () => {
+        await client.query("select 1");
+      },
+      close: async () => client.close(),
+    };
+  }
+
+  const pool = new pg.Pool({
+    connectionString: options.url,
+    max: options.poolSize,
+    statement_timeout: options.statementTimeoutMs,
+    query_timeout: options.statementTimeoutMs + 1000,
+    connectionTimeoutMillis: options.statementTimeoutMs,
+    idleTimeoutMillis: 30_000,
+  });
+  pool.on("error", (error) => options.onPoolError?.(error));
+  const db = drizzleNodePostgres({ client: pool, schema });
+  return {
+    db: db as unknown as Db,
+    kind: "postgres",
+    migrate: async () => migrateNodePostgres(db, { migrationsFolder }),
+    migrationsApplied: async () => (await countApplied(db)) >= expectedMigrations,
+    ping: async () => {
+      await pool.query("select 1");
+    },
+    close: async () => pool.end(),
+  };
+}
+
+/** Raw SQL rows from either driver (both return `{ rows }` from execute). */
+export async function selectRows<Row>(db: Db, query: SQL): Promise<Row[]> {
+  const result: unknown = await db.execute(query);
+  return (result as { rows: Row[] }).rows;
+}

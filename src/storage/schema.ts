@@ -1,0 +1,98 @@
+import { sql } from "drizzle-orm";
+import { check, index, integer, jsonb, pgTable, primaryKey, text, timestamp, uniqueIndex, uuid } from "drizzle-orm/pg-core";
+
+const createdAt = () => timestamp("created_at", { withTimezone: true, mode: "date" }).notNull().defaultNow();
+const updatedAt = () => timestamp("updated_at", { withTimezone: true, mode: "date" }).notNull().defaultNow();
+
+export const users = pgTable("users", {
+  id: uuid("id").primaryKey().defaultRandom(),
+  /** Stored lower-cased and trimmed, so uniqueness is case-insensitive. */
+  email: text("email").notNull().unique(),
+  passwordHash: text("password_hash").notNull(),
+  defaultModel: text("default_model"),
+  systemPrompt: text("system_prompt"),
+  createdAt: createdAt(),
+  updatedAt: updatedAt(),
+});
+
+/** Opaque bearer tokens: only their SHA-256 is stored, so a database leak yields no usable token. */
+export const sessions = pgTable(
+  "sessions",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    userId: uuid("user_id").notNull().references(() => users.id, { onDelete: "cascade" }),
+    tokenHash: text("token_hash").notNull().unique(),
+    createdAt: createdAt(),
+    expiresAt: timestamp("expires_at", { withTimezone: true, mode: "date" }).notNull(),
+  },
+  (table) => [index("sessions_user_idx").on(table.userId)],
+);
+
+export const conversations = pgTable(
+  "conversations",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    userId: uuid("user_id").notNull().references(() => users.id, { onDelete: "cascade" }),
+    title: text("title"),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  // The listing query: a user's conversations, newest activity first, keyset-paginated on (updated_at, id).
+  (table) => [index("conversations_user_updated_idx").on(table.userId, table.updatedAt.desc(), table.id.desc())],
+);
+
+export const messageStatuses = ["pending", "streaming", "completed", "cancelled", "failed"] as const;
+export type MessageStatus = (typeof messageStatuses)[number];
+export const messageRoles = ["user", "assistant"] as const;
+export type MessageRole = (typeof messageRoles)[number];
+
+export const messages = pgTable(
+  "messages",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    conversationId: uuid("conversation_id").notNull().references(() => conversations.id, { onDelete: "cascade" }),
+    /** Denormalised owner, so a task id resolves to its owner in one indexed lookup. */
+    userId: uuid("user_id").notNull().references(() => users.id, { onDelete: "cascade" }),
+    role: text("role", { enum: messageRoles }).notNull(),
+    content: text("content").notNull().default(""),
+    status: text("status", { enum: messageStatuses }).notNull(),
+    /** The generation's task id (= BullMQ job id = stream id); assistant messages only. */
+    taskId: text("task_id").unique(),
+    /** The generation attempt that may still write this message (fencing for zombie workers). */
+    attempt: integer("attempt").notNull().default(0),
+    lastSeq: integer("last_seq"),
+    model: text("model"),
+    inputTokens: integer("input_tokens"),
+    outputTokens: integer("output_tokens"),
+    errorCode: text("error_code"),
+    errorMessage: text("error_message"),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+    completedAt: timestamp("completed_at", { withTimezone: true, mode: "date" }),
+  },
+  (table) => [
+    index("messages_conversation_idx").on(table.conversationId, table.createdAt, table.id),
+    // At most one reply generating per conversation: the 409 GENERATION_IN_PROGRESS rule, race-free.
+    uniqueIndex("messages_one_active_per_conversation")
+      .on(table.conversationId)
+      .where(sql`${table.status} in ('pending', 'streaming')`),
+    // The sweeper's and the per-user limit's lookups touch only unfinished generations.
+    index("messages_active_idx").on(table.userId, table.updatedAt).where(sql`${table.status} in ('pending', 'streaming')`),
+    check("messages_status_check", sql`${table.status} in ('pending', 'streaming', 'completed', 'cancelled', 'failed')`),
+    check("messages_role_check", sql`${table.role} in ('user', 'assistant')`),
+  ],
+);
+
+/** Replays of POST /messages with the same Idempotency-Key return the stored response (README: idempotency policy). */
+export const idempotencyKeys = pgTable(
+  "idempotency_keys",
+  {
+    userId: uuid("user_id").notNull().references(() => users.id, { onDelete: "cascade" }),
+    key: text("key").notNull(),
+    /** SHA-256 of the route and body, so a reused key with another request is refused. */
+    requestHash: text("request_hash").notNull(),
+    response: jsonb("response").notNull(),
+    createdAt: createdAt(),
+  },
+  (table) => [primaryKey({ columns: [table.userId, table.key] })],
+);
