@@ -1,0 +1,184 @@
+// The chat UI in a real chromium against the real Sluice (simulated model):
+// sign-in, streaming, stop, regenerate, titles and URLs, untrusted model output.
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import type { Page } from "playwright-core";
+import { launchBrowser, saveScreenshot, type TestBrowser } from "./support/launch-browser.ts";
+import { ensureWebBuilt } from "./support/ensure-web-built.ts";
+import { startSluice, type RunningSluice } from "./support/start-sluice.ts";
+import {
+  assistantText,
+  conversationIdFromUrl,
+  fetchSavedConversation,
+  lastAssistant,
+  normalizeWhitespace,
+  register,
+  savedLastAssistant,
+  sendMessage,
+  testPassword,
+  uniqueEmail,
+  waitForStatus,
+  waitForStreamedText,
+} from "./support/chat-page.ts";
+
+let sluice: RunningSluice;
+let browser: TestBrowser;
+
+beforeAll(async () => {
+  await ensureWebBuilt();
+  // 25 tokens/s × 150 tokens ≈ 6 s per reply: long enough to act mid-stream on a loaded machine.
+  [sluice, browser] = await Promise.all([startSluice({ tokensPerSecond: 25, tokenCount: 150 }), launchBrowser()]);
+}, 120_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await sluice?.stop();
+});
+
+async function freshPage(): Promise<Page> {
+  const page = await browser.newPage();
+  await page.goto(`${sluice.url}/`);
+  // Every test starts signed out: the persistent context shares localStorage.
+  await page.evaluate(() => localStorage.clear());
+  await page.reload();
+  return page;
+}
+
+describe("signing in", () => {
+  test("register, stay signed in across a reload, and see plain-word errors", async () => {
+    const page = await freshPage();
+    await page.getByTestId("auth-email").waitFor();
+    await saveScreenshot(page, "sign-in");
+
+    const email = uniqueEmail("register");
+    await register(page, sluice.url, email);
+    await page.reload();
+    await page.getByTestId("composer-input").waitFor();
+    expect(await page.getByTestId("auth-email").count()).toBe(0);
+
+    // Wrong password: the user reads why, with the code.
+    await page.evaluate(() => localStorage.clear());
+    await page.reload();
+    await page.getByTestId("auth-email").fill(email);
+    await page.getByTestId("auth-password").fill(`${testPassword}-wrong`);
+    await page.getByTestId("auth-submit").click();
+    const alert = page.getByRole("alert");
+    await alert.waitFor();
+    expect(await alert.textContent()).toContain("INVALID_CREDENTIALS");
+
+    // Registering the same email again says the account exists.
+    await page.getByTestId("auth-switch").click();
+    await page.getByTestId("auth-submit").click();
+    await page.waitForFunction(() => document.querySelector('[role="alert"]')?.textContent?.includes("EMAIL_TAKEN") === true);
+    await page.close();
+  });
+});
+
+describe("chatting", () => {
+  test("a reply streams token by token, completes, and settles to the saved message", async () => {
+    const page = await freshPage();
+    await register(page, sluice.url, uniqueEmail("stream"));
+    await sendMessage(page, "Tell me about durable streams");
+
+    await page.getByTestId("message-user").filter({ hasText: "Tell me about durable streams" }).waitFor();
+    const early = await waitForStreamedText(page, 1);
+    // The text must grow while the message is still streaming.
+    await waitForStreamedText(page, early.trim().length + 10);
+    await saveScreenshot(page, "streaming");
+    await waitForStatus(page, "completed");
+    await saveScreenshot(page, "completed");
+
+    const saved = await savedLastAssistant(page, sluice.url);
+    expect(saved.status).toBe("completed");
+    expect(normalizeWhitespace(await assistantText(page))).toBe(normalizeWhitespace(saved.content));
+
+    // Each conversation has its own URL and its title from the first message, listed in the sidebar.
+    const conversationId = conversationIdFromUrl(page);
+    const conversation = await fetchSavedConversation(page, sluice.url, conversationId);
+    expect(conversation.title).toBeTruthy();
+    await page.getByTestId("conversation-list").getByText(conversation.title ?? "", { exact: false }).first().waitFor();
+    await page.reload();
+    await waitForStatus(page, "completed");
+    expect(normalizeWhitespace(await assistantText(page))).toBe(normalizeWhitespace(saved.content));
+    await page.close();
+  });
+
+  test("Stop cancels through the API and keeps the partial text, marked as stopped", async () => {
+    const page = await freshPage();
+    await register(page, sluice.url, uniqueEmail("stop"));
+    await sendMessage(page, "Write something long");
+    await waitForStreamedText(page, 5);
+    await page.getByTestId("composer-stop").click();
+    await waitForStatus(page, "cancelled");
+    await lastAssistant(page).getByText("Stopped").waitFor();
+    await saveScreenshot(page, "stopped");
+
+    const shown = normalizeWhitespace(await assistantText(page));
+    expect(shown.length).toBeGreaterThan(0);
+    // Settles to the saved partial reply (the worker may have written a few more tokens before it saw the cancel).
+    await page.waitForFunction(() => document.querySelector('[data-testid="composer-send"]') !== null);
+    const saved = await savedLastAssistant(page, sluice.url);
+    expect(saved.status).toBe("cancelled");
+    await page.waitForFunction(
+      (expected) => {
+        const messages = document.querySelectorAll('[data-testid="message-assistant"] .markdown');
+        return (messages[messages.length - 1]?.textContent ?? "").replace(/\s+/g, " ").trim() === expected;
+      },
+      normalizeWhitespace(saved.content),
+    );
+    await page.close();
+  });
+
+  test("Regenerate replaces the last answer with a new streamed one", async () => {
+    const page = await freshPage();
+    await register(page, sluice.url, uniqueEmail("regen"));
+    await sendMessage(page, "echo:first answer");
+    await waitForStatus(page, "completed");
+    await page.getByRole("button", { name: "Regenerate" }).click();
+    await page.waitForFunction(() => {
+      const status = document.querySelector('[data-testid="message-assistant"]')?.getAttribute("data-status");
+      return status === "pending" || status === "streaming";
+    });
+    await waitForStatus(page, "completed");
+    expect(await page.getByTestId("message-assistant").count()).toBe(1);
+    const saved = await savedLastAssistant(page, sluice.url);
+    expect(normalizeWhitespace(await assistantText(page))).toBe(normalizeWhitespace(saved.content));
+    await page.close();
+  });
+
+  test("HTML in a model reply is shown as text and never runs", async () => {
+    const page = await freshPage();
+    await register(page, sluice.url, uniqueEmail("xss"));
+    const payload = `<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>`;
+    await sendMessage(page, `echo: ${payload} [link](javascript:window.__xss=3)`);
+    await waitForStatus(page, "completed");
+
+    const reply = lastAssistant(page);
+    expect(await reply.locator("img, script").count()).toBe(0);
+    expect(await reply.locator('a[href^="javascript:"]').count()).toBe(0);
+    expect(normalizeWhitespace(await assistantText(page))).toContain(payload);
+    // Clicking the would-be link must not run it either.
+    await reply.getByText("[link]", { exact: false }).click();
+    expect(await page.evaluate(() => (window as { __xss?: unknown }).__xss)).toBeUndefined();
+    await page.close();
+  });
+
+  test("works at phone width", async () => {
+    const page = await freshPage();
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.getByTestId("auth-email").waitFor();
+    await saveScreenshot(page, "phone-sign-in");
+    await register(page, sluice.url, uniqueEmail("phone"));
+    await sendMessage(page, "Hello from a phone");
+    await waitForStreamedText(page, 20);
+    await saveScreenshot(page, "phone-streaming");
+    await waitForStatus(page, "completed");
+    // The composer stays inside the viewport.
+    const box = await page.getByTestId("composer-input").boundingBox();
+    expect(box).not.toBeNull();
+    expect((box?.y ?? 0) + (box?.height ?? 0)).toBeLessThanOrEqual(844);
+    await page.getByRole("button", { name: "Open conversations" }).click();
+    await page.getByTestId("conversation-list").waitFor();
+    await saveScreenshot(page, "phone-sidebar");
+    await page.close();
+  });
+});

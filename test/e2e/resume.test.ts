@@ -1,0 +1,145 @@
+// Resuming a streamed reply in a real chromium against the real Sluice:
+// reload mid-reply, a second tab on the same reply, and a network break.
+// The check for "no repeated and no missing text" is strict: every text the
+// page ever showed for the reply must be a prefix of the saved message, and the
+// final text must equal it.
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import type { Page } from "playwright-core";
+import { launchBrowser, saveScreenshot, type TestBrowser } from "./support/launch-browser.ts";
+import { ensureWebBuilt } from "./support/ensure-web-built.ts";
+import { startBreakableProxy } from "./support/start-breakable-proxy.ts";
+import { startSluice, type RunningSluice } from "./support/start-sluice.ts";
+import {
+  assistantText,
+  normalizeWhitespace,
+  register,
+  savedLastAssistant,
+  sendMessage,
+  uniqueEmail,
+  waitForStatus,
+  waitUntilServerStreamed,
+  waitForStreamedText,
+} from "./support/chat-page.ts";
+
+let sluice: RunningSluice;
+let browser: TestBrowser;
+
+beforeAll(async () => {
+  await ensureWebBuilt();
+  // 20 tokens/s × 200 tokens ≈ 10 s per reply, so a reload or an outage lands mid-reply.
+  [sluice, browser] = await Promise.all([startSluice({ tokensPerSecond: 20, tokenCount: 200 }), launchBrowser()]);
+}, 120_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await sluice?.stop();
+});
+
+/**
+ * Records, from the first paint, every text and status the last assistant
+ * message shows, so a transiently duplicated fragment is caught too.
+ */
+const recordReplySnapshots = () => {
+  const snapshots: { text: string; status: string }[] = [];
+  (window as unknown as { __replySnapshots: typeof snapshots }).__replySnapshots = snapshots;
+  const record = () => {
+    const messages = document.querySelectorAll('[data-testid="message-assistant"]');
+    const last = messages[messages.length - 1];
+    if (!last) return;
+    const text = (last.querySelector(".markdown")?.textContent ?? "").replace(/\s+/g, " ").trim();
+    const status = last.getAttribute("data-status") ?? "";
+    const previous = snapshots[snapshots.length - 1];
+    if (!previous || previous.text !== text || previous.status !== status) snapshots.push({ text, status });
+  };
+  new MutationObserver(record).observe(document, { subtree: true, childList: true, characterData: true, attributes: true });
+};
+
+async function readSnapshots(page: Page): Promise<{ text: string; status: string }[]> {
+  return await page.evaluate(() => (window as unknown as { __replySnapshots?: { text: string; status: string }[] }).__replySnapshots ?? []);
+}
+
+function expectEverySnapshotIsAPrefix(snapshots: { text: string }[], saved: string): void {
+  const final = normalizeWhitespace(saved);
+  for (const snapshot of snapshots) {
+    if (!final.startsWith(snapshot.text)) throw new Error(`the page showed text that is not a prefix of the saved reply:\n${snapshot.text}\n---\n${final}`);
+  }
+}
+
+async function signedInPage(label: string, baseUrl = sluice.url): Promise<Page> {
+  const page = await browser.newPage();
+  await page.goto(`${baseUrl}/`);
+  await page.evaluate(() => localStorage.clear());
+  await register(page, baseUrl, uniqueEmail(label));
+  return page;
+}
+
+describe("resuming a reply", () => {
+  test("reload mid-reply continues at the exact point and settles to the saved message", async () => {
+    const page = await signedInPage("reload");
+    await sendMessage(page, "A long answer, please");
+    const before = await waitForStreamedText(page, 15);
+
+    await page.addInitScript(recordReplySnapshots);
+    await page.reload();
+    await waitForStatus(page, "completed");
+
+    const saved = await savedLastAssistant(page, sluice.url);
+    expect(saved.status).toBe("completed");
+    expect(normalizeWhitespace(await assistantText(page))).toBe(normalizeWhitespace(saved.content));
+    expect(normalizeWhitespace(saved.content).startsWith(normalizeWhitespace(before))).toBe(true);
+    const snapshots = await readSnapshots(page);
+    expect(snapshots.some((snapshot) => snapshot.status === "streaming")).toBe(true);
+    expectEverySnapshotIsAPrefix(snapshots, saved.content);
+    await page.close();
+  });
+
+  test("a second tab on the same conversation streams the same reply live", async () => {
+    const first = await signedInPage("tabs");
+    await sendMessage(first, "Stream to two tabs");
+    await waitForStreamedText(first, 5);
+
+    const second = await browser.newPage();
+    await second.addInitScript(recordReplySnapshots);
+    await second.goto(first.url());
+    const seen = await waitForStreamedText(second, 1);
+    await waitForStreamedText(second, seen.trim().length + 10);
+
+    await Promise.all([waitForStatus(first, "completed"), waitForStatus(second, "completed")]);
+    const saved = await savedLastAssistant(second, sluice.url);
+    expect(normalizeWhitespace(await assistantText(first))).toBe(normalizeWhitespace(saved.content));
+    expect(normalizeWhitespace(await assistantText(second))).toBe(normalizeWhitespace(saved.content));
+    expectEverySnapshotIsAPrefix(await readSnapshots(second), saved.content);
+    await Promise.all([first.close(), second.close()]);
+  });
+
+  test("a network break shows the connection indicator, then resumes at the cursor by itself", async () => {
+    const proxy = await startBreakableProxy(sluice.url);
+    try {
+      const page = await signedInPage("outage", proxy.url);
+      await page.addInitScript(recordReplySnapshots);
+      await page.reload();
+      await sendMessage(page, "Keep going through an outage");
+      await waitForStreamedText(page, 10);
+
+      proxy.cut();
+      await page.getByTestId("connection-status").waitFor({ state: "visible" });
+      await saveScreenshot(page, "reconnecting");
+      // Stay away until the worker has written well past what the page shows,
+      // so coming back must replay the missed part from the cursor.
+      const atBreak = normalizeWhitespace(await assistantText(page));
+      await waitUntilServerStreamed(page, sluice.url, atBreak.length + 30);
+      expect(normalizeWhitespace(await assistantText(page))).toBe(atBreak);
+      proxy.restore();
+
+      await page.getByTestId("connection-status").waitFor({ state: "detached", timeout: 30_000 });
+      await waitForStatus(page, "completed");
+      const saved = await savedLastAssistant(page, sluice.url);
+      expect(normalizeWhitespace(await assistantText(page))).toBe(normalizeWhitespace(saved.content));
+      expect(normalizeWhitespace(saved.content).startsWith(atBreak)).toBe(true);
+      expectEverySnapshotIsAPrefix(await readSnapshots(page), saved.content);
+      await page.close();
+    } finally {
+      await proxy.close();
+    }
+  });
+});

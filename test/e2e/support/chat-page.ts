@@ -1,0 +1,135 @@
+import type { Page } from "playwright-core";
+
+/** Page actions and reads shared by the browser tests, in the user's terms. */
+
+export function uniqueEmail(label: string): string {
+  return `${label}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}@example.test`;
+}
+
+export const testPassword = "correct horse battery";
+
+export async function register(page: Page, baseUrl: string, email: string): Promise<void> {
+  await page.goto(`${baseUrl}/`);
+  await page.getByTestId("auth-switch").click();
+  await page.getByTestId("auth-email").fill(email);
+  await page.getByTestId("auth-password").fill(testPassword);
+  await page.getByTestId("auth-submit").click();
+  await page.getByTestId("composer-input").waitFor();
+}
+
+/** Types a message and presses Enter (the composer sends on Enter). */
+export async function sendMessage(page: Page, text: string): Promise<void> {
+  const input = page.getByTestId("composer-input");
+  await input.fill(text);
+  await input.press("Enter");
+}
+
+export function lastAssistant(page: Page) {
+  return page.getByTestId("message-assistant").last();
+}
+
+/** Waits until the last assistant message has this data-status. */
+export async function waitForStatus(page: Page, status: string, timeoutMs = 30_000): Promise<void> {
+  await page.waitForFunction(
+    (expected) => {
+      const messages = document.querySelectorAll('[data-testid="message-assistant"]');
+      return messages[messages.length - 1]?.getAttribute("data-status") === expected;
+    },
+    status,
+    { timeout: timeoutMs },
+  );
+}
+
+/** Waits until the streaming reply shows at least `minimumLength` characters; returns its text. */
+export async function waitForStreamedText(page: Page, minimumLength: number): Promise<string> {
+  const handle = await page.waitForFunction(
+    (minimum) => {
+      const messages = document.querySelectorAll('[data-testid="message-assistant"]');
+      const last = messages[messages.length - 1];
+      const text = last?.querySelector(".markdown")?.textContent ?? "";
+      return last?.getAttribute("data-status") === "streaming" && text.trim().length >= minimum ? text : false;
+    },
+    minimumLength,
+    { timeout: 30_000 },
+  );
+  return (await handle.jsonValue()) as string;
+}
+
+export async function assistantText(page: Page): Promise<string> {
+  return (await lastAssistant(page).locator(".markdown").textContent()) ?? "";
+}
+
+export function normalizeWhitespace(text: string): string {
+  return text.replace(/\s+/g, " ").trim();
+}
+
+export function conversationIdFromUrl(page: Page): string {
+  const match = /\/c\/([^/?#]+)/.exec(page.url());
+  if (!match?.[1]) throw new Error(`not on a conversation page: ${page.url()}`);
+  return decodeURIComponent(match[1]);
+}
+
+interface SavedMessage {
+  id: string;
+  role: string;
+  content: string;
+  status: string;
+}
+
+/** Reads the conversation as saved on the server, with the token the page holds. */
+export async function fetchSavedConversation(page: Page, baseUrl: string, conversationId: string): Promise<{ title: string | null; messages: SavedMessage[] }> {
+  const token = await page.evaluate(() => (JSON.parse(localStorage.getItem("sluice.session") ?? "{}") as { token?: string }).token ?? "");
+  const response = await fetch(`${baseUrl}/api/conversations/${conversationId}`, { headers: { authorization: `Bearer ${token}` } });
+  if (!response.ok) throw new Error(`GET conversation: ${response.status} ${await response.text()}`);
+  return (await response.json()) as { title: string | null; messages: SavedMessage[] };
+}
+
+export async function savedLastAssistant(page: Page, baseUrl: string): Promise<SavedMessage> {
+  const conversation = await fetchSavedConversation(page, baseUrl, conversationIdFromUrl(page));
+  const message = conversation.messages.filter((candidate) => candidate.role === "assistant").at(-1);
+  if (!message) throw new Error("no saved assistant message");
+  return message;
+}
+
+/**
+ * Reads the open conversation's active stream from Node (not the browser) until
+ * it has delivered at least `minimumLength` characters of text, or the reply ends.
+ */
+export async function waitUntilServerStreamed(page: Page, baseUrl: string, minimumLength: number): Promise<void> {
+  const conversation = (await fetchSavedConversation(page, baseUrl, conversationIdFromUrl(page))) as unknown as {
+    activeGeneration: { streamUrl: string } | null;
+  };
+  if (!conversation.activeGeneration) throw new Error("the reply ended before the test could break the network");
+  const controller = new AbortController();
+  const response = await fetch(new URL(conversation.activeGeneration.streamUrl, baseUrl), {
+    headers: { accept: "text/event-stream" },
+    signal: controller.signal,
+  });
+  if (!response.ok || !response.body) throw new Error(`stream: ${response.status}`);
+  const decoder = new TextDecoder();
+  let buffer = "";
+  let text = "";
+  try {
+    for await (const chunk of response.body) {
+      buffer += decoder.decode(chunk, { stream: true });
+      let boundary = buffer.indexOf("\n\n");
+      while (boundary !== -1) {
+        const block = buffer.slice(0, boundary);
+        buffer = buffer.slice(boundary + 2);
+        boundary = buffer.indexOf("\n\n");
+        const type = /^event: ?(.*)$/m.exec(block)?.[1];
+        const data = block
+          .split("\n")
+          .filter((line) => line.startsWith("data:"))
+          .map((line) => line.slice(5).replace(/^ /, ""))
+          .join("\n");
+        if (type === "reset") text = "";
+        if (type === "text-delta") text += (JSON.parse(data) as { delta?: string }).delta ?? "";
+        if (type === "end") throw new Error("the reply ended before the test could break the network");
+        if (text.length >= minimumLength) return;
+      }
+    }
+  } finally {
+    controller.abort();
+  }
+}
