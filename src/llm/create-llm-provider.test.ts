@@ -1,0 +1,50 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { startFakeAnthropicServer } from "../../test/rig/fake-anthropic-server.ts";
+import { startFakeOpenAiServer } from "../../test/rig/fake-openai-server.ts";
+import type { FakeProviderServer } from "../../test/rig/fake-provider-script.ts";
+import { createLlmProvider } from "./create-llm-provider.ts";
+import type { ChatRequest, LlmProvider } from "./llm-provider.ts";
+import { simulatedReplyText } from "./simulated-provider.ts";
+
+const request: ChatRequest = { model: "m", messages: [{ role: "user", content: "hi" }] };
+
+async function textOf(provider: LlmProvider): Promise<string> {
+  let text = "";
+  for await (const event of provider.stream(request, new AbortController().signal)) {
+    if (event.type === "text-delta") text += event.delta;
+  }
+  return text;
+}
+
+let server: FakeProviderServer | undefined;
+afterEach(async () => {
+  await server?.close();
+  server = undefined;
+});
+
+describe("createLlmProvider", () => {
+  it("builds the simulated provider", async () => {
+    const provider = createLlmProvider({ provider: "simulated", simulated: { tokensPerSecond: Number.POSITIVE_INFINITY, tokenCount: 12 }, idleTimeoutMs: 1000 });
+    expect(provider.name).toBe("simulated");
+    expect(await textOf(provider)).toBe(simulatedReplyText(request, 12));
+  });
+
+  it("builds the OpenAI and Anthropic adapters pointed at the configured base URL", async () => {
+    server = await startFakeOpenAiServer();
+    const openai = createLlmProvider({ provider: "openai", openai: { apiKey: "k", baseUrl: server.url }, idleTimeoutMs: 30_000 });
+    expect(openai.name).toBe("openai");
+    expect(await textOf(openai)).toBe(server.expectedText());
+    await server.close();
+
+    server = await startFakeAnthropicServer();
+    const anthropic = createLlmProvider({ provider: "anthropic", anthropic: { apiKey: "k", baseUrl: server.url }, idleTimeoutMs: 30_000 });
+    expect(anthropic.name).toBe("anthropic");
+    expect(await textOf(anthropic)).toBe(server.expectedText());
+  });
+
+  it("fails loudly when the chosen provider has no options", () => {
+    expect(() => createLlmProvider({ provider: "openai", idleTimeoutMs: 1000 })).toThrow(/openai/);
+    expect(() => createLlmProvider({ provider: "anthropic", idleTimeoutMs: 1000 })).toThrow(/anthropic/);
+    expect(() => createLlmProvider({ provider: "simulated", idleTimeoutMs: 1000 })).toThrow(/simulated/);
+  });
+});
