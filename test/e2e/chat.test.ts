@@ -178,6 +178,10 @@ describe("chatting", () => {
     expect((box?.y ?? 0) + (box?.height ?? 0)).toBeLessThanOrEqual(844);
     await page.getByRole("button", { name: "Open conversations" }).click();
     await page.getByTestId("conversation-list").waitFor();
+    await page.waitForFunction(() => {
+      const sidebar = document.querySelector(".sidebar");
+      return sidebar !== null && getComputedStyle(sidebar).transform === "none";
+    });
     await saveScreenshot(page, "phone-sidebar");
     await page.close();
   });

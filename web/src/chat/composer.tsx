@@ -78,14 +78,14 @@ export function Composer({ generating, disabled = false, onSend, onStop, autoFoc
         Enter to send, Shift+Enter for a new line.
       </span>
       {generating ? (
-        <button type="button" className="composer-button composer-stop" data-testid="composer-stop" onClick={onStop} aria-label="Stop generating">
+        <button key="stop" type="button" className="composer-button composer-stop" data-testid="composer-stop" onClick={onStop} aria-label="Stop generating">
           <svg viewBox="0 0 24 24" width="16" height="16" aria-hidden="true">
             <rect x="6" y="6" width="12" height="12" rx="2" fill="currentColor" />
           </svg>
           <span>Stop</span>
         </button>
       ) : (
-        <button type="submit" className="composer-button composer-send" data-testid="composer-send" disabled={!canSend} aria-label="Send message">
+        <button key="send" type="submit" className="composer-button composer-send" data-testid="composer-send" disabled={!canSend} aria-label="Send message">
           <svg viewBox="0 0 24 24" width="18" height="18" aria-hidden="true">
             <path d="M12 19V5M5 12l7-7 7 7" fill="none" stroke="currentColor" strokeWidth="2.2" strokeLinecap="round" strokeLinejoin="round" />
           </svg>
