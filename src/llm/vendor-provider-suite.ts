@@ -167,6 +167,16 @@ export function describeVendorProvider(name: string, suite: VendorSuiteOptions):
       expect(request?.closedByClient).toBe(true);
     });
 
+    it("releases the request when the consumer stops reading early", async () => {
+      for await (const event of provider.stream(withModel("fake-stall"), new AbortController().signal)) {
+        expect(event.type).toBe("text-delta");
+        break;
+      }
+      const request = server.requests[0];
+      await request?.closed;
+      expect(request?.closedByClient).toBe(true);
+    });
+
     it("does not send a request when the signal is already aborted", async () => {
       const controller = new AbortController();
       controller.abort();
