@@ -162,6 +162,22 @@ describe("chatting", () => {
     await page.close();
   });
 
+  test("replies render as markdown: code blocks, lists, safe links (dark theme)", async () => {
+    const page = await freshPage();
+    await page.emulateMedia({ colorScheme: "dark" });
+    await register(page, sluice.url, uniqueEmail("markdown"));
+    const reply = ["## Plan", "", "- first *step*", "- second step", "", "```ts", "const answer: number = 42;", "```", "", "See https://example.com/docs"].join("\n");
+    await sendMessage(page, `echo:${reply}`);
+    await waitForStatus(page, "completed");
+    const message = lastAssistant(page);
+    expect(await message.locator("h2").textContent()).toBe("Plan");
+    expect(await message.locator("li").count()).toBe(2);
+    expect(await message.locator("pre code.language-ts").textContent()).toBe("const answer: number = 42;\n");
+    expect(await message.locator("a").getAttribute("rel")).toBe("noopener noreferrer");
+    await saveScreenshot(page, "markdown-dark");
+    await page.close();
+  });
+
   test("works at phone width", async () => {
     const page = await freshPage();
     await page.setViewportSize({ width: 390, height: 844 });
