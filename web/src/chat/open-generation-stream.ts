@@ -21,6 +21,12 @@ export interface GenerationStreamOptions {
   onFinished: () => void;
   /** Reads the cursor to resume from; the owner tracks it while applying events. */
   currentCursor: () => string | null;
+  /**
+   * Called before reconnecting without a cursor because reopening with it kept
+   * failing (PROTOCOL.md 2.3: 400 INVALID_CURSOR means "drop the cursor, discard
+   * what you had"); the owner clears the reply, which is then replayed whole.
+   */
+  onRestartFromBeginning: () => void;
   /** Injected for tests; EventSource by default. */
   createEventSource?: (url: string) => EventSource;
 }
@@ -32,6 +38,8 @@ export interface GenerationStream {
 const eventTypes = ["start", "reset", "text-delta", "usage", "end"] as const;
 /** Backoff between our own reopen attempts after the browser gave up, in ms. */
 const reopenDelaysMs = [250, 1000, 2000, 4000];
+/** EventSource hides the status code, so a cursor refused this many times in a row with a fresh URL counts as invalid. */
+const maxRefusalsWithCursor = 3;
 
 /**
  * One EventSource for one generation, kept alive across network breaks.
@@ -49,21 +57,29 @@ export function openGenerationStream(options: GenerationStreamOptions): Generati
   let closed = false;
   let reopenTimer: ReturnType<typeof setTimeout> | null = null;
   let failedReopens = 0;
+  /** Reopens with a fresh streamUrl that failed before their first byte: the cursor itself is refused. */
+  let refusedWithCursor = 0;
   let refreshing = false;
 
   function connect(streamUrl: string, cursor: string | null): void {
     if (closed) return;
     const eventSource = createEventSource(withCursor(streamUrl, cursor));
     source = eventSource;
+    let opened = false;
     eventSource.onopen = () => {
       if (source !== eventSource) return;
+      opened = true;
       failedReopens = 0;
+      refusedWithCursor = 0;
       options.onConnectionChange("live");
     };
     eventSource.onerror = () => {
       if (source !== eventSource || closed) return;
       options.onConnectionChange("reconnecting");
-      if (eventSource.readyState === EventSource.CLOSED) scheduleReopen();
+      if (eventSource.readyState === EventSource.CLOSED) {
+        if (!opened && cursor !== null) refusedWithCursor += 1;
+        scheduleReopen();
+      }
     };
     for (const type of eventTypes) {
       eventSource.addEventListener(type, (message: MessageEvent<string>) => {
@@ -94,7 +110,13 @@ export function openGenerationStream(options: GenerationStreamOptions): Generati
         finish();
         return;
       }
-      connect(streamUrl, options.currentCursor());
+      if (refusedWithCursor >= maxRefusalsWithCursor) {
+        refusedWithCursor = 0;
+        options.onRestartFromBeginning();
+        connect(streamUrl, null);
+      } else {
+        connect(streamUrl, options.currentCursor());
+      }
     } catch {
       scheduleReopen();
     } finally {

@@ -92,6 +92,9 @@ export function useConversation(api: ApiClient, conversationId: string, onChange
         streamUrl,
         lastEventId: null,
         currentCursor: () => liveRef.current?.lastEventId ?? null,
+        onRestartFromBeginning: () => {
+          if (liveRef.current?.messageId === messageId) updateLive(createLiveReply(messageId, taskId));
+        },
         onEvent: (event) => {
           const current = liveRef.current;
           if (current === null || current.messageId !== messageId) return;
