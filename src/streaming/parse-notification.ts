@@ -1,0 +1,26 @@
+import { parseStreamEvent, type LogEntry } from "./events.ts";
+
+export interface Notification {
+  incarnation: string;
+  /** Consecutive entries, as appended by one script call. */
+  entries: LogEntry[];
+}
+
+/**
+ * Parses a notification published by the log scripts:
+ * `<incarnation> <firstSeq>\n<json>\n<json>...` (see stream-log-scripts.ts).
+ * Undefined when it is not one; the hub then falls back to reading the log.
+ */
+export function parseNotification(message: string): Notification | undefined {
+  const lines = message.split("\n");
+  const header = /^([A-Za-z0-9]{1,64}) ([1-9][0-9]{0,15})$/.exec(lines[0] ?? "");
+  if (!header || lines.length < 2) return undefined;
+  const firstSeq = Number(header[2]);
+  const entries: LogEntry[] = [];
+  for (let index = 1; index < lines.length; index += 1) {
+    const event = parseStreamEvent(lines[index] ?? "");
+    if (event === undefined) return undefined;
+    entries.push({ seq: firstSeq + index - 1, event });
+  }
+  return { incarnation: header[1] ?? "", entries };
+}
