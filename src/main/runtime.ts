@@ -1,8 +1,14 @@
 import type { Logger } from "pino";
 import { buildApp } from "../api/build-app.ts";
 import type { Config } from "../config/config.ts";
+import { createLlmProvider } from "../llm/create-llm-provider.ts";
+import { createGenerationQueue } from "../queue/generation-queue.ts";
 import { connectRedis } from "../redis/connect-redis.ts";
 import { openDatabase } from "../storage/database.ts";
+import { createMessagesRepository } from "../storage/messages-repository.ts";
+import { createStreamHub, createStreamLog } from "../streaming/index.ts";
+import { startWorker, type RunningWorker } from "../worker/start-worker.ts";
+import { composeApiFeatures } from "./compose-api.ts";
 import { resolveRedis } from "./resolve-redis.ts";
 
 export type Role = "start" | "api" | "worker" | "migrate";
@@ -10,13 +16,14 @@ export type Role = "start" | "api" | "worker" | "migrate";
 export interface Runtime {
   /** The API's bound address, when this process serves HTTP. */
   readonly address: string | undefined;
+  readonly worker: RunningWorker | undefined;
   /** Stops accepting, drains, closes pools and the managed Redis. Safe to call twice. */
   stop(): Promise<void>;
 }
 
 /**
  * Wires config into running parts for one CLI command. Every resource opened
- * here is closed by `stop`, in reverse order.
+ * here is closed by `stop`, in reverse order of opening.
  */
 export async function startRuntime(role: Role, config: Config, logger: Logger, searchPath: string | undefined): Promise<Runtime> {
   const cleanups: Array<() => Promise<void>> = [];
@@ -29,6 +36,7 @@ export async function startRuntime(role: Role, config: Config, logger: Logger, s
       }
     }
   };
+  const now = (): number => Date.now();
   try {
     const database = await openDatabase({
       url: config.database.url,
@@ -43,20 +51,76 @@ export async function startRuntime(role: Role, config: Config, logger: Logger, s
       await database.migrate();
       logger.info("migrations applied");
     }
-    if (role === "migrate") return { address: undefined, stop: stopAll };
+    if (role === "migrate") return { address: undefined, worker: undefined, stop: stopAll };
 
     const redis = await resolveRedis(config, logger, searchPath);
     cleanups.push(() => redis.stop());
-    const onRedisError = (error: Error): void => logger.warn({ err: error }, "Redis connection error");
-    const commands = connectRedis(redis.url, "commands", { commandTimeoutMs: config.redis.commandTimeoutMs, name: "sluice", onError: onRedisError });
-    cleanups.push(async () => {
-      await commands.quit().catch(() => commands.disconnect());
+    const connect = (redisRole: Parameters<typeof connectRedis>[1]) => {
+      const client = connectRedis(redis.url, redisRole, {
+        commandTimeoutMs: config.redis.commandTimeoutMs,
+        name: `sluice-${role}`,
+        onError: (error) => logger.warn({ err: error, role: redisRole }, "Redis connection error"),
+      });
+      cleanups.push(async () => {
+        await client.quit().catch(() => client.disconnect());
+      });
+      return client;
+    };
+    const commands = connect("commands");
+    const queue = createGenerationQueue(connect("queue"), config.redis.keyPrefix);
+    cleanups.push(() => queue.close());
+    const streamLog = createStreamLog({
+      redis: commands,
+      keyPrefix: config.redis.keyPrefix,
+      ttlSeconds: config.stream.ttlSeconds,
+      limits: { maxEntries: config.stream.maxEntries, maxBytes: config.stream.maxBytes, maxEventBytes: config.stream.maxEventBytes },
     });
 
-    logger.info({ provider: config.llm.provider, model: config.llm.defaultModel, reason: config.llm.providerReason }, `LLM provider: ${config.llm.provider}`);
+    let worker: RunningWorker | undefined;
+    if (role === "start" || role === "worker") {
+      logger.info({ provider: config.llm.provider, model: config.llm.defaultModel, reason: config.llm.providerReason }, `LLM provider: ${config.llm.provider} (${config.llm.providerReason})`);
+      const provider = createLlmProvider({
+        provider: config.llm.provider,
+        openai: { apiKey: config.llm.openai.apiKey ?? "no-key", ...(config.llm.openai.baseUrl ? { baseUrl: config.llm.openai.baseUrl } : {}) },
+        anthropic: { apiKey: config.llm.anthropic.apiKey ?? "no-key", ...(config.llm.anthropic.baseUrl ? { baseUrl: config.llm.anthropic.baseUrl } : {}) },
+        simulated: config.llm.simulated,
+        idleTimeoutMs: config.llm.idleTimeoutMs,
+      });
+      const running = startWorker({
+        settings: {
+          keyPrefix: config.redis.keyPrefix,
+          concurrency: config.worker.concurrency,
+          attempts: config.worker.attempts,
+          lockDurationMs: config.worker.lockDurationMs,
+          stalledIntervalMs: config.worker.stalledIntervalMs,
+          orphanSweepIntervalMs: config.worker.orphanSweepIntervalMs,
+          orphanGraceMs: config.worker.orphanTimeoutMs,
+          shutdownGraceMs: config.worker.shutdownGraceMs,
+          coalesceWindowMs: config.stream.coalesceWindowMs,
+          coalesceMaxBytes: config.stream.coalesceMaxBytes,
+          providerMaxRetries: config.llm.maxRetries,
+        },
+        connections: { worker: connect("worker"), subscriber: connect("subscriber"), commands },
+        queue,
+        streamLog,
+        messages: createMessagesRepository(database.db),
+        provider,
+        logger,
+        now,
+      });
+      cleanups.push(() => running.stop());
+      worker = running;
+    }
 
     let address: string | undefined;
     if (role === "start" || role === "api") {
+      const hub = createStreamHub({
+        log: streamLog,
+        subscriber: connect("subscriber"),
+        stallTimeoutMs: config.stream.stallTimeoutMs,
+        retryMs: config.stream.retryMs,
+        onError: (error) => logger.warn({ err: error }, "stream hub error"),
+      });
       const app = await buildApp(config, {
         logger,
         readinessProbes: [
@@ -69,11 +133,14 @@ export async function startRuntime(role: Role, config: Config, logger: Logger, s
           },
           { name: "redis", check: async () => void (await commands.ping()) },
         ],
+        features: composeApiFeatures({ config, db: database.db, redis: commands, queue, streamLog, hub, logger, now }),
       });
+      // On shutdown the hub tells every SSE client to reconnect elsewhere (retry: with jitter) before the server closes.
       cleanups.push(() => app.close());
+      cleanups.push(() => hub.close({ retryMs: config.stream.retryMs }));
       address = await app.listen({ port: config.http.port, host: config.http.host });
     }
-    return { address, stop: stopAll };
+    return { address, worker, stop: stopAll };
   } catch (error) {
     await stopAll();
     throw error;

@@ -1,0 +1,43 @@
+import { z } from "zod";
+import type { AccountsService } from "../../chat/accounts-service.ts";
+import type { FixedWindowLimiter } from "../../limits/fixed-window-limiter.ts";
+import { callRedis } from "../../errors/dependency-failure.ts";
+import type { App } from "../app-type.ts";
+import { standardErrors, userView } from "../schemas.ts";
+import { bearerToken } from "./authenticate.ts";
+
+const credentials = z.strictObject({
+  email: z.email().max(254),
+  password: z.string().min(8, "Use at least 8 characters.").max(256),
+});
+const session = z.object({ user: userView, token: z.string() });
+
+export function registerAuthRoutes(app: App, dependencies: { accounts: AccountsService; authLimiter: FixedWindowLimiter }): void {
+  const { accounts, authLimiter } = dependencies;
+  app.post(
+    "/api/auth/register",
+    { schema: { tags: ["auth"], summary: "Create an account and a session", body: credentials, response: { 201: session, ...standardErrors } } },
+    async (request, reply) => {
+      await callRedis(() => authLimiter.hit(request.ip));
+      const result = await accounts.register(request.body.email, request.body.password);
+      return reply.status(201).send(result);
+    },
+  );
+  app.post(
+    "/api/auth/login",
+    { schema: { tags: ["auth"], summary: "Start a session", body: credentials.extend({ password: z.string().min(1).max(256) }), response: { 200: session, ...standardErrors } } },
+    async (request) => {
+      await callRedis(() => authLimiter.hit(request.ip));
+      return accounts.login(request.body.email, request.body.password);
+    },
+  );
+  app.post(
+    "/api/auth/logout",
+    { schema: { tags: ["auth"], summary: "End the current session", response: { 204: z.null(), ...standardErrors } } },
+    async (request, reply) => {
+      const token = bearerToken(request);
+      if (token !== undefined) await accounts.logout(token);
+      return reply.status(204).send(null);
+    },
+  );
+}

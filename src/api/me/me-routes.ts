@@ -1,0 +1,36 @@
+import { z } from "zod";
+import type { AccountsService } from "../../chat/accounts-service.ts";
+import { SluiceError } from "../../errors/catalog.ts";
+import type { App } from "../app-type.ts";
+import { currentUser, type RequireUser } from "../auth/authenticate.ts";
+import { standardErrors, userView } from "../schemas.ts";
+
+const settings = z.object({ defaultModel: z.string().nullable(), systemPrompt: z.string().nullable() });
+const settingsPatch = z.strictObject({
+  defaultModel: z.string().max(200).nullable().optional(),
+  systemPrompt: z.string().max(20_000).nullable().optional(),
+});
+
+export function registerMeRoutes(app: App, dependencies: { accounts: AccountsService; requireUser: RequireUser; models: readonly string[] }): void {
+  const { accounts, requireUser, models } = dependencies;
+  app.get(
+    "/api/me",
+    {
+      onRequest: requireUser,
+      schema: { tags: ["me"], summary: "The signed-in user, their settings and the allowed models", response: { 200: z.object({ user: userView, settings, models: z.array(z.string()) }), ...standardErrors } },
+    },
+    async (request) => ({ ...(await accounts.profile(currentUser(request).id)), models: [...models] }),
+  );
+  app.patch(
+    "/api/me/settings",
+    { onRequest: requireUser, schema: { tags: ["me"], summary: "Update the default model and the system prompt", body: settingsPatch, response: { 200: settings, ...standardErrors } } },
+    async (request) => {
+      const { defaultModel, systemPrompt } = request.body;
+      if (defaultModel && !models.includes(defaultModel)) throw new SluiceError("MODEL_NOT_ALLOWED", `Allowed models: ${models.join(", ")}.`);
+      return accounts.updateSettings(currentUser(request).id, {
+        ...(defaultModel === undefined ? {} : { defaultModel }),
+        ...(systemPrompt === undefined ? {} : { systemPrompt }),
+      });
+    },
+  );
+}

@@ -1,0 +1,100 @@
+import type { FastifyRequest } from "fastify";
+import { z } from "zod";
+import type { StreamTokenSigner } from "../../auth/stream-read-tokens.ts";
+import type { GenerationsService } from "../../chat/generations-service.ts";
+import { SluiceError } from "../../errors/catalog.ts";
+import { callRedis } from "../../errors/dependency-failure.ts";
+import type { OpenStreamLeases } from "../../limits/open-stream-leases.ts";
+import type { AuthenticatedUser } from "../../storage/sessions-repository.ts";
+import { serveSse, type StreamHub } from "../../streaming/index.ts";
+import type { App } from "../app-type.ts";
+import { bearerToken, currentUser, type RequireUser } from "../auth/authenticate.ts";
+import { standardErrors, taskParams } from "../schemas.ts";
+
+export interface StreamRouteDependencies {
+  hub: StreamHub;
+  generations: GenerationsService;
+  authenticate: (token: string) => Promise<AuthenticatedUser | undefined>;
+  requireUser: RequireUser;
+  streamTokens: StreamTokenSigner;
+  leases: OpenStreamLeases;
+  /** Lease renewal period; a lease lives three periods, so a crashed process's streams stop counting soon. */
+  leaseRenewMs: number;
+  heartbeatMs: number;
+  retryMs: number;
+  now: () => number;
+}
+
+const streamQuery = z.object({
+  token: z.string().max(300).optional(),
+  lastEventId: z.string().max(200).optional(),
+});
+
+/** PROTOCOL.md: `GET /api/stream/:taskId` (SSE) and `POST /api/stream/:taskId/cancel`. */
+export function registerStreamRoutes(app: App, dependencies: StreamRouteDependencies): void {
+  const { hub, generations } = dependencies;
+
+  /** The Bearer header, or a read token scoped to this one task (for EventSource, which cannot send headers). */
+  const streamReader = async (request: FastifyRequest, taskId: string, readToken: string | undefined): Promise<string> => {
+    if (readToken !== undefined) {
+      const userId = dependencies.streamTokens.verify(readToken, taskId, dependencies.now());
+      if (userId) return userId;
+      throw new SluiceError("UNAUTHENTICATED", "The stream token is invalid or expired; fetch a new streamUrl.");
+    }
+    const token = bearerToken(request);
+    const user = token === undefined ? undefined : await dependencies.authenticate(token);
+    if (!user) throw new SluiceError("UNAUTHENTICATED");
+    return user.id;
+  };
+
+  app.get(
+    "/api/stream/:taskId",
+    {
+      schema: {
+        tags: ["streams"],
+        summary: "Server-sent events of one generation, resumable by Last-Event-ID (see PROTOCOL.md)",
+        params: taskParams,
+        querystring: streamQuery,
+        response: { 200: z.string().describe("text/event-stream"), 204: z.null(), 410: standardErrors[404], ...standardErrors },
+      },
+    },
+    async (request, reply) => {
+      const { taskId } = request.params;
+      const userId = await streamReader(request, taskId, request.query.token);
+      const task = await generations.streamAccess(userId, taskId);
+      const lease = await callRedis(() => dependencies.leases.acquire(userId));
+      const renewal = setInterval(() => void lease.renew().catch(() => undefined), dependencies.leaseRenewMs);
+      reply.hijack();
+      await serveSse({
+        request: request.raw,
+        response: reply.raw,
+        hub,
+        taskId,
+        whenMissing: task.status === "pending" || task.status === "streaming" ? "wait" : "STREAM_EXPIRED",
+        heartbeatMs: dependencies.heartbeatMs,
+        retryMs: dependencies.retryMs,
+        onClose: () => {
+          clearInterval(renewal);
+          void lease.release().catch(() => undefined);
+        },
+      });
+    },
+  );
+
+  app.post(
+    "/api/stream/:taskId/cancel",
+    {
+      onRequest: dependencies.requireUser,
+      schema: {
+        tags: ["streams"],
+        summary: "Cancel a generation from any API process; the stream ends with end/cancelled",
+        params: taskParams,
+        response: { 202: z.object({ taskId: z.string(), status: z.literal("cancelling") }), ...standardErrors },
+      },
+    },
+    async (request, reply) => {
+      await generations.cancel(currentUser(request).id, request.params.taskId);
+      return reply.status(202).send({ taskId: request.params.taskId, status: "cancelling" as const });
+    },
+  );
+}

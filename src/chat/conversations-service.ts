@@ -1,0 +1,71 @@
+import { SluiceError } from "../errors/catalog.ts";
+import type { ConversationsRepository, PageCursor } from "../storage/conversations-repository.ts";
+import { decodePageCursor } from "../storage/conversations-repository.ts";
+import type { MessagesRepository } from "../storage/messages-repository.ts";
+import { presentConversation, presentMessage, type ConversationView, type MessageView } from "./present.ts";
+
+export interface ActiveGeneration {
+  taskId: string;
+  messageId: string;
+  streamUrl: string;
+}
+
+export interface ConversationDetail extends ConversationView {
+  messages: MessageView[];
+  activeGeneration: ActiveGeneration | null;
+}
+
+export interface ConversationsService {
+  create(userId: string, title: string | null): Promise<ConversationView>;
+  list(userId: string, options: { limit: number; cursor: string | undefined }): Promise<{ items: ConversationView[]; nextCursor: string | null }>;
+  get(userId: string, id: string): Promise<ConversationDetail>;
+  rename(userId: string, id: string, title: string): Promise<ConversationView>;
+  /** Deletes it with its messages, then cancels its generation and drops its stream logs. */
+  delete(userId: string, id: string): Promise<void>;
+}
+
+export function createConversationsService(dependencies: {
+  conversations: ConversationsRepository;
+  messages: MessagesRepository;
+  streamUrl: (taskId: string, userId: string) => string;
+  /** Cancels and forgets the Redis side of these tasks (logs, markers). */
+  discardStreams: (taskIds: readonly string[]) => Promise<void>;
+}): ConversationsService {
+  const { conversations, messages } = dependencies;
+  const notFound = (): SluiceError => new SluiceError("NOT_FOUND", "No such conversation.");
+  return {
+    create: async (userId, title) => presentConversation(await conversations.create(userId, title)),
+    list: async (userId, { limit, cursor }) => {
+      let decoded: PageCursor | undefined;
+      if (cursor !== undefined) {
+        decoded = decodePageCursor(cursor);
+        if (!decoded) throw new SluiceError("VALIDATION_FAILED", "The page cursor is not valid.");
+      }
+      const page = await conversations.list(userId, { limit, cursor: decoded });
+      return { items: page.items.map(presentConversation), nextCursor: page.nextCursor };
+    },
+    get: async (userId, id) => {
+      const conversation = await conversations.find(userId, id);
+      if (!conversation) throw notFound();
+      const rows = await messages.listForConversation(id);
+      const active = rows.find((row) => row.role === "assistant" && (row.status === "pending" || row.status === "streaming"));
+      return {
+        ...presentConversation(conversation),
+        messages: rows.map(presentMessage),
+        activeGeneration:
+          active?.taskId ? { taskId: active.taskId, messageId: active.id, streamUrl: dependencies.streamUrl(active.taskId, userId) } : null,
+      };
+    },
+    rename: async (userId, id, title) => {
+      const row = await conversations.rename(userId, id, title);
+      if (!row) throw notFound();
+      return presentConversation(row);
+    },
+    delete: async (userId, id) => {
+      if (!(await conversations.find(userId, id))) throw notFound();
+      const taskIds = await messages.taskIdsOfConversation(id);
+      if (!(await conversations.delete(userId, id))) throw notFound();
+      await dependencies.discardStreams(taskIds);
+    },
+  };
+}

@@ -1,0 +1,159 @@
+import { createHash } from "node:crypto";
+import type { Redis } from "ioredis";
+import { createTaskId } from "../auth/opaque-tokens.ts";
+import { SluiceError } from "../errors/catalog.ts";
+import { callRedis } from "../errors/dependency-failure.ts";
+import type { FixedWindowLimiter } from "../limits/fixed-window-limiter.ts";
+import { requestCancel } from "../queue/cancel-signals.ts";
+import { enqueueGeneration, type GenerationQueue } from "../queue/generation-queue.ts";
+import type { Db } from "../storage/database.ts";
+import { violatedConstraint, sqlStateOf, uniqueViolation } from "../storage/database-errors.ts";
+import { createIdempotencyRepository } from "../storage/idempotency-repository.ts";
+import type { ConversationsRepository } from "../storage/conversations-repository.ts";
+import { createMessagesRepository, type MessagesRepository, type TaskRecord } from "../storage/messages-repository.ts";
+import type { UsersRepository } from "../storage/users-repository.ts";
+import type { StreamLog } from "../streaming/stream-log.ts";
+import { presentMessage, type MessageView } from "./present.ts";
+
+export interface GenerationAccepted {
+  userMessage?: MessageView;
+  assistantMessage: { id: string; status: MessageView["status"] };
+  taskId: string;
+  streamUrl: string;
+}
+
+export interface GenerationsService {
+  /** Stores the user's message and a `streaming` placeholder, enqueues the job, returns at once (202). */
+  sendMessage(userId: string, conversationId: string, input: { content: string; model?: string | undefined }, idempotencyKey: string | undefined): Promise<GenerationAccepted>;
+  /** Replaces the conversation's last (final) reply with a new generation. */
+  regenerate(userId: string, conversationId: string, input: { model?: string | undefined }): Promise<GenerationAccepted>;
+  /** Durable marker first, then a notification; any API process, any worker. */
+  cancel(userId: string, taskId: string): Promise<void>;
+  /** Resolves the task for its owner, or throws STREAM_NOT_FOUND (missing or foreign) / STREAM_EXPIRED (final, log gone). */
+  streamAccess(userId: string, taskId: string): Promise<TaskRecord>;
+}
+
+export interface GenerationsDependencies {
+  db: Db;
+  redis: Redis;
+  keyPrefix: string;
+  queue: GenerationQueue;
+  streamLog: StreamLog;
+  users: UsersRepository;
+  conversations: ConversationsRepository;
+  messages: MessagesRepository;
+  messageLimiter: FixedWindowLimiter;
+  limits: { generationsPerUser: number; messageChars: number };
+  models: { defaultModel: string; allowed: readonly string[] };
+  streamUrl: (taskId: string, userId: string) => string;
+}
+
+// Thrown inside the transaction to roll it back when a concurrent request already owns the key.
+class IdempotencyRace extends Error {}
+
+export function createGenerationsService(dependencies: GenerationsDependencies): GenerationsService {
+  const { db, conversations, messages } = dependencies;
+
+  const chooseModel = async (userId: string, requested: string | undefined): Promise<string> => {
+    if (requested !== undefined) {
+      if (!dependencies.models.allowed.includes(requested)) {
+        throw new SluiceError("MODEL_NOT_ALLOWED", `Model "${requested.slice(0, 100)}" is not allowed. Allowed: ${dependencies.models.allowed.join(", ")}.`);
+      }
+      return requested;
+    }
+    const preferred = (await dependencies.users.findById(userId))?.defaultModel;
+    return preferred && dependencies.models.allowed.includes(preferred) ? preferred : dependencies.models.defaultModel;
+  };
+
+  const startGeneration = async (
+    userId: string,
+    conversationId: string,
+    input: { content?: string | undefined; model?: string | undefined; replaceLastReply: boolean },
+    idempotency: { key: string; requestHash: string } | undefined,
+  ): Promise<GenerationAccepted> => {
+    await callRedis(() => dependencies.messageLimiter.hit(userId));
+    if (!(await conversations.find(userId, conversationId))) throw new SluiceError("NOT_FOUND", "No such conversation.");
+    const model = await chooseModel(userId, input.model);
+    if ((await messages.countActiveForUser(userId)) >= dependencies.limits.generationsPerUser) {
+      throw new SluiceError("TOO_MANY_GENERATIONS", undefined, { details: { retryAfterSeconds: 5 } });
+    }
+    const taskId = createTaskId();
+    let accepted: Omit<GenerationAccepted, "streamUrl">;
+    try {
+      accepted = await db.transaction(async (transaction) => {
+        const tx = transaction as unknown as Db;
+        if (idempotency && !(await createIdempotencyRepository(tx).insert(userId, idempotency.key, idempotency.requestHash, {}))) {
+          throw new IdempotencyRace();
+        }
+        const turnMessages = createMessagesRepository(tx);
+        if (input.replaceLastReply) await turnMessages.deleteLastFinalReply(conversationId);
+        const turn = await turnMessages.insertTurn({ conversationId, userId, userContent: input.content, taskId, model });
+        const result = {
+          ...(turn.user ? { userMessage: presentMessage(turn.user) } : {}),
+          assistantMessage: { id: turn.assistant.id, status: turn.assistant.status },
+          taskId,
+        };
+        if (idempotency) await createIdempotencyRepository(tx).saveResponse(userId, idempotency.key, result);
+        return result;
+      });
+    } catch (error) {
+      if (error instanceof IdempotencyRace && idempotency) return replay(userId, idempotency);
+      if (sqlStateOf(error) === uniqueViolation && violatedConstraint(error) === "messages_one_active_per_conversation") {
+        throw new SluiceError("GENERATION_IN_PROGRESS");
+      }
+      throw error;
+    }
+    try {
+      await callRedis(() => enqueueGeneration(dependencies.queue, { taskId, messageId: accepted.assistantMessage.id, conversationId, userId, model }));
+    } catch (error) {
+      // Redis went away between the checks and the enqueue: do not leave a reply that never starts.
+      await messages.forceFinish(taskId, {
+        status: "failed", content: "", lastSeq: null, inputTokens: null, outputTokens: null,
+        errorCode: "SERVICE_UNAVAILABLE", errorMessage: "The generation could not be queued.",
+      });
+      throw error;
+    }
+    return { ...accepted, streamUrl: dependencies.streamUrl(taskId, userId) };
+  };
+
+  const replay = async (userId: string, idempotency: { key: string; requestHash: string }): Promise<GenerationAccepted> => {
+    const stored = await createIdempotencyRepository(db).find(userId, idempotency.key);
+    if (!stored) throw new SluiceError("GENERATION_IN_PROGRESS", "A request with this Idempotency-Key is still being processed.");
+    if (stored.requestHash !== idempotency.requestHash) throw new SluiceError("IDEMPOTENCY_KEY_REUSED");
+    const response = stored.response as Omit<GenerationAccepted, "streamUrl">;
+    // The read token in streamUrl is short-lived, so a replay gets a fresh one.
+    return { ...response, streamUrl: dependencies.streamUrl(response.taskId, userId) };
+  };
+
+  return {
+    sendMessage: async (userId, conversationId, input, idempotencyKey) => {
+      if (input.content.length > dependencies.limits.messageChars) {
+        throw new SluiceError("MESSAGE_TOO_LONG", `The message is longer than ${dependencies.limits.messageChars} characters.`);
+      }
+      const idempotency = idempotencyKey === undefined ? undefined : {
+        key: idempotencyKey,
+        requestHash: createHash("sha256").update(JSON.stringify(["messages", conversationId, input.content, input.model ?? null])).digest("hex"),
+      };
+      if (idempotency && (await createIdempotencyRepository(db).find(userId, idempotency.key))) return replay(userId, idempotency);
+      return startGeneration(userId, conversationId, { content: input.content, model: input.model, replaceLastReply: false }, idempotency);
+    },
+    regenerate: async (userId, conversationId, input) =>
+      startGeneration(userId, conversationId, { model: input.model, replaceLastReply: true }, undefined),
+    cancel: async (userId, taskId) => {
+      const task = await messages.findTask(taskId);
+      if (!task || task.userId !== userId) throw new SluiceError("STREAM_NOT_FOUND");
+      if (task.status === "pending" || task.status === "streaming") {
+        await callRedis(() => requestCancel(dependencies.redis, dependencies.keyPrefix, taskId));
+      }
+    },
+    streamAccess: async (userId, taskId) => {
+      const task = await messages.findTask(taskId);
+      if (!task || task.userId !== userId) throw new SluiceError("STREAM_NOT_FOUND");
+      if (task.status !== "pending" && task.status !== "streaming") {
+        const meta = await callRedis(() => dependencies.streamLog.inspect(taskId));
+        if (!meta) throw new SluiceError("STREAM_EXPIRED");
+      }
+      return task;
+    },
+  };
+}

@@ -1,0 +1,109 @@
+import { fileURLToPath } from "node:url";
+import type { Redis } from "ioredis";
+import type { Logger } from "pino";
+import type { App } from "../api/app-type.ts";
+import { createRequireUser } from "../api/auth/authenticate.ts";
+import { registerAuthRoutes } from "../api/auth/auth-routes.ts";
+import { registerConversationRoutes } from "../api/conversations/conversation-routes.ts";
+import { registerDocs } from "../api/docs/register-docs.ts";
+import { registerMeRoutes } from "../api/me/me-routes.ts";
+import { registerStreamRoutes } from "../api/streams/stream-routes.ts";
+import { registerWebUi } from "../api/web/register-web-ui.ts";
+import { createStreamTokenSigner } from "../auth/stream-read-tokens.ts";
+import { createAccountsService } from "../chat/accounts-service.ts";
+import { createConversationsService } from "../chat/conversations-service.ts";
+import { createGenerationsService } from "../chat/generations-service.ts";
+import type { Config } from "../config/config.ts";
+import { createFixedWindowLimiter } from "../limits/fixed-window-limiter.ts";
+import { createOpenStreamLeases } from "../limits/open-stream-leases.ts";
+import { requestCancel } from "../queue/cancel-signals.ts";
+import type { GenerationQueue } from "../queue/generation-queue.ts";
+import { createConversationsRepository } from "../storage/conversations-repository.ts";
+import type { Db } from "../storage/database.ts";
+import { createMessagesRepository } from "../storage/messages-repository.ts";
+import { createSessionsRepository } from "../storage/sessions-repository.ts";
+import { createUsersRepository } from "../storage/users-repository.ts";
+import { streamKeys, type StreamHub, type StreamLog } from "../streaming/index.ts";
+
+const webDist = fileURLToPath(new URL("../../web/dist", import.meta.url));
+
+/** Builds the API's services from their ports and returns the feature registrations for buildApp. */
+export function composeApiFeatures(options: {
+  config: Config;
+  db: Db;
+  redis: Redis;
+  queue: GenerationQueue;
+  streamLog: StreamLog;
+  hub: StreamHub;
+  logger: Logger;
+  now: () => number;
+}): Array<(app: App) => Promise<void> | void> {
+  const { config, db, redis, now } = options;
+  const keyPrefix = config.redis.keyPrefix;
+  const users = createUsersRepository(db);
+  const sessions = createSessionsRepository(db);
+  const conversationsRepository = createConversationsRepository(db);
+  const messages = createMessagesRepository(db);
+  const streamTokens = createStreamTokenSigner(config.auth.secret, config.auth.streamTokenTtlSeconds);
+  const streamUrl = (taskId: string, userId: string): string =>
+    `/api/stream/${encodeURIComponent(taskId)}?token=${encodeURIComponent(streamTokens.sign(taskId, userId, now()))}`;
+
+  const accounts = createAccountsService({ users, sessions, sessionTtlHours: config.auth.sessionTtlHours, now });
+  const authenticate = (token: string) => accounts.authenticate(token);
+  const requireUser = createRequireUser(authenticate);
+  const conversations = createConversationsService({
+    conversations: conversationsRepository,
+    messages,
+    streamUrl,
+    discardStreams: async (taskIds) => {
+      // Cancel first (a running worker stops at once), then drop the logs: viewers of a deleted
+      // conversation's stream are caught up by the hub's stall check and see it gone.
+      for (const taskId of taskIds) {
+        await requestCancel(redis, keyPrefix, taskId);
+        const keys = streamKeys(keyPrefix, taskId);
+        await redis.del(keys.log, keys.meta);
+      }
+    },
+  });
+  const generations = createGenerationsService({
+    db,
+    redis,
+    keyPrefix,
+    queue: options.queue,
+    streamLog: options.streamLog,
+    users,
+    conversations: conversationsRepository,
+    messages,
+    messageLimiter: createFixedWindowLimiter({ redis, keyPrefix, name: "messages", limit: config.limits.messagesPerMinute, windowMs: 60_000, code: "RATE_LIMITED" }),
+    limits: { generationsPerUser: config.limits.generationsPerUser, messageChars: config.limits.messageChars },
+    models: { defaultModel: config.llm.defaultModel, allowed: config.llm.allowedModels },
+    streamUrl,
+  });
+  const authLimiter = createFixedWindowLimiter({ redis, keyPrefix, name: "auth", limit: config.limits.authPerMinute, windowMs: 60_000, code: "RATE_LIMITED" });
+  const leaseMs = Math.max(3 * config.stream.heartbeatIntervalMs, 30_000);
+
+  return [
+    registerDocs,
+    (app) => registerAuthRoutes(app, { accounts, authLimiter }),
+    (app) => registerMeRoutes(app, { accounts, requireUser, models: config.llm.allowedModels }),
+    (app) => registerConversationRoutes(app, { conversations, generations, requireUser, messageChars: config.limits.messageChars }),
+    (app) =>
+      registerStreamRoutes(app, {
+        hub: options.hub,
+        generations,
+        authenticate,
+        requireUser,
+        streamTokens,
+        leases: createOpenStreamLeases({ redis, keyPrefix, limit: config.limits.openStreamsPerUser, leaseMs, now }),
+        leaseRenewMs: Math.floor(leaseMs / 3),
+        heartbeatMs: config.stream.heartbeatIntervalMs,
+        retryMs: config.stream.retryMs,
+        now,
+      }),
+    async (app) => {
+      if (config.webUi && !(await registerWebUi(app, webDist))) {
+        options.logger.warn({ webDist }, "web UI not built (npm run build:web); serving the API only");
+      }
+    },
+  ];
+}

@@ -1,0 +1,87 @@
+import { and, desc, eq, sql } from "drizzle-orm";
+import type { Db } from "./database.ts";
+import { conversations } from "./schema.ts";
+
+export type ConversationRow = typeof conversations.$inferSelect;
+export interface ConversationPage {
+  items: ConversationRow[];
+  nextCursor: string | null;
+}
+
+export interface ConversationsRepository {
+  create(userId: string, title: string | null): Promise<ConversationRow>;
+  /** Newest activity first; keyset pagination on (updated_at, id) so pages never skip or repeat under inserts. */
+  list(userId: string, options: { limit: number; cursor: PageCursor | undefined }): Promise<ConversationPage>;
+  /** Undefined for a missing conversation and for another user's: callers answer 404 for both. */
+  find(userId: string, id: string): Promise<ConversationRow | undefined>;
+  rename(userId: string, id: string, title: string): Promise<ConversationRow | undefined>;
+  /** Deletes the conversation and, by cascade, its messages. */
+  delete(userId: string, id: string): Promise<boolean>;
+}
+
+/** Opaque page cursor: the exact PostgreSQL timestamp text (microseconds) and the id. */
+export interface PageCursor {
+  updatedAt: string;
+  id: string;
+}
+
+export function encodePageCursor(cursor: PageCursor): string {
+  return Buffer.from(JSON.stringify([cursor.updatedAt, cursor.id])).toString("base64url");
+}
+
+export function decodePageCursor(text: string): PageCursor | undefined {
+  try {
+    const value: unknown = JSON.parse(Buffer.from(text, "base64url").toString("utf8"));
+    if (!Array.isArray(value) || value.length !== 2) return undefined;
+    const [updatedAt, id] = value as unknown[];
+    if (typeof updatedAt !== "string" || typeof id !== "string") return undefined;
+    if (!/^[0-9a-f-]{36}$/.test(id) || Number.isNaN(Date.parse(updatedAt))) return undefined;
+    return { updatedAt, id };
+  } catch {
+    return undefined;
+  }
+}
+
+export function createConversationsRepository(db: Db): ConversationsRepository {
+  return {
+    create: async (userId, title) => {
+      const [row] = await db.insert(conversations).values({ userId, title }).returning();
+      if (!row) throw new Error("insert returned no row");
+      return row;
+    },
+    list: async (userId, { limit, cursor }) => {
+      const after = cursor
+        ? sql`(${conversations.updatedAt}, ${conversations.id}) < (${cursor.updatedAt}::timestamptz, ${cursor.id}::uuid)`
+        : undefined;
+      const rows = await db
+        .select({ conversation: conversations, updatedAtText: sql<string>`${conversations.updatedAt}::text` })
+        .from(conversations)
+        .where(and(eq(conversations.userId, userId), after))
+        .orderBy(desc(conversations.updatedAt), desc(conversations.id))
+        .limit(limit + 1);
+      const page = rows.slice(0, limit);
+      const last = page.at(-1);
+      return {
+        items: page.map((row) => row.conversation),
+        nextCursor: rows.length > limit && last ? encodePageCursor({ updatedAt: last.updatedAtText, id: last.conversation.id }) : null,
+      };
+    },
+    find: async (userId, id) =>
+      (await db.select().from(conversations).where(and(eq(conversations.id, id), eq(conversations.userId, userId))).limit(1))[0],
+    rename: async (userId, id, title) =>
+      (
+        await db
+          .update(conversations)
+          .set({ title, updatedAt: sql`now()` })
+          .where(and(eq(conversations.id, id), eq(conversations.userId, userId)))
+          .returning()
+      )[0],
+    delete: async (userId, id) => {
+      const deleted = await db
+        .delete(conversations)
+        .where(and(eq(conversations.id, id), eq(conversations.userId, userId)))
+        .returning({ id: conversations.id });
+      return deleted.length > 0;
+    },
+  };
+}

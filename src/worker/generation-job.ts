@@ -1,0 +1,163 @@
+import type { Logger } from "pino";
+import { SluiceError, isSluiceError, type ErrorCode } from "../errors/catalog.ts";
+import { sleep, systemClock } from "../llm/clock.ts";
+import type { ChatTurn, LlmProvider } from "../llm/llm-provider.ts";
+import { isProviderError } from "../llm/provider-error.ts";
+import type { GenerationJobData } from "../queue/generation-queue.ts";
+import type { FinalResult, MessagesRepository } from "../storage/messages-repository.ts";
+import { createStreamWriter, type StreamLog } from "../streaming/index.ts";
+import type { CancelWatcher } from "./cancel-watcher.ts";
+import { retryDatabase } from "./retry-database.ts";
+
+export interface GenerationJobDependencies {
+  streamLog: StreamLog;
+  messages: MessagesRepository;
+  provider: LlmProvider;
+  cancels: CancelWatcher;
+  logger: Logger;
+  coalesceWindowMs: number;
+  coalesceMaxBytes: number;
+  /** Provider retries for transient errors, only before the first token reaches the log. */
+  providerMaxRetries: number;
+  finalSaveAttempts: number;
+  now: () => number;
+}
+
+interface Outcome {
+  status: FinalResult["status"];
+  error?: { code: ErrorCode; message: string };
+}
+
+/**
+ * One generation attempt (docs: ARCHITECTURE.md "A generation"):
+ * 1. Begin an attempt in the log (fencing epoch; clients see `start` or `reset`)
+ *    and take the PostgreSQL row for the same attempt.
+ * 2. Stream the provider through the coalescing writer.
+ * 3. Save the final message in one idempotent UPDATE, then write `end`.
+ * A zombie whose attempt was superseded is refused by both the log and the UPDATE.
+ */
+export function createGenerationJob(dependencies: GenerationJobDependencies): (data: GenerationJobData) => Promise<void> {
+  const { streamLog, messages, logger } = dependencies;
+  return async (data) => {
+    const { taskId } = data;
+    const log = logger.child({ taskId });
+    let started;
+    try {
+      started = await streamLog.beginAttempt(taskId, { model: data.model });
+    } catch (error) {
+      if (isSluiceError(error) && error.code === "STALE_ATTEMPT") return; // the log already ended
+      throw error;
+    }
+    const task = await messages.beginAttempt(taskId, started.attempt);
+    if (!task) {
+      await settleWithoutRunning(dependencies, taskId, log);
+      return;
+    }
+    const history = await messages.history(task.conversationId, task.createdAt);
+    const turns: ChatTurn[] = [
+      ...(task.systemPrompt ? [{ role: "system" as const, content: task.systemPrompt }] : []),
+      ...history.map((turn) => ({ role: turn.role, content: turn.content })),
+    ];
+
+    const writer = createStreamWriter({
+      log: streamLog,
+      taskId,
+      attempt: started.attempt,
+      coalesceWindowMs: dependencies.coalesceWindowMs,
+      coalesceMaxBytes: dependencies.coalesceMaxBytes,
+    });
+    const cancel = new AbortController();
+    const unwatch = dependencies.cancels.watch(taskId, cancel);
+    let text = "";
+    let usage: { inputTokens: number; outputTokens: number } | undefined;
+    let outcome: Outcome = { status: "completed" };
+    const startedAt = dependencies.now();
+    try {
+      if (await dependencies.cancels.isCancelled(taskId)) cancel.abort(new Error("cancelled"));
+      const signal = AbortSignal.any([cancel.signal, writer.signal]);
+      for (let retry = 0; !signal.aborted; retry += 1) {
+        try {
+          for await (const event of dependencies.provider.stream({ model: data.model, messages: turns }, signal)) {
+            if (event.type === "text-delta") {
+              if (text === "") log.info({ providerTimeToFirstTokenMs: dependencies.now() - startedAt, attempt: started.attempt }, "first chunk received");
+              text += event.delta;
+              writer.appendText(event.delta);
+            } else if (event.type === "usage") {
+              usage = { inputTokens: event.inputTokens, outputTokens: event.outputTokens };
+              writer.append({ type: "usage", ...usage });
+            }
+          }
+          break;
+        } catch (error) {
+          if (signal.aborted) break;
+          const transient = isProviderError(error) && error.transient;
+          if (transient && text === "" && retry < dependencies.providerMaxRetries) {
+            const delayMs = error.retryAfterMs ?? Math.min(250 * 2 ** retry, 8_000);
+            log.warn({ err: error, retry: retry + 1, delayMs }, "transient provider error before the first token; retrying");
+            await sleep(systemClock, delayMs, signal).catch(() => undefined);
+            continue;
+          }
+          outcome = { status: "failed", error: errorInfo(error) };
+          break;
+        }
+      }
+      if (writer.failure) {
+        if (writer.failure.code === "STALE_ATTEMPT") {
+          log.warn({ attempt: started.attempt }, "attempt superseded; stopping without saving");
+          return;
+        }
+        outcome = { status: "failed", error: { code: writer.failure.code, message: writer.failure.message } };
+      } else if (cancel.signal.aborted) {
+        outcome = { status: "cancelled" };
+      }
+      await writer.flush().catch((error: unknown) => {
+        if (isSluiceError(error) && error.code === "STALE_ATTEMPT") throw error;
+      });
+    } catch (error) {
+      if (isSluiceError(error) && error.code === "STALE_ATTEMPT") return;
+      throw error;
+    } finally {
+      unwatch();
+    }
+
+    const lastSeq = (await streamLog.inspect(taskId))?.lastSeq ?? null;
+    const saved = await retryDatabase(
+      () =>
+        messages.finish(taskId, started.attempt, {
+          status: outcome.status,
+          content: text,
+          lastSeq,
+          inputTokens: usage?.inputTokens ?? null,
+          outputTokens: usage?.outputTokens ?? null,
+          errorCode: outcome.error?.code ?? null,
+          errorMessage: outcome.error?.message ?? null,
+        }),
+      { attempts: dependencies.finalSaveAttempts, baseDelayMs: 200, onRetry: (error, attempt) => log.warn({ err: error, attempt }, "final save failed; retrying") },
+    );
+    if (saved === "stale" || saved === "missing") {
+      log.warn({ saved }, "final save refused; not ending the stream");
+      return;
+    }
+    // PROTOCOL.md: `end` is written only after the final message is committed.
+    await writer.end({ status: outcome.status, messageId: task.messageId, ...(outcome.error ? { error: outcome.error } : {}) }).catch((error: unknown) => {
+      if (!(isSluiceError(error) && error.code === "STALE_ATTEMPT")) throw error;
+    });
+    log.info({ status: outcome.status, chunks: lastSeq, characters: text.length, durationMs: dependencies.now() - startedAt, errorCode: outcome.error?.code }, "stream completed");
+  };
+}
+
+function errorInfo(error: unknown): { code: ErrorCode; message: string } {
+  if (isSluiceError(error)) return { code: error.code, message: error.message };
+  return { code: "PROVIDER_ERROR", message: new SluiceError("PROVIDER_ERROR").message };
+}
+
+/** The PostgreSQL row is final, gone, or owned by a newer attempt: make sure the log agrees and stop. */
+async function settleWithoutRunning(dependencies: GenerationJobDependencies, taskId: string, log: Logger): Promise<void> {
+  const task = await dependencies.messages.findTask(taskId);
+  if (task && (task.status === "pending" || task.status === "streaming")) {
+    log.warn({ attempt: task.attempt }, "a newer attempt owns this task; stopping");
+    return;
+  }
+  const status = task ? (task.status as FinalResult["status"]) : "cancelled";
+  await dependencies.streamLog.forceEnd(taskId, { status, ...(task ? { messageId: task.messageId } : {}) });
+}

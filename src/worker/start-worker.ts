@@ -1,0 +1,106 @@
+import { Worker } from "bullmq";
+import type { Redis } from "ioredis";
+import type { Logger } from "pino";
+import { generationQueueName, queuePrefix, type GenerationJobData, type GenerationQueue } from "../queue/generation-queue.ts";
+import type { MessagesRepository } from "../storage/messages-repository.ts";
+import type { StreamLog } from "../streaming/index.ts";
+import type { LlmProvider } from "../llm/llm-provider.ts";
+import { createCancelWatcher } from "./cancel-watcher.ts";
+import { createGenerationJob } from "./generation-job.ts";
+import { createOrphanSweeper } from "./orphan-sweeper.ts";
+
+export interface WorkerSettings {
+  keyPrefix: string;
+  concurrency: number;
+  /** Attempts of one generation when workers die under it (BullMQ stalled-job recovery). */
+  attempts: number;
+  lockDurationMs: number;
+  stalledIntervalMs: number;
+  orphanSweepIntervalMs: number;
+  orphanGraceMs: number;
+  shutdownGraceMs: number;
+  coalesceWindowMs: number;
+  coalesceMaxBytes: number;
+  providerMaxRetries: number;
+}
+
+export interface RunningWorker {
+  readonly sweeper: { sweep(): Promise<{ requeued: number; failed: number }> };
+  /** Stops taking jobs, lets running ones finish within the grace period, then hands the rest back. */
+  stop(): Promise<void>;
+}
+
+/** The generation worker: BullMQ consumer, cancel watcher and orphan sweeper, each owned and closed here. */
+export function startWorker(options: {
+  settings: WorkerSettings;
+  connections: { worker: Redis; subscriber: Redis; commands: Redis };
+  queue: GenerationQueue;
+  streamLog: StreamLog;
+  messages: MessagesRepository;
+  provider: LlmProvider;
+  logger: Logger;
+  now: () => number;
+}): RunningWorker {
+  const { settings, logger } = options;
+  const cancels = createCancelWatcher({
+    subscriber: options.connections.subscriber,
+    redis: options.connections.commands,
+    keyPrefix: settings.keyPrefix,
+    markerCheckMs: 2_000,
+    onError: (error) => logger.warn({ err: error }, "cancel watcher error"),
+  });
+  const runJob = createGenerationJob({
+    streamLog: options.streamLog,
+    messages: options.messages,
+    provider: options.provider,
+    cancels,
+    logger,
+    coalesceWindowMs: settings.coalesceWindowMs,
+    coalesceMaxBytes: settings.coalesceMaxBytes,
+    providerMaxRetries: settings.providerMaxRetries,
+    finalSaveAttempts: 6,
+    now: options.now,
+  });
+  const worker = new Worker<GenerationJobData>(generationQueueName, async (job) => runJob(job.data), {
+    connection: options.connections.worker,
+    prefix: queuePrefix(settings.keyPrefix),
+    concurrency: settings.concurrency,
+    lockDuration: settings.lockDurationMs,
+    stalledInterval: settings.stalledIntervalMs,
+    // A job whose worker died is re-run (a new fenced attempt) up to attempts - 1 times, then fails.
+    maxStalledCount: Math.max(0, settings.attempts - 1),
+    autorun: false,
+  });
+  worker.on("error", (error) => logger.warn({ err: error }, "worker error"));
+  worker.on("failed", (job, error) => logger.error({ taskId: job?.id, err: error }, "generation job failed"));
+  void worker.run().catch((error: unknown) => logger.error({ err: error }, "worker stopped"));
+  const sweeper = createOrphanSweeper({
+    queue: options.queue,
+    messages: options.messages,
+    streamLog: options.streamLog,
+    logger,
+    intervalMs: settings.orphanSweepIntervalMs,
+    graceMs: settings.orphanGraceMs,
+    now: options.now,
+  });
+  logger.info({ concurrency: settings.concurrency }, "worker started");
+  return {
+    sweeper,
+    stop: async () => {
+      sweeper.stop();
+      // Graceful: wait for running jobs up to the grace period; past it, close without waiting so
+      // their locks lapse and another worker picks them up as stalled (a new fenced attempt).
+      let timer: NodeJS.Timeout | undefined;
+      const graceful = worker.close();
+      const timedOut = new Promise<"timeout">((resolve) => {
+        timer = setTimeout(() => resolve("timeout"), settings.shutdownGraceMs);
+      });
+      if ((await Promise.race([graceful, timedOut])) === "timeout") {
+        logger.warn({ graceMs: settings.shutdownGraceMs }, "shutdown grace period over; handing running jobs back");
+        await worker.close(true);
+      }
+      clearTimeout(timer);
+      await cancels.close();
+    },
+  };
+}
