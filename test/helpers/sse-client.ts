@@ -42,7 +42,7 @@ export async function readSse(
   let fields: { id?: string; event?: string; data: string[] } = { data: [] };
   try {
     for await (const chunk of response.body) {
-      buffer += decoder.decode(chunk as Uint8Array, { stream: true });
+      buffer += decoder.decode(chunk, { stream: true });
       const lines = buffer.split(/\r\n|\r|\n/);
       buffer = lines.pop() ?? "";
       for (const line of lines) {
