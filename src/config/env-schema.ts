@@ -33,6 +33,8 @@ export const envSchema = z.object({
   ANTHROPIC_BASE_URL: z.url().optional(),
   SIMULATED_TOKENS_PER_SECOND: z.coerce.number().positive().max(100_000).default(30),
   SIMULATED_TOKEN_COUNT: integer(1, 1_000_000).default(120),
+  /** Prefix each simulated word with its emit time (src/llm/token-stamp.ts), for the benchmark's cross-process latency. */
+  SIMULATED_STAMP_TOKENS: flag.default(false),
   PROVIDER_IDLE_TIMEOUT_MS: integer(100).default(60_000),
   PROVIDER_MAX_RETRIES: integer(0, 20).default(3),
 
