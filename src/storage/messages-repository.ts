@@ -59,7 +59,7 @@ export interface MessagesRepository {
   /** Fences PostgreSQL like the log: only a newer attempt may take over. Undefined when the task is final, missing or newer already. */
   beginAttempt(taskId: string, attempt: number): Promise<TaskRecord | undefined>;
   /** The prompt: earlier turns of the conversation, oldest first, without failed or empty replies. */
-  history(conversationId: string, before: Date): Promise<Array<Pick<MessageRow, "role" | "content">>>;
+  history(conversationId: string, beforeMessageId: string): Promise<Array<Pick<MessageRow, "role" | "content">>>;
   /** One idempotent UPDATE; a retry or a zombie attempt never writes a second or stale result. */
   finish(taskId: string, attempt: number, result: FinalResult): Promise<FinishOutcome>;
   /** Unfenced failure for the sweeper and the retry-limit path; no-op when already final. */
@@ -128,14 +128,15 @@ export function createMessagesRepository(db: Db): MessagesRepository {
           .where(and(eq(messages.taskId, taskId), inArray(messages.status, [...activeStatuses]), lt(messages.attempt, attempt)))
           .returning({ ...taskColumns, systemPrompt: sql<string | null>`(select ${users.systemPrompt} from ${users} where ${users.id} = ${messages.userId})` })
       )[0],
-    history: async (conversationId, before) =>
+    // Compared in SQL: created_at has microseconds, a JS Date only milliseconds.
+    history: async (conversationId, beforeMessageId) =>
       db
         .select({ role: messages.role, content: messages.content })
         .from(messages)
         .where(
           and(
             eq(messages.conversationId, conversationId),
-            lt(messages.createdAt, before),
+            sql`${messages.createdAt} < (select m.created_at from ${messages} m where m.id = ${beforeMessageId})`,
             inArray(messages.status, ["completed", "cancelled"]),
             sql`${messages.content} <> ''`,
           ),

@@ -53,7 +53,7 @@ export function createGenerationJob(dependencies: GenerationJobDependencies): (d
       await settleWithoutRunning(dependencies, taskId, log);
       return;
     }
-    const history = await messages.history(task.conversationId, task.createdAt);
+    const history = await messages.history(task.conversationId, task.messageId);
     const turns: ChatTurn[] = [
       ...(task.systemPrompt ? [{ role: "system" as const, content: task.systemPrompt }] : []),
       ...history.map((turn) => ({ role: turn.role, content: turn.content })),
