@@ -1,0 +1,261 @@
+/**
+ * A client harness for fault tests: reads Sluice streams the way a careful
+ * client does (resuming with Last-Event-ID after every drop), records every
+ * complete event it received as `(task, connection, cursor, type, data)`, and
+ * then judges each task: lost, duplicated and out-of-order entries (by the
+ * `seq` part of the cursor, PROTOCOL.md 4.1), the number of `end` events, and
+ * whether the text equals the expected text and the saved message.
+ */
+
+export interface RecordedEvent {
+  taskId: string;
+  /** Which connection (0, 1, ...) of this task delivered it. */
+  connection: number;
+  cursor: string | undefined;
+  type: string;
+  data: { type: string; [key: string]: unknown };
+  /** Date.now() when the event was complete. */
+  at: number;
+}
+
+export interface ReadOptions {
+  /** Sent as the Last-Event-ID header; undefined = from the beginning. */
+  lastEventId?: string | undefined;
+  /** Abort the connection after this many complete events (a drop between events). */
+  abortAfterEvents?: number;
+  /** Abort after this many body bytes, possibly inside an event (a drop mid-frame). */
+  abortAfterBytes?: number;
+  signal?: AbortSignal;
+  /** Abort when no byte arrived for this long (default: never). */
+  idleTimeoutMs?: number;
+}
+
+export interface ReadResult {
+  status: number;
+  /** Error responses: the body. */
+  body: string;
+  headers: Headers;
+  events: RecordedEvent[];
+  /** The id of the last complete event on this connection, if any. */
+  lastEventId: string | undefined;
+  /** True when this connection delivered `end`. */
+  ended: boolean;
+  /** How the connection finished. */
+  finish: "closed" | "aborted" | "idle" | "error";
+}
+
+export interface TaskReport {
+  taskId: string;
+  connections: number;
+  /** Entries missing between 1 and the highest seq seen, per incarnation. */
+  lost: number;
+  /** Entries received more than once (same incarnation and seq). */
+  duplicated: number;
+  /** Entries that arrived after a higher seq of the same incarnation. */
+  outOfOrder: number;
+  ends: number;
+  endStatus: string | undefined;
+  /** Text after the last `reset` (PROTOCOL.md 3.2). */
+  text: string;
+  resets: number;
+}
+
+export interface Session {
+  baseUrl: string;
+  token: string;
+  userId: string;
+}
+
+export interface SavedMessage {
+  id: string;
+  role: string;
+  content: string;
+  status: string;
+  taskId: string | null;
+  error: { code: string; message: string } | null;
+}
+
+/** Parses `<incarnation>-<seq>` (the implementer's note in PROTOCOL.md 4.1). */
+export function parseCursor(cursor: string): { incarnation: string; seq: number } | undefined {
+  const dash = cursor.lastIndexOf("-");
+  if (dash <= 0) return undefined;
+  const seq = Number(cursor.slice(dash + 1));
+  return Number.isInteger(seq) ? { incarnation: cursor.slice(0, dash), seq } : undefined;
+}
+
+/** Reads one SSE connection, recording complete events only; a partial frame at an abort is discarded, as a browser does. */
+export async function readStreamOnce(url: string, taskId: string, connection: number, headers: Record<string, string>, options: ReadOptions = {}): Promise<ReadResult> {
+  const controller = new AbortController();
+  const onAbort = (): void => controller.abort();
+  options.signal?.addEventListener("abort", onAbort);
+  const requestHeaders: Record<string, string> = { accept: "text/event-stream", ...headers };
+  if (options.lastEventId !== undefined) requestHeaders["last-event-id"] = options.lastEventId;
+  const result: ReadResult = { status: 0, body: "", headers: new Headers(), events: [], lastEventId: undefined, ended: false, finish: "closed" };
+  let idleTimer: NodeJS.Timeout | undefined;
+  let idled = false;
+  const touch = (): void => {
+    if (options.idleTimeoutMs === undefined) return;
+    clearTimeout(idleTimer);
+    idleTimer = setTimeout(() => {
+      idled = true;
+      controller.abort();
+    }, options.idleTimeoutMs);
+  };
+  try {
+    touch();
+    const response = await fetch(url, { headers: requestHeaders, signal: controller.signal });
+    result.status = response.status;
+    result.headers = response.headers;
+    if (response.status !== 200 || !response.body) {
+      result.body = await response.text();
+      return result;
+    }
+    const decoder = new TextDecoder();
+    let buffer = "";
+    let bytes = 0;
+    let fields: { id?: string; event?: string; data: string[] } = { data: [] };
+    const feed = (text: string): boolean => {
+      buffer += text;
+      const lines = buffer.split(/\r\n|\r|\n/);
+      buffer = lines.pop() ?? "";
+      for (const line of lines) {
+        if (line === "") {
+          if (fields.data.length > 0) {
+            const data = JSON.parse(fields.data.join("\n")) as RecordedEvent["data"];
+            result.events.push({ taskId, connection, cursor: fields.id, type: fields.event ?? data.type, data, at: Date.now() });
+            if (fields.id !== undefined) result.lastEventId = fields.id;
+            if (data.type === "end") result.ended = true;
+            if (options.abortAfterEvents !== undefined && result.events.length >= options.abortAfterEvents) return true;
+          }
+          fields = { data: [] };
+        } else if (!line.startsWith(":")) {
+          const colon = line.indexOf(":");
+          const name = colon === -1 ? line : line.slice(0, colon);
+          const value = colon === -1 ? "" : line.slice(colon + 1).replace(/^ /, "");
+          if (name === "data") fields.data.push(value);
+          else if (name === "id") fields.id = value;
+          else if (name === "event") fields.event = value;
+        }
+      }
+      return false;
+    };
+    for await (const chunk of response.body) {
+      touch();
+      let piece = chunk;
+      let cut = false;
+      if (options.abortAfterBytes !== undefined && bytes + piece.byteLength >= options.abortAfterBytes) {
+        piece = piece.subarray(0, Math.max(0, options.abortAfterBytes - bytes));
+        cut = true;
+      }
+      bytes += piece.byteLength;
+      // Bytes after the cut never reached this client; a cut inside a UTF-8 sequence is held by the decoder.
+      if (feed(decoder.decode(piece, { stream: true })) || cut) {
+        result.finish = "aborted";
+        controller.abort();
+        break;
+      }
+    }
+  } catch (error) {
+    if (idled) result.finish = "idle";
+    else if (controller.signal.aborted) result.finish = "aborted";
+    else result.finish = "error";
+    if (!controller.signal.aborted && result.status === 0) result.body = String(error);
+  } finally {
+    clearTimeout(idleTimer);
+    options.signal?.removeEventListener("abort", onAbort);
+  }
+  return result;
+}
+
+/** Judges the events one task delivered over all its connections. */
+export function analyseTask(taskId: string, events: readonly RecordedEvent[]): TaskReport {
+  const own = events.filter((event) => event.taskId === taskId);
+  const seen = new Map<string, Set<number>>();
+  const highest = new Map<string, number>();
+  let duplicated = 0;
+  let outOfOrder = 0;
+  let ends = 0;
+  let resets = 0;
+  let endStatus: string | undefined;
+  let text = "";
+  for (const event of own) {
+    if (event.type === "end") {
+      ends += 1;
+      endStatus = String(event.data.status);
+    }
+    if (event.type === "reset") {
+      resets += 1;
+      text = "";
+    }
+    if (event.type === "text-delta") text += String(event.data.delta);
+    const cursor = event.cursor === undefined ? undefined : parseCursor(event.cursor);
+    // seq 0 is the `log-replaced` reset's position marker, not an entry (PROTOCOL.md 4.3).
+    if (!cursor || cursor.seq === 0) continue;
+    const set = seen.get(cursor.incarnation) ?? new Set<number>();
+    seen.set(cursor.incarnation, set);
+    const top = highest.get(cursor.incarnation) ?? 0;
+    if (set.has(cursor.seq)) duplicated += 1;
+    else if (cursor.seq < top) outOfOrder += 1;
+    set.add(cursor.seq);
+    highest.set(cursor.incarnation, Math.max(top, cursor.seq));
+  }
+  let lost = 0;
+  for (const [incarnation, set] of seen) lost += (highest.get(incarnation) ?? 0) - set.size;
+  const connections = new Set(own.map((event) => event.connection)).size;
+  return { taskId, connections, lost, duplicated, outOfOrder, ends, endStatus, text, resets };
+}
+
+/** A recorder bound to one signed-in user of one Sluice API. */
+export interface StreamRecorder {
+  readonly events: RecordedEvent[];
+  /** One connection for the task, recorded. */
+  read(taskId: string, options?: ReadOptions): Promise<ReadResult>;
+  /**
+   * Reads the task to its `end`, reconnecting with the last complete event's id
+   * after every connection that ends without `end` (drops, server closes).
+   * `plan(n)` gives the options of connection n (abort points, delays before it).
+   */
+  follow(taskId: string, plan?: (connection: number) => Promise<ReadOptions> | ReadOptions, options?: { maxConnections?: number; deadlineMs?: number }): Promise<TaskReport>;
+  report(taskId: string): TaskReport;
+  /** GET /api/conversations/:id → the assistant message of this task. */
+  savedMessage(conversationId: string, taskId: string): Promise<SavedMessage | undefined>;
+}
+
+export function createStreamRecorder(session: Session): StreamRecorder {
+  const events: RecordedEvent[] = [];
+  const connections = new Map<string, number>();
+  const headers = { authorization: `Bearer ${session.token}` };
+  const read = async (taskId: string, options: ReadOptions = {}): Promise<ReadResult> => {
+    const connection = connections.get(taskId) ?? 0;
+    connections.set(taskId, connection + 1);
+    const result = await readStreamOnce(`${session.baseUrl}/api/stream/${encodeURIComponent(taskId)}`, taskId, connection, headers, options);
+    events.push(...result.events);
+    return result;
+  };
+  return {
+    events,
+    read,
+    follow: async (taskId, plan, options = {}) => {
+      const deadline = Date.now() + (options.deadlineMs ?? 60_000);
+      let cursor: string | undefined;
+      for (let connection = 0; connection < (options.maxConnections ?? 1_000); connection += 1) {
+        if (Date.now() > deadline) throw new Error(`stream ${taskId} did not end in time: ${JSON.stringify(analyseTask(taskId, events))}`);
+        const planned = (await plan?.(connection)) ?? {};
+        const result = await read(taskId, { ...planned, lastEventId: cursor ?? planned.lastEventId });
+        if (result.lastEventId !== undefined) cursor = result.lastEventId;
+        if (result.ended || result.status === 204) break;
+        // A refused connection or a 503 (a backing service is down) is retried after a short pause, as PROTOCOL.md 5 asks.
+        if (result.status === 0 || result.status === 503) await new Promise((resolve) => setTimeout(resolve, 100));
+        else if (result.status !== 200) throw new Error(`stream ${taskId}: ${result.status} ${result.body}`);
+      }
+      return analyseTask(taskId, events);
+    },
+    report: (taskId) => analyseTask(taskId, events),
+    savedMessage: async (conversationId, taskId) => {
+      const response = await fetch(`${session.baseUrl}/api/conversations/${conversationId}`, { headers });
+      if (!response.ok) throw new Error(`GET conversation: ${response.status} ${await response.text()}`);
+      const body = (await response.json()) as { messages: SavedMessage[] };
+      return body.messages.find((message) => message.taskId === taskId);
+    },
+  };
+}
