@@ -26,12 +26,13 @@ export function registerConversationRoutes(
     return id;
   };
   const tags = ["conversations"];
+  // Optional bodies are `.nullish()`: Fastify validates a POST sent without a body as `null`.
 
   app.post(
     "/api/conversations",
     {
       onRequest: requireUser,
-      schema: { tags, summary: "Create a conversation", body: z.strictObject({ title: z.string().trim().min(1).max(200).optional() }).optional(), response: { 201: conversationView, ...standardErrors } },
+      schema: { tags, summary: "Create a conversation", body: z.strictObject({ title: z.string().trim().min(1).max(200).optional() }).nullish(), response: { 201: conversationView, ...standardErrors } },
     },
     async (request, reply) => reply.status(201).send(await conversations.create(currentUser(request).id, request.body?.title ?? null)),
   );
@@ -80,7 +81,7 @@ export function registerConversationRoutes(
     "/api/conversations/:id/regenerate",
     {
       onRequest: requireUser,
-      schema: { tags, summary: "Replace the last reply with a new generation", params: idParams, body: z.strictObject({ model: z.string().max(200).optional() }).optional(), response: { 202: generationAccepted, ...standardErrors } },
+      schema: { tags, summary: "Replace the last reply with a new generation", params: idParams, body: z.strictObject({ model: z.string().max(200).optional() }).nullish(), response: { 202: generationAccepted, ...standardErrors } },
     },
     async (request, reply) => reply.status(202).send(await generations.regenerate(currentUser(request).id, conversationId(request.params.id), { model: request.body?.model })),
   );
