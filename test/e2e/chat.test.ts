@@ -1,6 +1,9 @@
 // The chat UI in a real chromium against the real Sluice (simulated model):
 // sign-in, streaming, stop, regenerate, titles and URLs, untrusted model output.
-import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { afterAll, beforeAll, describe, expect, test, vi } from "vitest";
+
+// A browser, a whole server and replies several seconds long: more than the unit-test default.
+vi.setConfig({ testTimeout: 90_000 });
 import type { Page } from "playwright-core";
 import { launchBrowser, saveScreenshot, type TestBrowser } from "./support/launch-browser.ts";
 import { ensureWebBuilt } from "./support/ensure-web-built.ts";

@@ -3,7 +3,10 @@
 // The check for "no repeated and no missing text" is strict: every text the
 // page ever showed for the reply must be a prefix of the saved message, and the
 // final text must equal it.
-import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { afterAll, beforeAll, describe, expect, test, vi } from "vitest";
+
+// A browser, a whole server and replies several seconds long: more than the unit-test default.
+vi.setConfig({ testTimeout: 90_000 });
 import type { Page } from "playwright-core";
 import { launchBrowser, saveScreenshot, type TestBrowser } from "./support/launch-browser.ts";
 import { ensureWebBuilt } from "./support/ensure-web-built.ts";

@@ -51,7 +51,7 @@ export function ChatShell({ api, session, onSignOut }: { api: ApiClient; session
       .me()
       .then((response) => {
         setMe(response);
-        setModel((current) => current ?? response.settings.defaultModel);
+        setModel((current) => current ?? response.settings.defaultModel ?? undefined);
       })
       .catch(() => undefined);
     return listenToTabs(() => void refreshConversations());

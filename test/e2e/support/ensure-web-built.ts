@@ -54,6 +54,8 @@ async function runViteBuild(): Promise<void> {
   const viteCli = join(repositoryRoot, "node_modules", "vite", "bin", "vite.js");
   const child = spawn(process.execPath, [viteCli, "build", "--config", join(webRoot, "vite.config.ts"), "--logLevel", "warn"], {
     cwd: repositoryRoot,
+    // vitest sets NODE_ENV=test, which would make vite bundle React's development build.
+    env: { ...process.env, NODE_ENV: "production" },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let output = "";

@@ -12,7 +12,7 @@ export interface AuthResponse {
 
 export interface MeResponse {
   user: User;
-  settings: { defaultModel: string; systemPrompt: string | null };
+  settings: { defaultModel: string | null; systemPrompt: string | null };
   models: string[];
 }
 
