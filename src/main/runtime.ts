@@ -1,7 +1,9 @@
 import type { Logger } from "pino";
 import { buildApp } from "../api/build-app.ts";
+import { registerMetricsRoute } from "../api/metrics/metrics-route.ts";
 import type { Config } from "../config/config.ts";
 import { createLlmProvider } from "../llm/create-llm-provider.ts";
+import { createMetrics } from "../metrics/create-metrics.ts";
 import { createGenerationQueue } from "../queue/generation-queue.ts";
 import { connectRedis } from "../redis/connect-redis.ts";
 import { openDatabase } from "../storage/database.ts";
@@ -37,13 +39,17 @@ export async function startRuntime(role: Role, config: Config, logger: Logger, s
     }
   };
   const now = (): number => Date.now();
+  const metrics = createMetrics();
   try {
     const database = await openDatabase({
       url: config.database.url,
       dataDirectory: config.dataDirectory,
       poolSize: config.database.poolSize,
       statementTimeoutMs: config.database.statementTimeoutMs,
-      onPoolError: (error) => logger.warn({ err: error }, "PostgreSQL pool client error"),
+      onPoolError: (error) => {
+        metrics.postgresErrors.inc();
+        logger.warn({ err: error }, "PostgreSQL pool client error");
+      },
     });
     cleanups.push(() => database.close());
     logger.info({ kind: database.kind }, database.kind === "pglite" ? "using embedded PostgreSQL (PGlite): DATABASE_URL is unset" : "using PostgreSQL");
@@ -59,7 +65,10 @@ export async function startRuntime(role: Role, config: Config, logger: Logger, s
       const client = connectRedis(redis.url, redisRole, {
         commandTimeoutMs: config.redis.commandTimeoutMs,
         name: `sluice-${role}`,
-        onError: (error) => logger.warn({ err: error, role: redisRole }, "Redis connection error"),
+        onError: (error) => {
+          metrics.redisErrors.inc();
+          logger.warn({ err: error, role: redisRole }, "Redis connection error");
+        },
       });
       cleanups.push(async () => {
         await client.quit().catch(() => client.disconnect());
@@ -107,6 +116,7 @@ export async function startRuntime(role: Role, config: Config, logger: Logger, s
         provider,
         logger,
         now,
+        metrics,
       });
       cleanups.push(() => running.stop());
       worker = running;
@@ -119,7 +129,13 @@ export async function startRuntime(role: Role, config: Config, logger: Logger, s
         subscriber: connect("subscriber"),
         stallTimeoutMs: config.stream.stallTimeoutMs,
         retryMs: config.stream.retryMs,
+        metrics: metrics.stream,
         onError: (error) => logger.warn({ err: error }, "stream hub error"),
+      });
+      metrics.addScrapeSources({
+        hubStats: () => hub.stats(),
+        queueCounts: () => queue.getJobCounts("waiting", "active", "delayed", "failed"),
+        redis: commands,
       });
       const app = await buildApp(config, {
         logger,
@@ -133,7 +149,10 @@ export async function startRuntime(role: Role, config: Config, logger: Logger, s
           },
           { name: "redis", check: async () => void (await commands.ping()) },
         ],
-        features: composeApiFeatures({ config, db: database.db, redis: commands, queue, streamLog, hub, logger, now }),
+        features: [
+          (app) => registerMetricsRoute(app, metrics.registry),
+          ...composeApiFeatures({ config, db: database.db, redis: commands, queue, streamLog, hub, logger, now }),
+        ],
       });
       // On shutdown the hub tells every SSE client to reconnect elsewhere (retry: with jitter) before the server closes.
       cleanups.push(() => app.close());

@@ -21,6 +21,15 @@ export interface GenerationJobDependencies {
   providerMaxRetries: number;
   finalSaveAttempts: number;
   now: () => number;
+  metrics?: GenerationMetrics;
+}
+
+/** The worker's counters (src/metrics); optional so tests can leave them out. */
+export interface GenerationMetrics {
+  providerTimeToFirstToken: { observe(seconds: number): void };
+  chunksWritten: { inc(value?: number): void };
+  bytesWritten: { inc(value?: number): void };
+  generations: { inc(labels: { status: string }): void };
 }
 
 interface Outcome {
@@ -79,9 +88,15 @@ export function createGenerationJob(dependencies: GenerationJobDependencies): (d
         try {
           for await (const event of dependencies.provider.stream({ model: data.model, messages: turns }, signal)) {
             if (event.type === "text-delta") {
-              if (text === "") log.info({ providerTimeToFirstTokenMs: dependencies.now() - startedAt, attempt: started.attempt }, "first chunk received");
+              if (text === "") {
+                const providerTimeToFirstTokenMs = dependencies.now() - startedAt;
+                dependencies.metrics?.providerTimeToFirstToken.observe(providerTimeToFirstTokenMs / 1000);
+                log.info({ providerTimeToFirstTokenMs, attempt: started.attempt }, "first chunk received");
+              }
               text += event.delta;
               writer.appendText(event.delta);
+              dependencies.metrics?.chunksWritten.inc();
+              dependencies.metrics?.bytesWritten.inc(Buffer.byteLength(event.delta));
             } else if (event.type === "usage") {
               usage = { inputTokens: event.inputTokens, outputTokens: event.outputTokens };
               writer.append({ type: "usage", ...usage });
@@ -142,6 +157,7 @@ export function createGenerationJob(dependencies: GenerationJobDependencies): (d
     await writer.end({ status: outcome.status, messageId: task.messageId, ...(outcome.error ? { error: outcome.error } : {}) }).catch((error: unknown) => {
       if (!(isSluiceError(error) && error.code === "STALE_ATTEMPT")) throw error;
     });
+    dependencies.metrics?.generations.inc({ status: outcome.status });
     log.info({ status: outcome.status, chunks: lastSeq, characters: text.length, durationMs: dependencies.now() - startedAt, errorCode: outcome.error?.code }, "stream completed");
   };
 }

@@ -6,7 +6,7 @@ import type { MessagesRepository } from "../storage/messages-repository.ts";
 import type { StreamLog } from "../streaming/index.ts";
 import type { LlmProvider } from "../llm/llm-provider.ts";
 import { createCancelWatcher } from "./cancel-watcher.ts";
-import { createGenerationJob } from "./generation-job.ts";
+import { createGenerationJob, type GenerationMetrics } from "./generation-job.ts";
 import { createOrphanSweeper } from "./orphan-sweeper.ts";
 
 export interface WorkerSettings {
@@ -40,6 +40,7 @@ export function startWorker(options: {
   provider: LlmProvider;
   logger: Logger;
   now: () => number;
+  metrics?: GenerationMetrics;
 }): RunningWorker {
   const { settings, logger } = options;
   const cancels = createCancelWatcher({
@@ -60,6 +61,7 @@ export function startWorker(options: {
     providerMaxRetries: settings.providerMaxRetries,
     finalSaveAttempts: 6,
     now: options.now,
+    ...(options.metrics ? { metrics: options.metrics } : {}),
   });
   const worker = new Worker<GenerationJobData>(generationQueueName, async (job) => runJob(job.data), {
     connection: options.connections.worker,

@@ -1,0 +1,105 @@
+import type { Redis } from "ioredis";
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import type { StreamMetrics } from "../streaming/stream-metrics.ts";
+
+/** Every Sluice metric, registered once per process (docs/operations.md lists them). */
+export interface SluiceMetrics {
+  readonly registry: Registry;
+  readonly stream: StreamMetrics;
+  readonly providerTimeToFirstToken: Histogram;
+  readonly chunksWritten: Counter;
+  readonly bytesWritten: Counter;
+  readonly generations: Counter<"status">;
+  readonly redisErrors: Counter;
+  readonly postgresErrors: Counter;
+  /** Gauges read at scrape time from the hub, the queue and Redis INFO. */
+  addScrapeSources(sources: {
+    hubStats?: () => { streams: number; viewers: number };
+    queueCounts?: () => Promise<Record<string, number>>;
+    redis?: Redis;
+  }): void;
+}
+
+export function createMetrics(): SluiceMetrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const registers = [registry];
+  const viewers = new Gauge({ name: "sluice_stream_viewers", help: "Open SSE viewers in this API process.", registers });
+  const streams = new Gauge({ name: "sluice_streams_active", help: "Streams with at least one local viewer in this API process.", registers });
+  const replayed = new Counter({ name: "sluice_replayed_entries_total", help: "Entries sent from the log rather than live (late joins, resumes, catch-up).", registers });
+  const resumes = new Counter({ name: "sluice_resumes_total", help: "Viewers that joined with a cursor.", registers });
+  const gaps = new Counter({ name: "sluice_gaps_recovered_total", help: "Log reads that recovered entries notifications had not delivered.", labelNames: ["reason"], registers });
+  const gapEntries = new Counter({ name: "sluice_gap_entries_recovered_total", help: "Entries recovered from the log after a gap.", labelNames: ["reason"], registers });
+  const slow = new Counter({ name: "sluice_slow_consumer_actions_total", help: "Slow-consumer pauses, resumes and closes.", labelNames: ["action"], registers });
+  const delivery = new Histogram({
+    name: "sluice_chunk_delivery_seconds",
+    help: "Sluice's own added latency per chunk in the API: notification received to SSE bytes written to every live viewer.",
+    buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25],
+    registers,
+  });
+  const queueJobs = new Gauge({ name: "sluice_queue_jobs", help: "Generation jobs by queue state (waiting, active, delayed, failed).", labelNames: ["state"], registers });
+  const redisInfo = new Gauge({ name: "sluice_redis_info", help: "Redis health from INFO: used_memory bytes, connected_clients, instantaneous_ops_per_sec.", labelNames: ["field"], registers });
+
+  const metrics: SluiceMetrics = {
+    registry,
+    stream: {
+      viewers: (delta) => viewers.inc(delta),
+      replayed: (entries) => replayed.inc(entries),
+      resumed: () => resumes.inc(),
+      gapRecovered: (reason, entries) => {
+        gaps.inc({ reason });
+        gapEntries.inc({ reason }, entries);
+      },
+      slowConsumer: (action) => slow.inc({ action }),
+      deliveryLatency: (milliseconds) => delivery.observe(milliseconds / 1000),
+    },
+    providerTimeToFirstToken: new Histogram({
+      name: "sluice_provider_time_to_first_token_seconds",
+      help: "Provider request start to its first token, per generation attempt.",
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
+    }),
+    chunksWritten: new Counter({ name: "sluice_text_deltas_written_total", help: "Text deltas written to stream logs by this worker.", registers }),
+    bytesWritten: new Counter({ name: "sluice_text_bytes_written_total", help: "UTF-8 bytes of text written to stream logs by this worker.", registers }),
+    generations: new Counter({ name: "sluice_generations_total", help: "Generations finished by this worker, by final status.", labelNames: ["status"], registers }),
+    redisErrors: new Counter({ name: "sluice_redis_errors_total", help: "Redis connection errors seen by this process.", registers }),
+    postgresErrors: new Counter({ name: "sluice_postgres_errors_total", help: "PostgreSQL pool errors seen by this process.", registers }),
+    addScrapeSources: (sources) => {
+      const collectors: Array<() => Promise<void>> = [];
+      if (sources.hubStats) {
+        const read = sources.hubStats;
+        collectors.push(() => {
+          streams.set(read().streams);
+          return Promise.resolve();
+        });
+      }
+      if (sources.queueCounts) {
+        const read = sources.queueCounts;
+        collectors.push(async () => {
+          for (const [state, value] of Object.entries(await read())) queueJobs.set({ state }, value);
+        });
+      }
+      if (sources.redis) {
+        const redis = sources.redis;
+        collectors.push(async () => {
+          const info = await redis.info();
+          for (const field of ["used_memory", "connected_clients", "instantaneous_ops_per_sec"]) {
+            const match = new RegExp(`^${field}:(\\d+)`, "m").exec(info);
+            if (match?.[1]) redisInfo.set({ field }, Number(match[1]));
+          }
+        });
+      }
+      // prom-client calls `collect` on scrape; one gauge carries the refresh of all sources.
+      new Gauge({
+        name: "sluice_scrape_sources_ok",
+        help: "1 when every scrape-time source (hub, queue, Redis INFO) answered during the last scrape.",
+        registers,
+        async collect() {
+          const results = await Promise.allSettled(collectors.map((collect) => collect()));
+          this.set(results.every((result) => result.status === "fulfilled") ? 1 : 0);
+        },
+      });
+    },
+  };
+  return metrics;
+}
