@@ -2,17 +2,20 @@
 // a floating promise is an error nobody sees, and an import cycle is an
 // architecture leak (see STYLE.md: dependencies point one way).
 import tseslint from "typescript-eslint";
-import { importX } from "eslint-plugin-import-x";
+import { createNodeResolver, importX } from "eslint-plugin-import-x";
 
 export default tseslint.config(
-  { ignores: ["node_modules/**", ".sluice/**", "web/dist/**", "bench/results/**", "**/*.js", "**/*.mjs"] },
+  { ignores: ["node_modules/**", ".sluice/**", "web/dist/**", "bench/results/**", "test-artifacts/**", "**/*.js", "**/*.mjs"] },
   ...tseslint.configs.recommendedTypeChecked,
+  importX.flatConfigs.typescript,
   {
     languageOptions: {
       parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
     },
-    plugins: { "import-x": importX },
-    settings: { "import-x/resolver": { node: { extensions: [".ts", ".tsx", ".js"] } } },
+    settings: {
+      "import-x/extensions": [".ts", ".tsx", ".js"],
+      "import-x/resolver-next": [createNodeResolver({ extensions: [".ts", ".tsx", ".js"] })],
+    },
     rules: {
       "@typescript-eslint/no-floating-promises": "error",
       "@typescript-eslint/no-misused-promises": "error",

@@ -11,7 +11,8 @@ export PATH="$PWD/node_modules/.bin:$PATH"
 echo "node $(node --version)"
 if [ -f web/vite.config.ts ]; then
   echo "== build web UI"
-  npm run --silent build:web
+  # React's production build, whatever NODE_ENV the caller has.
+  NODE_ENV=production npm run --silent build:web
 fi
 echo "== type check"
 tsc --noEmit -p .
