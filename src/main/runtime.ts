@@ -78,12 +78,13 @@ export async function startRuntime(role: Role, config: Config, logger: Logger, s
     const commands = connect("commands");
     const queue = createGenerationQueue(connect("queue"), config.redis.keyPrefix);
     cleanups.push(() => queue.close());
-    const streamLog = createStreamLog({
-      redis: commands,
+    const logOptions = {
       keyPrefix: config.redis.keyPrefix,
       ttlSeconds: config.stream.ttlSeconds,
       limits: { maxEntries: config.stream.maxEntries, maxBytes: config.stream.maxBytes, maxEventBytes: config.stream.maxEventBytes },
-    });
+    };
+    // Readers (API) fail fast; the worker's writer waits out a Redis restart (see connect-redis.ts).
+    const streamLog = createStreamLog({ redis: commands, ...logOptions });
 
     let worker: RunningWorker | undefined;
     if (role === "start" || role === "worker") {
@@ -111,7 +112,7 @@ export async function startRuntime(role: Role, config: Config, logger: Logger, s
         },
         connections: { worker: connect("worker"), subscriber: connect("subscriber"), commands },
         queue,
-        streamLog,
+        streamLog: createStreamLog({ redis: connect("log-writer"), ...logOptions }),
         messages: createMessagesRepository(database.db),
         provider,
         logger,
