@@ -1,0 +1,96 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Redis } from "ioredis";
+import pg from "pg";
+import { findExecutable } from "../../src/embedded/find-executable.ts";
+import { startRedisServer, type RedisServer } from "../../src/embedded/redis-server.ts";
+import { startPostgresServer, type PostgresServer } from "../../test/rig/postgres-server.ts";
+
+/** PostgreSQL roles: pg_stat_statements counts per role, which tells Sluice's API and worker apart. */
+export const databaseRoles = { api: "sluice_api", worker: "sluice_worker", polling: "bench_polling" } as const;
+
+export interface BenchServices {
+  redis: RedisServer;
+  postgres: PostgresServer;
+  /** DATABASE_URL for one role and database. */
+  databaseUrl(role: string, database: string): string;
+  /** Resets pg_stat_statements and Redis INFO commandstats. */
+  resetCounters(): Promise<void>;
+  /** Statements per role since the last reset (BEGIN/COMMIT included). */
+  statementsByRole(): Promise<Record<string, number>>;
+  topStatements(role: string, limit: number): Promise<Array<{ calls: number; query: string }>>;
+  /** Redis commands since the last reset, by command, excluding the benchmark's own INFO/CLIENT/CONFIG. */
+  redisCommands(): Promise<Record<string, number>>;
+  /** Redis client connections by CLIENT SETNAME name ("" = unnamed). */
+  redisConnections(): Promise<Record<string, number>>;
+  stop(): Promise<void>;
+}
+
+export async function startBenchServices(): Promise<BenchServices> {
+  const executable = findExecutable("redis-server", process.env.PATH);
+  if (!executable) throw new Error("redis-server not found (apt-get install -y redis-server)");
+  const redisDirectory = mkdtempSync(join(tmpdir(), "sluice-bench-redis-"));
+  // No persistence for every system alike: the AOF would cost each design the same fsync-free write.
+  const [redis, postgres] = await Promise.all([
+    startRedisServer({ executable, dataDirectory: redisDirectory, appendOnly: false, supervise: false }),
+    startPostgresServer({ settings: { max_connections: "500", "pg_stat_statements.track": "all", "pg_stat_statements.max": "5000" } }),
+  ]);
+  const admin = new pg.Client({ connectionString: postgres.url });
+  await admin.connect();
+  await admin.query("CREATE EXTENSION IF NOT EXISTS pg_stat_statements");
+  for (const role of Object.values(databaseRoles)) await admin.query(`CREATE ROLE ${role} LOGIN SUPERUSER`);
+  await admin.query("CREATE DATABASE sluice_bench OWNER sluice_api");
+  await admin.query("CREATE DATABASE bench_polling OWNER bench_polling");
+  const monitor = new Redis(redis.url, { connectionName: "bench-monitor" });
+  const ownCommands = new Set(["info", "client|list", "config|resetstat", "client|setname", "client|setinfo"]);
+
+  return {
+    redis,
+    postgres,
+    databaseUrl: (role, database) => `postgres://${role}@127.0.0.1:${postgres.port}/${database}`,
+    resetCounters: async () => {
+      await admin.query("SELECT pg_stat_statements_reset()");
+      await monitor.config("RESETSTAT");
+    },
+    statementsByRole: async () => {
+      const { rows } = await admin.query<{ role: string; calls: string }>(
+        "SELECT r.rolname AS role, sum(s.calls) AS calls FROM pg_stat_statements s JOIN pg_roles r ON r.oid = s.userid GROUP BY r.rolname",
+      );
+      return Object.fromEntries(rows.map((row) => [row.role, Number(row.calls)]));
+    },
+    topStatements: async (role, limit) => {
+      const { rows } = await admin.query<{ calls: string; query: string }>(
+        "SELECT s.calls, s.query FROM pg_stat_statements s JOIN pg_roles r ON r.oid = s.userid WHERE r.rolname = $1 ORDER BY s.calls DESC LIMIT $2",
+        [role, limit],
+      );
+      return rows.map((row) => ({ calls: Number(row.calls), query: row.query.replace(/\s+/g, " ").slice(0, 160) }));
+    },
+    redisCommands: async () => {
+      const text = await monitor.info("commandstats");
+      const counts: Record<string, number> = {};
+      for (const match of text.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) {
+        const name = match[1] ?? "";
+        if (!ownCommands.has(name)) counts[name] = Number(match[2]);
+      }
+      return counts;
+    },
+    redisConnections: async () => {
+      const list = (await monitor.client("LIST")) as string;
+      const counts: Record<string, number> = {};
+      for (const line of list.split("\n")) {
+        if (line === "") continue;
+        const name = /(?:^| )name=(\S*)/.exec(line)?.[1] ?? "";
+        if (name === "bench-monitor") continue;
+        counts[name] = (counts[name] ?? 0) + 1;
+      }
+      return counts;
+    },
+    stop: async () => {
+      monitor.disconnect();
+      await admin.end().catch(() => undefined);
+      await Promise.all([redis.stop(), postgres.stop()]);
+      rmSync(redisDirectory, { recursive: true, force: true });
+    },
+  };
+}

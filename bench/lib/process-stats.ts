@@ -1,0 +1,85 @@
+import { readdirSync, readFileSync } from "node:fs";
+
+/** Clock ticks per second of /proc/<pid>/stat utime/stime (USER_HZ, 100 on Linux). */
+const ticksPerSecond = 100;
+
+export interface ProcessSample {
+  cpuSeconds: number;
+  rssMb: number;
+}
+
+/** CPU time (user + system) and RSS of one process, from /proc; undefined once it is gone. */
+export function sampleProcess(pid: number): ProcessSample | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // Fields after the command name (which may contain spaces) start at state, field 3.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    const cpuTicks = Number(fields[11]) + Number(fields[12]);
+    const status = readFileSync(`/proc/${pid}/status`, "utf8");
+    const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+    return { cpuSeconds: cpuTicks / ticksPerSecond, rssMb: rssKb / 1024 };
+  } catch {
+    return undefined;
+  }
+}
+
+/** The process and all its direct children (PostgreSQL's backends), summed. */
+export function sampleProcessTree(pid: number): ProcessSample | undefined {
+  const root = sampleProcess(pid);
+  if (!root) return undefined;
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      const parent = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      if (parent !== pid) continue;
+      const child = sampleProcess(Number(entry));
+      if (child) {
+        root.cpuSeconds += child.cpuSeconds;
+        root.rssMb += child.rssMb;
+      }
+    } catch {
+      // the process exited while we looked
+    }
+  }
+  return root;
+}
+
+export interface WatchedProcess {
+  name: string;
+  pid: number;
+  /** Sum the children too (PostgreSQL). */
+  tree?: boolean;
+}
+
+export interface ProcessUsage {
+  name: string;
+  /** Share of one core over the window, in percent (200% = both cores of this machine). */
+  cpuPercent: number;
+  peakRssMb: number;
+}
+
+/** Samples CPU and RSS of processes over a window; `stop()` gives each one's CPU% and peak RSS. */
+export function watchProcesses(processes: readonly WatchedProcess[], intervalMs = 250): { stop(): ProcessUsage[] } {
+  const sample = (watched: WatchedProcess): ProcessSample | undefined => (watched.tree ? sampleProcessTree(watched.pid) : sampleProcess(watched.pid));
+  const startedAt = performance.now();
+  const first = processes.map(sample);
+  const peaks = first.map((value) => value?.rssMb ?? 0);
+  const timer = setInterval(() => {
+    processes.forEach((watched, index) => {
+      const now = sample(watched);
+      if (now && now.rssMb > (peaks[index] ?? 0)) peaks[index] = now.rssMb;
+    });
+  }, intervalMs);
+  return {
+    stop: () => {
+      clearInterval(timer);
+      const seconds = (performance.now() - startedAt) / 1000;
+      return processes.map((watched, index) => {
+        const last = sample(watched);
+        const cpu = last && first[index] ? ((last.cpuSeconds - first[index].cpuSeconds) / seconds) * 100 : Number.NaN;
+        return { name: watched.name, cpuPercent: Math.round(cpu), peakRssMb: Math.round(Math.max(peaks[index] ?? 0, last?.rssMb ?? 0)) };
+      });
+    },
+  };
+}

@@ -1,0 +1,209 @@
+// The load generator, run by bench/run.ts as a separate process:
+//   node bench/load-client.ts '<LoadPlan JSON>'
+// Opens `streams` streams spread over `rampMs`, measures every token's latency
+// from its emit stamp (CLOCK_MONOTONIC µs, src/llm/token-stamp.ts) to its
+// receipt here, checks that every stream got exactly `tokenCount` tokens, and
+// prints one LoadResult JSON line on stdout (progress goes to stderr).
+import { Agent } from "node:http";
+import { readFileSync } from "node:fs";
+import { monotonicMicros } from "../src/llm/token-stamp.ts";
+import { openSse, requestJson, type SseConnection } from "./lib/open-sse.ts";
+import { summarize, type Distribution } from "./lib/distribution.ts";
+
+export interface LoadPlan {
+  kind: "sluice" | "baseline";
+  baseUrl: string;
+  streams: number;
+  rampMs: number;
+  tokensPerSecond: number;
+  tokenCount: number;
+  /** Sluice only: JSON file with `{ token, conversationIds }` prepared by run.ts (outside the measurement). */
+  sessionFile?: string;
+  /** Each stream disconnects after this many tokens and resumes from its cursor once. */
+  resumeAfterTokens?: number;
+  timeoutMs: number;
+}
+
+export interface LoadResult {
+  streams: number;
+  completed: number;
+  failed: number;
+  errors: string[];
+  tokensExpected: number;
+  tokensReceived: number;
+  lost: number;
+  duplicated: number;
+  /** Streams whose stamps went backwards (a chunk delivered twice or out of order). */
+  outOfOrder: number;
+  latencyMs: Distribution;
+  /** Emit → receipt of each stream's first token. */
+  firstTokenMs: Distribution;
+  /** Request submitted (POST) → first token received. */
+  submitToFirstTokenMs: Distribution;
+  resumeToFirstEventMs: Distribution | undefined;
+  events: number;
+  wallMs: number;
+  /** The client's own CPU seconds and peak RSS: it shares the machine with the servers. */
+  cpuSeconds: number;
+  peakRssMb: number;
+}
+
+const plan = JSON.parse(process.argv[2] ?? "{}") as LoadPlan;
+const agent = new Agent({ keepAlive: true, maxSockets: Number.POSITIVE_INFINITY });
+const session = plan.sessionFile ? (JSON.parse(readFileSync(plan.sessionFile, "utf8")) as { token: string; conversationIds: string[] }) : undefined;
+const stampPattern = /⟨(\d+)⟩/g;
+
+const latencies: number[] = [];
+const firstToken: number[] = [];
+const submitToFirst: number[] = [];
+const resumeTimes: number[] = [];
+const errors: string[] = [];
+let tokensReceived = 0;
+let duplicated = 0;
+let lost = 0;
+let outOfOrder = 0;
+let completed = 0;
+let failed = 0;
+let events = 0;
+
+const noteError = (message: string): void => {
+  if (errors.length < 5) errors.push(message);
+};
+
+async function runStream(index: number): Promise<void> {
+  const submittedAt = monotonicMicros();
+  let streamUrl: string;
+  const headers: Record<string, string> = session ? { Authorization: `Bearer ${session.token}` } : {};
+  if (plan.kind === "sluice") {
+    const conversationId = session?.conversationIds[index];
+    if (!conversationId) throw new Error(`no conversation for stream ${index}`);
+    const accepted = (await requestJson(`${plan.baseUrl}/api/conversations/${conversationId}/messages`, { agent, method: "POST", body: { content: "bench" }, headers })) as { streamUrl: string };
+    streamUrl = accepted.streamUrl;
+  } else {
+    const accepted = (await requestJson(`${plan.baseUrl}/start?rate=${plan.tokensPerSecond}&count=${plan.tokenCount}`, { agent, method: "POST" })) as { streamUrl: string };
+    streamUrl = accepted.streamUrl;
+  }
+
+  let tokens = 0;
+  let lastStamp = 0;
+  let lastEventId: string | undefined;
+  let charactersBefore = 0;
+  let resumedAt: number | undefined;
+  let resumed = false;
+  let sawOutOfOrder = false;
+  await new Promise<void>((resolve) => {
+    let connection: SseConnection;
+    let ended = false;
+    const deadline = setTimeout(() => finish("timeout"), plan.timeoutMs);
+    function finish(error?: string): void {
+      if (ended) return;
+      ended = true;
+      clearTimeout(deadline);
+      connection.close();
+      if (tokens > plan.tokenCount) duplicated += tokens - plan.tokenCount;
+      if (tokens < plan.tokenCount) lost += plan.tokenCount - tokens;
+      if (error !== undefined || tokens !== plan.tokenCount) {
+        failed += 1;
+        noteError(error ?? `stream ${index}: ${tokens}/${plan.tokenCount} tokens`);
+      } else completed += 1;
+      resolve();
+    }
+    const connect = (): void => {
+      const query = resumed ? `${streamUrl.includes("?") ? "&" : "?"}skip=${charactersBefore}` : "";
+      connection = openSse(`${plan.baseUrl}${streamUrl}${query}`, { agent, headers: { ...headers, ...(resumed && lastEventId ? { "Last-Event-ID": lastEventId } : {}) } }, {
+        onOpen: (status) => {
+          if (status !== 200) finish(`stream ${index}: HTTP ${status}`);
+        },
+        onEvent: (type, id, data) => {
+          if (ended) return;
+          const receivedAt = monotonicMicros();
+          events += 1;
+          if (id !== undefined) lastEventId = id;
+          if (resumedAt !== undefined) {
+            resumeTimes.push((receivedAt - resumedAt) / 1000);
+            resumedAt = undefined;
+          }
+          if (type === "text-delta") {
+            for (const match of data.matchAll(stampPattern)) {
+              const stamp = Number(match[1]);
+              const latencyMs = (receivedAt - stamp) / 1000;
+              latencies.push(latencyMs);
+              if (tokens === 0) {
+                firstToken.push(latencyMs);
+                submitToFirst.push((receivedAt - submittedAt) / 1000);
+              }
+              if (stamp < lastStamp && !sawOutOfOrder) {
+                sawOutOfOrder = true;
+                outOfOrder += 1;
+              }
+              lastStamp = stamp;
+              tokens += 1;
+              tokensReceived += 1;
+            }
+            if (plan.resumeAfterTokens !== undefined && !resumed && tokens >= plan.resumeAfterTokens) {
+              resumed = true;
+              charactersBefore = connection.characters;
+              connection.close();
+              resumedAt = monotonicMicros();
+              connect();
+            }
+          } else if (type === "reset") {
+            noteError(`stream ${index}: reset ${data}`);
+          } else if (type === "end") {
+            finish(data.includes('"completed"') ? undefined : `stream ${index}: end ${data}`);
+          }
+        },
+        onClose: (error) => finish(error ? `stream ${index}: ${error.message}` : `stream ${index}: closed before end`),
+      });
+    };
+    connect();
+  });
+}
+
+const startedAt = Date.now();
+const running: Array<Promise<void>> = [];
+await new Promise<void>((resolve) => {
+  let launched = 0;
+  const launch = (): void => {
+    const due = plan.rampMs <= 0 ? plan.streams : Math.min(plan.streams, Math.floor(((Date.now() - startedAt) / plan.rampMs) * plan.streams) + 1);
+    for (; launched < due; launched += 1) {
+      const index = launched;
+      running.push(
+        runStream(index).catch((error: unknown) => {
+          failed += 1;
+          lost += plan.tokenCount;
+          noteError(`stream ${index}: ${error instanceof Error ? error.message : String(error)}`);
+        }),
+      );
+    }
+    if (launched < plan.streams) setTimeout(launch, 5);
+    else resolve();
+  };
+  launch();
+});
+const progress = setInterval(() => process.stderr.write(`progress ${JSON.stringify({ tokensReceived, completed, failed })}\n`), 1000);
+await Promise.all(running);
+clearInterval(progress);
+
+const result: LoadResult = {
+  streams: plan.streams,
+  completed,
+  failed,
+  errors,
+  tokensExpected: plan.streams * plan.tokenCount,
+  tokensReceived,
+  lost,
+  duplicated,
+  outOfOrder,
+  latencyMs: summarize(latencies),
+  firstTokenMs: summarize(firstToken),
+  submitToFirstTokenMs: summarize(submitToFirst),
+  resumeToFirstEventMs: resumeTimes.length > 0 ? summarize(resumeTimes) : undefined,
+  events,
+  wallMs: Date.now() - startedAt,
+  cpuSeconds: (process.cpuUsage().user + process.cpuUsage().system) / 1e6,
+  peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024),
+};
+process.stdout.write(`${JSON.stringify(result)}\n`);
+agent.destroy();
+process.exit(0);

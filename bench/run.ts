@@ -1,0 +1,143 @@
+// `npm run bench [-- --quick] [--profile] [--systems=sluice,polling,...]`
+// Starts a private Redis and PostgreSQL, then each system in turn (Sluice as
+// separate api and worker processes, the four baselines as their own
+// processes), sweeps concurrent streams at 20 and 50 tokens/s with a load
+// client in its own process, measures resume and idle connections, and
+// writes bench/results/<stamp>.json, .svg and the table (BENCHMARKS.md: method).
+import { cpus, loadavg, totalmem } from "node:os";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { databaseRoles, startBenchServices, type BenchServices } from "./lib/bench-services.ts";
+import { idleConnections, type IdleRecord } from "./lib/idle-connections.ts";
+import { runStep, type StepRecord } from "./lib/run-step.ts";
+import { createSystem, systemLabels, type SystemName } from "./lib/systems.ts";
+import { renderChart } from "./lib/render-chart.ts";
+import { renderTable } from "./lib/render-table.ts";
+import { repositoryRoot } from "./lib/spawn-server.ts";
+
+const argv = process.argv.slice(2);
+const option = (name: string): string | undefined => argv.find((arg) => arg.startsWith(`--${name}=`))?.split("=")[1];
+const quick = argv.includes("--quick");
+const profile = argv.includes("--profile");
+
+/** Everything that sizes a run; quick mode keeps the whole run under three minutes on 2 cores. */
+const settings = {
+  mode: quick ? "quick" : "full",
+  systems: (option("systems")?.split(",") ?? ["sluice", "polling", "pubsub", "resumable", "direct"]) as SystemName[],
+  rates: option("rates")?.split(",").map(Number) ?? [20, 50],
+  steps: option("steps")?.split(",").map(Number) ?? (quick ? [50, 250] : [25, 50, 100, 250, 500, 1000, 1500, 2000, 3000, 4000]),
+  /** Seconds each stream lasts: tokenCount = rate x this. */
+  streamSeconds: Number(option("stream-seconds") ?? (quick ? 3 : 10)),
+  rampMs: Number(option("ramp-ms") ?? (quick ? 1000 : 3000)),
+  resumeStreams: quick ? 50 : 200,
+  resumeAfterTokens: 10,
+  idleConnections: Number(option("idle") ?? (quick ? 500 : 2000)),
+  logLevel: option("log-level") ?? "info",
+};
+
+const resultsDirectory = join(repositoryRoot, "bench", "results");
+mkdirSync(join(resultsDirectory, "logs"), { recursive: true });
+const log = (line: string): void => void process.stdout.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
+
+const steps: StepRecord[] = [];
+const idle: IdleRecord[] = [];
+const startedAt = Date.now();
+let services: BenchServices | undefined;
+try {
+  log(`load average ${loadavg().map((value) => value.toFixed(1)).join(" ")} (other work on this machine skews every figure)`);
+  log(`mode ${settings.mode}: systems ${settings.systems.join(", ")}; rates ${settings.rates.join("/")} tokens/s; steps ${settings.steps.join(", ")} streams`);
+  services = await startBenchServices();
+  log(`redis ${services.redis.url}, postgres port ${services.postgres.port}`);
+  const infrastructure = [
+    { name: "redis-server", pid: services.redis.pid() ?? -1 },
+    { name: "postgres", pid: services.postgres.pid ?? -1, tree: true },
+  ];
+  for (const name of settings.systems) {
+    log(`--- ${systemLabels[name]}`);
+    const system = await createSystem(name, {
+      services,
+      resultsDirectory,
+      conversations: Math.max(...settings.steps, settings.idleConnections, settings.resumeStreams),
+      profile: profile && name === "sluice",
+      logLevel: settings.logLevel,
+    });
+    try {
+      for (const rate of settings.rates) {
+        const tokenCount = Math.round(rate * settings.streamSeconds);
+        const prepared = await system.prepare(rate, tokenCount);
+        const plan = {
+          kind: prepared.kind,
+          baseUrl: prepared.baseUrl,
+          rampMs: settings.rampMs,
+          tokensPerSecond: rate,
+          tokenCount,
+          timeoutMs: settings.rampMs + settings.streamSeconds * 1000 + 30_000,
+          ...(prepared.sessionFile ? { sessionFile: prepared.sessionFile } : {}),
+        };
+        const processes = [...prepared.processes, ...infrastructure];
+        for (const streams of settings.steps) {
+          const record = await runStep({
+            services,
+            system: name,
+            scenario: "sweep",
+            plan: { ...plan, streams },
+            processes,
+            onProgress: (line) => log(`  ${name} ${rate}/s x${streams}: ${line}`),
+            statementsRoles: statementRoles(name),
+          });
+          steps.push(record);
+          const { result } = record;
+          log(
+            `${record.passed ? "PASS" : "FAIL"} ${name} ${streams} streams x ${rate}/s: p50 ${result.latencyMs.p50} p99 ${result.latencyMs.p99} max ${result.latencyMs.max} ms; ` +
+              `lost ${result.lost} dup ${result.duplicated} failed ${result.failed}; ${record.processes.map((usage) => `${usage.name} ${usage.cpuPercent}%`).join(" ")}` +
+              (result.errors.length > 0 ? `; e.g. ${result.errors[0]}` : ""),
+          );
+          if (!record.passed) break;
+        }
+        if (rate === settings.rates[0] && name !== "direct") {
+          const record = await runStep({
+            services,
+            system: name,
+            scenario: "resume",
+            plan: { ...plan, streams: settings.resumeStreams, resumeAfterTokens: settings.resumeAfterTokens },
+            processes,
+            onProgress: (line) => log(`  ${name} resume: ${line}`),
+            statementsRoles: statementRoles(name),
+          });
+          steps.push(record);
+          const resume = record.result.resumeToFirstEventMs;
+          log(`resume ${name}: to first event p50 ${resume?.p50} p99 ${resume?.p99} ms; lost ${record.result.lost} dup ${record.result.duplicated} failed ${record.result.failed}`);
+        }
+      }
+      if (name === "sluice" || name === "polling" || name === "pubsub") {
+        const prepared = await system.stopGenerator();
+        const record = await idleConnections({ services, system: name, count: settings.idleConnections, prepared, processes: [...prepared.processes, ...infrastructure] });
+        idle.push(record);
+        log(`idle ${name}: ${record.connections} SSE connections, +${record.rssPerConnectionKb} KB RSS each (${record.processName}), ${record.statementsPerSecond} DB statements/s, ${record.redisConnections} Redis connections`);
+      }
+    } finally {
+      await system.stop();
+    }
+  }
+} finally {
+  await services?.stop();
+}
+
+function statementRoles(name: SystemName): Record<string, true> {
+  if (name === "sluice") return { [databaseRoles.api]: true, [databaseRoles.worker]: true };
+  return name === "polling" ? { [databaseRoles.polling]: true } : {};
+}
+
+const stamp = new Date(startedAt).toISOString().replace(/[:.]/g, "-").slice(0, 19);
+const machine = { loadAverageAtEnd: Math.round((loadavg()[0] ?? 0) * 10) / 10, cpus: cpus().length, cpuModel: cpus()[0]?.model ?? "", memoryGb: Math.round(totalmem() / 2 ** 30), node: process.version };
+const report = { startedAt: new Date(startedAt).toISOString(), durationSeconds: Math.round((Date.now() - startedAt) / 1000), machine, settings, steps, idle };
+const base = join(resultsDirectory, `${settings.mode}-${stamp}`);
+writeFileSync(`${base}.json`, `${JSON.stringify(report, null, 2)}\n`);
+writeFileSync(`${base}.svg`, renderChart(report));
+const table = renderTable(report);
+writeFileSync(`${base}.md`, table);
+writeFileSync(join(resultsDirectory, `latest-${settings.mode}.json`), `${JSON.stringify(report, null, 2)}\n`);
+writeFileSync(join(resultsDirectory, `latest-${settings.mode}.svg`), renderChart(report));
+writeFileSync(join(resultsDirectory, `latest-${settings.mode}.md`), table);
+process.stdout.write(`\n${table}\n`);
+log(`wrote ${base}.json, .svg, .md in ${report.durationSeconds} s`);
