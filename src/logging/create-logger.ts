@@ -27,10 +27,22 @@ export function createLogger(options: { level: string; name?: string; destinatio
         ],
         censor: "[redacted]",
       },
-      serializers: { err: pino.stdSerializers.err, error: pino.stdSerializers.err },
+      // `req` replaces Fastify's request serializer, which logs the raw URL: a `?token=` there (stream read tokens) is a credential.
+      serializers: { err: pino.stdSerializers.err, error: pino.stdSerializers.err, req: serializeRequest },
     },
     options.destination,
   );
+}
+
+/** Fastify's request fields, with credentials in the query string masked. */
+function serializeRequest(request: { method?: string; url?: string; host?: string; ip?: string; socket?: { remotePort?: number } }): Record<string, unknown> {
+  return {
+    method: request.method,
+    url: request.url?.replace(/([?&](?:token|access_token)=)[^&#]*/gi, "$1[redacted]"),
+    host: request.host,
+    remoteAddress: request.ip,
+    remotePort: request.socket?.remotePort,
+  };
 }
 
 export type { Logger };
