@@ -28,6 +28,8 @@ export interface ReadOptions {
   signal?: AbortSignal;
   /** Abort when no byte arrived for this long (default: never). */
   idleTimeoutMs?: number;
+  /** Called when the response headers arrived (a join is in place before any event). */
+  onResponse?: (status: number) => void;
 }
 
 export interface ReadResult {
@@ -55,7 +57,7 @@ export interface TaskReport {
   outOfOrder: number;
   ends: number;
   endStatus: string | undefined;
-  /** Text after the last `reset` (PROTOCOL.md 3.2). */
+  /** Text after the last `reset` (PROTOCOL.md 3.2); for a client that started from a cursor, only what came after it. */
   text: string;
   resets: number;
 }
@@ -84,7 +86,14 @@ export function parseCursor(cursor: string): { incarnation: string; seq: number 
 }
 
 /** Reads one SSE connection, recording complete events only; a partial frame at an abort is discarded, as a browser does. */
-export async function readStreamOnce(url: string, taskId: string, connection: number, headers: Record<string, string>, options: ReadOptions = {}): Promise<ReadResult> {
+export async function readStreamOnce(
+  url: string,
+  taskId: string,
+  connection: number,
+  headers: Record<string, string>,
+  options: ReadOptions = {},
+  onEvent?: (event: RecordedEvent) => void,
+): Promise<ReadResult> {
   const controller = new AbortController();
   const onAbort = (): void => controller.abort();
   options.signal?.addEventListener("abort", onAbort);
@@ -106,6 +115,7 @@ export async function readStreamOnce(url: string, taskId: string, connection: nu
     const response = await fetch(url, { headers: requestHeaders, signal: controller.signal });
     result.status = response.status;
     result.headers = response.headers;
+    options.onResponse?.(response.status);
     if (response.status !== 200 || !response.body) {
       result.body = await response.text();
       return result;
@@ -122,7 +132,9 @@ export async function readStreamOnce(url: string, taskId: string, connection: nu
         if (line === "") {
           if (fields.data.length > 0) {
             const data = JSON.parse(fields.data.join("\n")) as RecordedEvent["data"];
-            result.events.push({ taskId, connection, cursor: fields.id, type: fields.event ?? data.type, data, at: Date.now() });
+            const event: RecordedEvent = { taskId, connection, cursor: fields.id, type: fields.event ?? data.type, data, at: Date.now() };
+            result.events.push(event);
+            onEvent?.(event);
             if (fields.id !== undefined) result.lastEventId = fields.id;
             if (data.type === "end") result.ended = true;
             if (options.abortAfterEvents !== undefined && result.events.length >= options.abortAfterEvents) return true;
@@ -168,10 +180,16 @@ export async function readStreamOnce(url: string, taskId: string, connection: nu
 }
 
 /** Judges the events one task delivered over all its connections. */
-export function analyseTask(taskId: string, events: readonly RecordedEvent[]): TaskReport {
+export function analyseTask(taskId: string, events: readonly RecordedEvent[], startAfter?: string): TaskReport {
   const own = events.filter((event) => event.taskId === taskId);
   const seen = new Map<string, Set<number>>();
   const highest = new Map<string, number>();
+  // A client that started from a cursor already had everything up to it.
+  const start = startAfter === undefined ? undefined : parseCursor(startAfter);
+  if (start) {
+    seen.set(start.incarnation, new Set(Array.from({ length: start.seq }, (_, index) => index + 1)));
+    highest.set(start.incarnation, start.seq);
+  }
   let duplicated = 0;
   let outOfOrder = 0;
   let ends = 0;
@@ -207,6 +225,7 @@ export function analyseTask(taskId: string, events: readonly RecordedEvent[]): T
 
 /** A recorder bound to one signed-in user of one Sluice API. */
 export interface StreamRecorder {
+  /** Every complete event of every connection, appended live as it arrives. */
   readonly events: RecordedEvent[];
   /** One connection for the task, recorded. */
   read(taskId: string, options?: ReadOptions): Promise<ReadResult>;
@@ -224,13 +243,14 @@ export interface StreamRecorder {
 export function createStreamRecorder(session: Session): StreamRecorder {
   const events: RecordedEvent[] = [];
   const connections = new Map<string, number>();
+  const startCursors = new Map<string, string>();
   const headers = { authorization: `Bearer ${session.token}` };
   const read = async (taskId: string, options: ReadOptions = {}): Promise<ReadResult> => {
     const connection = connections.get(taskId) ?? 0;
     connections.set(taskId, connection + 1);
-    const result = await readStreamOnce(`${session.baseUrl}/api/stream/${encodeURIComponent(taskId)}`, taskId, connection, headers, options);
-    events.push(...result.events);
-    return result;
+    if (connection === 0 && options.lastEventId !== undefined) startCursors.set(taskId, options.lastEventId);
+    // Recorded as they arrive, so a test can act on what a client has seen so far.
+    return await readStreamOnce(`${session.baseUrl}/api/stream/${encodeURIComponent(taskId)}`, taskId, connection, headers, options, (event) => events.push(event));
   };
   return {
     events,
@@ -248,9 +268,9 @@ export function createStreamRecorder(session: Session): StreamRecorder {
         if (result.status === 0 || result.status === 503) await new Promise((resolve) => setTimeout(resolve, 100));
         else if (result.status !== 200) throw new Error(`stream ${taskId}: ${result.status} ${result.body}`);
       }
-      return analyseTask(taskId, events);
+      return analyseTask(taskId, events, startCursors.get(taskId));
     },
-    report: (taskId) => analyseTask(taskId, events),
+    report: (taskId) => analyseTask(taskId, events, startCursors.get(taskId)),
     savedMessage: async (conversationId, taskId) => {
       const response = await fetch(`${session.baseUrl}/api/conversations/${conversationId}`, { headers });
       if (!response.ok) throw new Error(`GET conversation: ${response.status} ${await response.text()}`);

@@ -1,0 +1,279 @@
+/**
+ * Abuse: what a hostile or broken client may send. Bad tokens get 401, bad
+ * bodies a 4xx in the one error shape, floods a 429 with Retry-After, a
+ * trickling socket is cut off, and no secret reaches a log, an error body or
+ * the job data in Redis; user text cannot forge a log line.
+ */
+import { randomBytes } from "node:crypto";
+import { createConnection } from "node:net";
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createStreamTokenSigner } from "../../src/auth/stream-read-tokens.ts";
+import { connectTestRedis } from "../helpers/redis.ts";
+import { createStreamRecorder } from "../rig/stream-recorder.ts";
+import { ApiError, call, createConversation, sendMessage, signUp } from "./support/chat-api.ts";
+import { clusterStartTimeoutMs, startCluster, type Cluster } from "./support/start-cluster.ts";
+
+const canary = {
+  authSecret: `authsecret-canary-${randomBytes(16).toString("hex")}`,
+  openAiKey: `sk-canary-${randomBytes(16).toString("hex")}`,
+  password: `password-canary-${randomBytes(8).toString("hex")}`,
+};
+const forgedMessage = `FORGED-${randomBytes(4).toString("hex")}`;
+const forgery = `\n{"level":60,"time":1,"pid":1,"msg":"${forgedMessage}"}\n`;
+/** Every response body the tests received, scanned for secrets at the end. */
+const bodies: string[] = [];
+let cluster: Cluster;
+let limited: Cluster;
+
+beforeAll(async () => {
+  [cluster, limited] = await Promise.all([
+    startCluster({ env: { AUTH_SECRET: canary.authSecret, OPENAI_API_KEY: canary.openAiKey, LOG_LEVEL: "debug", SIMULATED_TOKENS_PER_SECOND: "2000" }, label: "abuse" }),
+    startCluster({
+      env: { LIMIT_AUTH_PER_MINUTE: "3", LIMIT_MESSAGES_PER_MINUTE: "2", LIMIT_OPEN_STREAMS_PER_USER: "2", SIMULATED_TOKENS_PER_SECOND: "5" },
+      label: "limits",
+    }),
+  ]);
+}, clusterStartTimeoutMs);
+afterAll(async () => {
+  await Promise.all([cluster?.stop(), limited?.stop()]);
+});
+
+async function raw(url: string, init: RequestInit = {}): Promise<{ status: number; body: string; headers: Headers }> {
+  const response = await fetch(url, init);
+  const body = await response.text();
+  bodies.push(body);
+  return { status: response.status, body, headers: response.headers };
+}
+
+function expectError(result: { status: number; body: string }, status: number, code?: string): void {
+  expect(result.status, result.body).toBe(status);
+  const parsed = JSON.parse(result.body) as { error: { code: string; message: string } };
+  expect(Object.keys(parsed)).toEqual(["error"]);
+  if (code) expect(parsed.error.code).toBe(code);
+  expect(result.body).not.toMatch(/at .*\.ts:\d+/);
+}
+
+describe("authentication abuse", () => {
+  it("missing, malformed, forged, alg:none, expired and deleted-user tokens get 401", async () => {
+    const session = await signUp(cluster.url, "auth", canary.password);
+    const conversationId = await createConversation(session);
+    const accepted = await sendMessage(session, conversationId, "echo:hello");
+    const me = (authorization?: string) => raw(`${cluster.url}/api/me`, authorization === undefined ? {} : { headers: { authorization } });
+    expect((await me(`Bearer ${session.token}`)).status).toBe(200);
+    const header = Buffer.from(JSON.stringify({ alg: "none", typ: "JWT" })).toString("base64url");
+    const claims = Buffer.from(JSON.stringify({ sub: session.userId, exp: 9_999_999_999 })).toString("base64url");
+    for (const authorization of [
+      undefined,
+      "",
+      "Bearer",
+      "Bearer ",
+      "Basic dXNlcjpwYXNz",
+      `Bearer ${session.token}x`,
+      `Bearer sls_${randomBytes(32).toString("base64url")}`,
+      `Bearer ${header}.${claims}.`,
+      `Bearer ${"A".repeat(5_000)}`,
+      "Bearer %00%01",
+    ]) {
+      expectError(await me(authorization), 401, "UNAUTHENTICATED");
+    }
+
+    // Read tokens for ?token=: forged with another secret, expired, for another task, unsigned.
+    const streamUrl = (token: string) => `${cluster.url}/api/stream/${accepted.taskId}?token=${encodeURIComponent(token)}`;
+    const foreignSigner = createStreamTokenSigner("x".repeat(40), 900);
+    const rightSigner = createStreamTokenSigner(canary.authSecret, 10);
+    for (const token of [
+      foreignSigner.sign(accepted.taskId, session.userId, Date.now()),
+      rightSigner.sign(accepted.taskId, session.userId, Date.now() - 60_000),
+      rightSigner.sign("task_other", session.userId, Date.now()),
+      `v1.${session.userId}.9999999999.`,
+      `${header}.${claims}.`,
+    ]) {
+      expectError(await raw(streamUrl(token)), 401, "UNAUTHENTICATED");
+    }
+    expect((await raw(streamUrl(rightSigner.sign(accepted.taskId, session.userId, Date.now())))).status).toBe(200);
+
+    const database = new pg.Client({ connectionString: cluster.env.DATABASE_URL });
+    await database.connect();
+    try {
+      // Expired session: the row stays, its expiry passed.
+      const expiring = await signUp(cluster.url, "expired");
+      await database.query("update sessions set expires_at = now() - interval '1 minute' where user_id = $1", [expiring.userId]);
+      expectError(await me(`Bearer ${expiring.token}`), 401, "UNAUTHENTICATED");
+      // Deleted user: the token and the read token of their stream are both dead.
+      const deleted = await signUp(cluster.url, "deleted");
+      const deletedConversation = await createConversation(deleted);
+      const deletedTask = await sendMessage(deleted, deletedConversation, "echo:bye");
+      await database.query("delete from users where id = $1", [deleted.userId]);
+      expectError(await me(`Bearer ${deleted.token}`), 401, "UNAUTHENTICATED");
+      const readAsDeleted = await raw(`${cluster.url}${deletedTask.streamUrl}`);
+      expect([401, 404], readAsDeleted.body).toContain(readAsDeleted.status);
+    } finally {
+      await database.end();
+    }
+  });
+});
+
+describe("request abuse", () => {
+  it("oversized bodies get 413 BODY_TOO_LARGE, over-long messages 413 MESSAGE_TOO_LONG, deep or poisoned JSON a 4xx", async () => {
+    const session = await signUp(cluster.url, "bodies");
+    const conversationId = await createConversation(session);
+    const post = (body: string) =>
+      raw(`${cluster.url}/api/conversations/${conversationId}/messages`, { method: "POST", headers: { authorization: `Bearer ${session.token}`, "content-type": "application/json" }, body });
+    expectError(await post(JSON.stringify({ content: "x".repeat(1_100_000) })), 413, "BODY_TOO_LARGE");
+    expectError(await post(JSON.stringify({ content: "x".repeat(40_000) })), 413, "MESSAGE_TOO_LONG");
+    for (const body of [
+      `{"content":${"[".repeat(100_000)}${"]".repeat(100_000)}}`,
+      `${"[".repeat(200_000)}${"]".repeat(200_000)}`,
+      '{"content":"hi","__proto__":{"polluted":true}}',
+      '{"content":"hi","constructor":{"prototype":{"polluted":true}}}',
+      '{"content":"hi"',
+      "",
+    ]) {
+      const result = await post(body);
+      expect(result.status, `${body.slice(0, 60)} → ${result.body}`).toBeGreaterThanOrEqual(400);
+      expect(result.status, `${body.slice(0, 60)} → ${result.body}`).toBeLessThan(500);
+    }
+    // The server is still healthy and the conversation has no message from any of that.
+    expect((await raw(`${cluster.url}/healthz`)).status).toBe(200);
+    const conversation = await call<{ messages: unknown[] }>(cluster.url, "GET", `/api/conversations/${conversationId}`, { token: session.token });
+    expect(conversation.messages).toEqual([]);
+  });
+
+  it.runIf(process.env.SLUICE_CHAOS_RUNS !== undefined)(
+    "slowloris: a socket that trickles headers is cut off by the server",
+    async () => {
+      const socket = createConnection({ host: "127.0.0.1", port: Number(new URL(cluster.url).port) });
+      socket.on("error", () => undefined);
+      const closed = new Promise<number>((resolve) => socket.once("close", () => resolve(Date.now())));
+      await new Promise<void>((resolve) => socket.once("connect", () => resolve()));
+      const openedAt = Date.now();
+      socket.write("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n");
+      const trickle = setInterval(() => {
+        if (!socket.destroyed) socket.write(`X-Slow-${Date.now()}: 1\r\n`);
+      }, 1_000);
+      try {
+        // Fastify's requestTimeout is 30 s; Node checks it every 30 s (connectionsCheckingInterval).
+        const closedAt = await Promise.race([closed, new Promise<number>((resolve) => setTimeout(() => resolve(-1), 75_000))]);
+        expect(closedAt, "the trickling socket was still open after 75 s").toBeGreaterThan(0);
+        expect(closedAt - openedAt).toBeLessThan(75_000);
+      } finally {
+        clearInterval(trickle);
+        socket.destroy();
+      }
+    },
+    90_000,
+  );
+});
+
+describe("floods", () => {
+  it("messages, open streams and sign-ins past their limits get 429 with Retry-After", async () => {
+    // LIMIT_AUTH_PER_MINUTE=3 counts per IP: this sign-up is the first of three.
+    const session = await signUp(limited.url, "flood");
+    const conversations = await Promise.all([1, 2, 3].map(() => createConversation(session)));
+    const accepted = [];
+    for (const conversationId of conversations.slice(0, 2)) accepted.push(await sendMessage(session, conversationId, "A long answer please"));
+    const third = await sendMessage(session, conversations[2] ?? "", "one more").then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    expect(third).toBeInstanceOf(ApiError);
+    const flooded = third as ApiError;
+    bodies.push(flooded.body);
+    expectError(flooded, 429, "RATE_LIMITED");
+    expect(Number(flooded.headers.get("retry-after"))).toBeGreaterThan(0);
+
+    // Two open streams are allowed; the third gets 429 before any SSE byte.
+    const controller = new AbortController();
+    const recorder = createStreamRecorder(session);
+    const opened: string[] = [];
+    const reading = accepted.map((task) => recorder.read(task.taskId, { signal: controller.signal, onResponse: (status) => opened.push(String(status)) }));
+    const deadline = Date.now() + 20_000;
+    while (opened.length < 2 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(opened).toEqual(["200", "200"]);
+    const extra = await raw(`${limited.url}/api/stream/${accepted[0]?.taskId ?? ""}`, { headers: { authorization: `Bearer ${session.token}` } });
+    expectError(extra, 429, "TOO_MANY_OPEN_STREAMS");
+    expect(Number(extra.headers.get("retry-after"))).toBeGreaterThan(0);
+    controller.abort();
+    await Promise.all(reading);
+
+    const login = () => raw(`${limited.url}/api/auth/login`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ email: session.email, password: "correct horse battery staple" }) });
+    expect((await login()).status).toBe(200);
+    expect((await login()).status).toBe(200);
+    const refused = await login();
+    expectError(refused, 429, "RATE_LIMITED");
+    expect(Number(refused.headers.get("retry-after"))).toBeGreaterThan(0);
+  });
+});
+
+describe("secrets and log integrity", () => {
+  it("user text cannot forge a log line", async () => {
+    const session = await signUp(cluster.url, "forge");
+    const conversationId = await createConversation(session);
+    const accepted = await sendMessage(session, conversationId, `echo:hello${forgery}bye`);
+    await createStreamRecorder(session).follow(accepted.taskId);
+    await raw(`${cluster.url}/api/conversations/${conversationId}/messages`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${session.token}`, "content-type": "application/json" },
+      body: JSON.stringify({ content: "x", model: `m${forgery}` }),
+    });
+    await raw(`${cluster.url}/api/${encodeURIComponent(forgery)}`);
+    await raw(`${cluster.url}/api/auth/login`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ email: `a${forgery}@x.test`, password: forgery }) });
+    const lines = cluster.output().split("\n").filter((line) => line.trim() !== "");
+    expect(lines.length).toBeGreaterThan(0);
+    for (const line of lines) {
+      let parsed: { msg?: unknown };
+      try {
+        parsed = JSON.parse(line) as { msg?: unknown };
+      } catch {
+        throw new Error(`a log line is not JSON: ${line.slice(0, 200)}`);
+      }
+      expect(parsed.msg, line.slice(0, 200)).not.toBe(forgedMessage);
+    }
+  });
+
+  it("no secret in the logs, error bodies or the job data in Redis", async () => {
+    const session = await signUp(cluster.url, "secrets", canary.password);
+    const conversationId = await createConversation(session);
+    const accepted = await sendMessage(session, conversationId, "echo:secret check");
+    await createStreamRecorder(session).follow(accepted.taskId);
+    // A failed sign-in with the canary password, and requests carrying the bearer token in odd places.
+    await raw(`${cluster.url}/api/auth/login`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ email: session.email, password: `${canary.password}x` }) });
+    await raw(`${cluster.url}/api/auth/login`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ email: "not-an-email", password: canary.password }) });
+    await raw(`${cluster.url}/api/me?token=${session.token}`, { headers: { authorization: `Bearer ${session.token}` } });
+    await raw(`${cluster.url}/api/conversations/not-a-uuid`, { headers: { authorization: `Bearer ${session.token}` } });
+    const redis = connectTestRedis();
+    const stored: string[] = [];
+    let cursor = "0";
+    do {
+      const [next, keys] = await redis.scan(cursor, "MATCH", `${cluster.env.REDIS_KEY_PREFIX}*`, "COUNT", 500);
+      cursor = next;
+      for (const key of keys) {
+        const type = await redis.type(key);
+        if (type === "hash") stored.push(JSON.stringify(await redis.hgetall(key)));
+        else if (type === "string") stored.push((await redis.get(key)) ?? "");
+        else if (type === "stream") stored.push(JSON.stringify(await redis.xrange(key, "-", "+")));
+        else if (type === "list") stored.push(JSON.stringify(await redis.lrange(key, 0, -1)));
+      }
+    } while (cursor !== "0");
+    expect(stored.join("\n")).toContain(accepted.taskId);
+    const places = { logs: cluster.output(), bodies: bodies.join("\n"), redis: stored.join("\n") };
+    const secrets = { ...canary, bearerToken: session.token };
+    for (const [place, text] of Object.entries(places)) {
+      for (const [name, secret] of Object.entries(secrets)) {
+        expect(text.includes(secret), `${name} appears in ${place}`).toBe(false);
+      }
+    }
+  });
+
+  it("stream read tokens (credentials in the URL) are not logged", async () => {
+    const session = await signUp(cluster.url, "readtoken");
+    const conversationId = await createConversation(session);
+    const accepted = await sendMessage(session, conversationId, "echo:read token");
+    const result = await raw(`${cluster.url}${accepted.streamUrl}`);
+    expect(result.status).toBe(200);
+    const token = new URL(accepted.streamUrl, cluster.url).searchParams.get("token") ?? "";
+    expect(token.length).toBeGreaterThan(20);
+    expect(cluster.output().includes(token), "the read token appears in the log").toBe(false);
+  });
+});

@@ -1,0 +1,75 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Redis } from "ioredis";
+import { inject } from "vitest";
+import { startRedisServer, type RedisServer } from "../../../src/embedded/redis-server.ts";
+
+export interface PrivateRedis {
+  readonly url: string;
+  readonly port: number;
+  server(): RedisServer;
+  pid(): number;
+  /** SIGKILL: no AOF flush, no goodbye to clients. */
+  kill(): Promise<void>;
+  /** Starts again on the same port and data directory (AOF replayed when on). */
+  restart(): Promise<void>;
+  /** A command connection for the test itself (CLIENT KILL, INFO, job hashes). */
+  admin(): Redis;
+  stop(): Promise<void>;
+}
+
+/**
+ * A redis-server of the test's own, so it may be killed, paused or have its
+ * clients killed without touching the shared test server other files use.
+ */
+export async function startPrivateRedis(options: { appendOnly: boolean }): Promise<PrivateRedis> {
+  const dataDirectory = mkdtempSync(join(tmpdir(), "sluice-fault-redis-"));
+  const start = (port?: number): Promise<RedisServer> =>
+    startRedisServer({ executable: inject("redisExecutable"), dataDirectory, appendOnly: options.appendOnly, supervise: false, ...(port === undefined ? {} : { port }) });
+  let server = await start();
+  const port = server.port;
+  let adminClient: Redis | undefined;
+  const pid = (): number => {
+    const value = server.pid();
+    if (value === undefined) throw new Error("redis-server is not running");
+    return value;
+  };
+  return {
+    url: server.url,
+    port,
+    server: () => server,
+    pid,
+    kill: async () => {
+      const current = pid();
+      process.kill(current, "SIGCONT");
+      process.kill(current, "SIGKILL");
+      const deadline = Date.now() + 10_000;
+      while (isAlive(current) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    },
+    restart: async () => {
+      server = await start(port);
+    },
+    admin: () => {
+      adminClient ??= new Redis(server.url, { maxRetriesPerRequest: 3, connectionName: "fault-test-admin" });
+      adminClient.on("error", () => undefined);
+      return adminClient;
+    },
+    stop: async () => {
+      adminClient?.disconnect();
+      const current = server.pid();
+      if (current !== undefined) process.kill(current, "SIGCONT");
+      await server.stop(3_000);
+      rmSync(dataDirectory, { recursive: true, force: true });
+    },
+  };
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
