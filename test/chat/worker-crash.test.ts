@@ -36,7 +36,7 @@ const startRescuer = async (attempts: string): Promise<TestRuntime> => {
 
 /** The worker whose log shows it produced text for this task. */
 async function workerRunning(taskId: string, candidates: readonly SluiceProcess[]): Promise<SluiceProcess> {
-  return waitFor(async () => candidates.find((worker) => worker.output().includes(taskId) && worker.output().includes("first chunk received")), 10_000, `a worker to run ${taskId}`);
+  return waitFor(() => Promise.resolve(candidates.find((worker) => worker.output().includes(taskId) && worker.output().includes("first chunk received"))), 10_000, `a worker to run ${taskId}`);
 }
 
 beforeAll(async () => {
