@@ -1,0 +1,211 @@
+/**
+ * A client that reads one Sluice stream to its `end` across any number of
+ * connections and API processes, the way PROTOCOL.md 5 asks: after a
+ * connection closes without `end` it waits for the server's `retry:` hint
+ * (capped, so tests stay short) and reconnects with Last-Event-ID to whichever
+ * API `pickApi` names. Every complete event and every connection is recorded.
+ */
+
+export interface ClientEvent {
+  connection: number;
+  id: string | undefined;
+  type: string;
+  data: { type: string; [key: string]: unknown };
+}
+
+export interface ConnectionRecord {
+  url: string;
+  /** HTTP status, 0 when the connection was refused or failed before an answer. */
+  status: number;
+  /** `retry:` values this connection received. */
+  retries: number[];
+  events: number;
+  ended: boolean;
+  /** "closed": the server closed it; "aborted": the client switched; "error": a network error. */
+  finish: "closed" | "aborted" | "error";
+}
+
+export interface FollowedStream {
+  readonly taskId: string;
+  readonly events: ClientEvent[];
+  readonly connections: ConnectionRecord[];
+  /** Resolves after `end`; rejects past the deadline or on an unexpected status. */
+  readonly done: Promise<void>;
+  /** Resolves once `predicate` holds for the events so far; rejects if the stream finishes first. */
+  until(predicate: (events: readonly ClientEvent[]) => boolean, what: string): Promise<void>;
+  /** Drops the current connection; the client resumes at once on `pickApi(next connection)`. */
+  switchNow(): void;
+}
+
+export interface FollowOptions {
+  taskId: string;
+  token: string;
+  /** The API base URL for connection n; undefined = none available yet (try again shortly). */
+  pickApi: (connection: number) => string | undefined;
+  /** Upper bound of the wait after a server close, in ms (the server's hint is used when smaller). */
+  retryCapMs?: number;
+  deadlineMs?: number;
+}
+
+export function followStream(options: FollowOptions): FollowedStream {
+  const events: ClientEvent[] = [];
+  const connections: ConnectionRecord[] = [];
+  const waiters: Array<{ predicate: (events: readonly ClientEvent[]) => boolean; resolve: () => void }> = [];
+  let current: AbortController | undefined;
+  let cursor: string | undefined;
+  let ended = false;
+  const notify = (): void => {
+    for (const waiter of [...waiters]) {
+      if (waiter.predicate(events)) {
+        waiters.splice(waiters.indexOf(waiter), 1);
+        waiter.resolve();
+      }
+    }
+  };
+
+  const readOnce = async (connection: number, url: string): Promise<ConnectionRecord> => {
+    const record: ConnectionRecord = { url, status: 0, retries: [], events: 0, ended: false, finish: "closed" };
+    connections.push(record);
+    const controller = new AbortController();
+    current = controller;
+    const headers: Record<string, string> = { accept: "text/event-stream", authorization: `Bearer ${options.token}` };
+    if (cursor !== undefined) headers["last-event-id"] = cursor;
+    try {
+      const response = await fetch(`${url}/api/stream/${encodeURIComponent(options.taskId)}`, { headers, signal: controller.signal });
+      record.status = response.status;
+      if (response.status !== 200 || !response.body) {
+        await response.arrayBuffer();
+        return record;
+      }
+      const decoder = new TextDecoder();
+      let buffer = "";
+      let fields: { id?: string; event?: string; data: string[] } = { data: [] };
+      for await (const chunk of response.body) {
+        buffer += decoder.decode(chunk, { stream: true });
+        const lines = buffer.split(/\r\n|\r|\n/);
+        buffer = lines.pop() ?? "";
+        for (const line of lines) {
+          if (line === "") {
+            if (fields.data.length > 0) {
+              const data = JSON.parse(fields.data.join("\n")) as ClientEvent["data"];
+              events.push({ connection, id: fields.id, type: fields.event ?? data.type, data });
+              record.events += 1;
+              if (fields.id !== undefined) cursor = fields.id;
+              if (data.type === "end") record.ended = true;
+              notify();
+            }
+            fields = { data: [] };
+            continue;
+          }
+          if (line.startsWith(":")) continue;
+          const colon = line.indexOf(":");
+          const name = colon === -1 ? line : line.slice(0, colon);
+          const value = colon === -1 ? "" : line.slice(colon + 1).replace(/^ /, "");
+          if (name === "data") fields.data.push(value);
+          else if (name === "id") fields.id = value;
+          else if (name === "event") fields.event = value;
+          else if (name === "retry") record.retries.push(Number(value));
+        }
+      }
+    } catch {
+      record.finish = controller.signal.aborted ? "aborted" : "error";
+    } finally {
+      current = undefined;
+    }
+    return record;
+  };
+
+  const run = async (): Promise<void> => {
+    const deadline = Date.now() + (options.deadlineMs ?? 60_000);
+    const retryCapMs = options.retryCapMs ?? 250;
+    for (let connection = 0; !ended; connection += 1) {
+      if (Date.now() > deadline) throw new Error(`stream ${options.taskId} did not end in time; connections: ${JSON.stringify(connections)}`);
+      const url = options.pickApi(connection);
+      if (url === undefined) {
+        await pause(50);
+        continue;
+      }
+      const record = await readOnce(connection, url);
+      if (record.ended) {
+        ended = true;
+        break;
+      }
+      if (record.status === 200) {
+        if (record.finish !== "aborted") await pause(Math.min(record.retries.at(-1) ?? retryCapMs, retryCapMs));
+      } else if (record.status === 0 || record.status === 503) {
+        await pause(50);
+      } else {
+        throw new Error(`stream ${options.taskId}: unexpected status ${record.status} from ${url}`);
+      }
+    }
+  };
+  const done = run();
+  // Callers await `done`; this only keeps a rejection nobody awaited yet from crashing the run.
+  void done.catch(() => undefined);
+
+  return {
+    taskId: options.taskId,
+    events,
+    connections,
+    done,
+    switchNow: () => current?.abort(),
+    until: (predicate, what) =>
+      new Promise<void>((resolve, reject) => {
+        if (predicate(events)) return resolve();
+        waiters.push({ predicate, resolve });
+        done.then(
+          () => {
+            if (!predicate(events)) reject(new Error(`stream ${options.taskId} ended before ${what}: ${JSON.stringify(events.map((event) => event.type))}`));
+          },
+          (error: unknown) => reject(error instanceof Error ? error : new Error(String(error))),
+        );
+      }),
+  };
+}
+
+function pause(milliseconds: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, milliseconds));
+}
+
+/** What one client received over all its connections (PROTOCOL.md 4.1: `<incarnation>-<seq>`, seq from 1 with no holes). */
+export interface StreamVerdict {
+  lost: number;
+  duplicated: number;
+  outOfOrder: number;
+  ends: number;
+  endStatus: string | undefined;
+  resets: number;
+  /** Text after the last `reset` (PROTOCOL.md 3.2). */
+  text: string;
+}
+
+export function judgeStream(events: readonly ClientEvent[]): StreamVerdict {
+  const seen = new Map<string, Set<number>>();
+  const highest = new Map<string, number>();
+  const verdict: StreamVerdict = { lost: 0, duplicated: 0, outOfOrder: 0, ends: 0, endStatus: undefined, resets: 0, text: "" };
+  for (const event of events) {
+    if (event.type === "end") {
+      verdict.ends += 1;
+      verdict.endStatus = String(event.data.status);
+    }
+    if (event.type === "reset") {
+      verdict.resets += 1;
+      verdict.text = "";
+    }
+    if (event.type === "text-delta") verdict.text += String(event.data.delta);
+    const dash = event.id?.lastIndexOf("-") ?? -1;
+    if (event.id === undefined || dash <= 0) continue;
+    const incarnation = event.id.slice(0, dash);
+    const seq = Number(event.id.slice(dash + 1));
+    if (!Number.isInteger(seq) || seq === 0) continue;
+    const set = seen.get(incarnation) ?? new Set<number>();
+    seen.set(incarnation, set);
+    const top = highest.get(incarnation) ?? 0;
+    if (set.has(seq)) verdict.duplicated += 1;
+    else if (seq < top) verdict.outOfOrder += 1;
+    set.add(seq);
+    highest.set(incarnation, Math.max(top, seq));
+  }
+  for (const [incarnation, set] of seen) verdict.lost += (highest.get(incarnation) ?? 0) - set.size;
+  return verdict;
+}

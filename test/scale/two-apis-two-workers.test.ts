@@ -1,0 +1,128 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { SluiceProcess } from "../helpers/sluice-process.ts";
+import { readSse, textOf } from "../helpers/sse-client.ts";
+import { registerUser, waitFor, waitForFinalReply, type ChatUser } from "../chat/support/chat-api.ts";
+import { followStream, judgeStream, type ClientEvent, type FollowedStream } from "./support/follow-stream.ts";
+import { redisConnectionsOf } from "./support/redis-connections-of.ts";
+import { clusterStartTimeoutMs, startScaleCluster, type ScaleCluster } from "./support/scale-cluster.ts";
+
+// Two API and two worker processes on one database, one private Redis, one AUTH_SECRET.
+// A reply is 150 words at 50 words/s (~3 s): long enough to act mid-stream.
+let cluster: ScaleCluster;
+let apiA: SluiceProcess;
+let apiB: SluiceProcess;
+let user: ChatUser;
+
+beforeAll(async () => {
+  cluster = await startScaleCluster({ label: "scale2x2", apis: 2, workers: 2, env: { SIMULATED_TOKENS_PER_SECOND: "50", SIMULATED_TOKEN_COUNT: "150" } });
+  [apiA, apiB] = cluster.apis as [SluiceProcess, SluiceProcess];
+  user = await registerUser(apiA.url ?? "", "scale");
+}, clusterStartTimeoutMs);
+afterAll(async () => {
+  await cluster?.stop();
+});
+
+const deltas = (count: number) => (events: readonly ClientEvent[]): boolean => events.filter((event) => event.type === "text-delta").length >= count;
+const follow = (taskId: string, pickApi: (connection: number) => string | undefined): FollowedStream =>
+  followStream({ taskId, token: user.token, pickApi, deadlineMs: 45_000 });
+
+/** The ids a fresh reader of the whole log gets: what a resuming client must have seen, exactly. */
+async function fullReadIds(taskId: string, baseUrl: string): Promise<Array<string | undefined>> {
+  const fresh = await readSse(`${baseUrl}/api/stream/${taskId}`, { headers: { authorization: `Bearer ${user.token}` } });
+  expect(fresh.status).toBe(200);
+  return fresh.events.map((event) => event.id);
+}
+
+describe("two API and two worker processes", () => {
+  it("a client switches mid-stream from API A to API B with Last-Event-ID and continues exactly", async () => {
+    const conversation = await user.createConversation();
+    const accepted = await user.send(conversation.id, "A long answer, please");
+    const stream = follow(accepted.taskId, (connection) => (connection === 0 ? apiA.url : apiB.url));
+    await stream.until(deltas(5), "five text deltas on A");
+    stream.switchNow();
+    await stream.done;
+
+    expect(stream.connections.map((connection) => [connection.url, connection.status])).toEqual([[apiA.url, 200], [apiB.url, 200]]);
+    expect(stream.connections[1]?.events, "B delivered the rest").toBeGreaterThan(0);
+    const verdict = judgeStream(stream.events);
+    expect(verdict).toMatchObject({ lost: 0, duplicated: 0, outOfOrder: 0, ends: 1, endStatus: "completed", resets: 0 });
+    expect(stream.events.map((event) => event.id)).toEqual(await fullReadIds(accepted.taskId, apiA.url ?? ""));
+    const reply = await waitForFinalReply(user, conversation.id, accepted.taskId);
+    expect(reply.status).toBe("completed");
+    expect(reply.content).toBe(verdict.text);
+    expect(reply.content.split(" ")).toHaveLength(150);
+  });
+
+  it("a cancel sent to API B ends the stream watched on API A; the saved text is what was streamed", async () => {
+    const conversation = await user.createConversation();
+    const accepted = await user.send(conversation.id, "Write a long story");
+    const stream = follow(accepted.taskId, () => apiA.url);
+    await stream.until(deltas(3), "three text deltas");
+    const cancel = await user.call("POST", `/api/stream/${accepted.taskId}/cancel`, { baseUrl: apiB.url ?? "" });
+    expect(cancel.status, cancel.text).toBe(202);
+    await stream.done;
+
+    const verdict = judgeStream(stream.events);
+    expect(verdict).toMatchObject({ lost: 0, duplicated: 0, ends: 1, endStatus: "cancelled" });
+    expect(stream.events.at(-1)?.type).toBe("end");
+    expect(verdict.text.length).toBeGreaterThan(0);
+    const reply = await waitForFinalReply(user, conversation.id, accepted.taskId);
+    expect(reply.status).toBe("cancelled");
+    expect(reply.content).toBe(verdict.text);
+  });
+
+  it("each API process holds exactly one Redis subscriber connection, however many viewers it serves", async () => {
+    const subscribersOf = async (api: SluiceProcess): Promise<string[]> =>
+      (await redisConnectionsOf(cluster.redis, api.pid)).filter((name) => name.endsWith(":subscriber"));
+    const idleA = await redisConnectionsOf(cluster.redis, apiA.pid);
+    expect(await subscribersOf(apiA)).toEqual(["sluice-api:subscriber"]);
+    expect(await subscribersOf(apiB)).toEqual(["sluice-api:subscriber"]);
+
+    // Two generations, 6 viewers on A and 3 on B, all live at once.
+    const tasks = await Promise.all([0, 1].map(async () => (await user.send((await user.createConversation()).id, "Tell me everything")).taskId));
+    const viewers = [
+      ...Array.from({ length: 6 }, (_, index) => follow(tasks[index % 2] ?? "", () => apiA.url)),
+      ...Array.from({ length: 3 }, (_, index) => follow(tasks[index % 2] ?? "", () => apiB.url)),
+    ];
+    await Promise.all(viewers.map((viewer) => viewer.until(deltas(2), "two text deltas")));
+    expect(await subscribersOf(apiA)).toEqual(["sluice-api:subscriber"]);
+    expect(await subscribersOf(apiB)).toEqual(["sluice-api:subscriber"]);
+    // Viewers add no Redis connections at all: the same set as when idle.
+    expect(await redisConnectionsOf(cluster.redis, apiA.pid)).toEqual(idleA);
+    const everySubscriber = (await cluster.redis.call("CLIENT", "LIST")) as string;
+    expect(everySubscriber.match(/name=sluice-api:subscriber /g), "one per API process in the whole cluster").toHaveLength(2);
+
+    await Promise.all(viewers.map((viewer) => viewer.done));
+    for (const viewer of viewers) expect(judgeStream(viewer.events)).toMatchObject({ lost: 0, duplicated: 0, ends: 1, endStatus: "completed" });
+  });
+
+  it("a worker killed with SIGKILL mid-stream: the other worker takes over, the client sees reset and one end, the saved text is the text after the reset", async () => {
+    const conversation = await user.createConversation();
+    const accepted = await user.send(conversation.id, "One more long answer");
+    const stream = follow(accepted.taskId, () => apiB.url);
+    await stream.until(deltas(3), "three text deltas");
+    const victim = await waitFor(
+      () => Promise.resolve(cluster.workers.find((worker) => worker.output().includes(accepted.taskId) && worker.output().includes("first chunk received"))),
+      10_000,
+      "the worker running the task",
+    );
+    const survivor = cluster.workers.find((worker) => worker !== victim);
+    victim.kill("SIGKILL");
+    await victim.exited;
+    await stream.done;
+
+    const verdict = judgeStream(stream.events);
+    expect(verdict, JSON.stringify(stream.events.map((event) => event.type))).toMatchObject({ lost: 0, duplicated: 0, outOfOrder: 0, ends: 1, endStatus: "completed" });
+    expect(verdict.resets).toBeGreaterThanOrEqual(1);
+    const reset = stream.events.find((event) => event.type === "reset");
+    expect(reset?.data).toMatchObject({ type: "reset", reason: "retry" });
+    expect(stream.events.at(-1)?.type).toBe("end");
+    expect(survivor?.output()).toContain(accepted.taskId);
+    const reply = await waitForFinalReply(user, conversation.id, accepted.taskId);
+    expect(reply.status).toBe("completed");
+    expect(reply.content).toBe(verdict.text);
+    expect(reply.content.split(" ")).toHaveLength(150);
+    // A late reader on the other API gets the same final text from the log.
+    expect(textOf((await user.stream(accepted.taskId, { baseUrl: apiA.url ?? "" })).events)).toBe(reply.content);
+  });
+});
