@@ -1,0 +1,136 @@
+/**
+ * Fault 2: a client joins late, at every phase of a generation (PROTOCOL.md 4.2):
+ * while it is queued, at its first token, mid-stream, right after `end`, and
+ * after the log's retention (410 STREAM_EXPIRED, the saved message remains).
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createStreamRecorder, type StreamRecorder } from "../rig/stream-recorder.ts";
+import { call, conversationMessages, createConversation, echoPrompt, seededRandom, sendMessage, signUp, until, waitForFinalMessage } from "./support/chat-api.ts";
+import { clusterStartTimeoutMs, startCluster, type Cluster } from "./support/start-cluster.ts";
+
+let cluster: Cluster;
+let shortTtl: Cluster;
+const random = seededRandom(7);
+
+beforeAll(async () => {
+  // One job at a time, so a second task stays queued behind a running one.
+  [cluster, shortTtl] = await Promise.all([
+    startCluster({ env: { WORKER_CONCURRENCY: "1", SIMULATED_TOKENS_PER_SECOND: "40" }, label: "latejoin" }),
+    startCluster({ env: { STREAM_TTL_SECONDS: "1", SIMULATED_TOKENS_PER_SECOND: "1000" }, label: "ttl" }),
+  ]);
+}, clusterStartTimeoutMs);
+afterAll(async () => {
+  await Promise.all([cluster?.stop(), shortTtl?.stop()]);
+});
+
+function expectClean(recorder: StreamRecorder, taskId: string, expected: string, label = ""): void {
+  const report = recorder.report(taskId);
+  const context = `${label} ${JSON.stringify({ ...report, text: undefined })}`;
+  expect(report.lost, context).toBe(0);
+  expect(report.duplicated, context).toBe(0);
+  expect(report.outOfOrder, context).toBe(0);
+  expect(report.ends, context).toBe(1);
+  expect(report.endStatus, context).toBe("completed");
+  expect(report.text, context).toBe(expected);
+}
+
+async function expectSavedOnce(session: Parameters<typeof conversationMessages>[0], conversationId: string, taskId: string, expected: string): Promise<void> {
+  await waitForFinalMessage(session, conversationId, taskId);
+  const saved = (await conversationMessages(session, conversationId)).filter((message) => message.taskId === taskId);
+  expect(saved.map((message) => [message.status, message.content])).toEqual([["completed", expected]]);
+}
+
+describe("late join", () => {
+  it("while queued: the join waits (200, no events) and then receives the whole stream", async () => {
+    const session = await signUp(cluster.url, "queued");
+    const [first, second] = [await createConversation(session), await createConversation(session)];
+    // A long reply holds the only worker slot.
+    const blocker = await sendMessage(session, first, echoPrompt(random, 300).prompt);
+    const early = createStreamRecorder(session);
+    await early.read(blocker.taskId, { abortAfterEvents: 2 });
+    const { prompt, expected } = echoPrompt(random, 20);
+    const queued = await sendMessage(session, second, prompt);
+    const recorder = createStreamRecorder(session);
+    let joined = false;
+    const following = recorder.follow(queued.taskId, () => ({ onResponse: () => (joined = true) }));
+    await until(() => joined, 10_000, "the queued stream's response headers");
+    // The blocker is still running, so the joined task had not started when the client joined.
+    const blockerRow = (await conversationMessages(session, first)).find((message) => message.taskId === blocker.taskId);
+    expect(blockerRow?.status).toBe("streaming");
+    expect(recorder.events).toHaveLength(0);
+    await call(cluster.url, "POST", `/api/stream/${blocker.taskId}/cancel`, { token: session.token });
+    await following;
+    expect(recorder.events[0]?.type).toBe("start");
+    expectClean(recorder, queued.taskId, expected);
+    await expectSavedOnce(session, second, queued.taskId, expected);
+  }, 60_000);
+
+  it("at the first token, mid-stream and right after the end: each joiner gets the whole stream once", async () => {
+    const session = await signUp(cluster.url, "phases");
+    const conversationId = await createConversation(session);
+    // ~2,000 characters at 4 per token and 40 tokens/s: about 12 s, so the joins land in their phase on a loaded machine.
+    const { prompt, expected } = echoPrompt(random, 300);
+    const accepted = await sendMessage(session, conversationId, prompt);
+    const watcher = createStreamRecorder(session);
+    const watching = watcher.follow(accepted.taskId);
+    const joiners: Array<{ phase: string; recorder: StreamRecorder; done: Promise<unknown> }> = [];
+    const join = (phase: string, lastEventId?: string): void => {
+      const recorder = createStreamRecorder(session);
+      joiners.push({ phase, recorder, done: recorder.follow(accepted.taskId, () => (lastEventId === undefined ? {} : { lastEventId })) });
+    };
+    await until(() => watcher.events.some((event) => event.type === "text-delta"), 15_000, "the first token");
+    join("first token");
+    const firstToken = watcher.events.find((event) => event.type === "text-delta");
+    join("first token, with its cursor", firstToken?.cursor);
+    await until(() => watcher.report(accepted.taskId).text.length >= expected.length / 2 || watcher.report(accepted.taskId).ends > 0, 15_000, "mid-stream");
+    const streamedForMs = (watcher.events.at(-1)?.at ?? 0) - (watcher.events[0]?.at ?? 0);
+    expect(watcher.report(accepted.taskId).ends, `the reply ended before the mid-stream join (${streamedForMs} ms); slow it down`).toBe(0);
+    join("mid-stream");
+    await watching;
+    join("right after end");
+    await Promise.all(joiners.map((joiner) => joiner.done));
+    expectClean(watcher, accepted.taskId, expected);
+    for (const joiner of joiners) {
+      const report = joiner.recorder.report(accepted.taskId);
+      expect(report.connections, joiner.phase).toBe(1);
+      // The joiner with a cursor already had the first token: it gets exactly the rest.
+      const owed = joiner.phase.includes("cursor") ? expected.slice(String(firstToken?.data.delta).length) : expected;
+      expectClean(joiner.recorder, accepted.taskId, owed, joiner.phase);
+    }
+    // Presenting the cursor of `end` means "I have everything": 204, no second end.
+    const endCursor = watcher.events.find((event) => event.type === "end")?.cursor;
+    const again = await createStreamRecorder(session).read(accepted.taskId, { lastEventId: endCursor });
+    expect(again.status).toBe(204);
+    await expectSavedOnce(session, conversationId, accepted.taskId, expected);
+  }, 90_000);
+
+  it("after the log's retention: 410 STREAM_EXPIRED, and the saved message is the streamed text", async () => {
+    const session = await signUp(shortTtl.url, "ttl");
+    const conversationId = await createConversation(session);
+    const { prompt, expected } = echoPrompt(random, 30);
+    const accepted = await sendMessage(session, conversationId, prompt);
+    const recorder = createStreamRecorder(session);
+    await recorder.follow(accepted.taskId);
+    expectClean(recorder, accepted.taskId, expected);
+    // STREAM_TTL_SECONDS=1: Redis expires the log about a second after `end`.
+    let last: { status: number; body: string } = { status: 0, body: "" };
+    await until(
+      async () => {
+        const response = await fetch(`${shortTtl.url}/api/stream/${accepted.taskId}`, { headers: { authorization: `Bearer ${session.token}` } });
+        last = { status: response.status, body: await response.text() };
+        if (last.status === 200) return false;
+        return true;
+      },
+      20_000,
+      "the log to expire",
+    );
+    expect(last.status, last.body).toBe(410);
+    expect(JSON.parse(last.body)).toMatchObject({ error: { code: "STREAM_EXPIRED" } });
+    await expectSavedOnce(session, conversationId, accepted.taskId, expected);
+    // Someone else's task is not found, not expired (no information leak).
+    const stranger = await signUp(shortTtl.url, "stranger");
+    const foreign = await fetch(`${shortTtl.url}/api/stream/${accepted.taskId}`, { headers: { authorization: `Bearer ${stranger.token}` } });
+    expect(foreign.status).toBe(404);
+    await foreign.arrayBuffer();
+  }, 60_000);
+});
