@@ -48,9 +48,9 @@ describe("the api runtime against real PostgreSQL and Redis", () => {
       redis = await startRedisServer(redisOptions);
       await waitForStatus(`${base}/readyz`, 200);
 
-      const missing = await fetch(`${base}/no/such/route`);
+      const missing = await fetch(`${base}/api/no/such/route`);
       expect(missing.status).toBe(404);
-      expect(await missing.json()).toEqual({ error: { code: "ROUTE_NOT_FOUND", message: "No route GET /no/such/route" } });
+      expect(await missing.json()).toEqual({ error: { code: "ROUTE_NOT_FOUND", message: "No route GET /api/no/such/route" } });
     } finally {
       await runtime.stop();
       await redis.stop();
