@@ -19,9 +19,10 @@ function scriptedLog() {
       await new Promise<void>((resolve, reject) => settlers.push({ resolve, reject }));
       return { firstSeq: 0, lastSeq: 0 };
     },
-    end: async (_taskId, _attempt, outcome) => {
+    end: (_taskId, _attempt, outcome) => {
       calls.push({ kind: "end", outcome });
-      return { seq: 0, incarnation: "i", cursor: "i-0", event: { type: "end", status: outcome.status }, alreadyEnded: false } satisfies EndResult;
+      const result: EndResult = { seq: 0, incarnation: "i", cursor: "i-0", event: { type: "end", status: outcome.status }, alreadyEnded: false };
+      return Promise.resolve(result);
     },
   };
   const settle = async (error?: unknown): Promise<void> => {
