@@ -51,8 +51,10 @@ export async function startPrivateRedis(options: { appendOnly: boolean }): Promi
       server = await start(port);
     },
     admin: () => {
-      adminClient ??= new Redis(server.url, { maxRetriesPerRequest: 3, connectionName: "fault-test-admin" });
-      adminClient.on("error", () => undefined);
+      if (!adminClient) {
+        adminClient = new Redis(server.url, { maxRetriesPerRequest: 3, connectionName: "fault-test-admin" });
+        adminClient.on("error", () => undefined);
+      }
       return adminClient;
     },
     stop: async () => {

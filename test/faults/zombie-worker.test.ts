@@ -1,0 +1,82 @@
+/**
+ * Fault 5: a zombie worker. Worker A is frozen (SIGSTOP) mid-generation for
+ * longer than its job lock; worker B takes the stalled job over as attempt 2
+ * (a `reset` in the log). Then A wakes up (SIGCONT) and keeps appending its old
+ * attempt. Fencing (PROTOCOL.md 8.2) must accept none of it: after attempt 2's
+ * reset the log holds only attempt 2's text, and the saved message is that text.
+ */
+import { Redis } from "ioredis";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { streamKeys } from "../../src/streaming/index.ts";
+import { testRedisUrl } from "../helpers/redis.ts";
+import { createStreamRecorder } from "../rig/stream-recorder.ts";
+import { conversationMessages, createConversation, echoPrompt, seededRandom, sendMessage, signUp, until, waitForFinalMessage } from "./support/chat-api.ts";
+import { clusterStartTimeoutMs, startCluster, type Cluster } from "./support/start-cluster.ts";
+
+let cluster: Cluster;
+
+beforeAll(async () => {
+  // Lock 2 s, stalled check every 1 s: a worker frozen for longer loses its job.
+  cluster = await startCluster({ combined: false, apis: 1, workers: 1, env: { SIMULATED_TOKENS_PER_SECOND: "40" }, label: "zombie" });
+}, clusterStartTimeoutMs);
+afterAll(async () => {
+  await cluster?.stop();
+});
+
+describe("zombie worker", () => {
+  it("a worker frozen past its lock and woken after a takeover gets none of its appends accepted", async () => {
+    const session = await signUp(cluster.url, "zombie");
+    const conversationId = await createConversation(session);
+    // ~1,300 characters at 4 per token and 40 tokens/s: about 8 s per attempt.
+    const { prompt, expected } = echoPrompt(seededRandom(5), 200);
+    const accepted = await sendMessage(session, conversationId, prompt);
+    const recorder = createStreamRecorder(session);
+    const following = recorder.follow(accepted.taskId, () => ({ idleTimeoutMs: 30_000 }), { deadlineMs: 90_000 });
+    await until(() => recorder.report(accepted.taskId).text.length > 20, 20_000, "attempt 1 to stream");
+
+    const zombie = cluster.workers[0];
+    if (!zombie) throw new Error("no worker");
+    zombie.kill("SIGSTOP");
+    try {
+      await cluster.startWorker();
+      await until(() => recorder.events.some((event) => event.type === "reset"), 30_000, "worker B to take over (reset)");
+      const takeoverAt = recorder.events.findIndex((event) => event.type === "reset");
+      await until(() => recorder.events.slice(takeoverAt).some((event) => event.type === "text-delta"), 20_000, "attempt 2 to stream");
+    } finally {
+      zombie.kill("SIGCONT");
+    }
+    await following;
+
+    const report = recorder.report(accepted.taskId);
+    const context = `${JSON.stringify({ ...report, text: undefined })}\n${cluster.output().slice(-3_000)}`;
+    expect(report.ends, context).toBe(1);
+    expect(report.endStatus, context).toBe("completed");
+    expect(report.lost, context).toBe(0);
+    expect(report.duplicated, context).toBe(0);
+    expect(report.outOfOrder, context).toBe(0);
+    expect(report.text, context).toBe(expected);
+
+    // The log itself: after the last reset only one attempt's text, and nothing after `end`.
+    const redis = new Redis(testRedisUrl());
+    try {
+      const entries = await redis.xrange(streamKeys(cluster.env.REDIS_KEY_PREFIX ?? "", accepted.taskId).log, "-", "+");
+      const events = entries.map(([, fields]) => {
+        // Each entry is `d <event JSON>` (src/streaming/stream-log-scripts.ts).
+        const payload = fields[fields.indexOf("d") + 1] ?? "{}";
+        return JSON.parse(payload) as { type: string; delta?: string; attempt?: number };
+      });
+      const lastReset = events.map((event) => event.type).lastIndexOf("reset");
+      expect(lastReset, JSON.stringify(events.slice(0, 5))).toBeGreaterThan(0);
+      const afterReset = events.slice(lastReset + 1);
+      expect(afterReset.filter((event) => event.type === "text-delta").map((event) => event.delta).join("")).toBe(expected);
+      expect(afterReset.at(-1)?.type).toBe("end");
+      expect(events.filter((event) => event.type === "end")).toHaveLength(1);
+    } finally {
+      redis.disconnect();
+    }
+
+    const saved = await waitForFinalMessage(session, conversationId, accepted.taskId);
+    expect(saved.content).toBe(expected);
+    expect((await conversationMessages(session, conversationId)).filter((message) => message.taskId === accepted.taskId)).toHaveLength(1);
+  }, 120_000);
+});
