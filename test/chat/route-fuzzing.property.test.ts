@@ -1,0 +1,183 @@
+import fc from "fast-check";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { registerUser, type ChatUser } from "./support/chat-api.ts";
+import { startTestRuntime, type TestRuntime } from "./support/start-test-runtime.ts";
+
+/**
+ * Random and hostile requests to every route: the API must answer each one with a
+ * non-5xx status, and every error with the one error shape and no stack trace.
+ * Seeded (SLUICE_FUZZ_SEED overrides) so a failure reproduces; fast-check prints the
+ * seed and the shrunk counterexample.
+ */
+const seed = Number(process.env.SLUICE_FUZZ_SEED ?? 20_250_901);
+// ~1,100 cases in all (~40 s on 2 busy cores); SLUICE_FUZZ_RUNS raises it for a longer local run.
+const runsPerRoute = Number(process.env.SLUICE_FUZZ_RUNS ?? 80);
+
+let sluice: TestRuntime;
+let user: ChatUser;
+let conversationId: string;
+let taskId: string;
+let logoutToken: string;
+
+beforeAll(async () => {
+  // API only: accepted messages stay pending, which is all the routes need; no worker load during fuzzing.
+  sluice = await startTestRuntime("fuzz", { LIMIT_GENERATIONS_PER_USER: "1000" }, "api");
+  user = await registerUser(sluice.url, "fuzz");
+  logoutToken = (await registerUser(sluice.url, "fuzz-logout")).token;
+  conversationId = (await user.createConversation("fuzzed")).id;
+  taskId = (await user.send(conversationId, "hello")).taskId;
+});
+afterAll(async () => {
+  await sluice.stop();
+});
+
+interface FuzzRequest {
+  method: string;
+  path: string;
+  headers: Record<string, string>;
+  body: string | undefined;
+}
+
+/** Sends one request and checks the answer; SSE answers are closed at once. */
+async function expectHandled(request: FuzzRequest): Promise<void> {
+  const controller = new AbortController();
+  const response = await fetch(`${sluice.url}${request.path}`, {
+    method: request.method,
+    headers: request.headers,
+    signal: controller.signal,
+    ...(request.body === undefined ? {} : { body: request.body }),
+  });
+  const label = `${request.method} ${request.path.slice(0, 200)} ${JSON.stringify(request.headers).slice(0, 200)} body=${(request.body ?? "").slice(0, 200)}`;
+  if (response.headers.get("content-type")?.startsWith("text/event-stream")) {
+    controller.abort();
+    expect(response.status, label).toBe(200);
+    return;
+  }
+  const text = await response.text();
+  expect(response.status, `${label} → ${text.slice(0, 300)}`).toBeLessThan(500);
+  expect(text, label).not.toMatch(/\n\s+at |node_modules|\.ts:\d+|"stack"\s*:/);
+  if (response.status >= 400) {
+    const body = JSON.parse(text) as { error?: { code?: unknown; message?: unknown } };
+    expect(typeof body.error?.code, `${label} → ${text.slice(0, 300)}`).toBe("string");
+    expect(typeof body.error?.message, label).toBe("string");
+  }
+}
+
+const hostileKeys = ["owner", "ownerId", "userId", "role", "status", "__proto__", "constructor", "prototype", "id", "taskId", "attempt"];
+const fieldNames = ["content", "title", "model", "email", "password", "defaultModel", "systemPrompt", ...hostileKeys];
+
+/** Values of every JSON type, including long strings and odd characters. */
+const fieldValue: fc.Arbitrary<unknown> = fc.oneof(
+  fc.jsonValue({ maxDepth: 3 }),
+  fc.string({ unit: "grapheme", maxLength: 50 }),
+  fc.constantFrom("", " ", "\u0000", "echo:hi", "a@b.co", "x".repeat(40_000), "é".repeat(5_000), "<script>alert(1)</script>", "sluice-simulated"),
+  fc.integer(),
+  fc.double(),
+  fc.constant(null),
+);
+
+/** Bodies near the right shape (known and hostile keys) and far from it (any JSON value). */
+const jsonBody: fc.Arbitrary<string> = fc.oneof(
+  fc.dictionary(fc.constantFrom(...fieldNames), fieldValue, { maxKeys: 5 }).map((value) => JSON.stringify(value)),
+  fc.jsonValue({ maxDepth: 4 }).map((value) => JSON.stringify(value)),
+  fc.constantFrom(
+    '{"__proto__":{"admin":true},"content":"x"}',
+    '{"constructor":{"prototype":{"admin":true}},"title":"t"}',
+    `${"[".repeat(5_000)}${"]".repeat(5_000)}`,
+    `{"content":${'{"a":'.repeat(2_000)}1${"}".repeat(2_000)}}`,
+    JSON.stringify({ content: "y".repeat(1_100_000) }),
+  ),
+);
+
+/** Text that is not JSON, or JSON the server must refuse to parse. */
+const rawBody: fc.Arbitrary<string> = fc.oneof(
+  fc.string({ maxLength: 200 }),
+  fc.constantFrom("", "{", "}", "nul", "{'a':1}", '{"content":"x",}', "\uFEFF{}", '{"a":1}{"b":2}', "\u0000", "undefined", "NaN", '{"content":"\ud800"}'),
+);
+
+const contentType: fc.Arbitrary<string | undefined> = fc.oneof(
+  fc.constant("application/json"),
+  fc.constant(undefined),
+  fc.constantFrom("text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "application/json; charset=utf-16", "application/xml", "application/json-patch+json", "*/*", "application/json; charset=latin1"),
+);
+
+const pathSegment: fc.Arbitrary<string> = fc.oneof(
+  fc.constantFrom("00000000-0000-0000-0000-000000000000", "..", "%00", "a".repeat(100), "-1", "null"),
+  fc.uuid(),
+  fc.string({ maxLength: 80 }).filter((text) => text.length > 0),
+);
+
+const queryString: fc.Arbitrary<string> = fc
+  .dictionary(fc.constantFrom("limit", "cursor", "lastEventId", "token", "__proto__", "x"), fc.oneof(fc.string({ maxLength: 300 }), fc.integer().map(String), fc.constantFrom("-1", "0", "101", "1e3", "abc-1", "[]")), { maxKeys: 3 })
+  .map((query) => (Object.keys(query).length === 0 ? "" : `?${new URLSearchParams(query).toString()}`));
+
+const printableHeader = fc.stringMatching(/^[\x21-\x7e]{0,300}$/);
+
+interface Route {
+  method: string;
+  path: (ids: { conversation: string; task: string }) => string;
+  protected: boolean;
+}
+const routes: Route[] = [
+  { method: "POST", path: () => "/api/auth/register", protected: false },
+  { method: "POST", path: () => "/api/auth/login", protected: false },
+  { method: "POST", path: () => "/api/auth/logout", protected: false },
+  { method: "GET", path: () => "/api/me", protected: true },
+  { method: "PATCH", path: () => "/api/me/settings", protected: true },
+  { method: "POST", path: () => "/api/conversations", protected: true },
+  { method: "GET", path: () => "/api/conversations", protected: true },
+  { method: "GET", path: (ids) => `/api/conversations/${ids.conversation}`, protected: true },
+  { method: "PATCH", path: (ids) => `/api/conversations/${ids.conversation}`, protected: true },
+  { method: "DELETE", path: (ids) => `/api/conversations/${ids.conversation}`, protected: true },
+  { method: "POST", path: (ids) => `/api/conversations/${ids.conversation}/messages`, protected: true },
+  { method: "POST", path: (ids) => `/api/conversations/${ids.conversation}/regenerate`, protected: true },
+  { method: "GET", path: (ids) => `/api/stream/${ids.task}`, protected: false },
+  { method: "POST", path: (ids) => `/api/stream/${ids.task}/cancel`, protected: true },
+];
+
+describe("every route under random and hostile input", () => {
+  it("covers every route in the OpenAPI document", async () => {
+    const document = (await (await fetch(`${sluice.url}/api/docs/json`)).json()) as { paths: Record<string, Record<string, unknown>> };
+    const documented = Object.entries(document.paths).flatMap(([path, methods]) => Object.keys(methods).map((method) => `${method.toUpperCase()} ${path}`));
+    const fuzzed = routes.map((route) => `${route.method} ${route.path({ conversation: "{id}", task: "{taskId}" })}`);
+    for (const route of documented) expect(fuzzed).toContain(route);
+  });
+
+  for (const route of routes) {
+    const label = `${route.method} ${route.path({ conversation: ":id", task: ":taskId" })}`;
+    it(`${label}: never a 5xx, always the error shape`, async () => {
+      const request = fc.record({
+        // Mostly the real ids, so validation passes and the handler runs; sometimes random ones.
+        conversation: fc.oneof({ weight: 3, arbitrary: fc.constant("") }, { weight: 1, arbitrary: pathSegment }),
+        task: fc.oneof({ weight: 3, arbitrary: fc.constant("") }, { weight: 1, arbitrary: pathSegment }),
+        body: fc.oneof({ weight: 4, arbitrary: jsonBody }, { weight: 1, arbitrary: rawBody }, { weight: 1, arbitrary: fc.constant(undefined) }),
+        contentType: fc.oneof({ weight: 4, arbitrary: fc.constant("application/json") }, { weight: 1, arbitrary: contentType }),
+        query: fc.oneof({ weight: 2, arbitrary: fc.constant("") }, { weight: 1, arbitrary: queryString }),
+        authorized: fc.oneof({ weight: 5, arbitrary: fc.constant(true) }, { weight: 1, arbitrary: fc.boolean() }),
+        idempotencyKey: fc.option(printableHeader, { freq: 4 }),
+        lastEventId: fc.option(printableHeader, { freq: 4 }),
+      });
+      await fc.assert(
+        fc.asyncProperty(request, async (input) => {
+          const ids = {
+            conversation: input.conversation === "" ? conversationId : encodeURIComponent(input.conversation),
+            task: input.task === "" ? taskId : encodeURIComponent(input.task),
+          };
+          const headers: Record<string, string> = {};
+          // Logout ends the session it is sent with, so it gets a throwaway user's token.
+          if (input.authorized) headers.authorization = `Bearer ${route.path(ids) === "/api/auth/logout" ? logoutToken : user.token}`;
+          if (input.contentType !== undefined && input.body !== undefined) headers["content-type"] = input.contentType;
+          if (input.idempotencyKey !== null) headers["idempotency-key"] = input.idempotencyKey;
+          if (input.lastEventId !== null) headers["last-event-id"] = input.lastEventId;
+          const hasBody = route.method !== "GET" && route.method !== "DELETE" ? input.body : undefined;
+          await expectHandled({ method: route.method, path: `${route.path(ids)}${input.query}`, headers, body: hasBody });
+        }),
+        { seed, numRuns: runsPerRoute, endOnFailure: true },
+      );
+      // The fuzzing did not break the account: the real conversation still answers (unless the DELETE route removed it).
+      if (route.method === "DELETE") conversationId = (await user.createConversation("fuzzed again")).id;
+      const check = await user.call("GET", `/api/conversations/${conversationId}`);
+      expect(check.status, check.text).toBe(200);
+    }, 60_000);
+  }
+});
