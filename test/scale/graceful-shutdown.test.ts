@@ -1,0 +1,122 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { SluiceProcess } from "../helpers/sluice-process.ts";
+import { registerUser, waitFor, waitForFinalReply, type ChatUser } from "../chat/support/chat-api.ts";
+import { followStream, judgeStream, type ClientEvent, type FollowedStream } from "./support/follow-stream.ts";
+import { clusterStartTimeoutMs, startScaleCluster, type ScaleCluster } from "./support/scale-cluster.ts";
+
+// SIGTERM is what an orchestrator sends on a deploy. A reply is 150 words at 50 words/s (~3 s),
+// longer than the workers' 500 ms SHUTDOWN_GRACE_MS, so a stopping worker must hand its job back.
+let cluster: ScaleCluster;
+let user: ChatUser;
+
+beforeAll(async () => {
+  cluster = await startScaleCluster({
+    label: "scaleterm",
+    apis: 2,
+    workers: 2,
+    env: { SIMULATED_TOKENS_PER_SECOND: "50", SIMULATED_TOKEN_COUNT: "150", SHUTDOWN_GRACE_MS: "500", SSE_RETRY_MS: "150" },
+  });
+  user = await registerUser(cluster.apis[0]?.url ?? "", "term");
+}, clusterStartTimeoutMs);
+afterAll(async () => {
+  await cluster?.stop();
+});
+
+const deltas = (count: number) => (events: readonly ClientEvent[]): boolean => events.filter((event) => event.type === "text-delta").length >= count;
+const follow = (taskId: string, pickApi: (connection: number) => string | undefined): FollowedStream =>
+  followStream({ taskId, token: user.token, pickApi, retryCapMs: 200, deadlineMs: 45_000 });
+const runningOn = (taskId: string, workers: readonly SluiceProcess[]): Promise<SluiceProcess> =>
+  waitFor(() => Promise.resolve(workers.find((worker) => worker.output().includes(taskId) && worker.output().includes("first chunk received"))), 10_000, `the worker running ${taskId}`);
+
+describe("graceful shutdown", () => {
+  it("SIGTERM on an API process: each open stream gets a retry: line and a clean close, then resumes on the other API", async () => {
+    // The user's own API (the first) stays; the second one is stopped.
+    const [apiB, apiA] = cluster.apis as [SluiceProcess, SluiceProcess];
+    const tasks = await Promise.all([0, 1].map(async () => (await user.send((await user.createConversation()).id, "A long answer")).taskId));
+    // Four viewers on A (then B after A goes away), one on B all along.
+    const onA = Array.from({ length: 4 }, (_, index) => follow(tasks[index % 2] ?? "", (connection) => (connection === 0 ? apiA.url : apiB.url)));
+    const onB = follow(tasks[0] ?? "", () => apiB.url);
+    await Promise.all([...onA, onB].map((viewer) => viewer.until(deltas(3), "three text deltas")));
+
+    apiA.kill("SIGTERM");
+    const exit = await apiA.exited;
+    await Promise.all([...onA, onB].map((viewer) => viewer.done));
+
+    expect(exit).toEqual({ code: 0, signal: null });
+    for (const viewer of onA) {
+      const first = viewer.connections[0];
+      expect(first, JSON.stringify(viewer.connections)).toMatchObject({ url: apiA.url, status: 200, finish: "closed", ended: false });
+      expect(first?.retries.length, "a retry: hint before the close").toBeGreaterThanOrEqual(1);
+      expect(first?.retries.every((retry) => retry >= 150)).toBe(true);
+      expect(viewer.connections.slice(1).every((connection) => connection.url === apiB.url)).toBe(true);
+      expect(judgeStream(viewer.events)).toMatchObject({ lost: 0, duplicated: 0, outOfOrder: 0, ends: 1, endStatus: "completed" });
+    }
+    expect(onB.connections).toHaveLength(1);
+    expect(judgeStream(onB.events)).toMatchObject({ lost: 0, duplicated: 0, ends: 1, endStatus: "completed" });
+    expect(apiA.output()).toContain('"msg":"shutting down"');
+    cluster.apis.splice(cluster.apis.indexOf(apiA), 1);
+  });
+
+  // PRODUCT BUG (src/worker/start-worker.ts, stop()): after the grace period it calls `worker.close(true)`,
+  // but BullMQ's Worker.close returns the promise of the first close() call when one is already running,
+  // so the forced close is a no-op: the stopping worker keeps generating past SHUTDOWN_GRACE_MS and exits
+  // only when its running generations finish (seen: "grace period over" at +0.5 s, then "stream completed"
+  // by the same process at +2.7 s, no reset). With real LLM replies that outlast the orchestrator's kill
+  // timeout the process is SIGKILLed instead. Remove `.fails` when the grace period is enforced.
+  it.fails("SIGTERM on a worker mid-generation with a short grace: the job is handed back and completes on the other worker (reset, one end)", async () => {
+    const apiUrl = cluster.apis[0]?.url;
+    const conversation = await user.createConversation();
+    const accepted = await user.send(conversation.id, "Another long answer");
+    const stream = follow(accepted.taskId, () => apiUrl);
+    await stream.until(deltas(3), "three text deltas");
+    const victim = await runningOn(accepted.taskId, cluster.workers);
+    const survivor = cluster.workers.find((worker) => worker !== victim);
+    const stoppedAt = Date.now();
+    victim.kill("SIGTERM");
+    const exit = await victim.exited;
+    const exitMs = Date.now() - stoppedAt;
+    cluster.workers.splice(cluster.workers.indexOf(victim), 1);
+    await stream.done;
+
+    expect(exit).toEqual({ code: 0, signal: null });
+    // 500 ms of grace, then closing the connections: far less than the 10 s an orchestrator waits before SIGKILL.
+    expect(exitMs).toBeLessThan(8_000);
+    expect(victim.output()).toContain("shutdown grace period over; handing running jobs back");
+    const verdict = judgeStream(stream.events);
+    expect(verdict, JSON.stringify(stream.events.map((event) => event.type))).toMatchObject({ lost: 0, duplicated: 0, outOfOrder: 0, ends: 1, endStatus: "completed" });
+    expect(verdict.resets, `exit after ${exitMs} ms\n${victim.output().split("\n").filter((line) => !line.includes("first chunk")).slice(-15).join("\n")}`).toBeGreaterThanOrEqual(1);
+    expect(stream.events.at(-1)?.type).toBe("end");
+    expect(survivor?.output()).toMatch(new RegExp(`"taskId":"${accepted.taskId}"[^\\n]*"msg":"stream completed"`));
+    const reply = await waitForFinalReply(user, conversation.id, accepted.taskId);
+    expect(reply.status).toBe("completed");
+    expect(reply.content).toBe(verdict.text);
+    expect(reply.content.split(" ")).toHaveLength(150);
+  });
+
+  it("SIGTERM on a worker whose grace period is long enough: it finishes the generation itself (no reset) and then exits", async () => {
+    const patient = await cluster.startWorker({ SHUTDOWN_GRACE_MS: "20000" });
+    // Only the patient worker may take the next job.
+    for (const other of cluster.workers.filter((worker) => worker !== patient)) {
+      other.kill("SIGTERM");
+      await other.exited;
+      cluster.workers.splice(cluster.workers.indexOf(other), 1);
+    }
+    const apiUrl = cluster.apis[0]?.url;
+    const conversation = await user.createConversation();
+    const accepted = await user.send(conversation.id, "A last long answer");
+    const stream = follow(accepted.taskId, () => apiUrl);
+    await stream.until(deltas(3), "three text deltas");
+    await runningOn(accepted.taskId, [patient]);
+    patient.kill("SIGTERM");
+    const [exit] = await Promise.all([patient.exited, stream.done]);
+
+    expect(exit).toEqual({ code: 0, signal: null });
+    const verdict = judgeStream(stream.events);
+    expect(verdict).toMatchObject({ lost: 0, duplicated: 0, ends: 1, endStatus: "completed", resets: 0 });
+    expect(patient.output()).not.toContain("shutdown grace period over");
+    const reply = await waitForFinalReply(user, conversation.id, accepted.taskId);
+    expect(reply.status).toBe("completed");
+    expect(reply.content).toBe(verdict.text);
+    expect(reply.content.split(" ")).toHaveLength(150);
+  });
+});

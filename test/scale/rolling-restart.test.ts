@@ -1,0 +1,89 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { SluiceProcess } from "../helpers/sluice-process.ts";
+import { registerUser, waitForFinalReply, type ChatUser } from "../chat/support/chat-api.ts";
+import { followStream, judgeStream, type ClientEvent, type FollowedStream } from "./support/follow-stream.ts";
+import { clusterStartTimeoutMs, startScaleCluster, type ScaleCluster } from "./support/scale-cluster.ts";
+
+// A deploy: every process of a 2 API + 2 worker cluster is replaced one at a time (SIGTERM, wait
+// for the exit, start the replacement) while ~20 streams run. A reply is 160 words at 20 words/s
+// (~8 s per attempt); a second wave of streams starts halfway so the later restarts happen under load too.
+const words = 160;
+let cluster: ScaleCluster;
+let user: ChatUser;
+
+beforeAll(async () => {
+  cluster = await startScaleCluster({
+    label: "scaleroll",
+    apis: 2,
+    workers: 2,
+    env: { SIMULATED_TOKENS_PER_SECOND: "20", SIMULATED_TOKEN_COUNT: String(words), SHUTDOWN_GRACE_MS: "500", SSE_RETRY_MS: "200" },
+  });
+  user = await registerUser(cluster.apis[0]?.url ?? "", "roll");
+}, clusterStartTimeoutMs);
+afterAll(async () => {
+  await cluster?.stop();
+});
+
+interface RunningStream {
+  conversationId: string;
+  taskId: string;
+  client: FollowedStream;
+}
+
+const deltas = (count: number) => (events: readonly ClientEvent[]): boolean => events.filter((event) => event.type === "text-delta").length >= count;
+
+/** Starts `count` generations through whichever API is up and follows each from a spread of APIs. */
+async function startStreams(count: number, offset: number): Promise<RunningStream[]> {
+  return Promise.all(
+    Array.from({ length: count }, async (_, index) => {
+      const baseUrl = cluster.apis[0]?.url ?? "";
+      const conversation = await user.call<{ id: string }>("POST", "/api/conversations", { baseUrl });
+      expect(conversation.status, conversation.text).toBe(201);
+      const accepted = await user.send(conversation.body.id, `Stream number ${offset + index}`, { baseUrl });
+      const client = followStream({
+        taskId: accepted.taskId,
+        token: user.token,
+        // Only processes that are up: the restart drains one from the pool before stopping it.
+        pickApi: (connection) => cluster.apis[(offset + index + connection) % Math.max(1, cluster.apis.length)]?.url,
+        // The server's hint is 200 ms + jitter; the cap keeps the test short.
+        retryCapMs: 300,
+        deadlineMs: 85_000,
+      });
+      return { conversationId: conversation.body.id, taskId: accepted.taskId, client };
+    }),
+  );
+}
+
+describe("rolling restart under load", () => {
+  it("replaces every process one at a time: nothing lost or duplicated, one end per stream, every saved message equals its streamed text", async () => {
+    const [api1, api2] = cluster.apis as [SluiceProcess, SluiceProcess];
+    const [worker1, worker2] = cluster.workers as [SluiceProcess, SluiceProcess];
+    const streams = await startStreams(12, 0);
+    await Promise.all(streams.map((stream) => stream.client.until(deltas(2), "two text deltas")));
+
+    const exits: Array<{ code: number | null; signal: NodeJS.Signals | null }> = [];
+    exits.push((await cluster.restart(api1)).exit);
+    exits.push((await cluster.restart(worker1)).exit);
+    const secondWave = await startStreams(10, 12);
+    streams.push(...secondWave);
+    await Promise.all(secondWave.map((stream) => stream.client.until(deltas(2), "two text deltas")));
+    exits.push((await cluster.restart(api2)).exit);
+    exits.push((await cluster.restart(worker2)).exit);
+    expect(exits, cluster.output().slice(-4000)).toEqual(Array.from({ length: 4 }, () => ({ code: 0, signal: null })));
+
+    await Promise.all(streams.map((stream) => stream.client.done));
+    const baseUrl = cluster.apis[0]?.url ?? "";
+    for (const stream of streams) {
+      const verdict = judgeStream(stream.client.events);
+      expect(verdict, `${stream.taskId}: ${JSON.stringify(stream.client.connections)}`).toMatchObject({ lost: 0, duplicated: 0, outOfOrder: 0, ends: 1, endStatus: "completed" });
+      expect(stream.client.events.at(-1)?.type).toBe("end");
+      const reply = await waitForFinalReply({ ...user, conversation: (id) => user.conversation(id, baseUrl) }, stream.conversationId, stream.taskId);
+      expect(reply.status).toBe("completed");
+      expect(reply.content).toBe(verdict.text);
+      expect(reply.content.split(" ")).toHaveLength(words);
+    }
+    // The restarts reached the clients: streams on a stopped API were told to retry and resumed elsewhere.
+    const resumed = streams.filter((stream) => stream.client.connections.some((connection) => connection.retries.length > 0 && !connection.ended));
+    expect(resumed.length).toBeGreaterThan(0);
+  }, 90_000);
+});
