@@ -10,8 +10,8 @@ import { startTestRuntime, type TestRuntime } from "./support/start-test-runtime
  * seed and the shrunk counterexample.
  */
 const seed = Number(process.env.SLUICE_FUZZ_SEED ?? 20_250_901);
-// ~1,100 cases in all (~40 s on 2 busy cores); SLUICE_FUZZ_RUNS raises it for a longer local run.
-const runsPerRoute = Number(process.env.SLUICE_FUZZ_RUNS ?? 80);
+// ~850 cases in all (~30 s on 2 busy cores); SLUICE_FUZZ_RUNS raises it for a longer local run.
+const runsPerRoute = Number(process.env.SLUICE_FUZZ_RUNS ?? 60);
 
 let sluice: TestRuntime;
 let user: ChatUser;
