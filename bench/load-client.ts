@@ -19,8 +19,10 @@ export interface LoadPlan {
   tokenCount: number;
   /** Sluice only: JSON file with `{ token, conversationIds }` prepared by run.ts (outside the measurement). */
   sessionFile?: string;
-  /** Each stream disconnects after this many tokens and resumes from its cursor once. */
+  /** Each stream disconnects after this many tokens and resumes from its cursor once... */
   resumeAfterTokens?: number;
+  /** ...after staying away this long, so the resume has missed tokens to replay (ms). */
+  resumeGapMs?: number;
   timeoutMs: number;
 }
 
@@ -144,8 +146,11 @@ async function runStream(index: number): Promise<void> {
               resumed = true;
               charactersBefore = connection.characters;
               connection.close();
-              resumedAt = monotonicMicros();
-              connect();
+              setTimeout(() => {
+                if (ended) return;
+                resumedAt = monotonicMicros();
+                connect();
+              }, plan.resumeGapMs ?? 0);
             }
           } else if (type === "reset") {
             noteError(`stream ${index}: reset ${data}`);

@@ -29,15 +29,23 @@ const settings = {
   /** Seconds each stream lasts: tokenCount = rate x this. */
   streamSeconds: Number(option("stream-seconds") ?? (quick ? 3 : 10)),
   rampMs: Number(option("ramp-ms") ?? (quick ? 1000 : 3000)),
-  resumeStreams: quick ? 50 : 200,
+  resumeStreams: quick ? 30 : 200,
   resumeAfterTokens: 10,
-  idleConnections: Number(option("idle") ?? (quick ? 500 : 2000)),
+  /** Away for 5 tokens at 20/s: the resume replays what was missed, then goes live. */
+  resumeGapMs: 250,
+  idleConnections: Number(option("idle") ?? (quick ? 300 : 2000)),
   logLevel: option("log-level") ?? "info",
 };
 
 const resultsDirectory = join(repositoryRoot, "bench", "results");
 mkdirSync(join(resultsDirectory, "logs"), { recursive: true });
 const log = (line: string): void => void process.stdout.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
+
+// Ctrl-C: stop what this run started (the finally blocks below), then exit.
+process.once("SIGINT", () => {
+  log("interrupted: stopping");
+  void services?.stop().finally(() => process.exit(130));
+});
 
 const steps: StepRecord[] = [];
 const idle: IdleRecord[] = [];
@@ -99,7 +107,7 @@ try {
             services,
             system: name,
             scenario: "resume",
-            plan: { ...plan, streams: settings.resumeStreams, resumeAfterTokens: settings.resumeAfterTokens },
+            plan: { ...plan, streams: settings.resumeStreams, resumeAfterTokens: settings.resumeAfterTokens, resumeGapMs: settings.resumeGapMs },
             processes,
             onProgress: (line) => log(`  ${name} resume: ${line}`),
             statementsRoles: statementRoles(name),

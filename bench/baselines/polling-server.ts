@@ -25,6 +25,7 @@ await runBaseline({
     let open = true;
     void closed(response).then(() => (open = false));
     response.writeHead(200, sseHeaders);
+    response.flushHeaders();
     while (open) {
       const { rows } = await apiPool.query<{ seq: number; data: string; done: boolean }>(
         "SELECT seq, data, done FROM bench_chunks WHERE stream_id = $1 AND seq > $2 ORDER BY seq",

@@ -42,6 +42,7 @@ await runBaseline({
     try {
       await subscriber.subscribe(key);
       response.writeHead(200, sseHeaders);
+      response.flushHeaders();
       for (const message of await commands.lrange(key, 0, -1)) send(message);
       replaying = false;
       for (const message of live.splice(0)) send(message);

@@ -30,6 +30,7 @@ await runBaseline({
     const stream = await context.resumableStream(id, () => makeStream(plan), resume.skipCharacters);
     if (!stream) return void response.writeHead(204).end();
     response.writeHead(200, sseHeaders);
+    response.flushHeaders();
     const reader = stream.getReader();
     void closed(response).then(() => reader.cancel().catch(() => undefined));
     for (;;) {

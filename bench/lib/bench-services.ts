@@ -36,8 +36,17 @@ export async function startBenchServices(): Promise<BenchServices> {
     startRedisServer({ executable, dataDirectory: redisDirectory, appendOnly: false, supervise: false }),
     startPostgresServer({ settings: { max_connections: "500", "pg_stat_statements.track": "all", "pg_stat_statements.max": "5000" } }),
   ]);
-  const admin = new pg.Client({ connectionString: postgres.url });
-  await admin.connect();
+  // Whatever happens from here on, the servers must not outlive this process.
+  process.once("exit", () => {
+    if (postgres.pid !== undefined) postgres.kill("SIGQUIT");
+  });
+  let admin: pg.Client;
+  try {
+    admin = await connectWhenReady(postgres.url);
+  } catch (error) {
+    await Promise.all([redis.stop(), postgres.stop()]);
+    throw error;
+  }
   await admin.query("CREATE EXTENSION IF NOT EXISTS pg_stat_statements");
   for (const role of Object.values(databaseRoles)) await admin.query(`CREATE ROLE ${role} LOGIN SUPERUSER`);
   await admin.query("CREATE DATABASE sluice_bench OWNER sluice_api");
@@ -93,4 +102,20 @@ export async function startBenchServices(): Promise<BenchServices> {
       rmSync(redisDirectory, { recursive: true, force: true });
     },
   };
+}
+
+/** The port opens a moment before PostgreSQL accepts logins (57P03 "starting up"): retry until a deadline. */
+async function connectWhenReady(url: string): Promise<pg.Client> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const client = new pg.Client({ connectionString: url });
+    try {
+      await client.connect();
+      return client;
+    } catch (error) {
+      await client.end().catch(() => undefined);
+      if (Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
 }

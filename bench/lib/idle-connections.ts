@@ -62,6 +62,7 @@ export async function idleConnections(options: {
   const connections: SseConnection[] = [];
   let opened = 0;
   await new Promise<void>((resolve, reject) => {
+    setTimeout(() => reject(new Error(`only ${opened} of ${urls.length} idle streams opened in 60 s`)), 60_000).unref();
     for (const url of urls) {
       connections.push(
         openSse(`${prepared.baseUrl}${url}`, { agent, headers }, {

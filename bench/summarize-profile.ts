@@ -1,0 +1,58 @@
+// `node bench/summarize-profile.ts <file.cpuprofile> [top]`: self time of a
+// `node --cpu-prof` profile (what `npm run bench -- --profile` writes to
+// bench/results/profiles), grouped by where the code lives and by function.
+import { readFileSync } from "node:fs";
+
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  children?: number[];
+}
+interface Profile {
+  nodes: ProfileNode[];
+  samples: number[];
+  timeDeltas: number[];
+}
+
+const file = process.argv[2];
+if (!file) throw new Error("usage: node bench/summarize-profile.ts <file.cpuprofile> [top]");
+const top = Number(process.argv[3] ?? 15);
+const profile = JSON.parse(readFileSync(file, "utf8")) as Profile;
+const byId = new Map(profile.nodes.map((node) => [node.id, node]));
+const selfMicros = new Map<number, number>();
+profile.samples.forEach((id, index) => selfMicros.set(id, (selfMicros.get(id) ?? 0) + (profile.timeDeltas[index] ?? 0)));
+
+/** node_modules/<package>, src/<folder>, node:<internal>, or the V8 pseudo-frames ((idle), (garbage collector), (program)). */
+const placeOf = (url: string, name: string): string => {
+  if (url === "") return name.startsWith("(") ? name : "(native)";
+  const module = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
+  if (module) return module[1] ?? url;
+  const source = /\/(src|bench|test)\/([^/]+)/.exec(url);
+  if (source) return `${source[1]}/${source[2]}`;
+  if (url.startsWith("node:")) return url.split("/")[0] ?? url;
+  return url;
+};
+
+const byPlace = new Map<string, number>();
+const byFunction = new Map<string, number>();
+let total = 0;
+for (const [id, micros] of selfMicros) {
+  const node = byId.get(id);
+  if (!node) continue;
+  total += micros;
+  const { functionName, url, lineNumber } = node.callFrame;
+  const place = placeOf(url, functionName);
+  byPlace.set(place, (byPlace.get(place) ?? 0) + micros);
+  if (functionName === "(idle)") continue;
+  const key = `${functionName || "(anonymous)"} ${url.replace(/^.*\/(node_modules|src|bench)\//, "$1/")}:${lineNumber + 1}`;
+  byFunction.set(key, (byFunction.get(key) ?? 0) + micros);
+}
+const busy = total - (byPlace.get("(idle)") ?? 0);
+const print = (title: string, entries: Map<string, number>): void => {
+  process.stdout.write(`\n${title} (share of busy time; busy = ${(busy / 1e6).toFixed(1)} s of ${(total / 1e6).toFixed(1)} s)\n`);
+  for (const [name, micros] of [...entries].filter(([name]) => name !== "(idle)").sort((a, b) => b[1] - a[1]).slice(0, top)) {
+    process.stdout.write(`${((micros / busy) * 100).toFixed(1).padStart(6)}%  ${name}\n`);
+  }
+};
+print("self time by place", byPlace);
+print("self time by function", byFunction);
