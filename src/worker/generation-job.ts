@@ -59,7 +59,7 @@ export function createGenerationJob(dependencies: GenerationJobDependencies): (d
     }
     const task = await messages.beginAttempt(taskId, started.attempt);
     if (!task) {
-      await settleWithoutRunning(dependencies, taskId, log);
+      await settleWithoutRunning(dependencies, taskId, started.attempt, log);
       return;
     }
     const history = await messages.history(task.conversationId, task.messageId);
@@ -168,12 +168,25 @@ function errorInfo(error: unknown): { code: ErrorCode; message: string } {
 }
 
 /** The PostgreSQL row is final, gone, or owned by a newer attempt: make sure the log agrees and stop. */
-async function settleWithoutRunning(dependencies: GenerationJobDependencies, taskId: string, log: Logger): Promise<void> {
+async function settleWithoutRunning(dependencies: GenerationJobDependencies, taskId: string, attempt: number, log: Logger): Promise<void> {
   const task = await dependencies.messages.findTask(taskId);
   if (task && (task.status === "pending" || task.status === "streaming")) {
     log.warn({ attempt: task.attempt }, "a newer attempt owns this task; stopping");
     return;
   }
   const status = task ? (task.status as FinalResult["status"]) : "cancelled";
+  // This attempt's `reset` told every client to drop the text of the attempt that saved the message
+  // (it lost its lock between the save and `end`); send the saved text again, so that the text after
+  // the last reset is the saved message (PROTOCOL.md 3.2). Chunks stay under the event size limit.
+  const saved = task && attempt > 1 ? (await dependencies.messages.listForConversation(task.conversationId)).find((row) => row.id === task.messageId) : undefined;
+  const chunks = saved?.content.match(/[\s\S]{1,4096}/gu) ?? [];
+  if (chunks.length > 0) {
+    try {
+      await dependencies.streamLog.append(taskId, attempt, chunks.map((delta) => ({ type: "text-delta" as const, delta })));
+    } catch (error) {
+      if (isSluiceError(error) && error.code === "STALE_ATTEMPT") return;
+      throw error;
+    }
+  }
   await dependencies.streamLog.forceEnd(taskId, { status, ...(task ? { messageId: task.messageId } : {}) });
 }
