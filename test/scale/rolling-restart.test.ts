@@ -5,9 +5,9 @@ import { followStream, judgeStream, type ClientEvent, type FollowedStream } from
 import { clusterStartTimeoutMs, startScaleCluster, type ScaleCluster } from "./support/scale-cluster.ts";
 
 // A deploy: every process of a 2 API + 2 worker cluster is replaced one at a time (SIGTERM, wait
-// for the exit, start the replacement) while ~20 streams run. A reply is 160 words at 20 words/s
-// (~8 s per attempt); a second wave of streams starts halfway so the later restarts happen under load too.
-const words = 160;
+// for the exit, start the replacement) while ~20 streams run. A reply is 120 words at 20 words/s
+// (~6 s per attempt); a second wave of streams starts halfway so the later restarts happen under load too.
+const words = 120;
 let cluster: ScaleCluster;
 let user: ChatUser;
 
