@@ -17,8 +17,12 @@ export interface ConnectionRecord {
   url: string;
   /** HTTP status, 0 when the connection was refused or failed before an answer. */
   status: number;
-  /** `retry:` values this connection received. */
-  retries: number[];
+  /**
+   * `retry:` lines this connection received, with how many events had arrived before each:
+   * the server sends one when the stream opens (afterEvents 0) and one when it closes the
+   * stream on shutdown or for a slow consumer (PROTOCOL.md 5).
+   */
+  retries: Array<{ ms: number; afterEvents: number }>;
   events: number;
   ended: boolean;
   /** "closed": the server closed it; "aborted": the client switched; "error": a network error. */
@@ -104,7 +108,7 @@ export function followStream(options: FollowOptions): FollowedStream {
           if (name === "data") fields.data.push(value);
           else if (name === "id") fields.id = value;
           else if (name === "event") fields.event = value;
-          else if (name === "retry") record.retries.push(Number(value));
+          else if (name === "retry") record.retries.push({ ms: Number(value), afterEvents: record.events });
         }
       }
     } catch {
@@ -131,7 +135,7 @@ export function followStream(options: FollowOptions): FollowedStream {
         break;
       }
       if (record.status === 200) {
-        if (record.finish !== "aborted") await pause(Math.min(record.retries.at(-1) ?? retryCapMs, retryCapMs));
+        if (record.finish !== "aborted") await pause(Math.min(record.retries.at(-1)?.ms ?? retryCapMs, retryCapMs));
       } else if (record.status === 0 || record.status === 503) {
         await pause(50);
       } else {
@@ -161,6 +165,11 @@ export function followStream(options: FollowOptions): FollowedStream {
         );
       }),
   };
+}
+
+/** The `retry:` hint a server sent while closing the connection mid-stream (after events), if any. */
+export function closingHint(record: ConnectionRecord): number | undefined {
+  return record.events > 0 ? record.retries.find((retry) => retry.afterEvents === record.events)?.ms : undefined;
 }
 
 function pause(milliseconds: number): Promise<void> {
