@@ -43,6 +43,10 @@ export interface LoadResult {
   /** Request submitted (POST) → first token received. */
   submitToFirstTokenMs: Distribution;
   resumeToFirstEventMs: Distribution | undefined;
+  /** Reconnect → response headers: the route's work before the SSE starts (auth, task lookup, lease, hub join). */
+  resumeToHeadersMs: Distribution | undefined;
+  /** First GET of the stream → response headers. */
+  openToHeadersMs?: Distribution;
   events: number;
   wallMs: number;
   /** The client's own CPU seconds and peak RSS: it shares the machine with the servers. */
@@ -59,6 +63,8 @@ const latencies: number[] = [];
 const firstToken: number[] = [];
 const submitToFirst: number[] = [];
 const resumeTimes: number[] = [];
+const resumeHeaders: number[] = [];
+const openHeaders: number[] = [];
 const errors: string[] = [];
 let tokensReceived = 0;
 let duplicated = 0;
@@ -111,9 +117,11 @@ async function runStream(index: number): Promise<void> {
       resolve();
     }
     const connect = (): void => {
+      const connectedAt = monotonicMicros();
       const query = resumed ? `${streamUrl.includes("?") ? "&" : "?"}skip=${charactersBefore}` : "";
       connection = openSse(`${plan.baseUrl}${streamUrl}${query}`, { agent, headers: { ...headers, ...(resumed && lastEventId ? { "Last-Event-ID": lastEventId } : {}) } }, {
         onOpen: (status) => {
+          (resumedAt === undefined ? openHeaders : resumeHeaders).push((monotonicMicros() - connectedAt) / 1000);
           if (status !== 200) finish(`stream ${index}: HTTP ${status}`);
         },
         onEvent: (type, id, data) => {
@@ -204,6 +212,8 @@ const result: LoadResult = {
   firstTokenMs: summarize(firstToken),
   submitToFirstTokenMs: summarize(submitToFirst),
   resumeToFirstEventMs: resumeTimes.length > 0 ? summarize(resumeTimes) : undefined,
+  resumeToHeadersMs: resumeHeaders.length > 0 ? summarize(resumeHeaders) : undefined,
+  openToHeadersMs: summarize(openHeaders),
   events,
   wallMs: Date.now() - startedAt,
   cpuSeconds: (process.cpuUsage().user + process.cpuUsage().system) / 1e6,

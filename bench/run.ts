@@ -114,7 +114,7 @@ try {
           });
           steps.push(record);
           const resume = record.result.resumeToFirstEventMs;
-          log(`resume ${name}: to first event p50 ${resume?.p50} p99 ${resume?.p99} ms; lost ${record.result.lost} dup ${record.result.duplicated} failed ${record.result.failed}`);
+          log(`resume ${name}: to headers p50 ${record.result.resumeToHeadersMs?.p50} p99 ${record.result.resumeToHeadersMs?.p99} ms, to first event p50 ${resume?.p50} p99 ${resume?.p99} ms; lost ${record.result.lost} dup ${record.result.duplicated} failed ${record.result.failed}`);
         }
       }
       if (name === "sluice" || name === "polling" || name === "pubsub") {

@@ -23,10 +23,21 @@ export function sampleProcess(pid: number): ProcessSample | undefined {
   }
 }
 
-/** The process and all its direct children (PostgreSQL's backends), summed. */
+/**
+ * The process and all its direct children (PostgreSQL's backends), summed. CPU
+ * also counts children that already exited (cutime + cstime of the parent), so
+ * backends that come and go do not make the delta negative.
+ */
 export function sampleProcessTree(pid: number): ProcessSample | undefined {
   const root = sampleProcess(pid);
   if (!root) return undefined;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    root.cpuSeconds += (Number(fields[13]) + Number(fields[14])) / ticksPerSecond;
+  } catch {
+    // gone: the live sample above is all there is
+  }
   for (const entry of readdirSync("/proc")) {
     if (!/^\d+$/.test(entry)) continue;
     try {

@@ -39,6 +39,8 @@ export function renderTable(report: BenchReport): string {
     { name: "Redis connections (reference -> largest step)", value: (s) => s.redisConnections?.largest, format: (s) => (s.redisConnections ? `${s.redisConnections.reference} -> ${s.redisConnections.largest} @${s.redisConnections.largestStreams}` : "-"), better: "lower" },
     { name: "server CPU % (sum of its processes)", value: (s) => s.serverCpuPercent, better: "lower" },
     { name: "server peak RSS MB", value: (s) => s.serverRssMb, better: "lower" },
+    { name: "SSE GET -> response headers p50 (ms)", value: (s) => s.reference?.result.openToHeadersMs?.p50, better: "lower" },
+    { name: "resume -> response headers p50 (ms)", value: (s) => s.resume?.result.resumeToHeadersMs?.p50, better: "lower" },
     { name: "resume -> first event p50 (ms)", value: (s) => s.resume?.result.resumeToFirstEventMs?.p50, better: "lower" },
     { name: "resume -> first event p99 (ms)", value: (s) => s.resume?.result.resumeToFirstEventMs?.p99, better: "lower" },
     { name: "resume: tokens lost / duplicated", value: (s) => (s.resume ? s.resume.result.lost + s.resume.result.duplicated : undefined), format: (s) => (s.resume ? `${s.resume.result.lost} / ${s.resume.result.duplicated}` : "-"), better: "lower" },
