@@ -1,3 +1,4 @@
+import { DrizzleQueryError } from "drizzle-orm/errors";
 /** PostgreSQL SQLSTATE of an error from either driver; drizzle wraps driver errors in `cause`. */
 export function sqlStateOf(error: unknown): string | undefined {
   for (let current: unknown = error, depth = 0; current && depth < 4; depth += 1) {
@@ -19,3 +20,22 @@ export function violatedConstraint(error: unknown): string | undefined {
 }
 
 export const uniqueViolation = "23505";
+
+/**
+ * A failure below SQL: the pool could not connect in time, the socket broke, or
+ * pg's client-side read timeout fired. None of these carry a SQLSTATE, so they
+ * are marked by type where they happen (src/storage/database.ts), never by message.
+ */
+export class DatabaseUnavailableError extends Error {
+  constructor(cause: unknown) {
+    super("PostgreSQL is unavailable", { cause });
+    this.name = "DatabaseUnavailableError";
+  }
+}
+
+/** True for a query drizzle ran that failed without a SQLSTATE, or a pool that could not hand out a connection. */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  if (error instanceof DatabaseUnavailableError) return true;
+  if (error instanceof DrizzleQueryError) return sqlStateOf(error.cause) === undefined;
+  return false;
+}

@@ -10,7 +10,28 @@ import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
 import { drizzle as drizzlePglite } from "drizzle-orm/pglite";
 import { migrate as migratePglite } from "drizzle-orm/pglite/migrator";
 import pg from "pg";
+import { DatabaseUnavailableError } from "./database-errors.ts";
 import * as schema from "./schema.ts";
+
+/**
+ * A pg.Pool whose promise-form `connect` (what drizzle's transactions use) turns a
+ * connect failure or timeout into DatabaseUnavailableError, so the API answers 503.
+ */
+class GuardedPool extends pg.Pool {
+  override connect(): Promise<pg.PoolClient>;
+  override connect(callback: (error: Error | undefined, client: pg.PoolClient | undefined, done: (release?: unknown) => void) => void): void;
+  override connect(
+    callback?: (error: Error | undefined, client: pg.PoolClient | undefined, done: (release?: unknown) => void) => void,
+  ): Promise<pg.PoolClient> | void {
+    if (callback) {
+      super.connect(callback);
+      return;
+    }
+    return super.connect().catch((error: unknown) => {
+      throw new DatabaseUnavailableError(error);
+    });
+  }
+}
 
 export type Schema = typeof schema;
 /** The query builder both drivers share; modules depend on this, never on a driver. */
@@ -68,7 +89,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
     };
   }
 
-  const pool = new pg.Pool({
+  const pool = new GuardedPool({
     connectionString: options.url,
     max: options.poolSize,
     statement_timeout: options.statementTimeoutMs,

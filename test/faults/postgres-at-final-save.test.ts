@@ -82,10 +82,9 @@ describe("PostgreSQL unavailable at the final save", () => {
     await faultAtFinalSave({ kind: "drop" }, 92);
   }, 120_000);
 
-  // BUG (not fixed): pg's client-side timeouts ("Query read timeout", "timeout exceeded when
-  // trying to connect") carry no error code, so src/errors/dependency-failure.ts does not see them
-  // as "unavailable" and the API answers 500 INTERNAL instead of 503 SERVICE_UNAVAILABLE.
-  it.fails("a hung PostgreSQL gives 503 SERVICE_UNAVAILABLE with Retry-After, not 500", async () => {
+  // pg's client-side timeouts carry no SQLSTATE; src/storage/database-errors.ts marks them by type
+  // (DrizzleQueryError without SQLSTATE, DatabaseUnavailableError from the pool) so the API answers 503.
+  it("a hung PostgreSQL gives 503 SERVICE_UNAVAILABLE with Retry-After, not 500", async () => {
     const session = await signUp(cluster.url, "pghang");
     const conversationId = await createConversation(session);
     proxy.setMode({ kind: "pause" });

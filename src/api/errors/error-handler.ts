@@ -3,6 +3,7 @@ import type { App } from "../app-type.ts";
 import { hasZodFastifySchemaValidationErrors } from "fastify-type-provider-zod";
 import { SluiceError, toErrorBody, type ErrorCode } from "../../errors/catalog.ts";
 import { isUnavailableError } from "../../errors/dependency-failure.ts";
+import { isDatabaseUnavailable } from "../../storage/database-errors.ts";
 
 // Fastify's own error codes mapped onto the catalog, so clients see one vocabulary.
 const fastifyCodes: Readonly<Record<string, ErrorCode>> = {
@@ -37,7 +38,7 @@ export function toSluiceError(error: unknown): SluiceError {
     if (status === 415) return new SluiceError("UNSUPPORTED_MEDIA_TYPE");
     return new SluiceError("VALIDATION_FAILED", "The request is not valid.");
   }
-  if (isUnavailableError(error)) return new SluiceError("SERVICE_UNAVAILABLE", undefined, { cause: error, details: { retryAfterSeconds: 2 } });
+  if (isUnavailableError(error) || isDatabaseUnavailable(error)) return new SluiceError("SERVICE_UNAVAILABLE", undefined, { cause: error, details: { retryAfterSeconds: 2 } });
   return new SluiceError("INTERNAL", undefined, { cause: error });
 }
 
