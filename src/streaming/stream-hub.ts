@@ -1,11 +1,17 @@
 import { SluiceError, isSluiceError } from "../errors/catalog.ts";
 import { systemClock, type Clock } from "./clock.ts";
-import { formatCursor, type Cursor } from "./cursor.ts";
-import { encodeSseEvent, encodeSseRetry } from "./encode-sse-event.ts";
+import { createCountedTimers, type TimerHandle } from "./counted-timers.ts";
+import type { Cursor } from "./cursor.ts";
+import { encodeSseRetry } from "./encode-sse-event.ts";
 import type { LogEntry } from "./events.ts";
-import { parseNotification, type Notification } from "./parse-notification.ts";
+import { encodeFrames, joinFrames, type Frame, type StreamState, type ViewerState } from "./hub-state.ts";
+import { createViewerDriver } from "./hub-viewers.ts";
+import { parseNotification } from "./parse-notification.ts";
 import type { StreamLog } from "./stream-log.ts";
 import { noopStreamMetrics, type GapReason, type StreamMetrics } from "./stream-metrics.ts";
+import type { HubViewer, ViewerSink } from "./viewer-sink.ts";
+
+export type { HubViewer, ViewerSink } from "./viewer-sink.ts";
 
 /**
  * The one pub/sub connection of a process, as the hub uses it. An ioredis
@@ -22,14 +28,6 @@ export interface PubSubConnection {
   off(event: "ready", listener: () => void): unknown;
 }
 
-/** Where a viewer's bytes go: an HTTP response in production (serve-sse.ts), an array in tests. */
-export interface ViewerSink {
-  /** Writes SSE text; false means the transport buffer is full: call `resume()` on drain. */
-  write(text: string): boolean;
-  /** Writes the optional text, then closes the transport. */
-  end(text?: string): void;
-}
-
 /** What to do when the task has no log: wait for the generation to start, or answer 404 / 410. */
 export type WhenLogMissing = "wait" | "STREAM_NOT_FOUND" | "STREAM_EXPIRED";
 
@@ -39,15 +37,6 @@ export interface OpenViewerOptions {
   after?: Cursor | undefined;
   whenMissing?: WhenLogMissing;
   sink: ViewerSink;
-}
-
-export interface HubViewer {
-  /** Begins the replay from the cursor, then live delivery. Call once, after the response headers are out. */
-  start(): void;
-  /** The transport drained after `write` returned false. */
-  resume(): void;
-  /** The client went away: release everything. Idempotent; safe at any moment. */
-  close(): void;
 }
 
 export type OpenViewerResult =
@@ -103,51 +92,6 @@ export const defaultSlowConsumerTimeoutMs = 30_000;
 export const defaultRetryMs = 2_000;
 export const defaultRetryJitterMs = 1_000;
 
-interface Frame {
-  seq: number;
-  text: string;
-  isEnd: boolean;
-}
-
-type ViewerMode = "joining" | "catching-up" | "live" | "blocked" | "waiting" | "closed";
-
-interface ViewerState {
-  stream: StreamState;
-  sink: ViewerSink;
-  /** The viewer's cursor: the last entry written to it. Undefined incarnation = no cursor yet. */
-  incarnation: string | undefined;
-  seq: number;
-  mode: ViewerMode;
-  slowTimer: TimerHandle | undefined;
-}
-
-interface StreamState {
-  taskId: string;
-  channel: string;
-  viewers: Set<ViewerState>;
-  ready: boolean;
-  readyPromise: Promise<void>;
-  /** Undefined while the task has no log (the generation has not started). */
-  incarnation: string | undefined;
-  /** Last seq this hub holds for the incarnation; every live viewer is at or past it. */
-  head: number;
-  attempt: number;
-  ended: boolean;
-  /** Frames (head - recent.length, head], encoded once for every viewer. */
-  recent: Frame[];
-  recentBytes: number;
-  /** Notifications that arrived before the initial read (the join race). */
-  buffered: Notification[];
-  syncing: boolean;
-  syncAgain: boolean;
-  lastActivityAt: number;
-  closed: boolean;
-}
-
-interface TimerHandle {
-  handle: unknown;
-}
-
 const maxBufferedNotifications = 1_000;
 
 /**
@@ -177,29 +121,11 @@ export function createStreamHub(options: StreamHubOptions): StreamHub {
   const channels = new Set<string>();
   const unsubscribing = new Set<Promise<unknown>>();
   let viewerCount = 0;
-  let timerCount = 0;
   let sweeper: TimerHandle | undefined;
   let hubClosed = false;
 
-  // Timers are counted so tests can prove that nothing is left behind.
-  const setTimer = (callback: () => void, delayMs: number): TimerHandle => {
-    const timer: TimerHandle = { handle: undefined };
-    timerCount += 1;
-    timer.handle = clock.setTimeout(() => {
-      timerCount -= 1;
-      timer.handle = undefined;
-      callback();
-    }, delayMs);
-    return timer;
-  };
-  const clearTimer = (timer: TimerHandle | undefined): void => {
-    if (timer?.handle === undefined) return;
-    clock.clearTimeout(timer.handle);
-    timer.handle = undefined;
-    timerCount -= 1;
-  };
-
-  const retryHint = (base: number): string => encodeSseRetry(base + Math.floor(random() * retryJitterMs));
+  const timers = createCountedTimers(clock);
+  const retryHint = (base = retryMs): string => encodeSseRetry(base + Math.floor(random() * retryJitterMs));
 
   // --- subscriptions -------------------------------------------------------
 
@@ -308,7 +234,7 @@ export function createStreamHub(options: StreamHubOptions): StreamHub {
     if (byChannel.get(stream.channel) === stream) byChannel.delete(stream.channel);
     unsubscribeChannel(stream.channel);
     if (streams.size === 0) {
-      clearTimer(sweeper);
+      timers.clear(sweeper);
       sweeper = undefined;
     }
   };
@@ -343,10 +269,8 @@ export function createStreamHub(options: StreamHubOptions): StreamHub {
       requestSync(stream, "seq-gap");
       return;
     }
-    const frames = fresh.map((entry): Frame => {
-      if (entry.event.type === "start" || entry.event.type === "reset") stream.attempt = entry.event.attempt;
-      return { seq: entry.seq, text: encodeSseEvent(formatCursor(incarnation, entry.seq), entry.event), isEnd: entry.event.type === "end" };
-    });
+    for (const { event } of fresh) if (event.type === "start" || event.type === "reset") stream.attempt = event.attempt;
+    const frames = encodeFrames(incarnation, fresh);
     const previousHead = stream.head;
     stream.head = frames.at(-1)?.seq ?? previousHead;
     stream.ended ||= frames.some((frame) => frame.isEnd);
@@ -384,7 +308,7 @@ export function createStreamHub(options: StreamHubOptions): StreamHub {
         continue;
       }
       if (viewer.seq === previousHead) {
-        joined ??= frames.map((frame) => frame.text).join("");
+        joined ??= joinFrames(frames);
         writeFrames(viewer, joined, lastSeq, frames.at(-1)?.isEnd ?? false);
       } else {
         writeBatch(viewer, frames.filter((frame) => frame.seq > viewer.seq));
@@ -431,7 +355,7 @@ export function createStreamHub(options: StreamHubOptions): StreamHub {
   // gets one log read (then its clock restarts), never per-chunk polling.
   const ensureSweeper = (): void => {
     if (sweeper !== undefined || hubClosed) return;
-    sweeper = setTimer(() => {
+    sweeper = timers.set(() => {
       sweeper = undefined;
       const now = clock.now();
       for (const stream of streams.values()) {
@@ -443,161 +367,27 @@ export function createStreamHub(options: StreamHubOptions): StreamHub {
     }, Math.max(1, stallTimeoutMs / 2));
   };
 
-  // --- viewers -------------------------------------------------------------
+  // --- viewers (hub-viewers.ts) ---------------------------------------------
 
-  const release = (viewer: ViewerState): void => {
-    if (viewer.mode === "closed") return;
-    viewer.mode = "closed";
-    clearTimer(viewer.slowTimer);
-    viewer.slowTimer = undefined;
-    viewerCount -= 1;
-    metrics.viewers(-1);
-    const { stream } = viewer;
-    stream.viewers.delete(viewer);
-    if (stream.viewers.size === 0) destroyStream(stream);
-  };
-
-  const endViewer = (viewer: ViewerState, text?: string): void => {
-    if (viewer.mode === "closed") return;
-    try {
-      viewer.sink.end(text);
-    } catch (error) {
-      reportError(error);
-    }
-    release(viewer);
-  };
-
-  const block = (viewer: ViewerState): void => {
-    viewer.mode = "blocked";
-    metrics.slowConsumer("paused");
-    viewer.slowTimer = setTimer(() => {
-      viewer.slowTimer = undefined;
-      metrics.slowConsumer("closed");
-      endViewer(viewer, retryHint(retryMs));
-    }, slowConsumerTimeoutMs);
-  };
-
-  /** Writes frames ending at `lastSeq` as one socket write; ends the viewer after `end`, pauses it when the socket is full. */
-  const writeFrames = (viewer: ViewerState, text: string, lastSeq: number, includesEnd: boolean): void => {
-    viewer.seq = lastSeq;
-    let accepted: boolean;
-    try {
-      accepted = viewer.sink.write(text);
-    } catch (error) {
-      reportError(error);
-      release(viewer);
-      return;
-    }
-    if (includesEnd) endViewer(viewer);
-    else if (!accepted) block(viewer);
-  };
-
-  const writeBatch = (viewer: ViewerState, frames: readonly Frame[]): void => {
-    const last = frames.at(-1);
-    if (last === undefined) return;
-    writeFrames(viewer, frames.map((frame) => frame.text).join(""), last.seq, last.isEnd);
-  };
-
-  const writeReset = (viewer: ViewerState, incarnation: string, attempt: number): void => {
-    viewer.incarnation = incarnation;
-    const reset = encodeSseEvent(formatCursor(incarnation, 0), { type: "reset", attempt, reason: "log-replaced" });
-    writeFrames(viewer, reset, 0, false);
-  };
-
-  const encodeEntries = (incarnation: string, entries: readonly LogEntry[]): Frame[] =>
-    entries.map((entry) => ({
-      seq: entry.seq,
-      text: encodeSseEvent(formatCursor(incarnation, entry.seq), entry.event),
-      isEnd: entry.event.type === "end",
-    }));
-
-  function startCatchUp(viewer: ViewerState): void {
-    if (viewer.mode !== "joining" && viewer.mode !== "waiting" && viewer.mode !== "live") return;
-    viewer.mode = "catching-up";
-    runCatchUp(viewer).catch((error: unknown) => {
-      // A failed read: hand the client back its own retry (it resumes from its cursor).
-      reportError(error);
-      endViewer(viewer, retryHint(retryMs));
-    });
-  }
-
-  /**
-   * Brings one viewer from its cursor to the stream head: an explicit reset
-   * when its cursor belongs to another incarnation or cannot be ours, then the
-   * recent frames from memory or pages of the log, until it is live.
-   */
-  async function runCatchUp(viewer: ViewerState): Promise<void> {
-    const { stream } = viewer;
-    for (;;) {
-      if (viewer.mode !== "catching-up") return;
-      if (stream.incarnation === undefined) {
-        viewer.mode = viewer.incarnation === undefined && viewer.seq === 0 ? "live" : "waiting";
-        return;
-      }
-      if (viewer.incarnation === undefined) viewer.incarnation = stream.incarnation;
-      else if (viewer.incarnation !== stream.incarnation) {
-        writeReset(viewer, stream.incarnation, stream.attempt);
-        continue;
-      }
-      if (viewer.seq === stream.head) {
-        if (stream.ended) endViewer(viewer);
-        else viewer.mode = "live";
-        return;
-      }
-      const oldest = stream.recent[0];
-      if (viewer.seq < stream.head && oldest !== undefined && oldest.seq <= viewer.seq + 1) {
-        writeBatch(viewer, stream.recent.slice(viewer.seq + 1 - oldest.seq));
-        continue;
-      }
-      const page = await log.read(stream.taskId, viewer.seq);
-      if (viewer.mode !== "catching-up") return;
-      if (page === undefined) {
-        // The log vanished under us: wait for the next incarnation.
-        viewer.mode = "waiting";
-        requestSync(stream, "log-replaced");
-        return;
-      }
-      if (page.incarnation !== stream.incarnation) {
-        adoptIncarnation(stream, page.incarnation, page.attempt);
-        requestSync(stream, "log-replaced");
-        continue;
-      }
-      if (page.lastSeq < viewer.seq) {
-        writeReset(viewer, page.incarnation, page.attempt);
-        continue;
-      }
-      if (page.entries.length === 0 && viewer.seq < page.lastSeq) throw new Error(`stream log of ${stream.taskId} has a hole after ${viewer.seq}`);
-      // What this viewer read also moves the stream on, should notifications be late.
-      ingest(stream, page.incarnation, page.entries);
-      const frames = encodeEntries(page.incarnation, page.entries.filter((entry) => entry.seq > viewer.seq));
-      metrics.replayed(frames.length);
-      writeBatch(viewer, frames);
-      if (viewer.mode === "catching-up" && page.state === "ended" && viewer.seq >= page.lastSeq) {
-        endViewer(viewer);
-        return;
-      }
-      if (viewer.mode === "catching-up" && viewer.seq >= page.lastSeq && viewer.seq > stream.head) {
-        viewer.mode = "live";
-        requestSync(stream, "seq-gap");
-        return;
-      }
-    }
-  }
-
-  const makeHandle = (viewer: ViewerState): HubViewer => ({
-    start: () => {
-      if (viewer.mode === "joining") startCatchUp(viewer);
+  const viewers = createViewerDriver({
+    log,
+    timers,
+    metrics,
+    slowConsumerTimeoutMs,
+    retryHint: () => retryHint(),
+    reportError,
+    detach: (viewer) => {
+      viewerCount -= 1;
+      metrics.viewers(-1);
+      const { stream } = viewer;
+      stream.viewers.delete(viewer);
+      if (stream.viewers.size === 0) destroyStream(stream);
     },
-    resume: () => {
-      if (viewer.mode !== "blocked") return;
-      clearTimer(viewer.slowTimer);
-      viewer.slowTimer = undefined;
-      metrics.slowConsumer("resumed");
-      viewer.mode = "waiting";
-      startCatchUp(viewer);
-    },
-    close: () => release(viewer),
+    ingest,
+    adoptIncarnation,
+    requestSync,
   });
+  const { startCatchUp, writeFrames, writeBatch, endViewer, release } = viewers;
 
   return {
     async open({ taskId, after, whenMissing = "wait", sink }) {
@@ -623,12 +413,12 @@ export function createStreamHub(options: StreamHubOptions): StreamHub {
         release(viewer);
         return { status: "finished" };
       }
-      return { status: "ready", viewer: makeHandle(viewer) };
+      return { status: "ready", viewer: viewers.handleOf(viewer) };
     },
 
     async close(closeOptions) {
       hubClosed = true;
-      clearTimer(sweeper);
+      timers.clear(sweeper);
       sweeper = undefined;
       const hint = retryHint(closeOptions?.retryMs ?? retryMs);
       for (const stream of [...streams.values()]) {
@@ -643,6 +433,6 @@ export function createStreamHub(options: StreamHubOptions): StreamHub {
       await Promise.allSettled([...unsubscribing]);
     },
 
-    stats: () => ({ streams: streams.size, viewers: viewerCount, channels: channels.size, timers: timerCount }),
+    stats: () => ({ streams: streams.size, viewers: viewerCount, channels: channels.size, timers: timers.count() }),
   };
 }
