@@ -45,22 +45,27 @@ interface Outcome {
  * 3. Save the final message in one idempotent UPDATE, then write `end`.
  * A zombie whose attempt was superseded is refused by both the log and the UPDATE.
  */
-export function createGenerationJob(dependencies: GenerationJobDependencies): (data: GenerationJobData) => Promise<void> {
+/** "handed-back": shutdown stopped the attempt unsaved; the caller returns the job to the queue for another worker. */
+export type GenerationJobResult = "done" | "handed-back";
+
+export function createGenerationJob(
+  dependencies: GenerationJobDependencies,
+): (data: GenerationJobData, shutdown?: AbortSignal) => Promise<GenerationJobResult> {
   const { streamLog, messages, logger } = dependencies;
-  return async (data) => {
+  return async (data, shutdown = new AbortController().signal) => {
     const { taskId } = data;
     const log = logger.child({ taskId });
     let started;
     try {
       started = await streamLog.beginAttempt(taskId, { model: data.model });
     } catch (error) {
-      if (isSluiceError(error) && error.code === "STALE_ATTEMPT") return; // the log already ended
+      if (isSluiceError(error) && error.code === "STALE_ATTEMPT") return "done"; // the log already ended
       throw error;
     }
     const task = await messages.beginAttempt(taskId, started.attempt);
     if (!task) {
       await settleWithoutRunning(dependencies, taskId, started.attempt, log);
-      return;
+      return "done";
     }
     const history = await messages.history(task.conversationId, task.messageId);
     const turns: ChatTurn[] = [
@@ -83,7 +88,7 @@ export function createGenerationJob(dependencies: GenerationJobDependencies): (d
     const startedAt = dependencies.now();
     try {
       if (await dependencies.cancels.isCancelled(taskId)) cancel.abort(new Error("cancelled"));
-      const signal = AbortSignal.any([cancel.signal, writer.signal]);
+      const signal = AbortSignal.any([cancel.signal, writer.signal, shutdown]);
       for (let retry = 0; !signal.aborted; retry += 1) {
         try {
           for await (const event of dependencies.provider.stream({ model: data.model, messages: turns }, signal)) {
@@ -119,17 +124,23 @@ export function createGenerationJob(dependencies: GenerationJobDependencies): (d
       if (writer.failure) {
         if (writer.failure.code === "STALE_ATTEMPT") {
           log.warn({ attempt: started.attempt }, "attempt superseded; stopping without saving");
-          return;
+          return "done";
         }
         outcome = { status: "failed", error: { code: writer.failure.code, message: writer.failure.message } };
       } else if (cancel.signal.aborted) {
         outcome = { status: "cancelled" };
+      } else if (shutdown.aborted) {
+        // Past the shutdown grace period: no save, no end. The next worker's attempt starts with
+        // `reset`, so clients drop this attempt's text and nothing is shown twice.
+        await writer.flush().catch(() => undefined);
+        log.warn({ attempt: started.attempt }, "shutdown: handing the generation back to the queue");
+        return "handed-back";
       }
       await writer.flush().catch((error: unknown) => {
         if (isSluiceError(error) && error.code === "STALE_ATTEMPT") throw error;
       });
     } catch (error) {
-      if (isSluiceError(error) && error.code === "STALE_ATTEMPT") return;
+      if (isSluiceError(error) && error.code === "STALE_ATTEMPT") return "done";
       throw error;
     } finally {
       unwatch();
@@ -151,7 +162,7 @@ export function createGenerationJob(dependencies: GenerationJobDependencies): (d
     );
     if (saved === "stale" || saved === "missing") {
       log.warn({ saved }, "final save refused; not ending the stream");
-      return;
+      return "done";
     }
     // PROTOCOL.md: `end` is written only after the final message is committed.
     await writer.end({ status: outcome.status, messageId: task.messageId, ...(outcome.error ? { error: outcome.error } : {}) }).catch((error: unknown) => {
@@ -159,6 +170,7 @@ export function createGenerationJob(dependencies: GenerationJobDependencies): (d
     });
     dependencies.metrics?.generations.inc({ status: outcome.status });
     log.info({ status: outcome.status, chunks: lastSeq, characters: text.length, durationMs: dependencies.now() - startedAt, errorCode: outcome.error?.code }, "stream completed");
+    return "done";
   };
 }
 

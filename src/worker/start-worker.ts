@@ -1,4 +1,4 @@
-import { Worker } from "bullmq";
+import { WaitingError, Worker } from "bullmq";
 import type { Redis } from "ioredis";
 import type { Logger } from "pino";
 import { generationQueueName, queuePrefix, type GenerationJobData, type GenerationQueue } from "../queue/generation-queue.ts";
@@ -63,7 +63,15 @@ export function startWorker(options: {
     now: options.now,
     ...(options.metrics ? { metrics: options.metrics } : {}),
   });
-  const worker = new Worker<GenerationJobData>(generationQueueName, async (job) => runJob(job.data), {
+  // Aborted when the shutdown grace period is over: running generations stop unsaved and their
+  // jobs go back to the queue at once (moveToWait), so another worker starts a new attempt.
+  const shutdown = new AbortController();
+  const worker = new Worker<GenerationJobData>(generationQueueName, async (job, token) => {
+    if ((await runJob(job.data, shutdown.signal)) === "handed-back") {
+      await job.moveToWait(token);
+      throw new WaitingError();
+    }
+  }, {
     connection: options.connections.worker,
     prefix: queuePrefix(settings.keyPrefix),
     concurrency: settings.concurrency,
@@ -90,8 +98,9 @@ export function startWorker(options: {
     sweeper,
     stop: async () => {
       sweeper.stop();
-      // Graceful: wait for running jobs up to the grace period; past it, close without waiting so
-      // their locks lapse and another worker picks them up as stalled (a new fenced attempt).
+      // Graceful: stop taking jobs and let running ones finish within the grace period; past it,
+      // abort them so they hand their jobs back (a second close() would not force anything: BullMQ
+      // returns the first call's promise).
       let timer: NodeJS.Timeout | undefined;
       const graceful = worker.close();
       const timedOut = new Promise<"timeout">((resolve) => {
@@ -99,7 +108,8 @@ export function startWorker(options: {
       });
       if ((await Promise.race([graceful, timedOut])) === "timeout") {
         logger.warn({ graceMs: settings.shutdownGraceMs }, "shutdown grace period over; handing running jobs back");
-        await worker.close(true);
+        shutdown.abort();
+        await graceful;
       }
       clearTimeout(timer);
       await cancels.close();
