@@ -85,7 +85,7 @@ describe("graceful shutdown", () => {
     expect(stream.events.at(-1)?.type).toBe("end");
     // The client can see `end` before the survivor's log line reaches our pipe: wait for the line.
     const completedLine = new RegExp(`"taskId":"${accepted.taskId}"[^\\n]*"msg":"stream completed"`);
-    await waitFor(async () => (completedLine.test(survivor?.output() ?? "") ? true : undefined), 10_000, "the survivor's completion log line");
+    await waitFor(() => Promise.resolve(completedLine.test(survivor?.output() ?? "") ? true : undefined), 10_000, "the survivor's completion log line");
     const reply = await waitForFinalReply(user, conversation.id, accepted.taskId);
     expect(reply.status).toBe("completed");
     expect(reply.content).toBe(verdict.text);
