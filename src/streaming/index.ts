@@ -14,7 +14,7 @@ export type {
   StreamEvent,
   StreamEventType,
 } from "./events.ts";
-export { cursorFromRequest, defaultHeartbeatMs, serveSse, sseHeaders, writeErrorResponse, type ServeSseOptions } from "./serve-sse.ts";
+export { cursorFromRequest, defaultCloseGraceMs, defaultHeartbeatMs, serveSse, sseHeaders, writeErrorResponse, type ServeSseOptions } from "./serve-sse.ts";
 export {
   createStreamHub,
   defaultRetryJitterMs,

@@ -31,7 +31,11 @@ export interface ServeSseOptions {
   random?: () => number;
   /** Called once when the response is over, however it ended. */
   onClose?: () => void;
+  /** A response the hub ends while its socket is still full (a slow consumer) is destroyed after this long (ms). */
+  closeGraceMs?: number;
 }
+
+export const defaultCloseGraceMs = 5_000;
 
 /**
  * The client's cursor: the `Last-Event-ID` header (what EventSource sends when it
@@ -87,10 +91,16 @@ export async function serveSse(options: ServeSseOptions): Promise<void> {
     return await finished;
   }
 
+  let forceClose: unknown;
   const sink: ViewerSink = {
     write: (text) => response.write(text),
     end: (text) => {
       response.end(text);
+      // A client that does not read never lets the end (or a retry hint) out: free the socket anyway.
+      // A response that finishes normally closes first and clears this.
+      if (!response.writableFinished && forceClose === undefined) {
+        forceClose = clock.setTimeout(() => response.destroy(), options.closeGraceMs ?? defaultCloseGraceMs);
+      }
     },
   };
   let opened;
@@ -114,7 +124,7 @@ export async function serveSse(options: ServeSseOptions): Promise<void> {
   let heartbeat: unknown;
   const scheduleHeartbeat = (): void => {
     heartbeat = clock.setTimeout(() => {
-      if (closed) return;
+      if (closed || response.writableEnded) return;
       // A blocked socket gets nothing more; the hub closes it past its limit.
       if (!response.writableNeedDrain) response.write(encodeSseComment("ping"));
       scheduleHeartbeat();
@@ -124,6 +134,7 @@ export async function serveSse(options: ServeSseOptions): Promise<void> {
   response.on("drain", onDrain);
   void finished.then(() => {
     clock.clearTimeout(heartbeat);
+    if (forceClose !== undefined) clock.clearTimeout(forceClose);
     response.off("drain", onDrain);
     viewer.close();
   });

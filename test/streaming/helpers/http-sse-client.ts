@@ -11,6 +11,10 @@ export interface SseConnection {
   closed: Promise<void>;
   /** Resolves once `count` events have arrived. */
   waitForEvents(count: number, timeoutMs?: number): Promise<ParsedSseEvent[]>;
+  /** Stops reading the socket (a slow client), so the server's writes back up. */
+  pause(): void;
+  /** Reads again (what the kernel buffered, then whatever follows). */
+  resume(): void;
   abort(): void;
 }
 
@@ -60,6 +64,8 @@ export async function openSse(url: string, headers: Record<string, string> = {},
           }
           return parser.events.slice(0, count);
         },
+        pause: () => response.pause(),
+        resume: () => response.resume(),
         abort: () => request.destroy(),
       });
     });
