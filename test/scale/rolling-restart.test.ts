@@ -62,13 +62,15 @@ describe("rolling restart under load", () => {
     await Promise.all(streams.map((stream) => stream.client.until(deltas(2), "two text deltas")));
 
     const exits: Array<{ code: number | null; signal: NodeJS.Signals | null }> = [];
-    exits.push((await cluster.restart(api1)).exit);
+    // Each worker goes first while generations run on it (so they are handed back), then an API
+    // while those generations' new attempts stream through it.
     exits.push((await cluster.restart(worker1)).exit);
+    exits.push((await cluster.restart(api1)).exit);
     const secondWave = await startStreams(10, 12);
     streams.push(...secondWave);
     await Promise.all(secondWave.map((stream) => stream.client.until(deltas(2), "two text deltas")));
-    exits.push((await cluster.restart(api2)).exit);
     exits.push((await cluster.restart(worker2)).exit);
+    exits.push((await cluster.restart(api2)).exit);
     expect(exits, cluster.output().slice(-4000)).toEqual(Array.from({ length: 4 }, () => ({ code: 0, signal: null })));
 
     await Promise.all(streams.map((stream) => stream.client.done));
@@ -85,5 +87,7 @@ describe("rolling restart under load", () => {
     // The restarts reached the clients: streams on a stopped API were told to retry and resumed elsewhere.
     const resumed = streams.filter((stream) => stream.client.connections.some((connection) => closingHint(connection) !== undefined && !connection.ended));
     expect(resumed.length).toBeGreaterThan(0);
+    // And the worker restarts reached the generations: handed back, restarted after a `reset`.
+    expect(streams.filter((stream) => judgeStream(stream.client.events).resets > 0).length).toBeGreaterThan(0);
   }, 90_000);
 });
