@@ -56,6 +56,9 @@ export interface LoadResult {
 
 const plan = JSON.parse(process.argv[2] ?? "{}") as LoadPlan;
 const agent = new Agent({ keepAlive: true, maxSockets: Number.POSITIVE_INFINITY });
+// SSE gets its own connections: sharing the keep-alive pool with the POSTs delayed
+// (re)connections by hundreds of ms in this client (measured against the floor baseline).
+const sseAgent = new Agent({ keepAlive: false, maxSockets: Number.POSITIVE_INFINITY });
 const session = plan.sessionFile ? (JSON.parse(readFileSync(plan.sessionFile, "utf8")) as { token: string; conversationIds: string[] }) : undefined;
 const stampPattern = /⟨(\d+)⟩/g;
 
@@ -119,7 +122,7 @@ async function runStream(index: number): Promise<void> {
     const connect = (): void => {
       const connectedAt = monotonicMicros();
       const query = resumed ? `${streamUrl.includes("?") ? "&" : "?"}skip=${charactersBefore}` : "";
-      connection = openSse(`${plan.baseUrl}${streamUrl}${query}`, { agent, headers: { ...headers, ...(resumed && lastEventId ? { "Last-Event-ID": lastEventId } : {}) } }, {
+      connection = openSse(`${plan.baseUrl}${streamUrl}${query}`, { agent: sseAgent, headers: { ...headers, ...(resumed && lastEventId ? { "Last-Event-ID": lastEventId } : {}) } }, {
         onOpen: (status) => {
           (resumedAt === undefined ? openHeaders : resumeHeaders).push((monotonicMicros() - connectedAt) / 1000);
           if (status !== 200) finish(`stream ${index}: HTTP ${status}`);
@@ -221,4 +224,5 @@ const result: LoadResult = {
 };
 process.stdout.write(`${JSON.stringify(result)}\n`);
 agent.destroy();
+sseAgent.destroy();
 process.exit(0);
