@@ -1,12 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { SluiceProcess } from "../helpers/sluice-process.ts";
-import { registerUser, waitForFinalReply, type ChatUser } from "../chat/support/chat-api.ts";
+import { registerUser, waitFor, waitForFinalReply, type ChatUser } from "../chat/support/chat-api.ts";
 import { closingHint, followStream, judgeStream, type ClientEvent, type FollowedStream } from "./support/follow-stream.ts";
 import { clusterStartTimeoutMs, startScaleCluster, type ScaleCluster } from "./support/scale-cluster.ts";
 
 // A deploy: every process of a 2 API + 2 worker cluster is replaced one at a time (SIGTERM, wait
-// for the exit, start the replacement) while ~20 streams run. A reply is 120 words at 20 words/s
-// (~6 s per attempt); a second wave of streams starts halfway so the later restarts happen under load too.
+// for the exit, start the replacement) while streams run: 12 at first, then 4 more before each later
+// restart (24 in all), so every restart meets live generations and viewers however slow the machine
+// is. A reply is 120 words at 20 words/s (~6 s per attempt).
 const words = 120;
 let cluster: ScaleCluster;
 let user: ChatUser;
@@ -57,19 +58,30 @@ async function startStreams(count: number, offset: number): Promise<RunningStrea
 describe("rolling restart under load", () => {
   it("replaces every process one at a time: nothing lost or duplicated, one end per stream, every saved message equals its streamed text", async () => {
     const [api1, api2] = cluster.apis as [SluiceProcess, SluiceProcess];
-    const [worker1, worker2] = cluster.workers as [SluiceProcess, SluiceProcess];
-    const streams = await startStreams(12, 0);
-    await Promise.all(streams.map((stream) => stream.client.until(deltas(2), "two text deltas")));
+    const originalWorkers = [...cluster.workers];
+    const streams: RunningStream[] = [];
+    /** A wave of new streams, live (two deltas each) before the next restart, so every restart meets load. */
+    const wave = async (count: number): Promise<RunningStream[]> => {
+      const started = await startStreams(count, streams.length);
+      streams.push(...started);
+      await Promise.all(started.map((stream) => stream.client.until(deltas(2), "two text deltas")));
+      return started;
+    };
+    /** The not-yet-restarted worker running most of these generations: restarting it must hand them back. */
+    const busiestWorker = async (live: readonly RunningStream[]): Promise<SluiceProcess> => {
+      // A worker logs each task it runs ("first chunk received"); wait until those lines have reached us.
+      await waitFor(() => Promise.resolve(live.every((stream) => cluster.workers.some((worker) => worker.output().includes(stream.taskId))) || undefined), 10_000, "the workers' log lines");
+      const running = (worker: SluiceProcess): number => live.filter((stream) => worker.output().includes(stream.taskId)).length;
+      const candidates = originalWorkers.filter((worker) => cluster.workers.includes(worker));
+      return candidates.reduce((best, worker) => (running(worker) > running(best) ? worker : best));
+    };
 
     const exits: Array<{ code: number | null; signal: NodeJS.Signals | null }> = [];
-    // Each worker goes first while generations run on it (so they are handed back), then an API
-    // while those generations' new attempts stream through it.
-    exits.push((await cluster.restart(worker1)).exit);
+    exits.push((await cluster.restart(await busiestWorker(await wave(12)))).exit);
+    await wave(4);
     exits.push((await cluster.restart(api1)).exit);
-    const secondWave = await startStreams(10, 12);
-    streams.push(...secondWave);
-    await Promise.all(secondWave.map((stream) => stream.client.until(deltas(2), "two text deltas")));
-    exits.push((await cluster.restart(worker2)).exit);
+    exits.push((await cluster.restart(await busiestWorker(await wave(4)))).exit);
+    await wave(4);
     exits.push((await cluster.restart(api2)).exit);
     expect(exits, cluster.output().slice(-4000)).toEqual(Array.from({ length: 4 }, () => ({ code: 0, signal: null })));
 
