@@ -7,14 +7,14 @@ export type RedisRole = "commands" | "subscriber" | "queue" | "worker" | "log-wr
  * - `commands` (API requests): fail fast, so a paused Redis gives a quick 503, never a hang.
  * - `subscriber`: the one pub/sub connection per process; retries forever and resubscribes.
  * - `queue` / `worker`: BullMQ requires `maxRetriesPerRequest: null` for blocking commands.
- * - `log-writer` (the worker's stream appends): waits out a Redis restart, but never
- *   re-sends a command that was already written to the socket: an append whose
- *   reply was lost might have run, and running it twice would duplicate text.
+ * - `log-writer` (the worker's stream appends): waits out a Redis restart and re-sends
+ *   what was in flight; that is safe because every append names the seq it expects
+ *   to write, so a re-sent append that already ran is answered DUPLICATE (stream-log-scripts.ts).
  */
 export function connectRedis(url: string, role: RedisRole, options: { commandTimeoutMs: number; name: string; onError?: (error: Error) => void }): Redis {
   const failFast = role === "commands" || role === "queue";
+  // log-writer differs from worker only in its name (CLIENT LIST shows who appends).
   const client = new Redis(url, {
-    autoResendUnfulfilledCommands: role !== "log-writer",
     connectionName: `${options.name}:${role}`,
     enableAutoPipelining: role === "commands",
     retryStrategy: (times: number) => Math.min(50 * 2 ** Math.min(times, 6), 2000),

@@ -37,7 +37,12 @@ redis.call(ARGV[1], KEYS[3], incarnation .. ' ' .. seq .. '\\n' .. json)
 return {'OK', attempt, incarnation, seq}
 `;
 
-/** ARGV: publish command, attempt, maxEntries, maxBytes, maxEventBytes, then one JSON event per argument. */
+/**
+ * ARGV: publish command, attempt, maxEntries, maxBytes, maxEventBytes, expected
+ * first seq ("" = unchecked), then one JSON event per argument. With an expected
+ * seq the append is idempotent: a retry of an append that already ran (its reply
+ * was lost on a broken connection) answers DUPLICATE and writes nothing.
+ */
 export const appendScript = `
 local m = redis.call('HMGET', KEYS[2], 'state', 'attempt', 'lastSeq', 'bytes', 'incarnation')
 if not m[1] then return {'MISSING'} end
@@ -45,19 +50,25 @@ if m[1] ~= 'live' then return {'ENDED'} end
 if m[2] ~= ARGV[2] then return {'STALE', tonumber(m[2])} end
 local lastSeq = tonumber(m[3])
 local bytes = tonumber(m[4])
+local count = #ARGV - 6
+if ARGV[6] ~= '' then
+  local expected = tonumber(ARGV[6])
+  if expected <= lastSeq and expected + count - 1 <= lastSeq then return {'DUPLICATE', expected, expected + count - 1} end
+  if expected ~= lastSeq + 1 then return {'SEQ_MISMATCH', lastSeq} end
+end
 local maxEventBytes = tonumber(ARGV[5])
 local added = 0
-for i = 6, #ARGV do
+for i = 7, #ARGV do
   local size = #ARGV[i]
   if size > maxEventBytes then return {'EVENT_TOO_LARGE', size} end
   added = added + size
 end
-if lastSeq + (#ARGV - 5) > tonumber(ARGV[3]) or bytes + added > tonumber(ARGV[4]) then
+if lastSeq + count > tonumber(ARGV[3]) or bytes + added > tonumber(ARGV[4]) then
   return {'STREAM_TOO_LARGE', lastSeq, bytes + added}
 end
 local first = lastSeq + 1
 local payload = {m[5] .. ' ' .. first}
-for i = 6, #ARGV do
+for i = 7, #ARGV do
   lastSeq = lastSeq + 1
   redis.call('XADD', KEYS[1], lastSeq .. '-0', 'd', ARGV[i])
   payload[#payload + 1] = ARGV[i]

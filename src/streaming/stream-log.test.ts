@@ -21,6 +21,24 @@ async function rejection(promise: Promise<unknown>): Promise<{ code: string; det
 }
 
 describe("stream log", () => {
+  it("makes an append with an expected seq idempotent: a re-sent append writes nothing twice", async () => {
+    const { log } = setup();
+    const begun = await log.beginAttempt("t-idem");
+    const first = [{ type: "text-delta" as const, delta: "one" }, { type: "text-delta" as const, delta: " two" }];
+    expect(await log.append("t-idem", 1, first, begun.seq + 1)).toEqual({ firstSeq: 2, lastSeq: 3 });
+    // The same append again (its reply was lost and the client re-sent it): acknowledged, not written.
+    expect(await log.append("t-idem", 1, first, begun.seq + 1)).toEqual({ firstSeq: 2, lastSeq: 3 });
+    expect(await log.append("t-idem", 1, [{ type: "text-delta", delta: " three" }], 4)).toEqual({ firstSeq: 4, lastSeq: 4 });
+    // A writer that skipped ahead is refused rather than leaving a hole.
+    expect((await rejection(log.append("t-idem", 1, [{ type: "text-delta", delta: "x" }], 9))).code).toBe("STALE_ATTEMPT");
+    const page = await log.read("t-idem", 1);
+    expect(page?.entries.map((entry) => entry.event)).toEqual([
+      { type: "text-delta", delta: "one" },
+      { type: "text-delta", delta: " two" },
+      { type: "text-delta", delta: " three" },
+    ]);
+  });
+
   it("appends start, deltas and end with consecutive seqs from 1, readable by cursor", async () => {
     const { log } = setup();
     const begun = await log.beginAttempt("t1", { model: "m-1" });

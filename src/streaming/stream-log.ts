@@ -92,7 +92,7 @@ export interface StreamLog {
    * STALE_ATTEMPT, EVENT_TOO_LARGE, STREAM_TOO_LARGE or STREAM_NOT_FOUND (the log
    * was lost); on rejection nothing is written.
    */
-  append(taskId: string, attempt: number, events: readonly ContentEvent[]): Promise<AppendResult>;
+  append(taskId: string, attempt: number, events: readonly ContentEvent[], expectedFirstSeq?: number): Promise<AppendResult>;
   /** Appends the one `end` entry (fenced) and starts the retention TTL. A second end is a no-op reporting the first. */
   end(taskId: string, attempt: number, outcome: EndOutcome): Promise<EndResult>;
   /** Unfenced end for the orphan sweeper and the retry-limit path; creates the log if missing; idempotent. */
@@ -155,18 +155,22 @@ export function createStreamLog(options: StreamLogOptions): StreamLog {
       return { attempt: Number(reply[1]), incarnation: String(reply[2]), seq: Number(reply[3]) };
     },
 
-    async append(taskId, attempt, events) {
+    async append(taskId, attempt, events, expectedFirstSeq) {
       if (events.length === 0) throw new Error("append needs at least one event");
       const jsons = events.map((event) => {
         if (!contentTypes.has(event.type)) throw new Error(`append takes content events only, not "${event.type}"`);
         return JSON.stringify(event);
       });
       const reply = asArray(
-        await runAppend(redis, writeKeys(taskId), [publishCommand, attempt, limits.maxEntries, limits.maxBytes, limits.maxEventBytes, ...jsons]),
+        await runAppend(redis, writeKeys(taskId), [publishCommand, attempt, limits.maxEntries, limits.maxBytes, limits.maxEventBytes, expectedFirstSeq ?? "", ...jsons]),
       );
       switch (reply[0]) {
         case "OK":
+        case "DUPLICATE":
           return { firstSeq: Number(reply[1]), lastSeq: Number(reply[2]) };
+        case "SEQ_MISMATCH":
+          // Another writer of the same attempt wrote in between: impossible unless the attempt was shared.
+          throw new SluiceError("STALE_ATTEMPT", `The log is at seq ${String(reply[1])}, not where this writer expected it.`);
         case "MISSING":
           throw new SluiceError("STREAM_NOT_FOUND", "The stream's log does not exist: it was lost or has expired.");
         case "ENDED":

@@ -13,6 +13,12 @@ export interface StreamWriterOptions {
   taskId: string;
   /** The attempt returned by `log.beginAttempt`: every append is fenced by it. */
   attempt: number;
+  /**
+   * The seq of the attempt's start/reset entry (`beginAttempt(...).seq`). With it
+   * every append names the seq it expects to write, so a retried append (a reply
+   * lost on a broken connection) is recognised and never duplicates text.
+   */
+  startSeq?: number;
   clock?: Clock;
   coalesceWindowMs?: number;
   coalesceMaxBytes?: number;
@@ -53,6 +59,7 @@ type DeltaType = "text-delta" | "reasoning-delta";
  */
 export function createStreamWriter(options: StreamWriterOptions): StreamWriter {
   const { log, taskId, attempt } = options;
+  let nextSeq = options.startSeq === undefined ? undefined : options.startSeq + 1;
   const clock = options.clock ?? systemClock;
   const windowMs = options.coalesceWindowMs ?? defaultCoalesceWindowMs;
   const maxBytes = options.coalesceMaxBytes ?? defaultCoalesceMaxBytes;
@@ -89,9 +96,10 @@ export function createStreamWriter(options: StreamWriterOptions): StreamWriter {
     flushNow = false;
     lastFlushAt = now;
     // Never rejects: a failure is recorded and surfaces on the next call.
-    inFlight = log.append(taskId, attempt, batch).then(
-      () => {
+    inFlight = log.append(taskId, attempt, batch, nextSeq).then(
+      (result) => {
         inFlight = undefined;
+        if (nextSeq !== undefined) nextSeq = result.lastSeq + 1;
         kick();
       },
       (error: unknown) => {

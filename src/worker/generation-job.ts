@@ -77,6 +77,7 @@ export function createGenerationJob(
       log: streamLog,
       taskId,
       attempt: started.attempt,
+      startSeq: started.seq,
       coalesceWindowMs: dependencies.coalesceWindowMs,
       coalesceMaxBytes: dependencies.coalesceMaxBytes,
     });
