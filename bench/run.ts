@@ -35,6 +35,7 @@ const settings = {
   resumeGapMs: 250,
   idleConnections: Number(option("idle") ?? (quick ? 300 : 2000)),
   logLevel: option("log-level") ?? "info",
+  sluiceEnv: Object.fromEntries((option("sluice-env")?.split(",") ?? []).map((pair) => pair.split(":", 2) as [string, string])),
 };
 
 const resultsDirectory = join(repositoryRoot, "bench", "results");
@@ -68,6 +69,7 @@ try {
       conversations: Math.max(...settings.steps, settings.idleConnections, settings.resumeStreams),
       profile: profile && name === "sluice",
       logLevel: settings.logLevel,
+      sluiceEnv: settings.sluiceEnv,
     });
     try {
       for (const rate of settings.rates) {

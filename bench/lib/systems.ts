@@ -42,6 +42,8 @@ export interface SystemContext {
   /** `node --cpu-prof` for Sluice's processes; profiles land in resultsDirectory/profiles. */
   profile: boolean;
   logLevel: string;
+  /** Extra environment for Sluice's processes (e.g. DB_POOL_SIZE), from --sluice-env=KEY:VALUE,... */
+  sluiceEnv: Record<string, string>;
 }
 
 export async function createSystem(name: SystemName, context: SystemContext): Promise<SystemUnderTest> {
@@ -88,6 +90,7 @@ async function createSluice(context: SystemContext): Promise<SystemUnderTest> {
     LIMIT_OPEN_STREAMS_PER_USER: "1000000",
     LIMIT_MESSAGES_PER_MINUTE: "1000000",
     WORKER_CONCURRENCY: "20000",
+    ...context.sluiceEnv,
   };
   const profileArgs = (role: string): string[] =>
     context.profile ? ["--cpu-prof", "--cpu-prof-dir", join(resultsDirectory, "profiles"), "--cpu-prof-name", `${role}-${Date.now()}.cpuprofile`] : [];
