@@ -59,6 +59,7 @@ export const envSchema = z.object({
   ORPHAN_SWEEP_INTERVAL_MS: integer(100).default(15_000),
   ORPHAN_TIMEOUT_MS: integer(1000).default(120_000),
   SHUTDOWN_GRACE_MS: integer(0).default(10_000),
+  WORKER_METRICS_PORT: integer(0, 65_535).optional(),
   ENABLE_WEB_UI: flag.default(true),
 
   LIMIT_BODY_BYTES: integer(1024, 1024 * 1024).default(1024 * 1024),

@@ -4,6 +4,7 @@ import { registerMetricsRoute } from "../api/metrics/metrics-route.ts";
 import type { Config } from "../config/config.ts";
 import { createLlmProvider } from "../llm/create-llm-provider.ts";
 import { createMetrics } from "../metrics/create-metrics.ts";
+import { serveMetrics } from "../metrics/serve-metrics.ts";
 import { createGenerationQueue } from "../queue/generation-queue.ts";
 import { connectRedis } from "../redis/connect-redis.ts";
 import { openDatabase } from "../storage/database.ts";
@@ -121,6 +122,12 @@ export async function startRuntime(role: Role, config: Config, logger: Logger, s
       });
       cleanups.push(() => running.stop());
       worker = running;
+      if (role === "worker" && config.worker.metricsPort !== undefined) {
+        metrics.addScrapeSources({ queueCounts: () => queue.getJobCounts("waiting", "active", "delayed", "failed"), redis: commands });
+        const endpoint = await serveMetrics(metrics.registry, config.http.host, config.worker.metricsPort);
+        cleanups.push(() => endpoint.close());
+        logger.info({ url: endpoint.url }, "worker metrics endpoint");
+      }
     }
 
     let address: string | undefined;
