@@ -31,6 +31,18 @@ describe("stream hub", () => {
     await expect.poll(async () => await redis.call("PUBSUB", "NUMSUB", log.keys("t").notify)).toEqual([log.keys("t").notify, 0]);
   });
 
+  it("works the same with sharded pub/sub (SPUBLISH / SSUBSCRIBE, for Redis Cluster)", async () => {
+    const { hub, log, redis } = createStreamingRig({ log: { publishMode: "spublish" }, hub: { subscribeMode: "ssubscribe" } });
+    const { attempt } = await log.beginAttempt("t");
+    const viewer = await attach(hub, "t");
+    expect(await redis.call("PUBSUB", "SHARDNUMSUB", log.keys("t").notify)).toEqual([log.keys("t").notify, 1]);
+    await log.append("t", attempt, [{ type: "text-delta", delta: "sharded" }]);
+    await log.end("t", attempt, { status: "completed" });
+    await expect.poll(() => viewer.ended).toBe(true);
+    expect(viewer.view()).toMatchObject({ text: "sharded", seqs: [1, 2, 3], ends: 1 });
+    await expect.poll(async () => await redis.call("PUBSUB", "SHARDNUMSUB", log.keys("t").notify)).toEqual([log.keys("t").notify, 0]);
+  });
+
   it("replays to a late joiner and resumes a cursor with exactly what follows it", async () => {
     const { hub, log } = createStreamingRig();
     const { attempt, incarnation } = await log.beginAttempt("t");
