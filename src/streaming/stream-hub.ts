@@ -420,11 +420,11 @@ export function createStreamHub(options: StreamHubOptions): StreamHub {
       hubClosed = true;
       timers.clear(sweeper);
       sweeper = undefined;
-      const hint = retryHint(closeOptions?.retryMs ?? retryMs);
       for (const stream of [...streams.values()]) {
         for (const viewer of [...stream.viewers]) {
+          // Each viewer draws its own jitter, so the reconnections spread out.
           if (viewer.mode === "joining") release(viewer);
-          else endViewer(viewer, hint);
+          else endViewer(viewer, retryHint(closeOptions?.retryMs ?? retryMs));
         }
         destroyStream(stream);
       }
