@@ -18,7 +18,13 @@ export interface Config {
   readonly dataDirectory: string;
   readonly logLevel: Env["LOG_LEVEL"];
   readonly database: { readonly url: string | undefined; readonly poolSize: number; readonly statementTimeoutMs: number };
-  readonly redis: { readonly url: string | undefined; readonly keyPrefix: string; readonly commandTimeoutMs: number };
+  readonly redis: {
+    readonly url: string | undefined;
+    /** Redis Cluster seed nodes; when set, `url` is undefined and every role connects to the cluster. */
+    readonly clusterNodes: readonly { readonly host: string; readonly port: number }[] | undefined;
+    readonly keyPrefix: string;
+    readonly commandTimeoutMs: number;
+  };
   readonly llm: {
     readonly provider: ProviderName;
     /** Why this provider was chosen, for the startup log line. */
@@ -101,7 +107,7 @@ export function loadConfig(environment: Readonly<Record<string, string | undefin
     dataDirectory,
     logLevel: env.LOG_LEVEL,
     database: { url: env.DATABASE_URL, poolSize: env.DB_POOL_SIZE, statementTimeoutMs: env.DB_STATEMENT_TIMEOUT_MS },
-    redis: { url: env.REDIS_URL, keyPrefix: env.REDIS_KEY_PREFIX, commandTimeoutMs: env.REDIS_COMMAND_TIMEOUT_MS },
+    redis: { ...chooseRedis(env.REDIS_URL, env.REDIS_CLUSTER_NODES), keyPrefix: env.REDIS_KEY_PREFIX, commandTimeoutMs: env.REDIS_COMMAND_TIMEOUT_MS },
     llm: {
       provider,
       providerReason: reason,
@@ -153,6 +159,20 @@ export function loadConfig(environment: Readonly<Record<string, string | undefin
 }
 
 /** With no key configured Sluice runs the simulated model, so `npm start` works offline. */
+/** REDIS_CLUSTER_NODES wins; a `redis+cluster://a:1,b:2` REDIS_URL is the same seed list in URL form. */
+function chooseRedis(url: string | undefined, clusterNodes: readonly string[] | undefined): Pick<Config["redis"], "url" | "clusterNodes"> {
+  const clusterUrlScheme = "redis+cluster://";
+  const seeds = clusterNodes ?? (url?.startsWith(clusterUrlScheme) ? url.slice(clusterUrlScheme.length).replace(/\/$/, "").split(",") : undefined);
+  if (seeds === undefined) return { url, clusterNodes: undefined };
+  return {
+    url: undefined,
+    clusterNodes: seeds.map((node) => {
+      const separator = node.lastIndexOf(":");
+      return { host: node.slice(0, separator).replace(/^\[(.*)\]$/, "$1"), port: Number(node.slice(separator + 1)) };
+    }),
+  };
+}
+
 function chooseProvider(env: Env): { provider: ProviderName; reason: string } {
   if (env.LLM_PROVIDER) return { provider: env.LLM_PROVIDER, reason: "LLM_PROVIDER is set" };
   if (env.OPENAI_API_KEY) return { provider: "openai", reason: "OPENAI_API_KEY is set" };

@@ -8,6 +8,15 @@ import { z } from "zod";
 const integer = (minimum: number, maximum = Number.MAX_SAFE_INTEGER) =>
   z.coerce.number().int().min(minimum).max(maximum);
 const optionalText = z.string().trim().min(1).optional();
+/** `host:port,host:port` (a cluster seed list); the bracket form `[::1]:7000` is accepted for IPv6. */
+const clusterNode = String.raw`(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}`;
+const clusterNodePattern = new RegExp(`^${clusterNode}$`);
+const clusterUrlPattern = new RegExp(`^redis\\+cluster://${clusterNode}(,${clusterNode})*/?$`);
+const clusterNodeList = z
+  .string()
+  .trim()
+  .transform((value) => value.split(",").map((node) => node.trim()).filter(Boolean))
+  .refine((nodes) => nodes.length > 0 && nodes.every((node) => clusterNodePattern.test(node)), "expected host:port[,host:port...]");
 const flag = z.enum(["true", "false", "1", "0"]).transform((value) => value === "true" || value === "1");
 
 export const envSchema = z.object({
@@ -20,7 +29,10 @@ export const envSchema = z.object({
   DB_POOL_SIZE: integer(1, 1000).default(10),
   DB_STATEMENT_TIMEOUT_MS: integer(100).default(10_000),
 
-  REDIS_URL: z.url({ protocol: /^rediss?$/ }).optional(),
+  /** redis://, rediss://, or redis+cluster://host:port,host:port (same as REDIS_CLUSTER_NODES). */
+  REDIS_URL: z.union([z.url({ protocol: /^rediss?$/ }), z.string().regex(clusterUrlPattern, "expected redis+cluster://host:port[,host:port...]")]).optional(),
+  /** Seed nodes of a Redis Cluster (`host:port,host:port`); when set, REDIS_URL is ignored. */
+  REDIS_CLUSTER_NODES: clusterNodeList.optional(),
   REDIS_KEY_PREFIX: z.string().regex(/^[A-Za-z0-9:_-]+$/).default("sluice:"),
   REDIS_COMMAND_TIMEOUT_MS: integer(50).default(5_000),
 

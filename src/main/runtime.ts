@@ -1,3 +1,4 @@
+import type { Cluster, Redis } from "ioredis";
 import type { Logger } from "pino";
 import { buildApp } from "../api/build-app.ts";
 import { registerMetricsRoute } from "../api/metrics/metrics-route.ts";
@@ -6,7 +7,8 @@ import { createLlmProvider } from "../llm/create-llm-provider.ts";
 import { createMetrics } from "../metrics/create-metrics.ts";
 import { serveMetrics } from "../metrics/serve-metrics.ts";
 import { createGenerationQueue } from "../queue/generation-queue.ts";
-import { connectRedis } from "../redis/connect-redis.ts";
+import { connectRedis, connectRedisCluster, type RedisRole } from "../redis/connect-redis.ts";
+import { pingCluster } from "../redis/ping-cluster.ts";
 import { openDatabase } from "../storage/database.ts";
 import { createMessagesRepository } from "../storage/messages-repository.ts";
 import { createStreamHub, createStreamLog } from "../streaming/index.ts";
@@ -40,6 +42,11 @@ export async function startRuntime(role: Role, config: Config, logger: Logger, s
     }
   };
   const now = (): number => Date.now();
+  const startSingleRedis = async (): Promise<string> => {
+    const redis = await resolveRedis(config, logger, searchPath);
+    cleanups.push(() => redis.stop());
+    return redis.url;
+  };
   const metrics = createMetrics();
   try {
     const database = await openDatabase({
@@ -60,26 +67,33 @@ export async function startRuntime(role: Role, config: Config, logger: Logger, s
     }
     if (role === "migrate") return { address: undefined, worker: undefined, stop: stopAll };
 
-    const redis = await resolveRedis(config, logger, searchPath);
-    cleanups.push(() => redis.stop());
-    const connect = (redisRole: Parameters<typeof connectRedis>[1]) => {
-      const client = connectRedis(redis.url, redisRole, {
+    const clusterNodes = config.redis.clusterNodes;
+    const redisUrl = clusterNodes === undefined ? await startSingleRedis() : undefined;
+    if (clusterNodes !== undefined) logger.info({ nodes: clusterNodes }, "using Redis Cluster (REDIS_CLUSTER_NODES): sharded pub/sub for streams");
+    const connect = (redisRole: RedisRole) => {
+      const connectOptions = {
         commandTimeoutMs: config.redis.commandTimeoutMs,
         name: `sluice-${role}`,
-        onError: (error) => {
+        onError: (error: Error) => {
           metrics.redisErrors.inc();
           logger.warn({ err: error, role: redisRole }, "Redis connection error");
         },
-      });
+      };
+      // A Cluster answers the same commands as a single Redis for everything Sluice sends
+      // (each multi-key command stays in one `{…}` hash-tag slot), so the modules that still
+      // type their port as `Redis` take it unchanged.
+      const client = redisUrl === undefined ? (connectRedisCluster(clusterNodes ?? [], redisRole, connectOptions) as unknown as Redis) : connectRedis(redisUrl, redisRole, connectOptions);
       cleanups.push(async () => {
         await client.quit().catch(() => client.disconnect());
       });
       return client;
     };
+    const sharded = clusterNodes !== undefined;
     const commands = connect("commands");
     const queue = createGenerationQueue(connect("queue"), config.redis.keyPrefix);
     cleanups.push(() => queue.close());
     const logOptions = {
+      publishMode: sharded ? ("spublish" as const) : ("publish" as const),
       keyPrefix: config.redis.keyPrefix,
       ttlSeconds: config.stream.ttlSeconds,
       limits: { maxEntries: config.stream.maxEntries, maxBytes: config.stream.maxBytes, maxEventBytes: config.stream.maxEventBytes },
@@ -135,6 +149,7 @@ export async function startRuntime(role: Role, config: Config, logger: Logger, s
       const hub = createStreamHub({
         log: streamLog,
         subscriber: connect("subscriber"),
+        subscribeMode: sharded ? "ssubscribe" : "subscribe",
         stallTimeoutMs: config.stream.stallTimeoutMs,
         retryMs: config.stream.retryMs,
         metrics: metrics.stream,
@@ -155,7 +170,7 @@ export async function startRuntime(role: Role, config: Config, logger: Logger, s
               if (!(await database.migrationsApplied())) throw new Error("pending migrations");
             },
           },
-          { name: "redis", check: async () => void (await commands.ping()) },
+          { name: "redis", check: sharded ? () => pingCluster(commands as unknown as Cluster) : async () => void (await commands.ping()) },
         ],
         features: [
           (app) => registerMetricsRoute(app, metrics.registry),

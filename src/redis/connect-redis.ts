@@ -1,6 +1,19 @@
-import { Redis } from "ioredis";
+import { Cluster, Redis } from "ioredis";
 
 export type RedisRole = "commands" | "subscriber" | "queue" | "worker" | "log-writer";
+
+export interface ConnectRedisOptions {
+  commandTimeoutMs: number;
+  name: string;
+  onError?: (error: Error) => void;
+}
+
+export interface ClusterNode {
+  readonly host: string;
+  readonly port: number;
+}
+
+const reconnectDelayMs = (times: number): number => Math.min(50 * 2 ** Math.min(times, 6), 2000);
 
 /**
  * One place that decides how each role's connection behaves:
@@ -11,17 +24,56 @@ export type RedisRole = "commands" | "subscriber" | "queue" | "worker" | "log-wr
  *   what was in flight; that is safe because every append names the seq it expects
  *   to write, so a re-sent append that already ran is answered DUPLICATE (stream-log-scripts.ts).
  */
-export function connectRedis(url: string, role: RedisRole, options: { commandTimeoutMs: number; name: string; onError?: (error: Error) => void }): Redis {
-  const failFast = role === "commands" || role === "queue";
+export function connectRedis(url: string, role: RedisRole, options: ConnectRedisOptions): Redis {
+  const failFast = isFailFast(role);
   // log-writer differs from worker only in its name (CLIENT LIST shows who appends).
   const client = new Redis(url, {
     connectionName: `${options.name}:${role}`,
     enableAutoPipelining: role === "commands",
-    retryStrategy: (times: number) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
+    retryStrategy: reconnectDelayMs,
     maxRetriesPerRequest: failFast ? 1 : null,
     ...(failFast ? { commandTimeout: options.commandTimeoutMs } : {}),
   });
   // ioredis emits 'error' on every failed reconnect; without a listener Node would crash the process.
   client.on("error", (error: Error) => options.onError?.(error));
   return client;
+}
+
+/**
+ * The Redis Cluster twin of `connectRedis`, with the same per-role behaviour.
+ * Differences a cluster needs:
+ * - `subscriber` also opens one sharded subscriber per master (`shardedSubscribers`), so the
+ *   hub's SSUBSCRIBE reaches the shard that owns each stream's `{taskId}` channel; classic
+ *   SUBSCRIBE (the worker's cancel channel) still works on the same client.
+ * - node connections reconnect by themselves (`clusterNodeRetryStrategy`): without it a master
+ *   that restarts with the same slots would be found again only after a MOVED reply.
+ * - auto-pipelining is off for `commands`: a pipeline must stay within one node, and ioredis
+ *   groups by slot for us only when commands are not batched across keys.
+ * @example const commands = connectRedisCluster([{ host: "127.0.0.1", port: 7000 }], "commands", { commandTimeoutMs: 5000, name: "sluice-api" });
+ */
+export function connectRedisCluster(nodes: readonly ClusterNode[], role: RedisRole, options: ConnectRedisOptions): Cluster {
+  const failFast = isFailFast(role);
+  const cluster = new Cluster(
+    nodes.map((node) => ({ host: node.host, port: node.port })),
+    {
+      clusterRetryStrategy: reconnectDelayMs,
+      clusterNodeRetryStrategy: reconnectDelayMs,
+      shardedSubscribers: role === "subscriber",
+      // A cluster with a master down answers CLUSTERDOWN for its slots; retry after this long (ms).
+      retryDelayOnClusterDown: 200,
+      redisOptions: {
+        connectionName: `${options.name}:${role}`,
+        maxRetriesPerRequest: failFast ? 1 : null,
+        ...(failFast ? { commandTimeout: options.commandTimeoutMs } : {}),
+      },
+    },
+  );
+  cluster.on("error", (error: Error) => options.onError?.(error));
+  // Per-node failures (a master being restarted) arrive here, not as 'error'.
+  cluster.on("node error", (error: Error) => options.onError?.(error));
+  return cluster;
+}
+
+function isFailFast(role: RedisRole): boolean {
+  return role === "commands" || role === "queue";
 }

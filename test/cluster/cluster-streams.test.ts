@@ -1,0 +1,65 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { streamKeys } from "../../src/streaming/stream-keys.ts";
+import { expectOneEndLast, registerUser, replyOf, waitForFinalReply, type ChatUser } from "../chat/support/chat-api.ts";
+import { textOf } from "../helpers/sse-client.ts";
+import { startClusterSluice, type ClusterSluice } from "./cluster-sluice.ts";
+
+let rig: ClusterSluice;
+let user: ChatUser;
+beforeAll(async () => {
+  // 60 words at 150 words/s ≈ 0.4 s per reply: long enough to cut a read off mid-stream.
+  // A 30 s stall timeout: were sharded pub/sub broken, no stream would finish within the test timeout.
+  rig = await startClusterSluice("cluster", { SIMULATED_TOKENS_PER_SECOND: "150", SIMULATED_TOKEN_COUNT: "60", COALESCE_WINDOW_MS: "0", STREAM_STALL_TIMEOUT_MS: "30000" });
+  user = await registerUser(rig.sluice.url, "cluster");
+}, 60_000);
+afterAll(async () => {
+  await rig?.stop();
+});
+
+describe("Sluice on a 3-master Redis Cluster", () => {
+  it("completes generations whose stream keys land on every master, each log on the master that owns its {taskId} slot", async () => {
+    const keyPrefix = rig.sluice.env.REDIS_KEY_PREFIX ?? "";
+    const shardsSeen = new Set<number>();
+    for (let sent = 0; shardsSeen.size < 3; sent += 1) {
+      // (2/3)^40 per missing master: the loop ends long before this bound unless sharding is broken.
+      expect(sent, `tasks covered masters ${[...shardsSeen].join(",")} only`).toBeLessThan(40);
+      const conversation = await user.createConversation();
+      const accepted = await user.send(conversation.id, `echo:reply number ${sent}`);
+      const stream = await user.stream(accepted.taskId);
+      expect(expectOneEndLast(stream).status).toBe("completed");
+      expect(textOf(stream.events)).toBe(`reply number ${sent}`);
+      expect(replyOf(await user.conversation(conversation.id), accepted.taskId).content).toBe(`reply number ${sent}`);
+
+      const logKey = streamKeys(keyPrefix, accepted.taskId).log;
+      const owner = await rig.ownerOf(`{${accepted.taskId}}`);
+      // Without -c, redis-cli answers MOVED for a key of another master: EXISTS = 1 proves where the log lives.
+      expect((await rig.cluster.cli(owner, "EXISTS", logKey)).trim()).toBe("1");
+      shardsSeen.add(owner);
+    }
+    expect([...shardsSeen].sort()).toEqual([0, 1, 2]);
+  });
+
+  it("resumes with Last-Event-ID: the events after the cursor, nothing twice", async () => {
+    const conversation = await user.createConversation();
+    const accepted = await user.send(conversation.id, "Explain resumable streams");
+    const watcher = user.stream(accepted.taskId);
+    const first = await user.stream(accepted.taskId, { stopAfter: (_event, all) => all.filter((event) => event.event === "text-delta").length >= 3 });
+    const cursor = first.events.at(-1)?.id ?? "";
+    expect(cursor).toMatch(/^[^-]+-\d+$/);
+
+    const resumed = await user.stream(accepted.taskId, { headers: { "last-event-id": cursor } });
+    expect(resumed.status).toBe(200);
+    expect(resumed.events.some((event) => event.event === "start")).toBe(false);
+    expectOneEndLast(resumed);
+    const whole = await watcher;
+    expect([...first.events, ...resumed.events].map((event) => event.id)).toEqual(whole.events.map((event) => event.id));
+    const reply = await waitForFinalReply(user, conversation.id, accepted.taskId);
+    expect(reply.status).toBe("completed");
+    expect(reply.content).toBe(textOf(whole.events));
+  });
+
+  it("answers /readyz while every master is up", async () => {
+    const ready = await fetch(`${rig.sluice.url}/readyz`);
+    expect(ready.status).toBe(200);
+  });
+});
