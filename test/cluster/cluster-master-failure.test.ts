@@ -1,0 +1,106 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { queuePrefix } from "../../src/queue/generation-queue.ts";
+import { expectOneEndLast, registerUser, waitFor, waitForFinalReply, type ChatUser } from "../chat/support/chat-api.ts";
+import { textOf, type SseResponse } from "../helpers/sse-client.ts";
+import { startClusterSluice, type ClusterSluice } from "./cluster-sluice.ts";
+
+// 80 words at 20 words/s ≈ 4 s per reply: both replies are still running when the master dies.
+let rig: ClusterSluice;
+let user: ChatUser;
+beforeAll(async () => {
+  rig = await startClusterSluice("cluster-kill", {
+    SIMULATED_TOKENS_PER_SECOND: "20",
+    SIMULATED_TOKEN_COUNT: "80",
+    STREAM_STALL_TIMEOUT_MS: "500",
+    JOB_LOCK_DURATION_MS: "2000",
+    JOB_STALLED_INTERVAL_MS: "1000",
+    ORPHAN_SWEEP_INTERVAL_MS: "500",
+    ORPHAN_TIMEOUT_MS: "1000",
+    REDIS_COMMAND_TIMEOUT_MS: "1000",
+  });
+  user = await registerUser(rig.sluice.url, "kill");
+}, 60_000);
+afterAll(async () => {
+  await rig?.stop();
+});
+
+interface RunningReply {
+  taskId: string;
+  conversationId: string;
+  owner: number;
+}
+
+describe("one master of three is SIGKILLed mid-run and restarted (no replicas, AOF on)", () => {
+  it("streams on the other shards finish during the outage; the dead shard's stream waits and completes after the restart", async () => {
+    const keyPrefix = rig.sluice.env.REDIS_KEY_PREFIX ?? "";
+    const me = await user.call<{ user: { id: string } }>("GET", "/api/me");
+    // The victim owns neither the BullMQ queue's `{queue}` slot nor this user's open-stream leases:
+    // losing those is a different (whole-service) outage, described in docs/operations.md.
+    const queueOwner = await rig.ownerOf(queuePrefix(keyPrefix));
+    const leaseOwner = await rig.ownerOf(`{streams:${me.body.user.id}}`);
+    const victim = [0, 1, 2].find((index) => index !== queueOwner && index !== leaseOwner) ?? -1;
+
+    const replies: RunningReply[] = [];
+    while (!(replies.some((reply) => reply.owner === victim) && replies.some((reply) => reply.owner !== victim))) {
+      expect(replies.length, "no task landed on both kinds of shard").toBeLessThan(30);
+      const conversation = await user.createConversation();
+      const accepted = await user.send(conversation.id, "tell me a long story");
+      replies.push({ taskId: accepted.taskId, conversationId: conversation.id, owner: await rig.ownerOf(`{${accepted.taskId}}`) });
+    }
+    const onVictim = replies.find((reply) => reply.owner === victim)!;
+    const onSurvivor = replies.find((reply) => reply.owner !== victim)!;
+
+    let victimDeltas = 0;
+    let killed = false;
+    let restarting = false;
+    let survivorEndedDuringOutage = false;
+    let victimEndedDuringOutage = false;
+    const victimStream = user
+      .stream(onVictim.taskId, {
+        stopAfter: (event) => {
+          if (event.event === "text-delta") victimDeltas += 1;
+          return false;
+        },
+      })
+      .then((stream) => {
+        victimEndedDuringOutage = killed && !restarting;
+        return stream;
+      });
+    const survivorStream = user.stream(onSurvivor.taskId).then((stream) => {
+      survivorEndedDuringOutage = killed && !restarting;
+      return stream;
+    });
+    await waitFor(() => Promise.resolve(victimDeltas >= 3 ? true : undefined), 20_000, "the victim's stream to be under way");
+
+    await rig.cluster.kill(victim);
+    killed = true;
+    // Streams on the live shards do not wait for the dead one.
+    const survivor: SseResponse = await survivorStream;
+    expect(survivorEndedDuringOutage).toBe(true);
+    expect(expectOneEndLast(survivor).status).toBe("completed");
+    // Readiness stays up while any master answers: one shard down is a partial outage, not a reason to drop every API process.
+    expect((await fetch(`${rig.sluice.url}/readyz`)).status).toBe(200);
+
+    restarting = true;
+    await rig.cluster.restart(victim);
+    await rig.cluster.waitUntilHealthy();
+
+    // The dead shard's viewer was held open (no end while its master was down) and, once the master
+    // is back with its AOF, gets the rest of the reply and exactly one `end`.
+    const held = await victimStream;
+    expect(victimEndedDuringOutage).toBe(false);
+    expect(expectOneEndLast(held).status).toBe("completed");
+    const victimReply = await waitForFinalReply(user, onVictim.conversationId, onVictim.taskId, 30_000);
+    expect(victimReply.status).toBe("completed");
+    expect(victimReply.content).toBe(textOf(held.events));
+    // Same prompt, deterministic simulated model: the interrupted reply is not cut short.
+    expect(victimReply.content).toBe(textOf(survivor.events));
+    const survivorReply = await waitForFinalReply(user, onSurvivor.conversationId, onSurvivor.taskId);
+    expect(survivorReply.content).toBe(textOf(survivor.events));
+
+    // The log survived the restart (AOF): a fresh read from the start replays the same reply.
+    const replay = await user.stream(onVictim.taskId);
+    expect(textOf(replay.events)).toBe(victimReply.content);
+    expectOneEndLast(replay);
+  }, 80_000);
+});
