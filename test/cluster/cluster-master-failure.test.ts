@@ -30,6 +30,25 @@ interface RunningReply {
   owner: number;
 }
 
+describe("cancel on a cluster", () => {
+  it("a cancel reaches the worker (classic PUBLISH on the cluster bus) and the stream ends cancelled", async () => {
+    const conversation = await user.createConversation();
+    const accepted = await user.send(conversation.id, "a reply to cancel");
+    let deltas = 0;
+    const stream = user.stream(accepted.taskId, {
+      stopAfter: (event) => {
+        if (event.event === "text-delta") deltas += 1;
+        return false;
+      },
+    });
+    await waitFor(() => Promise.resolve(deltas >= 2 ? true : undefined), 20_000, "the reply to be under way");
+    const cancel = await user.call("POST", `/api/stream/${accepted.taskId}/cancel`);
+    expect(cancel.status, cancel.text).toBe(202);
+    expect(expectOneEndLast(await stream).status).toBe("cancelled");
+    expect((await waitForFinalReply(user, conversation.id, accepted.taskId)).status).toBe("cancelled");
+  });
+});
+
 describe("one master of three is SIGKILLed mid-run and restarted (no replicas, AOF on)", () => {
   it("streams on the other shards finish during the outage; the dead shard's stream waits and completes after the restart", async () => {
     const keyPrefix = rig.sluice.env.REDIS_KEY_PREFIX ?? "";
