@@ -13,14 +13,25 @@
  * entries with consecutive seqs. JSON never contains a raw newline.
  */
 
-/** ARGV: publish command, new incarnation (used only if the meta is created), model suffix (`,"model":"…"` or ""). */
+/**
+ * ARGV: publish command, new incarnation (used only if the meta is created), model
+ * suffix (`,"model":"…"` or ""), minimum attempt ("" = none). The minimum lets the
+ * caller keep attempt numbers above what PostgreSQL has seen when Redis lost the
+ * log (a restart without persistence), so the fencing never goes backwards.
+ */
 export const beginAttemptScript = `
 local state = redis.call('HGET', KEYS[2], 'state')
 if state == 'ended' then return {'ENDED'} end
+local created = 0
 if not state then
   redis.call('HSET', KEYS[2], 'incarnation', ARGV[2], 'attempt', 0, 'lastSeq', 0, 'bytes', 0, 'state', 'live')
+  created = 1
 end
 local attempt = redis.call('HINCRBY', KEYS[2], 'attempt', 1)
+if ARGV[4] ~= '' and attempt < tonumber(ARGV[4]) then
+  attempt = tonumber(ARGV[4])
+  redis.call('HSET', KEYS[2], 'attempt', attempt)
+end
 local seq = redis.call('HINCRBY', KEYS[2], 'lastSeq', 1)
 local incarnation = redis.call('HGET', KEYS[2], 'incarnation')
 local json
@@ -34,7 +45,7 @@ redis.call('HINCRBY', KEYS[2], 'bytes', #json)
 redis.call('PERSIST', KEYS[1])
 redis.call('PERSIST', KEYS[2])
 redis.call(ARGV[1], KEYS[3], incarnation .. ' ' .. seq .. '\\n' .. json)
-return {'OK', attempt, incarnation, seq}
+return {'OK', attempt, incarnation, seq, created}
 `;
 
 /**

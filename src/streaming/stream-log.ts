@@ -40,6 +40,8 @@ export interface AttemptStarted {
   incarnation: string;
   /** Seq of the start or reset entry. */
   seq: number;
+  /** True when this call created the log (first attempt, or the log was lost and is being replaced). */
+  created: boolean;
 }
 
 export interface AppendResult {
@@ -86,7 +88,7 @@ export interface StreamLog {
    * Starts attempt 1 (appends `start`) or a retry (appends `reset`), creating the
    * log if missing. Rejects with STALE_ATTEMPT when the stream has already ended.
    */
-  beginAttempt(taskId: string, options?: { model?: string }): Promise<AttemptStarted>;
+  beginAttempt(taskId: string, options?: { model?: string; minAttempt?: number }): Promise<AttemptStarted>;
   /**
    * Appends events atomically (one EVALSHA), fenced by attempt. Rejects with
    * STALE_ATTEMPT, EVENT_TOO_LARGE, STREAM_TOO_LARGE or STREAM_NOT_FOUND (the log
@@ -149,10 +151,10 @@ export function createStreamLog(options: StreamLogOptions): StreamLog {
 
     async beginAttempt(taskId, attemptOptions) {
       const modelSuffix = attemptOptions?.model === undefined ? "" : `,"model":${JSON.stringify(attemptOptions.model)}`;
-      const reply = asArray(await runBeginAttempt(redis, writeKeys(taskId), [publishCommand, newIncarnation(), modelSuffix]));
+      const reply = asArray(await runBeginAttempt(redis, writeKeys(taskId), [publishCommand, newIncarnation(), modelSuffix, attemptOptions?.minAttempt ?? ""]));
       if (reply[0] === "ENDED") throw new SluiceError("STALE_ATTEMPT", "The stream has already ended; no new attempt can start.");
       if (reply[0] !== "OK") throw unexpectedReply(reply);
-      return { attempt: Number(reply[1]), incarnation: String(reply[2]), seq: Number(reply[3]) };
+      return { attempt: Number(reply[1]), incarnation: String(reply[2]), seq: Number(reply[3]), created: Number(reply[4]) === 1 };
     },
 
     async append(taskId, attempt, events, expectedFirstSeq) {

@@ -62,7 +62,16 @@ export function createGenerationJob(
       if (isSluiceError(error) && error.code === "STALE_ATTEMPT") return "done"; // the log already ended
       throw error;
     }
-    const task = await messages.beginAttempt(taskId, started.attempt);
+    let task = await messages.beginAttempt(taskId, started.attempt);
+    if (!task) {
+      // Redis lost the log (restart without persistence) and counted attempts from 1 again,
+      // below what PostgreSQL has seen: begin once more above it, so fencing never goes backwards.
+      const current = await messages.findTask(taskId);
+      if (started.created && current && (current.status === "pending" || current.status === "streaming") && current.attempt >= started.attempt) {
+        started = await streamLog.beginAttempt(taskId, { model: data.model, minAttempt: current.attempt + 1 });
+        task = await messages.beginAttempt(taskId, started.attempt);
+      }
+    }
     if (!task) {
       await settleWithoutRunning(dependencies, taskId, started.attempt, log);
       return "done";
