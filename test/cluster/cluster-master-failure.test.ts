@@ -99,6 +99,12 @@ describe("one master of three is SIGKILLed mid-run and restarted (no replicas, A
     expect(expectOneEndLast(survivor).status).toBe("completed");
     // Readiness stays up while any master answers: one shard down is a partial outage, not a reason to drop every API process.
     expect((await fetch(`${rig.sluice.url}/readyz`)).status).toBe(200);
+    // A new viewer of a stream on the dead shard is not left hanging: after the command timeout it
+    // gets a `retry:` hint and the response closes with no events, so EventSource comes back later.
+    const probe = await user.stream(onVictim.taskId);
+    expect(probe.status).toBe(200);
+    expect(probe.events).toEqual([]);
+    expect(probe.retries.length).toBeGreaterThan(0);
 
     restarting = true;
     await rig.cluster.restart(victim);
