@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { queuePrefix } from "../../src/queue/generation-queue.ts";
+import { streamKeys } from "../../src/streaming/stream-keys.ts";
 import { expectOneEndLast, registerUser, waitFor, waitForFinalReply, type ChatUser } from "../chat/support/chat-api.ts";
 import { textOf, type SseResponse } from "../helpers/sse-client.ts";
 import { startClusterSluice, type ClusterSluice } from "./cluster-sluice.ts";
@@ -127,5 +128,23 @@ describe("one master of three is SIGKILLed mid-run and restarted (no replicas, A
     const replay = await user.stream(onVictim.taskId);
     expect(textOf(replay.events)).toBe(victimReply.content);
     expectOneEndLast(replay);
+
+    // The API's sharded subscriber is back on the restarted master: a new stream there is
+    // subscribed on that master's shard channel (live delivery, not only stall re-reads).
+    let next: RunningReply | undefined;
+    for (let sent = 0; next === undefined; sent += 1) {
+      expect(sent, "no new task landed on the restarted master").toBeLessThan(30);
+      const conversation = await user.createConversation();
+      const accepted = await user.send(conversation.id, "tell me a long story");
+      if ((await rig.ownerOf(`{${accepted.taskId}}`)) === victim) next = { taskId: accepted.taskId, conversationId: conversation.id, owner: victim };
+    }
+    const channel = streamKeys(keyPrefix, next.taskId).notify;
+    const nextStream = user.stream(next.taskId);
+    await waitFor(
+      async () => ((await rig.cluster.cli(victim, "PUBSUB", "SHARDNUMSUB", channel)).split("\n")[1]?.trim() === "1" ? true : undefined),
+      20_000,
+      "a shard subscription on the restarted master",
+    );
+    expect(expectOneEndLast(await nextStream).status).toBe("completed");
   }, 80_000);
 });
