@@ -47,8 +47,7 @@ export function connectRedis(url: string, role: RedisRole, options: ConnectRedis
  *   SUBSCRIBE (the worker's cancel channel) still works on the same client.
  * - node connections reconnect by themselves (`clusterNodeRetryStrategy`): without it a master
  *   that restarts with the same slots would be found again only after a MOVED reply.
- * - auto-pipelining is off for `commands`: a pipeline must stay within one node, and ioredis
- *   groups by slot for us only when commands are not batched across keys.
+ * - `commands` auto-pipelines as on one node; ioredis batches per owning node, never across nodes.
  * @example const commands = connectRedisCluster([{ host: "127.0.0.1", port: 7000 }], "commands", { commandTimeoutMs: 5000, name: "sluice-api" });
  */
 export function connectRedisCluster(nodes: readonly ClusterNode[], role: RedisRole, options: ConnectRedisOptions): Cluster {
@@ -59,6 +58,7 @@ export function connectRedisCluster(nodes: readonly ClusterNode[], role: RedisRo
       clusterRetryStrategy: reconnectDelayMs,
       clusterNodeRetryStrategy: reconnectDelayMs,
       shardedSubscribers: role === "subscriber",
+      enableAutoPipelining: role === "commands",
       // A cluster with a master down answers CLUSTERDOWN for its slots; retry after this long (ms).
       retryDelayOnClusterDown: 200,
       redisOptions: {
