@@ -20,11 +20,12 @@ export async function requestCancel(redis: Redis, keyPrefix: string, taskId: str
   await redis.publish(cancelChannel(keyPrefix), taskId);
 }
 
-/** Which of these tasks have a cancel marker; one round trip per task slot group (MGET needs one slot on a cluster, so one GET each, pipelined). */
+/**
+ * Which of these tasks have a cancel marker. One EXISTS per task, sent together:
+ * ioredis pipelines them on one node; on a cluster the markers live on different
+ * shards, which a single pipeline may not span.
+ */
 export async function cancelledTasks(redis: Redis, keyPrefix: string, taskIds: readonly string[]): Promise<Set<string>> {
-  if (taskIds.length === 0) return new Set();
-  const pipeline = redis.pipeline();
-  for (const taskId of taskIds) pipeline.exists(cancelMarkerKey(keyPrefix, taskId));
-  const results = (await pipeline.exec()) ?? [];
-  return new Set(taskIds.filter((_taskId, index) => results[index]?.[1] === 1));
+  const found = await Promise.all(taskIds.map(async (taskId) => (await redis.exists(cancelMarkerKey(keyPrefix, taskId))) === 1));
+  return new Set(taskIds.filter((_taskId, index) => found[index]));
 }

@@ -21,6 +21,21 @@ async function rejection(promise: Promise<unknown>): Promise<{ code: string; det
 }
 
 describe("stream log", () => {
+  it("a recreated log can begin above a minimum attempt, so fencing never goes backwards", async () => {
+    const { log, redis } = setup();
+    const first = await log.beginAttempt("t-lost");
+    expect(first).toMatchObject({ attempt: 1, created: true });
+    expect(await log.beginAttempt("t-lost")).toMatchObject({ attempt: 2, created: false });
+    // Redis loses the log (restart without persistence): the next begin creates it anew.
+    const keys = log.keys("t-lost");
+    await redis.del(keys.log, keys.meta);
+    const recreated = await log.beginAttempt("t-lost", { minAttempt: 3 });
+    expect(recreated).toMatchObject({ attempt: 3, seq: 1, created: true });
+    expect(recreated.incarnation).not.toBe(first.incarnation);
+    expect((await log.read("t-lost", 0))?.entries[0]?.event).toMatchObject({ type: "reset", attempt: 3 });
+    expect((await rejection(log.append("t-lost", 2, [{ type: "text-delta", delta: "stale" }]))).code).toBe("STALE_ATTEMPT");
+  });
+
   it("makes an append with an expected seq idempotent: a re-sent append writes nothing twice", async () => {
     const { log } = setup();
     const begun = await log.beginAttempt("t-idem");

@@ -86,11 +86,10 @@ describe.runIf(process.env.SLUICE_FAULTS_REDIS_RESTART === "1")("Redis SIGKILL a
     await killAndRestartMidStream(false, { requireCompletion: false });
   }, clusterStartTimeoutMs + 200_000);
 
-  // BUG (not fixed): after Redis loses its data the sweeper re-enqueues the job, but the new log
-  // numbers attempts from 1 again while the PostgreSQL row already holds attempt 1, so
-  // messages.beginAttempt() refuses it ("a newer attempt owns this task"), the job returns, and
-  // the sweeper later fails the task as GENERATION_ORPHANED: an accepted task is lost.
-  it.fails("without persistence: accepted tasks still complete", async () => {
+  // The product fix for this case (a recreated log begins above PostgreSQL's attempt, minAttempt in
+  // stream-log.ts) is covered by src/streaming/stream-log.test.ts; this end-to-end run still times out
+  // on a loaded machine (like the whole file, see above), so it is not yet proof either way.
+  it("without persistence: accepted tasks still complete", async () => {
     await killAndRestartMidStream(false, { requireCompletion: true });
   }, clusterStartTimeoutMs + 200_000);
 });
