@@ -26,10 +26,11 @@ const reconnectDelayMs = (times: number): number => Math.min(50 * 2 ** Math.min(
  */
 export function connectRedis(url: string, role: RedisRole, options: ConnectRedisOptions): Redis {
   const failFast = isFailFast(role);
-  // log-writer differs from worker only in its name (CLIENT LIST shows who appends).
+  // log-writer differs from worker in its name (CLIENT LIST shows who appends) and in
+  // auto-pipelining: appends of many concurrent streams share one socket write (bench profile).
   const client = new Redis(url, {
     connectionName: `${options.name}:${role}`,
-    enableAutoPipelining: role === "commands",
+    enableAutoPipelining: role === "commands" || role === "log-writer",
     retryStrategy: reconnectDelayMs,
     maxRetriesPerRequest: failFast ? 1 : null,
     ...(failFast ? { commandTimeout: options.commandTimeoutMs } : {}),
@@ -58,7 +59,7 @@ export function connectRedisCluster(nodes: readonly ClusterNode[], role: RedisRo
       clusterRetryStrategy: reconnectDelayMs,
       clusterNodeRetryStrategy: reconnectDelayMs,
       shardedSubscribers: role === "subscriber",
-      enableAutoPipelining: role === "commands",
+      enableAutoPipelining: role === "commands" || role === "log-writer",
       // A cluster with a master down answers CLUSTERDOWN for its slots; retry after this long (ms).
       retryDelayOnClusterDown: 200,
       redisOptions: {
