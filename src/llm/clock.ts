@@ -1,19 +1,6 @@
-/**
- * The time source providers pace and time out with; injected so tests drive
- * time by hand (see manual-clock.ts) instead of sleeping.
- */
-export interface Clock {
-  /** Milliseconds; only differences matter. */
-  now(): number;
-  setTimeout(callback: () => void, delayMs: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
+import type { Clock } from "../time/clock.ts";
 
-export const systemClock: Clock = {
-  now: () => performance.now(),
-  setTimeout: (callback, delayMs) => setTimeout(callback, delayMs),
-  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
-};
+export { systemClock, type Clock } from "../time/clock.ts";
 
 /**
  * Resolves after `delayMs` on `clock`, or rejects with the signal's reason as

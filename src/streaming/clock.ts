@@ -1,13 +1,1 @@
-/** Time, injected so coalescing windows, heartbeats and stall timers are testable without waiting. */
-export interface Clock {
-  /** Milliseconds on a monotonic scale (only differences matter). */
-  now(): number;
-  setTimeout(callback: () => void, delayMs: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
-
-export const systemClock: Clock = {
-  now: () => performance.now(),
-  setTimeout: (callback, delayMs) => setTimeout(callback, delayMs),
-  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
-};
+export { systemClock, type Clock } from "../time/clock.ts";
