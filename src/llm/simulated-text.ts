@@ -27,8 +27,8 @@ export function hashConversation(messages: readonly ChatTurn[]): number {
   return hash >>> 0;
 }
 
-/** mulberry32: tiny, fast, good enough to pick words. */
-function createRandom(seed: number): () => number {
+/** mulberry32: tiny, fast, deterministic; picks words here and seeds the test rigs' runs. */
+export function seededRandom(seed: number): () => number {
   let state = seed >>> 0;
   return () => {
     state = (state + 0x6d2b79f5) >>> 0;
@@ -44,7 +44,7 @@ function createRandom(seed: number): () => number {
  * entry is one token without its leading separator; the caller joins with " ".
  */
 export function simulatedWords(messages: readonly ChatTurn[], count: number): string[] {
-  const random = createRandom(hashConversation(messages));
+  const random = seededRandom(hashConversation(messages));
   const words: string[] = [];
   let sentenceLength = 0;
   let sentenceTarget = 6 + Math.floor(random() * 10);

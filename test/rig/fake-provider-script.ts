@@ -1,5 +1,6 @@
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { seededRandom } from "../../src/llm/simulated-text.ts";
 
 /**
  * What the fake OpenAI and Anthropic servers share: the seeded token script a
@@ -40,20 +41,10 @@ const vocabulary = [
   "🚀", "日本語", "tab\there", "back\\slash", "50%", "end.",
 ];
 
-function createRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let value = state;
-    value = Math.imul(value ^ (value >>> 15), value | 1);
-    value ^= value + Math.imul(value ^ (value >>> 7), value | 61);
-    return ((value ^ (value >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** The seeded token sequence the servers stream; `tokens.join("")` is the reply. */
 export function scriptTokens(seed: number, count: number): string[] {
-  const random = createRandom(seed);
+  const random = seededRandom(seed);
   const tokens: string[] = [];
   for (let index = 0; index < count; index++) {
     const word = vocabulary[Math.floor(random() * vocabulary.length)] ?? "alpha";
@@ -64,7 +55,7 @@ export function scriptTokens(seed: number, count: number): string[] {
 
 /** The "huge" reply as ~1 KB ASCII chunks (so chunk boundaries never split a character). */
 export function hugeTokens(seed: number, totalBytes: number): string[] {
-  const random = createRandom(seed);
+  const random = seededRandom(seed);
   const tokens: string[] = [];
   let size = 0;
   for (let index = 0; size < totalBytes; index++) {

@@ -68,16 +68,7 @@ export async function waitForFinalMessage(session: Session, conversationId: stri
 }
 
 /** A deterministic PRNG (mulberry32) so a failing chaos run can be replayed from its seed. */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let value = state;
-    value = Math.imul(value ^ (value >>> 15), value | 1);
-    value ^= value + Math.imul(value ^ (value >>> 7), value | 61);
-    return ((value ^ (value >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seededRandom } from "../../../src/llm/simulated-text.ts";
 
 const vocabulary = ["alpha", "beta", "gamma", "délta", "ε", "日本語", "naïve", "—", "line\nbreak", "quote\"d", "tab\there", "emoji🙂", "x"];
 
