@@ -31,9 +31,9 @@ export function createOpenStreamLeases(options: { redis: Redis; keyPrefix: strin
       const ok = await options.redis.eval(acquireScript, 1, key, now, now + options.leaseMs, options.limit, member, options.leaseMs * 2);
       if (ok !== 1) throw new SluiceError("TOO_MANY_OPEN_STREAMS", undefined, { details: { retryAfterSeconds: 5 } });
       return {
+        // One round trip per renewal: every open viewer renews, so this runs for all of them.
         renew: async () => {
-          await options.redis.zadd(key, "XX", options.now() + options.leaseMs, member);
-          await options.redis.pexpire(key, options.leaseMs * 2);
+          await options.redis.multi().zadd(key, "XX", options.now() + options.leaseMs, member).pexpire(key, options.leaseMs * 2).exec();
         },
         release: async () => {
           await options.redis.zrem(key, member);
