@@ -3,6 +3,7 @@ import { chmodSync, chownSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Socket } from "node:net";
+import pg from "pg";
 import { findExecutable } from "../../src/embedded/find-executable.ts";
 import { findFreePort } from "../../src/embedded/free-port.ts";
 
@@ -10,9 +11,18 @@ export interface PostgresServer {
   /** Superuser URL of the `postgres` database; tests create their own databases from it. */
   readonly url: string;
   readonly port: number;
+  /** The running postmaster's PID (it changes on `restart`). */
   readonly pid: number | undefined;
   /** `pg_ctl stop -m immediate` semantics: SIGQUIT. */
   kill(signal?: NodeJS.Signals): void;
+  /**
+   * `pg_ctl stop -m immediate`: SIGQUIT to the postmaster, which kills every
+   * backend without a checkpoint; resolves when it has exited. The next start
+   * runs crash recovery, exactly as after a power cut.
+   */
+  stopImmediate(): Promise<void>;
+  /** Starts the server again on the same port and data directory; resolves once it accepts queries. */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -58,34 +68,69 @@ export async function startPostgresServer(options: { settings?: Record<string, s
     ...options.settings,
   };
   const settingArgs = Object.entries(settings).flatMap(([name, value]) => ["-c", `${name}=${value}`]);
-  const child: ChildProcess = spawn(postgres, ["-D", dataDirectory, ...settingArgs], {
-    stdio: ["ignore", "ignore", "pipe"],
-    cwd: directory,
-    ...identity,
-  });
-  let stderr = "";
-  child.stderr?.setEncoding("utf8").on("data", (text: string) => {
-    if (stderr.length < 10_000) stderr += text;
-  });
-  const exited = new Promise<never>((_resolve, reject) =>
-    child.once("exit", (code) => reject(new Error(`postgres exited (${String(code)}): ${stderr}`))),
-  );
-  await Promise.race([waitForPort(port, 30_000), exited]);
-  child.removeAllListeners("exit");
+  const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
+  const launch = async (): Promise<ChildProcess> => {
+    const launched: ChildProcess = spawn(postgres, ["-D", dataDirectory, ...settingArgs], {
+      stdio: ["ignore", "ignore", "pipe"],
+      cwd: directory,
+      ...identity,
+    });
+    let stderr = "";
+    launched.stderr?.setEncoding("utf8").on("data", (text: string) => {
+      if (stderr.length < 10_000) stderr += text;
+    });
+    const exited = new Promise<never>((_resolve, reject) =>
+      launched.once("exit", (code) => reject(new Error(`postgres exited (${String(code)}): ${stderr}`))),
+    );
+    await Promise.race([waitForPort(port, 30_000), exited]);
+    launched.removeAllListeners("exit");
+    return launched;
+  };
+  const running = (process: ChildProcess): boolean => process.exitCode === null && process.signalCode === null;
+  const stopWith = async (process: ChildProcess, signal: NodeJS.Signals): Promise<void> => {
+    if (!running(process)) return;
+    const done = new Promise<void>((resolve) => process.once("exit", () => resolve()));
+    process.kill(signal);
+    await done;
+  };
+  let child = await launch();
   return {
-    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    url,
     port,
-    pid: child.pid,
+    get pid() {
+      return child.pid;
+    },
     kill: (signal = "SIGQUIT") => child.kill(signal),
+    stopImmediate: () => stopWith(child, "SIGQUIT"),
+    restart: async () => {
+      if (running(child)) throw new Error("postgres is still running; stop it first");
+      child = await launch();
+      // After an immediate stop the port opens during crash recovery, before logins are accepted (57P03).
+      await waitForQueries(url, 30_000);
+    },
     stop: async () => {
-      if (child.exitCode === null && child.signalCode === null) {
-        const done = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-        child.kill("SIGINT"); // fast shutdown
-        await done;
-      }
+      await stopWith(child, "SIGINT"); // fast shutdown
       rmSync(directory, { recursive: true, force: true });
     },
   };
+}
+
+async function waitForQueries(url: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const client = new pg.Client({ connectionString: url });
+    client.on("error", () => undefined);
+    try {
+      await client.connect();
+      await client.query("SELECT 1");
+      return;
+    } catch (error) {
+      if (Date.now() > deadline) throw new Error(`postgres did not accept queries within ${timeoutMs} ms`, { cause: error });
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
 }
 
 async function waitForPort(port: number, timeoutMs: number): Promise<void> {

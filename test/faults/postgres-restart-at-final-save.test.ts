@@ -1,0 +1,143 @@
+/**
+ * Fault 9, the real thing: a private PostgreSQL is stopped with `pg_ctl stop -m
+ * immediate` semantics (SIGQUIT: every backend killed, no checkpoint) while the
+ * worker's final UPDATE is in flight, then restarted on the same port and data
+ * directory (crash recovery). The save is retried, exactly one message is
+ * saved, `end` reaches the client only after the commit (PROTOCOL.md: the
+ * saved message exists when `end` says completed), API calls made while
+ * PostgreSQL is down answer a fast 503, and no Sluice process dies.
+ *
+ * The worker is held at the final save deterministically: the test locks the
+ * assistant row (`SELECT ... FOR UPDATE` in an open transaction), so the
+ * worker's final UPDATE waits on the lock; `pg_stat_activity` says when.
+ */
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startPostgresServer, type PostgresServer } from "../rig/postgres-server.ts";
+import { createStreamRecorder } from "../rig/stream-recorder.ts";
+import { ApiError, conversationMessages, createConversation, echoPrompt, seededRandom, sendMessage, signUp, until } from "./support/chat-api.ts";
+import { clusterStartTimeoutMs, startCluster, type Cluster } from "./support/start-cluster.ts";
+
+const statementTimeoutMs = 3_000;
+let postgres: PostgresServer;
+let databaseUrl: string;
+let cluster: Cluster;
+
+beforeAll(async () => {
+  postgres = await startPostgresServer();
+  const admin = new pg.Client({ connectionString: postgres.url });
+  await admin.connect();
+  try {
+    await admin.query("CREATE DATABASE sluice_pgrestart");
+  } finally {
+    await admin.end();
+  }
+  const url = new URL(postgres.url);
+  url.pathname = "/sluice_pgrestart";
+  databaseUrl = url.toString();
+  // A 60-word reply at 30 words/s streams for ~2 s: time to lock the row after the first delta.
+  cluster = await startCluster({
+    combined: false,
+    apis: 1,
+    workers: 1,
+    label: "pgrestart",
+    env: { DATABASE_URL: databaseUrl, DB_STATEMENT_TIMEOUT_MS: String(statementTimeoutMs), SIMULATED_TOKENS_PER_SECOND: "30" },
+  });
+}, clusterStartTimeoutMs);
+afterAll(async () => {
+  await cluster?.stop();
+  await postgres?.stop();
+});
+
+/** A connection of the test's own; its errors (the server going away) are expected, not fatal. */
+async function connect(): Promise<pg.Client> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  client.on("error", () => undefined);
+  await client.connect();
+  return client;
+}
+
+/** The worker's final UPDATE of this task's row (it sets `completed_at`), waiting on a row lock. */
+async function finalSaveWaitingOnLock(observer: pg.Client): Promise<boolean> {
+  const result = await observer.query<{ waiting: string }>(
+    `SELECT count(*) AS waiting FROM pg_stat_activity
+      WHERE datname = current_database() AND wait_event_type = 'Lock'
+        AND query ILIKE 'update "messages"%' AND query ILIKE '%"completed_at"%'`,
+  );
+  return Number(result.rows[0]?.waiting ?? 0) > 0;
+}
+
+describe("PostgreSQL stopped with -m immediate at the final save, then restarted", () => {
+  it("the save is retried after the restart: one completed message, end only after the commit, fast 503s meanwhile, no process dies", async () => {
+    const [api, worker] = [cluster.apis[0], cluster.workers[0]];
+    const pids = [api?.pid, worker?.pid];
+    const session = await signUp(cluster.url, "pgrestart");
+    const conversationId = await createConversation(session);
+    const { prompt, expected } = echoPrompt(seededRandom(93), 60);
+    const accepted = await sendMessage(session, conversationId, prompt);
+    const recorder = createStreamRecorder(session);
+    const following = recorder.follow(accepted.taskId, () => ({ idleTimeoutMs: 60_000 }), { deadlineMs: 90_000 });
+    await until(() => recorder.report(accepted.taskId).text.length > 0, 30_000, "the stream to start");
+
+    const locker = await connect();
+    const observer = await connect();
+    let downtimeMs = 0;
+    try {
+      await locker.query("BEGIN");
+      const locked = await locker.query("SELECT id FROM messages WHERE task_id = $1 FOR UPDATE", [accepted.taskId]);
+      expect(locked.rowCount).toBe(1);
+      await until(() => finalSaveWaitingOnLock(observer), 30_000, "the worker's final UPDATE to wait on the row lock");
+      // The whole text is out; only the save (and so `end`) is pending.
+      await until(() => recorder.report(accepted.taskId).text === expected, 10_000, "the whole text to reach the client");
+      expect(recorder.report(accepted.taskId).ends, "`end` before the final save committed").toBe(0);
+
+      const retriesBefore = worker?.output().split("final save failed; retrying").length ?? 0;
+      const stoppedAt = Date.now();
+      await postgres.stopImmediate();
+      try {
+        await until(() => (worker?.output().split("final save failed; retrying").length ?? 0) > retriesBefore, 20_000, "a final-save retry");
+        // An API call that needs PostgreSQL answers 503 with a stable code instead of hanging.
+        const startedAt = Date.now();
+        const outcome = await conversationMessages(session, conversationId).then(
+          () => "ok" as const,
+          (error: unknown) => error,
+        );
+        const durationMs = Date.now() - startedAt;
+        expect(outcome).toBeInstanceOf(ApiError);
+        expect((outcome as ApiError).status).toBe(503);
+        expect((JSON.parse((outcome as ApiError).body) as { error: { code: string } }).error.code).toBe("SERVICE_UNAVAILABLE");
+        expect(durationMs).toBeLessThan(statementTimeoutMs + 2_000);
+        const report = recorder.report(accepted.taskId);
+        expect(report.ends, "`end` arrived while PostgreSQL was down").toBe(0);
+        // The stream stayed open on its first connection (heartbeats only).
+        expect(report.connections).toBe(1);
+      } finally {
+        await postgres.restart();
+        downtimeMs = Date.now() - stoppedAt;
+      }
+    } finally {
+      await Promise.all([locker.end().catch(() => undefined), observer.end().catch(() => undefined)]);
+    }
+
+    const report = await following;
+    const context = `PostgreSQL down for ${downtimeMs} ms\n${JSON.stringify({ ...report, text: undefined })}\n${cluster.output().slice(-4_000)}`;
+    expect(report, context).toMatchObject({ ends: 1, endStatus: "completed", lost: 0, duplicated: 0, outOfOrder: 0, resets: 0, text: expected });
+    // Read at once after `end`: the row must already be final, and there is exactly one.
+    const rows = (await conversationMessages(session, conversationId)).filter((message) => message.taskId === accepted.taskId);
+    expect(rows.map((row) => [row.role, row.status, row.content]), context).toEqual([["assistant", "completed", expected]]);
+    const direct = await connect();
+    try {
+      const assistants = await direct.query("SELECT status FROM messages WHERE conversation_id = $1 AND role = 'assistant'", [conversationId]);
+      expect(assistants.rows, context).toEqual([{ status: "completed" }]);
+    } finally {
+      await direct.end();
+    }
+    // The pools recovered in place: the same processes serve again.
+    expect([cluster.apis[0]?.pid, cluster.workers[0]?.pid]).toEqual(pids);
+    expect(api?.child.exitCode).toBeNull();
+    expect(worker?.child.exitCode).toBeNull();
+    const next = await sendMessage(session, conversationId, "echo:after the restart");
+    const nextReport = await recorder.follow(next.taskId, () => ({ idleTimeoutMs: 60_000 }), { deadlineMs: 60_000 });
+    expect(nextReport).toMatchObject({ ends: 1, endStatus: "completed", text: "after the restart" });
+  }, 150_000);
+});
