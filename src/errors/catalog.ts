@@ -54,6 +54,7 @@ export const errorCatalog = {
 
   // Dependencies
   SERVICE_UNAVAILABLE: { status: 503, message: "A backing service is unavailable; try again shortly.", retryable: true },
+  STORE_FULL: { status: 503, message: "The stream store (Redis) is out of memory; try again shortly.", retryable: true },
   NOT_READY: { status: 503, message: "Not ready: a dependency is down or migrations are pending.", retryable: true },
   INTERNAL: { status: 500, message: "Something went wrong on our side.", retryable: true },
 } as const satisfies Record<string, ErrorDefinition>;

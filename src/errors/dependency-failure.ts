@@ -23,14 +23,36 @@ export function isUnavailableError(error: unknown): boolean {
 }
 
 /**
- * Runs a call to Redis. Any failure that is not already a SluiceError means Redis
- * is down, paused or timing out: the client gets a fast 503 SERVICE_UNAVAILABLE.
+ * True when Redis refused a write because it reached `maxmemory` (policy noeviction).
+ * "OOM" is the error code Redis puts first in the reply (as NOSCRIPT in run-script.ts);
+ * it is the same for plain commands and for a write inside a Lua script (BullMQ's too).
  */
+export function isRedisOutOfMemory(error: unknown): boolean {
+  for (let current: unknown = error, depth = 0; current && depth < 4; depth += 1) {
+    if (current instanceof Error && current.name === "ReplyError" && current.message.startsWith("OOM ")) return true;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
+/**
+ * The one mapping of a failed Redis call to what a client is told: Redis out of memory is
+ * STORE_FULL (also when wrapped in a SluiceError); another SluiceError stays as it is;
+ * anything else means Redis is down, paused or timing out (SERVICE_UNAVAILABLE).
+ * Both are 503 and retryable.
+ */
+export function redisFailure(error: unknown): SluiceError {
+  // Before the SluiceError check: a SERVICE_UNAVAILABLE wrapping an OOM reply (the stream writer's) is STORE_FULL.
+  if (isRedisOutOfMemory(error)) return new SluiceError("STORE_FULL", undefined, { cause: error, details: { retryAfterSeconds: 5 } });
+  if (error instanceof SluiceError) return error;
+  return new SluiceError("SERVICE_UNAVAILABLE", "Redis is unavailable; try again shortly.", { cause: error, details: { retryAfterSeconds: 2 } });
+}
+
+/** Runs a call to Redis; a failure reaches the client as a fast 503 (see `redisFailure`), never a hang or a 500. */
 export async function callRedis<T>(operation: () => Promise<T>): Promise<T> {
   try {
     return await operation();
   } catch (error) {
-    if (error instanceof SluiceError) throw error;
-    throw new SluiceError("SERVICE_UNAVAILABLE", "Redis is unavailable; try again shortly.", { cause: error, details: { retryAfterSeconds: 2 } });
+    throw redisFailure(error);
   }
 }

@@ -1,5 +1,6 @@
 import type { Logger } from "pino";
 import { SluiceError, isSluiceError, type ErrorCode } from "../errors/catalog.ts";
+import { redisFailure } from "../errors/dependency-failure.ts";
 import { sleep, systemClock } from "../llm/clock.ts";
 import type { ChatTurn, LlmProvider } from "../llm/llm-provider.ts";
 import { isProviderError } from "../llm/provider-error.ts";
@@ -48,16 +49,26 @@ interface Outcome {
 /** "handed-back": shutdown stopped the attempt unsaved; the caller returns the job to the queue for another worker. */
 export type GenerationJobResult = "done" | "handed-back";
 
+/** The log vanished under a running attempt (Redis restarted without persistence); begin again above it. */
+interface LogLost {
+  lostAttempt: number;
+}
+
+/** Log losses one job survives before it gives up (the orphan sweeper then fails the task). */
+const maxLogLosses = 3;
+/** How long `end` is retried while Redis refuses it (out of memory, restarting), in ms. */
+const endRetryBudgetMs = 60_000;
+
 export function createGenerationJob(
   dependencies: GenerationJobDependencies,
 ): (data: GenerationJobData, shutdown?: AbortSignal) => Promise<GenerationJobResult> {
   const { streamLog, messages, logger } = dependencies;
-  return async (data, shutdown = new AbortController().signal) => {
+  const attemptOnce = async (data: GenerationJobData, shutdown: AbortSignal, minAttempt: number | undefined): Promise<GenerationJobResult | LogLost> => {
     const { taskId } = data;
     const log = logger.child({ taskId });
     let started;
     try {
-      started = await streamLog.beginAttempt(taskId, { model: data.model });
+      started = await streamLog.beginAttempt(taskId, { model: data.model, ...(minAttempt === undefined ? {} : { minAttempt }) });
     } catch (error) {
       if (isSluiceError(error) && error.code === "STALE_ATTEMPT") return "done"; // the log already ended
       throw error;
@@ -131,12 +142,17 @@ export function createGenerationJob(
           break;
         }
       }
+      // A failed flush is recorded in writer.failure, judged next.
+      if (!shutdown.aborted) await writer.flush().catch(() => undefined);
       if (writer.failure) {
         if (writer.failure.code === "STALE_ATTEMPT") {
           log.warn({ attempt: started.attempt }, "attempt superseded; stopping without saving");
           return "done";
         }
-        outcome = { status: "failed", error: { code: writer.failure.code, message: writer.failure.message } };
+        if (writer.failure.code === "STREAM_NOT_FOUND") return { lostAttempt: started.attempt };
+        // Redis out of memory surfaces as STORE_FULL (errors/dependency-failure.ts).
+        const failure = redisFailure(writer.failure);
+        outcome = { status: "failed", error: { code: failure.code, message: failure.message } };
       } else if (cancel.signal.aborted) {
         outcome = { status: "cancelled" };
       } else if (shutdown.aborted) {
@@ -146,9 +162,6 @@ export function createGenerationJob(
         log.warn({ attempt: started.attempt }, "shutdown: handing the generation back to the queue");
         return "handed-back";
       }
-      await writer.flush().catch((error: unknown) => {
-        if (isSluiceError(error) && error.code === "STALE_ATTEMPT") throw error;
-      });
     } catch (error) {
       if (isSluiceError(error) && error.code === "STALE_ATTEMPT") return "done";
       throw error;
@@ -175,13 +188,61 @@ export function createGenerationJob(
       return "done";
     }
     // PROTOCOL.md: `end` is written only after the final message is committed.
-    await writer.end({ status: outcome.status, messageId: task.messageId, ...(outcome.error ? { error: outcome.error } : {}) }).catch((error: unknown) => {
-      if (!(isSluiceError(error) && error.code === "STALE_ATTEMPT")) throw error;
+    const endOutcome = { status: outcome.status, messageId: task.messageId, ...(outcome.error ? { error: outcome.error } : {}) };
+    await endAfterSave(dependencies, log, shutdown, async () => {
+      try {
+        await writer.end(endOutcome);
+      } catch (error) {
+        if (!(isSluiceError(error) && error.code === "STREAM_NOT_FOUND")) throw error;
+        // The log was lost after the save: recreate it (clients get `reset`) with the saved text and the end.
+        const again = await streamLog.beginAttempt(taskId, { model: data.model, minAttempt: started.attempt + 1 });
+        await appendSavedText(streamLog, taskId, again.attempt, text);
+        await streamLog.end(taskId, again.attempt, endOutcome);
+      }
     });
     dependencies.metrics?.generations.inc({ status: outcome.status });
     log.info({ status: outcome.status, chunks: lastSeq, characters: text.length, durationMs: dependencies.now() - startedAt, errorCode: outcome.error?.code }, "stream completed");
     return "done";
   };
+  return async (data, shutdown = new AbortController().signal) => {
+    let minAttempt: number | undefined;
+    for (let losses = 0; ; losses += 1) {
+      const result = await attemptOnce(data, shutdown, minAttempt);
+      if (typeof result === "string") return result;
+      // Thrown, the job fails and the orphan sweeper fails the message and ends the stream.
+      if (losses >= maxLogLosses) throw new SluiceError("SERVICE_UNAVAILABLE", "The stream log was lost again and again.");
+      logger.warn({ taskId: data.taskId, attempt: result.lostAttempt }, "the stream log was lost (Redis restarted empty); beginning again");
+      minAttempt = result.lostAttempt + 1;
+    }
+  };
+}
+
+/**
+ * Writes `end`, retrying while Redis refuses it (out of memory, restarting) for up to
+ * `endRetryBudgetMs`: the message is saved, and a client sees the outcome only through `end`.
+ * STALE_ATTEMPT (a newer attempt owns the log and will end it) is success.
+ */
+async function endAfterSave(dependencies: GenerationJobDependencies, log: Logger, shutdown: AbortSignal, writeEnd: () => Promise<void>): Promise<void> {
+  const deadline = dependencies.now() + endRetryBudgetMs;
+  for (let retry = 0; ; retry += 1) {
+    try {
+      await writeEnd();
+      return;
+    } catch (error) {
+      if (isSluiceError(error) && error.code === "STALE_ATTEMPT") return;
+      const failure = redisFailure(error);
+      if (failure.code !== "STORE_FULL" && failure.code !== "SERVICE_UNAVAILABLE") throw error;
+      if (dependencies.now() >= deadline || shutdown.aborted) throw failure;
+      log.warn({ err: error, code: failure.code, retry: retry + 1 }, "could not write end; retrying");
+      await sleep(systemClock, Math.min(200 * 2 ** retry, 2_000), shutdown).catch(() => undefined);
+    }
+  }
+}
+
+/** Appends saved text in chunks under the event size limit (a replay after `reset`, PROTOCOL.md 3.2). */
+async function appendSavedText(streamLog: StreamLog, taskId: string, attempt: number, content: string): Promise<void> {
+  const chunks = content.match(/[\s\S]{1,4096}/gu) ?? [];
+  if (chunks.length > 0) await streamLog.append(taskId, attempt, chunks.map((delta) => ({ type: "text-delta" as const, delta })));
 }
 
 function errorInfo(error: unknown): { code: ErrorCode; message: string } {
@@ -201,10 +262,9 @@ async function settleWithoutRunning(dependencies: GenerationJobDependencies, tas
   // (it lost its lock between the save and `end`); send the saved text again, so that the text after
   // the last reset is the saved message (PROTOCOL.md 3.2). Chunks stay under the event size limit.
   const saved = task && attempt > 1 ? (await dependencies.messages.listForConversation(task.conversationId)).find((row) => row.id === task.messageId) : undefined;
-  const chunks = saved?.content.match(/[\s\S]{1,4096}/gu) ?? [];
-  if (chunks.length > 0) {
+  if (saved) {
     try {
-      await dependencies.streamLog.append(taskId, attempt, chunks.map((delta) => ({ type: "text-delta" as const, delta })));
+      await appendSavedText(dependencies.streamLog, taskId, attempt, saved.content);
     } catch (error) {
       if (isSluiceError(error) && error.code === "STALE_ATTEMPT") return;
       throw error;
