@@ -9,9 +9,7 @@ import { enqueueGeneration, type GenerationQueue } from "../queue/generation-que
 import type { Db } from "../storage/database.ts";
 import { violatedConstraint, sqlStateOf, uniqueViolation } from "../storage/database-errors.ts";
 import { createIdempotencyRepository } from "../storage/idempotency-repository.ts";
-import type { ConversationsRepository } from "../storage/conversations-repository.ts";
-import { createMessagesRepository, type MessagesRepository, type TaskRecord } from "../storage/messages-repository.ts";
-import type { UsersRepository } from "../storage/users-repository.ts";
+import { createMessagesRepository, type MessagesRepository, type TaskRecord, type TurnInput } from "../storage/messages-repository.ts";
 import type { StreamLog } from "../streaming/stream-log.ts";
 import { presentMessage, type MessageView } from "./present.ts";
 
@@ -39,8 +37,6 @@ export interface GenerationsDependencies {
   keyPrefix: string;
   queue: GenerationQueue;
   streamLog: StreamLog;
-  users: UsersRepository;
-  conversations: ConversationsRepository;
   messages: MessagesRepository;
   messageLimiter: FixedWindowLimiter;
   limits: { generationsPerUser: number; messageChars: number };
@@ -52,17 +48,12 @@ export interface GenerationsDependencies {
 class IdempotencyRace extends Error {}
 
 export function createGenerationsService(dependencies: GenerationsDependencies): GenerationsService {
-  const { db, conversations, messages } = dependencies;
+  const { db, messages } = dependencies;
 
-  const chooseModel = async (userId: string, requested: string | undefined): Promise<string> => {
-    if (requested !== undefined) {
-      if (!dependencies.models.allowed.includes(requested)) {
-        throw new SluiceError("MODEL_NOT_ALLOWED", `Model "${requested.slice(0, 100)}" is not allowed. Allowed: ${dependencies.models.allowed.join(", ")}.`);
-      }
-      return requested;
+  const checkModel = (requested: string | undefined): void => {
+    if (requested !== undefined && !dependencies.models.allowed.includes(requested)) {
+      throw new SluiceError("MODEL_NOT_ALLOWED", `Model "${requested.slice(0, 100)}" is not allowed. Allowed: ${dependencies.models.allowed.join(", ")}.`);
     }
-    const preferred = (await dependencies.users.findById(userId))?.defaultModel;
-    return preferred && dependencies.models.allowed.includes(preferred) ? preferred : dependencies.models.defaultModel;
   };
 
   const startGeneration = async (
@@ -71,29 +62,36 @@ export function createGenerationsService(dependencies: GenerationsDependencies):
     input: { content?: string | undefined; model?: string | undefined; replaceLastReply: boolean },
     idempotency: { key: string; requestHash: string } | undefined,
   ): Promise<GenerationAccepted> => {
+    checkModel(input.model);
     await callRedis(() => dependencies.messageLimiter.hit(userId));
-    if (!(await conversations.find(userId, conversationId))) throw new SluiceError("NOT_FOUND", "No such conversation.");
-    const model = await chooseModel(userId, input.model);
-    if ((await messages.countActiveForUser(userId)) >= dependencies.limits.generationsPerUser) {
-      throw new SluiceError("TOO_MANY_GENERATIONS", undefined, { details: { retryAfterSeconds: 5 } });
-    }
     const taskId = createTaskId();
+    const turnInput: TurnInput = {
+      conversationId, userId, userContent: input.content, taskId, requestedModel: input.model,
+      models: dependencies.models, activeLimit: dependencies.limits.generationsPerUser, replaceLastReply: input.replaceLastReply,
+    };
+    const accept = async (repository: MessagesRepository): Promise<Omit<GenerationAccepted, "streamUrl">> => {
+      const turn = await repository.acceptTurn(turnInput);
+      if (turn.kind === "conversation-missing") throw new SluiceError("NOT_FOUND", "No such conversation.");
+      if (turn.kind === "too-many-generations") throw new SluiceError("TOO_MANY_GENERATIONS", undefined, { details: { retryAfterSeconds: 5 } });
+      model = turn.assistant.model ?? model;
+      return {
+        ...(turn.user ? { userMessage: presentMessage(turn.user) } : {}),
+        assistantMessage: { id: turn.assistant.id, status: turn.assistant.status },
+        taskId,
+      };
+    };
+    let model = dependencies.models.defaultModel;
     let accepted: Omit<GenerationAccepted, "streamUrl">;
     try {
-      accepted = await db.transaction(async (transaction) => {
+      // Without an Idempotency-Key the whole turn is one statement; with one, the key, the turn
+      // and the stored response commit together.
+      accepted = !idempotency ? await accept(messages) : await db.transaction(async (transaction) => {
         const tx = transaction as unknown as Db;
-        if (idempotency && !(await createIdempotencyRepository(tx).insert(userId, idempotency.key, idempotency.requestHash, {}))) {
+        if (!(await createIdempotencyRepository(tx).insert(userId, idempotency.key, idempotency.requestHash, {}))) {
           throw new IdempotencyRace();
         }
-        const turnMessages = createMessagesRepository(tx);
-        if (input.replaceLastReply) await turnMessages.deleteLastFinalReply(conversationId);
-        const turn = await turnMessages.insertTurn({ conversationId, userId, userContent: input.content, taskId, model });
-        const result = {
-          ...(turn.user ? { userMessage: presentMessage(turn.user) } : {}),
-          assistantMessage: { id: turn.assistant.id, status: turn.assistant.status },
-          taskId,
-        };
-        if (idempotency) await createIdempotencyRepository(tx).saveResponse(userId, idempotency.key, result);
+        const result = await accept(createMessagesRepository(tx));
+        await createIdempotencyRepository(tx).saveResponse(userId, idempotency.key, result);
         return result;
       });
     } catch (error) {

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestDatabase } from "../../test/helpers/postgres.ts";
 import { createConversationsRepository } from "./conversations-repository.ts";
 import { openDatabase, type Database } from "./database.ts";
-import { createMessagesRepository, type FinalResult } from "./messages-repository.ts";
+import { createMessagesRepository, type FinalResult, type TurnInput } from "./messages-repository.ts";
 import { createUsersRepository } from "./users-repository.ts";
 
 let database: Database;
@@ -16,18 +16,26 @@ const result = (content: string, status: FinalResult["status"] = "completed"): F
   status, content, lastSeq: 9, inputTokens: 1, outputTokens: 2, errorCode: null, errorMessage: null,
 });
 
+const models = { defaultModel: "m", allowed: ["m", "other"] };
+
+function turnInput(userId: string, conversationId: string, taskId: string, overrides: Partial<TurnInput> = {}): TurnInput {
+  return { conversationId, userId, userContent: "q", taskId, requestedModel: undefined, models, activeLimit: 5, replaceLastReply: false, ...overrides };
+}
+
 async function conversationWithTurn(taskId: string, content: string) {
   const user = await createUsersRepository(database.db).create(`${taskId}@example.com`, "x");
   const conversation = await createConversationsRepository(database.db).create(user.id, null);
   const messages = createMessagesRepository(database.db);
-  const turn = await messages.insertTurn({ conversationId: conversation.id, userId: user.id, userContent: content, taskId, model: "m" });
+  const turn = await messages.acceptTurn(turnInput(user.id, conversation.id, taskId, { userContent: content }));
+  if (turn.kind !== "accepted") throw new Error(`turn not accepted: ${turn.kind}`);
   return { user, conversation, messages, turn };
 }
 
 describe("messages repository", () => {
   it("puts the new user message in the reply's history even within the same millisecond", async () => {
     const { conversation, messages, turn } = await conversationWithTurn("task_history", "first question");
-    expect(await messages.history(conversation.id, turn.assistant.id)).toEqual([{ role: "user", content: "first question" }]);
+    expect(turn.user?.createdAt.getTime()).toBeLessThanOrEqual(turn.assistant.createdAt.getTime());
+    expect((await messages.beginAttempt("task_history", 1))?.history).toEqual([{ role: "user", content: "first question" }]);
     const conversations = createConversationsRepository(database.db);
     expect((await conversations.find(turn.assistant.userId, conversation.id))?.title).toBe("first question");
   });
@@ -46,9 +54,49 @@ describe("messages repository", () => {
     expect(await messages.beginAttempt("task_fence", 3)).toBeUndefined(); // final rows never restart
   });
 
-  it("allows one active reply per conversation", async () => {
+  it("allows one active reply per conversation, and writes nothing when refused", async () => {
     const { conversation, user, messages } = await conversationWithTurn("task_one", "q");
-    await expect(messages.insertTurn({ conversationId: conversation.id, userId: user.id, userContent: "again", taskId: "task_two", model: "m" })).rejects.toThrow();
-    expect(await messages.countActiveForUser(user.id)).toBe(1);
+    await expect(messages.acceptTurn(turnInput(user.id, conversation.id, "task_two", { userContent: "again" }))).rejects.toThrow();
+    expect(await messages.listForConversation(conversation.id)).toHaveLength(2);
+  });
+
+  it("refuses a foreign or missing conversation, and the per-user active limit, in the same statement", async () => {
+    const { conversation, user, messages } = await conversationWithTurn("task_limit", "q");
+    const stranger = await createUsersRepository(database.db).create("stranger@example.com", "x");
+    expect(await messages.acceptTurn(turnInput(stranger.id, conversation.id, "task_foreign"))).toEqual({ kind: "conversation-missing" });
+    const other = await createConversationsRepository(database.db).create(user.id, null);
+    expect(await messages.acceptTurn(turnInput(user.id, other.id, "task_over", { activeLimit: 1 }))).toEqual({ kind: "too-many-generations" });
+    expect(await messages.listForConversation(other.id)).toEqual([]);
+    expect((await messages.acceptTurn(turnInput(user.id, other.id, "task_under", { activeLimit: 2 }))).kind).toBe("accepted");
+  });
+
+  it("picks the requested model, else the user's allowed default, else the configured default", async () => {
+    const users = createUsersRepository(database.db);
+    const user = await users.create("models@example.com", "x");
+    const conversations = createConversationsRepository(database.db);
+    const messages = createMessagesRepository(database.db);
+    const modelOf = async (taskId: string, requestedModel: string | undefined): Promise<string | null> => {
+      const conversation = await conversations.create(user.id, null);
+      const turn = await messages.acceptTurn(turnInput(user.id, conversation.id, taskId, { requestedModel }));
+      if (turn.kind !== "accepted") throw new Error(turn.kind);
+      return turn.assistant.model;
+    };
+    expect(await modelOf("task_m1", "other")).toBe("other");
+    expect(await modelOf("task_m2", undefined)).toBe("m");
+    await users.updateSettings(user.id, { defaultModel: "other" });
+    expect(await modelOf("task_m3", undefined)).toBe("other");
+    await users.updateSettings(user.id, { defaultModel: "retired-model" });
+    expect(await modelOf("task_m4", undefined)).toBe("m");
+  });
+
+  it("regenerate replaces the last final reply and keeps the user's message", async () => {
+    const { conversation, user, messages } = await conversationWithTurn("task_regen", "question");
+    await messages.beginAttempt("task_regen", 1);
+    await messages.finish("task_regen", 1, result("first answer"));
+    const again = await messages.acceptTurn(turnInput(user.id, conversation.id, "task_regen2", { userContent: undefined, replaceLastReply: true }));
+    expect(again.kind).toBe("accepted");
+    const rows = await messages.listForConversation(conversation.id);
+    expect(rows.map((row) => [row.role, row.status, row.taskId])).toEqual([["user", "completed", null], ["assistant", "streaming", "task_regen2"]]);
+    expect((await messages.beginAttempt("task_regen2", 1))?.history).toEqual([{ role: "user", content: "question" }]);
   });
 });

@@ -1,8 +1,10 @@
-import { and, asc, count, eq, inArray, isNotNull, lt, sql } from "drizzle-orm";
+import { and, asc, eq, inArray, isNotNull, lt, sql } from "drizzle-orm";
+import { acceptTurn, type TurnInput, type TurnOutcome } from "./accept-turn.ts";
 import type { Db } from "./database.ts";
-import { conversations, messages, users, type MessageStatus } from "./schema.ts";
+import { messages, users, type MessageStatus } from "./schema.ts";
 
 export type MessageRow = typeof messages.$inferSelect;
+export type { TurnInput, TurnOutcome };
 export const activeStatuses = ["pending", "streaming"] as const satisfies readonly MessageStatus[];
 export type FinalStatus = "completed" | "cancelled" | "failed";
 
@@ -31,6 +33,9 @@ export interface FinalResult {
 
 export type FinishOutcome = "saved" | "already-final" | "stale" | "missing";
 
+/** An earlier turn of the conversation, for the prompt. */
+export type HistoryTurn = Pick<MessageRow, "role" | "content">;
+
 const taskColumns = {
   messageId: messages.id,
   conversationId: messages.conversationId,
@@ -44,22 +49,21 @@ const taskColumns = {
 
 export interface MessagesRepository {
   /**
-   * Inserts the user's message (when given) and the assistant placeholder (`streaming`)
-   * in one statement, with clock_timestamp() so they order correctly, and bumps
-   * the conversation. A second active reply in the conversation violates
+   * The whole POST path in ONE statement (no transaction needed: a statement is atomic):
+   * checks that the conversation is the user's, counts the user's active replies,
+   * picks the model, deletes the replaced reply (regenerate), inserts the turn and
+   * bumps the conversation. A second active reply in the conversation still violates
    * `messages_one_active_per_conversation`.
    */
-  insertTurn(input: { conversationId: string; userId: string; userContent: string | undefined; taskId: string; model: string }): Promise<{ user: MessageRow | undefined; assistant: MessageRow }>;
+  acceptTurn(input: TurnInput): Promise<TurnOutcome>;
   listForConversation(conversationId: string): Promise<MessageRow[]>;
   findTask(taskId: string): Promise<TaskRecord | undefined>;
-  countActiveForUser(userId: string): Promise<number>;
   taskIdsOfConversation(conversationId: string): Promise<string[]>;
-  /** Deletes the conversation's last assistant message if it is final (regenerate replaces it). */
-  deleteLastFinalReply(conversationId: string): Promise<void>;
-  /** Fences PostgreSQL like the log: only a newer attempt may take over. Undefined when the task is final, missing or newer already. */
-  beginAttempt(taskId: string, attempt: number): Promise<TaskRecord | undefined>;
-  /** The prompt: earlier turns of the conversation, oldest first, without failed or empty replies. */
-  history(conversationId: string, beforeMessageId: string): Promise<Array<Pick<MessageRow, "role" | "content">>>;
+  /**
+   * Fences PostgreSQL like the log: only a newer attempt may take over. Undefined when the task is final, missing or newer already.
+   * Returns the prompt's history with it (earlier turns, oldest first, without failed or empty replies), so a job costs one statement to begin.
+   */
+  beginAttempt(taskId: string, attempt: number): Promise<(TaskRecord & { history: HistoryTurn[] }) | undefined>;
   /** One idempotent UPDATE; a retry or a zombie attempt never writes a second or stale result. */
   finish(taskId: string, attempt: number, result: FinalResult): Promise<FinishOutcome>;
   /** Unfenced failure for the sweeper and the retry-limit path; no-op when already final. */
@@ -81,31 +85,10 @@ export function createMessagesRepository(db: Db): MessagesRepository {
     completedAt: sql`now()`,
   });
   return {
-    insertTurn: async ({ conversationId, userId, userContent, taskId, model }) => {
-      const rows = [
-        ...(userContent === undefined ? [] : [{ conversationId, userId, role: "user" as const, content: userContent, status: "completed" as const, createdAt: sql`clock_timestamp()` }]),
-        { conversationId, userId, role: "assistant" as const, content: "", status: "streaming" as const, taskId, model, createdAt: sql`clock_timestamp()` },
-      ];
-      const inserted = await db.insert(messages).values(rows).returning();
-      const assistant = inserted.find((row) => row.role === "assistant");
-      if (!assistant) throw new Error("insert returned no assistant row");
-      const titleFromMessage = userContent?.replace(/\s+/g, " ").trim().slice(0, 80) || null;
-      await db
-        .update(conversations)
-        .set({ updatedAt: sql`now()`, title: sql`coalesce(${conversations.title}, ${titleFromMessage})` })
-        .where(eq(conversations.id, conversationId));
-      return { user: inserted.find((row) => row.role === "user"), assistant };
-    },
+    acceptTurn: async (input) => acceptTurn(db, input),
     listForConversation: async (conversationId) =>
       db.select().from(messages).where(eq(messages.conversationId, conversationId)).orderBy(asc(messages.createdAt), asc(messages.id)),
     findTask: async (taskId) => (await db.select(taskColumns).from(messages).where(eq(messages.taskId, taskId)).limit(1))[0],
-    countActiveForUser: async (userId) => {
-      const [row] = await db
-        .select({ value: count() })
-        .from(messages)
-        .where(and(eq(messages.userId, userId), inArray(messages.status, [...activeStatuses])));
-      return row?.value ?? 0;
-    },
     taskIdsOfConversation: async (conversationId) => {
       const rows = await db
         .select({ taskId: messages.taskId })
@@ -113,35 +96,23 @@ export function createMessagesRepository(db: Db): MessagesRepository {
         .where(and(eq(messages.conversationId, conversationId), isNotNull(messages.taskId)));
       return rows.flatMap((row) => (row.taskId ? [row.taskId] : []));
     },
-    deleteLastFinalReply: async (conversationId) => {
-      await db.execute(sql`
-        delete from ${messages} where ${messages.id} = (
-          select id from ${messages} where ${messages.conversationId} = ${conversationId}
-          order by ${messages.createdAt} desc, ${messages.id} desc limit 1)
-        and ${messages.role} = 'assistant' and ${messages.status} not in ('pending', 'streaming')`);
-    },
     beginAttempt: async (taskId, attempt) =>
       (
         await db
           .update(messages)
           .set({ attempt, status: "streaming", updatedAt: sql`now()` })
           .where(and(eq(messages.taskId, taskId), inArray(messages.status, [...activeStatuses]), lt(messages.attempt, attempt)))
-          .returning({ ...taskColumns, systemPrompt: sql<string | null>`(select ${users.systemPrompt} from ${users} where ${users.id} = ${messages.userId})` })
+          .returning({
+            ...taskColumns,
+            systemPrompt: sql<string | null>`(select ${users.systemPrompt} from ${users} where ${users.id} = ${messages.userId})`,
+            // Qualified by hand: drizzle renders RETURNING columns unqualified, which inside this subquery would mean h's.
+            history: sql<HistoryTurn[]>`(
+              select coalesce(json_agg(json_build_object('role', h.role, 'content', h.content) order by h.created_at, h.id), '[]'::json)
+              from ${messages} h
+              where h.conversation_id = "messages".conversation_id and h.created_at < "messages".created_at
+                and h.status in ('completed', 'cancelled') and h.content <> '')`,
+          })
       )[0],
-    // Compared in SQL: created_at has microseconds, a JS Date only milliseconds.
-    history: async (conversationId, beforeMessageId) =>
-      db
-        .select({ role: messages.role, content: messages.content })
-        .from(messages)
-        .where(
-          and(
-            eq(messages.conversationId, conversationId),
-            sql`${messages.createdAt} < (select m.created_at from ${messages} m where m.id = ${beforeMessageId})`,
-            inArray(messages.status, ["completed", "cancelled"]),
-            sql`${messages.content} <> ''`,
-          ),
-        )
-        .orderBy(asc(messages.createdAt), asc(messages.id)),
     finish: async (taskId, attempt, result) => {
       const updated = await db
         .update(messages)

@@ -1,3 +1,4 @@
+import { SpanKind } from "@opentelemetry/api";
 import type { Logger } from "pino";
 import { SluiceError, isSluiceError, type ErrorCode } from "../errors/catalog.ts";
 import { redisFailure } from "../errors/dependency-failure.ts";
@@ -7,6 +8,8 @@ import { isProviderError } from "../llm/provider-error.ts";
 import type { GenerationJobData } from "../queue/generation-queue.ts";
 import type { FinalResult, MessagesRepository } from "../storage/messages-repository.ts";
 import { createStreamWriter, type StreamLog } from "../streaming/index.ts";
+import { contextFromTraceparent } from "../tracing/traceparent.ts";
+import { failSpan, startSpan, withSpan } from "../tracing/with-span.ts";
 import type { CancelWatcher } from "./cancel-watcher.ts";
 import { retryDatabase } from "./retry-database.ts";
 
@@ -87,7 +90,7 @@ export function createGenerationJob(
       await settleWithoutRunning(dependencies, taskId, started.attempt, log);
       return "done";
     }
-    const history = await messages.history(task.conversationId, task.messageId);
+    const { history } = task;
     const turns: ChatTurn[] = [
       ...(task.systemPrompt ? [{ role: "system" as const, content: task.systemPrompt }] : []),
       ...history.map((turn) => ({ role: turn.role, content: turn.content })),
@@ -107,6 +110,7 @@ export function createGenerationJob(
     let usage: { inputTokens: number; outputTokens: number } | undefined;
     let outcome: Outcome = { status: "completed" };
     const startedAt = dependencies.now();
+    const providerSpan = startSpan("provider call", { kind: SpanKind.CLIENT, attributes: { "gen_ai.request.model": data.model, "sluice.attempt": started.attempt } });
     try {
       if (await dependencies.cancels.isCancelled(taskId)) cancel.abort(new Error("cancelled"));
       const signal = AbortSignal.any([cancel.signal, writer.signal, shutdown]);
@@ -117,6 +121,7 @@ export function createGenerationJob(
               if (text === "") {
                 const providerTimeToFirstTokenMs = dependencies.now() - startedAt;
                 dependencies.metrics?.providerTimeToFirstToken.observe(providerTimeToFirstTokenMs / 1000);
+                providerSpan.addEvent("first chunk", { "sluice.time_to_first_token_ms": providerTimeToFirstTokenMs });
                 log.info({ providerTimeToFirstTokenMs, attempt: started.attempt }, "first chunk received");
               }
               text += event.delta;
@@ -139,6 +144,7 @@ export function createGenerationJob(
             continue;
           }
           outcome = { status: "failed", error: errorInfo(error) };
+          failSpan(providerSpan, error);
           break;
         }
       }
@@ -153,6 +159,8 @@ export function createGenerationJob(
         // Redis out of memory surfaces as STORE_FULL (errors/dependency-failure.ts).
         const failure = redisFailure(writer.failure);
         outcome = { status: "failed", error: { code: failure.code, message: failure.message } };
+        // Save what clients saw, not deltas the log refused (reads still work when Redis is full).
+        text = await loggedText(streamLog, taskId, started.seq).catch(() => text);
       } else if (cancel.signal.aborted) {
         outcome = { status: "cancelled" };
       } else if (shutdown.aborted) {
@@ -167,10 +175,11 @@ export function createGenerationJob(
       throw error;
     } finally {
       unwatch();
+      providerSpan.end();
     }
 
     const lastSeq = (await streamLog.inspect(taskId))?.lastSeq ?? null;
-    const saved = await retryDatabase(
+    const saved = await withSpan("final save", { attributes: { "sluice.status": outcome.status } }, () => retryDatabase(
       () =>
         messages.finish(taskId, started.attempt, {
           status: outcome.status,
@@ -182,7 +191,7 @@ export function createGenerationJob(
           errorMessage: outcome.error?.message ?? null,
         }),
       { attempts: dependencies.finalSaveAttempts, baseDelayMs: 200, onRetry: (error, attempt) => log.warn({ err: error, attempt }, "final save failed; retrying") },
-    );
+    ));
     if (saved === "stale" || saved === "missing") {
       log.warn({ saved }, "final save refused; not ending the stream");
       return "done";
@@ -204,7 +213,14 @@ export function createGenerationJob(
     log.info({ status: outcome.status, chunks: lastSeq, characters: text.length, durationMs: dependencies.now() - startedAt, errorCode: outcome.error?.code }, "stream completed");
     return "done";
   };
-  return async (data, shutdown = new AbortController().signal) => {
+  // Spans (docs/operations.md "Tracing"): job > provider call (event "first chunk") and final save,
+  // continuing the enqueueing request's trace. Off, they are non-recording: a few allocations per job.
+  const jobSpan = (data: GenerationJobData) => ({
+    parent: contextFromTraceparent(data.traceparent),
+    kind: SpanKind.CONSUMER,
+    attributes: { "sluice.task_id": data.taskId, "gen_ai.request.model": data.model },
+  });
+  return (data, shutdown = new AbortController().signal) => withSpan("job", jobSpan(data), async () => {
     let minAttempt: number | undefined;
     for (let losses = 0; ; losses += 1) {
       const result = await attemptOnce(data, shutdown, minAttempt);
@@ -214,7 +230,7 @@ export function createGenerationJob(
       logger.warn({ taskId: data.taskId, attempt: result.lostAttempt }, "the stream log was lost (Redis restarted empty); beginning again");
       minAttempt = result.lostAttempt + 1;
     }
-  };
+  });
 }
 
 /**
@@ -236,6 +252,18 @@ async function endAfterSave(dependencies: GenerationJobDependencies, log: Logger
       log.warn({ err: error, code: failure.code, retry: retry + 1 }, "could not write end; retrying");
       await sleep(systemClock, Math.min(200 * 2 ** retry, 2_000), shutdown).catch(() => undefined);
     }
+  }
+}
+
+/** The text of the attempt that began at `startSeq`, as the log holds it. */
+async function loggedText(streamLog: StreamLog, taskId: string, startSeq: number): Promise<string> {
+  let text = "";
+  for (let afterSeq = startSeq; ; ) {
+    const page = await streamLog.read(taskId, afterSeq);
+    const last = page?.entries.at(-1);
+    if (!page || !last) return text;
+    for (const entry of page.entries) if (entry.event.type === "text-delta") text += entry.event.delta;
+    afterSeq = last.seq;
   }
 }
 
