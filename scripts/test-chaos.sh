@@ -5,18 +5,21 @@
 # and server it starts belongs to vitest, which stops them when it exits.
 #   SLUICE_CHAOS_RUNS   runs of the seeded cases (default 200)
 #   SLUICE_CHAOS_SEED   first seed (a failure names its seed; rerun it with SLUICE_CHAOS_RUNS=1)
-#   SLUICE_CHAOS_TIMEOUT_S  wall-clock bound for the whole run (default 1800)
+#   SLUICE_CHAOS_TIMEOUT_S  wall-clock bound for the whole run (default 2400)
+#   SLUICE_FUZZ_RUNS    fuzzed requests per route (default 1500: 21,000 over the 14 routes)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/node_modules/.bin:$PATH"
 export SLUICE_CHAOS_RUNS="${SLUICE_CHAOS_RUNS:-200}"
 export SLUICE_CHAOS_SEED="${SLUICE_CHAOS_SEED:-$(date +%s)}"
-timeout_s="${SLUICE_CHAOS_TIMEOUT_S:-1800}"
+export SLUICE_FUZZ_RUNS="${SLUICE_FUZZ_RUNS:-1500}"
+export SLUICE_FUZZ_SEED="${SLUICE_FUZZ_SEED:-$SLUICE_CHAOS_SEED}"
+timeout_s="${SLUICE_CHAOS_TIMEOUT_S:-2400}"
 mkdir -p test-artifacts
-echo "== chaos: runs=$SLUICE_CHAOS_RUNS seed=$SLUICE_CHAOS_SEED bound=${timeout_s}s"
+echo "== chaos: runs=$SLUICE_CHAOS_RUNS seed=$SLUICE_CHAOS_SEED fuzz=${SLUICE_FUZZ_RUNS}/route bound=${timeout_s}s"
 status=0
 # --kill-after: vitest gets SIGTERM first so its global teardown stops redis-server and PostgreSQL.
-timeout --kill-after=30 "$timeout_s" vitest run test/faults test/rig --reporter=default --reporter=json \
+timeout --kill-after=30 "$timeout_s" vitest run test/faults test/rig test/chat/route-fuzzing.property.test.ts --reporter=default --reporter=json \
   --outputFile.json=test-artifacts/chaos.json --testTimeout=600000 --hookTimeout=300000 "$@" || status=$?
 node -e '
   const r = JSON.parse(require("fs").readFileSync("test-artifacts/chaos.json", "utf8"));
