@@ -4,6 +4,7 @@ import { createStreamingRig } from "../../test/streaming/helpers/streaming-rig.t
 import { createManualClock } from "../../test/streaming/helpers/manual-clock.ts";
 import type { StreamHub } from "./stream-hub.ts";
 import type { Cursor } from "./cursor.ts";
+import { noopStreamMetrics } from "./stream-metrics.ts";
 
 async function attach(hub: StreamHub, taskId: string, after?: Cursor) {
   const viewer = createMemoryViewer();
@@ -29,6 +30,25 @@ describe("stream hub", () => {
     }
     expect(hub.stats()).toEqual({ streams: 0, viewers: 0, channels: 0, timers: 0 });
     await expect.poll(async () => await redis.call("PUBSUB", "NUMSUB", log.keys("t").notify)).toEqual([log.keys("t").notify, 0]);
+  });
+
+  it("measures flush-to-SSE latency from the writer's stamp, for live appends only", async () => {
+    const observed: number[] = [];
+    const { hub, log } = createStreamingRig({
+      log: { now: () => 1_000_000 },
+      hub: { wallClockMs: () => 1_000_003.25, metrics: { ...noopStreamMetrics, flushToSse: (milliseconds) => observed.push(milliseconds) } },
+    });
+    const { attempt } = await log.beginAttempt("t");
+    await log.append("t", attempt, [{ type: "text-delta", delta: "replayed" }]);
+    const viewer = await attach(hub, "t");
+    await expect.poll(() => viewer.view().seqs).toEqual([1, 2]);
+    await log.append("t", attempt, [{ type: "text-delta", delta: " live" }, { type: "text-delta", delta: "!" }]);
+    await log.append("t", attempt, [{ type: "text-delta", delta: " again" }]);
+    await log.end("t", attempt, { status: "completed" });
+    await expect.poll(() => viewer.ended).toBe(true);
+    expect(viewer.view().text).toBe("replayed live! again");
+    // One observation per live flush (not per entry, not for the replay, not for `end`, which carries no stamp).
+    expect(observed).toEqual([3.25, 3.25]);
   });
 
   it("works the same with sharded pub/sub (SPUBLISH / SSUBSCRIBE, for Redis Cluster)", async () => {

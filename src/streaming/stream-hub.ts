@@ -71,6 +71,8 @@ export interface StreamHubOptions {
   /** "ssubscribe" for Redis Cluster, matching the log's "spublish". */
   subscribeMode?: "subscribe" | "ssubscribe";
   clock?: Clock;
+  /** Wall clock (ms since the epoch), compared with the writers' flush stamps for `metrics.flushToSse`. */
+  wallClockMs?: () => number;
   random?: () => number;
   /** A live stream with no notification for this long is read from the log (ms). */
   stallTimeoutMs?: number;
@@ -106,6 +108,7 @@ export function createStreamHub(options: StreamHubOptions): StreamHub {
   const { log, subscriber } = options;
   const sharded = options.subscribeMode === "ssubscribe";
   const clock = options.clock ?? systemClock;
+  const wallClockMs = options.wallClockMs ?? (() => performance.timeOrigin + performance.now());
   const random = options.random ?? Math.random;
   const metrics = options.metrics ?? noopStreamMetrics;
   const stallTimeoutMs = options.stallTimeoutMs ?? defaultStallTimeoutMs;
@@ -159,8 +162,12 @@ export function createStreamHub(options: StreamHubOptions): StreamHub {
       return;
     }
     const receivedAt = clock.now();
+    const headBefore = stream.head;
     ingest(stream, notification.incarnation, notification.entries);
     metrics.deliveryLatency(clock.now() - receivedAt);
+    // Live path only: the head moved, so these entries were just written to the viewers at it.
+    // Skew between the two wall clocks could make it negative; 0 is the honest floor.
+    if (notification.flushedAtMs !== undefined && stream.head > headBefore) metrics.flushToSse?.(Math.max(0, wallClockMs() - notification.flushedAtMs));
   };
 
   // After a reconnect the connection may have missed anything: resubscribe

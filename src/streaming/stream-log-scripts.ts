@@ -9,8 +9,10 @@
  * Scripts answer `{status, ...}` tables instead of raising, so callers branch on
  * a status token, never on message text.
  *
- * Notification payload: `<incarnation> <firstSeq>\n<json>\n<json>...`, the
- * entries with consecutive seqs. JSON never contains a raw newline.
+ * Notification payload: `<incarnation> <firstSeq>[ <flushedAtMs>]\n<json>\n<json>...`,
+ * the entries with consecutive seqs. JSON never contains a raw newline. The
+ * optional stamp (appends only) is the writer's wall clock at the flush, so the
+ * API can measure flush-to-SSE latency; it is never stored in the log.
  */
 
 /**
@@ -50,7 +52,8 @@ return {'OK', attempt, incarnation, seq, created}
 
 /**
  * ARGV: publish command, attempt, maxEntries, maxBytes, maxEventBytes, expected
- * first seq ("" = unchecked), then one JSON event per argument. With an expected
+ * first seq ("" = unchecked), flush stamp (ms since the epoch, "" = none), then
+ * one JSON event per argument. With an expected
  * seq the append is idempotent: a retry of an append that already ran (its reply
  * was lost on a broken connection) answers DUPLICATE and writes nothing.
  */
@@ -61,7 +64,7 @@ if m[1] ~= 'live' then return {'ENDED'} end
 if m[2] ~= ARGV[2] then return {'STALE', tonumber(m[2])} end
 local lastSeq = tonumber(m[3])
 local bytes = tonumber(m[4])
-local count = #ARGV - 6
+local count = #ARGV - 7
 if ARGV[6] ~= '' then
   local expected = tonumber(ARGV[6])
   if expected <= lastSeq and expected + count - 1 <= lastSeq then return {'DUPLICATE', expected, expected + count - 1} end
@@ -69,7 +72,7 @@ if ARGV[6] ~= '' then
 end
 local maxEventBytes = tonumber(ARGV[5])
 local added = 0
-for i = 7, #ARGV do
+for i = 8, #ARGV do
   local size = #ARGV[i]
   if size > maxEventBytes then return {'EVENT_TOO_LARGE', size} end
   added = added + size
@@ -78,8 +81,10 @@ if lastSeq + count > tonumber(ARGV[3]) or bytes + added > tonumber(ARGV[4]) then
   return {'STREAM_TOO_LARGE', lastSeq, bytes + added}
 end
 local first = lastSeq + 1
-local payload = {m[5] .. ' ' .. first}
-for i = 7, #ARGV do
+local header = m[5] .. ' ' .. first
+if ARGV[7] ~= '' then header = header .. ' ' .. ARGV[7] end
+local payload = {header}
+for i = 8, #ARGV do
   lastSeq = lastSeq + 1
   redis.call('XADD', KEYS[1], lastSeq .. '-0', 'd', ARGV[i])
   payload[#payload + 1] = ARGV[i]

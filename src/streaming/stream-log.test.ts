@@ -176,8 +176,8 @@ describe("stream log", () => {
     expect(again).toMatchObject({ attempt: 1, seq: 1 });
   });
 
-  it("publishes each append with its entries on the stream's channel", async () => {
-    const { log } = setup();
+  it("publishes each append with its entries and the writer's flush stamp on the stream's channel", async () => {
+    const { log } = setup({ now: () => 1_795_000_000_123.5 });
     const subscriber = connectTestRedis();
     const messages: string[] = [];
     subscriber.on("message", (_channel: string, message: string) => messages.push(message));
@@ -186,7 +186,7 @@ describe("stream log", () => {
     await log.append("t", 1, [{ type: "text-delta", delta: "a\nb" }, { type: "usage", inputTokens: 1, outputTokens: 2 }]);
     await log.end("t", 1, { status: "completed" });
     await expect.poll(() => messages.length).toBe(3);
-    expect(messages[1]).toBe(`${incarnation} 2\n{"type":"text-delta","delta":"a\\nb"}\n{"type":"usage","inputTokens":1,"outputTokens":2}`);
+    expect(messages[1]).toBe(`${incarnation} 2 1795000000123.500\n{"type":"text-delta","delta":"a\\nb"}\n{"type":"usage","inputTokens":1,"outputTokens":2}`);
     expect(messages[2]).toBe(`${incarnation} 4\n{"type":"end","status":"completed"}`);
   });
 

@@ -33,6 +33,8 @@ export interface StreamLogOptions {
   readPageSize?: number;
   /** Random token naming one copy of a log; injected for tests. Must match [A-Za-z0-9]{1,64}. */
   newIncarnation?: () => string;
+  /** Wall clock (ms since the epoch) stamped on each append's notification for the API's flush-to-SSE latency. */
+  now?: () => number;
 }
 
 export interface AttemptStarted {
@@ -124,6 +126,8 @@ export function createStreamLog(options: StreamLogOptions): StreamLog {
   const publishCommand = options.publishMode === "spublish" ? "SPUBLISH" : "PUBLISH";
   const pageSize = options.readPageSize ?? defaultReadPageSize;
   const newIncarnation = options.newIncarnation ?? (() => randomBytes(6).toString("hex"));
+  // Sub-millisecond wall clock: the API subtracts it from its own, and same-host latencies are well under 1 ms.
+  const now = options.now ?? (() => performance.timeOrigin + performance.now());
   const keysOf = (taskId: string): StreamKeys => streamKeys(keyPrefix, taskId);
   const writeKeys = (taskId: string): string[] => {
     const keys = keysOf(taskId);
@@ -164,7 +168,7 @@ export function createStreamLog(options: StreamLogOptions): StreamLog {
         return JSON.stringify(event);
       });
       const reply = asArray(
-        await runAppend(redis, writeKeys(taskId), [publishCommand, attempt, limits.maxEntries, limits.maxBytes, limits.maxEventBytes, expectedFirstSeq ?? "", ...jsons]),
+        await runAppend(redis, writeKeys(taskId), [publishCommand, attempt, limits.maxEntries, limits.maxBytes, limits.maxEventBytes, expectedFirstSeq ?? "", now().toFixed(3), ...jsons]),
       );
       switch (reply[0]) {
         case "OK":

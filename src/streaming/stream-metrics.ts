@@ -19,6 +19,11 @@ export interface StreamMetrics {
   slowConsumer(action: SlowConsumerAction): void;
   /** Time from a notification reaching the hub to its frames being written to every live viewer (ms). */
   deliveryLatency(milliseconds: number): void;
+  /**
+   * Writer's flush stamp to the live SSE write of those entries, across processes (ms).
+   * Wall clocks of writer and reader must agree (same host or NTP). Optional for older sinks.
+   */
+  flushToSse?(milliseconds: number): void;
 }
 
 export const noopStreamMetrics: StreamMetrics = {
@@ -28,4 +33,5 @@ export const noopStreamMetrics: StreamMetrics = {
   gapRecovered: () => undefined,
   slowConsumer: () => undefined,
   deliveryLatency: () => undefined,
+  flushToSse: () => undefined,
 };
