@@ -140,6 +140,48 @@ describe("request abuse", () => {
     expect(conversation.messages).toEqual([]);
   });
 
+  it("mass assignment: extra fields (owner, role, status, ids, __proto__) are refused with 400 VALIDATION_FAILED and change nothing", async () => {
+    const session = await signUp(cluster.url, "mass");
+    const other = await signUp(cluster.url, "mass-other");
+    const conversationId = await createConversation(session);
+    const hostile = [
+      { owner: other.userId },
+      { userId: other.userId },
+      { role: "admin" },
+      { status: "completed" },
+      { id: "00000000-0000-4000-8000-000000000000" },
+      { taskId: "task_forged" },
+    ];
+    const routes: Array<{ method: string; path: string; body: Record<string, unknown>; token?: string }> = [
+      { method: "POST", path: "/api/auth/register", body: { email: `mass-${randomBytes(4).toString("hex")}@example.test`, password: "long enough password" } },
+      { method: "PATCH", path: "/api/me/settings", body: { systemPrompt: "be brief" }, token: session.token },
+      { method: "POST", path: "/api/conversations", body: { title: "t" }, token: session.token },
+      { method: "PATCH", path: `/api/conversations/${conversationId}`, body: { title: "renamed" }, token: session.token },
+      { method: "POST", path: `/api/conversations/${conversationId}/messages`, body: { content: "hi" }, token: session.token },
+      { method: "POST", path: `/api/conversations/${conversationId}/regenerate`, body: {}, token: session.token },
+    ];
+    const send = (route: (typeof routes)[number], body: string) =>
+      raw(`${cluster.url}${route.path}`, {
+        method: route.method,
+        headers: { "content-type": "application/json", ...(route.token ? { authorization: `Bearer ${route.token}` } : {}) },
+        body,
+      });
+    for (const route of routes) {
+      for (const extra of hostile) expectError(await send(route, JSON.stringify({ ...route.body, ...extra })), 400, "VALIDATION_FAILED");
+      // A literal "__proto__" key (JSON.stringify cannot write one from an object literal).
+      const proto = await send(route, `${JSON.stringify(route.body).slice(0, -1)}${Object.keys(route.body).length > 0 ? "," : ""}"__proto__":{"role":"admin"}}`);
+      expect(proto.status, `${route.method} ${route.path} → ${proto.body}`).toBeGreaterThanOrEqual(400);
+      expect(proto.status, `${route.method} ${route.path} → ${proto.body}`).toBeLessThan(500);
+    }
+    // Nothing changed: the conversation is untitled and empty, the settings untouched, and the other user sees nothing.
+    const conversation = await call<{ title: string | null; messages: unknown[] }>(cluster.url, "GET", `/api/conversations/${conversationId}`, { token: session.token });
+    expect(conversation).toMatchObject({ title: null, messages: [] });
+    const me = await call<{ settings?: { systemPrompt: string | null }; systemPrompt?: string | null }>(cluster.url, "GET", "/api/me", { token: session.token });
+    expect(JSON.stringify(me)).not.toContain("be brief");
+    const list = await call<{ items: unknown[] }>(cluster.url, "GET", "/api/conversations", { token: other.token });
+    expect(list.items).toEqual([]);
+  });
+
   it.runIf(process.env.SLUICE_CHAOS_RUNS !== undefined)(
     "slowloris: a socket that trickles headers is cut off by the server",
     async () => {
