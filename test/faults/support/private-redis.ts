@@ -23,10 +23,17 @@ export interface PrivateRedis {
  * A redis-server of the test's own, so it may be killed, paused or have its
  * clients killed without touching the shared test server other files use.
  */
-export async function startPrivateRedis(options: { appendOnly: boolean }): Promise<PrivateRedis> {
+export async function startPrivateRedis(options: {
+  appendOnly: boolean;
+  /** Redis `maxmemory` (e.g. "64mb"); the policy is always noeviction, the production setting (docs/operations.md). */
+  maxmemory?: string;
+}): Promise<PrivateRedis> {
   const dataDirectory = mkdtempSync(join(tmpdir(), "sluice-fault-redis-"));
   const start = (port?: number): Promise<RedisServer> =>
-    startRedisServer({ executable: inject("redisExecutable"), dataDirectory, appendOnly: options.appendOnly, supervise: false, ...(port === undefined ? {} : { port }) });
+    startRedisServer({ executable: inject("redisExecutable"), dataDirectory, appendOnly: options.appendOnly, supervise: false,
+      extraArguments: ["--maxmemory", options.maxmemory ?? "0", "--maxmemory-policy", "noeviction"],
+      ...(port === undefined ? {} : { port }),
+    });
   let server = await start();
   const port = server.port;
   let adminClient: Redis | undefined;
