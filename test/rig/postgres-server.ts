@@ -94,6 +94,8 @@ export async function startPostgresServer(options: { settings?: Record<string, s
     await done;
   };
   let child = await launch();
+  // The port opens a moment before the server accepts logins (57P03 "starting up").
+  await waitForQueries(url, 30_000);
   return {
     url,
     port,
@@ -144,7 +146,6 @@ async function waitForPort(port: number, timeoutMs: number): Promise<void> {
         resolve(true);
       });
     });
-    // The port opens a moment before the server accepts logins; the pg client retries on 57P03.
     if (open) return;
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
