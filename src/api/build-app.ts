@@ -1,10 +1,12 @@
-import Fastify, { type FastifyBaseLogger } from "fastify";
+import { SpanKind } from "@opentelemetry/api";
+import Fastify, { type FastifyBaseLogger, type RouteOptions } from "fastify";
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from "fastify-type-provider-zod";
 import type { Logger } from "pino";
 import type { Config } from "../config/config.ts";
 import type { App } from "./app-type.ts";
 import { registerErrorHandling } from "./errors/error-handler.ts";
 import { registerHealthRoutes, type ReadinessProbe } from "./health/health-routes.ts";
+import { withSpan } from "../tracing/with-span.ts";
 
 export interface AppDependencies {
   readonly logger: Logger;
@@ -37,8 +39,28 @@ export async function buildApp(config: Config, dependencies: AppDependencies): P
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   registerErrorHandling(app);
+  // Only with tracing on, so the off path has no wrapper at all (docs/operations.md "Tracing").
+  if (config.tracing.tracesEndpoint !== undefined) app.addHook("onRoute", traceRoute);
   registerHealthRoutes(app, dependencies.readinessProbes, 2_000);
   for (const feature of dependencies.features ?? []) await feature(app);
   await app.ready();
   return app;
+}
+
+/**
+ * Runs an /api route's handler inside a server span named by route, never by
+ * URL (`POST /api/conversations/:id/messages`), so the enqueue below it joins
+ * the request's trace. Hooks such as onRequest auth run before the span.
+ */
+function traceRoute(route: RouteOptions): void {
+  if (!route.url.startsWith("/api/")) return;
+  const name = `${[route.method].flat().join(",")} ${route.url}`;
+  const handler = route.handler;
+  route.handler = function tracedHandler(request, reply) {
+    return withSpan(name, { kind: SpanKind.SERVER, attributes: { "http.request.method": request.method, "http.route": route.url } }, async (span) => {
+      const result: unknown = await handler.call(this, request, reply);
+      span.setAttribute("http.response.status_code", reply.statusCode);
+      return result;
+    });
+  };
 }

@@ -61,6 +61,13 @@ export interface Config {
     readonly metricsPort: number | undefined;
   };
   readonly webUi: boolean;
+  /** OpenTelemetry tracing; off (nothing loaded) when `tracesEndpoint` is undefined. */
+  readonly tracing: {
+    readonly tracesEndpoint: string | undefined;
+    /** OTEL_SERVICE_NAME; undefined = named by role at startup. */
+    readonly serviceName: string | undefined;
+    readonly sampleRatio: number;
+  };
   readonly limits: {
     readonly bodyBytes: number;
     readonly messageChars: number;
@@ -146,6 +153,7 @@ export function loadConfig(environment: Readonly<Record<string, string | undefin
       metricsPort: env.WORKER_METRICS_PORT,
     },
     webUi: env.ENABLE_WEB_UI,
+    tracing: { tracesEndpoint: tracesEndpoint(env), serviceName: env.OTEL_SERVICE_NAME, sampleRatio: env.OTEL_TRACES_SAMPLER_ARG },
     limits: {
       bodyBytes: env.LIMIT_BODY_BYTES,
       messageChars: env.LIMIT_MESSAGE_CHARS,
@@ -156,6 +164,14 @@ export function loadConfig(environment: Readonly<Record<string, string | undefin
     },
   };
   return deepFreeze(config);
+}
+
+/** The OTLP/HTTP spec's rule: the per-signal variable is used as is, the generic one gets `/v1/traces` appended. */
+function tracesEndpoint(env: Env): string | undefined {
+  if (env.OTEL_SDK_DISABLED) return undefined;
+  if (env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) return env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT;
+  if (env.OTEL_EXPORTER_OTLP_ENDPOINT) return `${env.OTEL_EXPORTER_OTLP_ENDPOINT.replace(/\/+$/, "")}/v1/traces`;
+  return undefined;
 }
 
 /** With no key configured Sluice runs the simulated model, so `npm start` works offline. */

@@ -74,6 +74,16 @@ export const envSchema = z.object({
   WORKER_METRICS_PORT: integer(0, 65_535).optional(),
   ENABLE_WEB_UI: flag.default(true),
 
+  /** OpenTelemetry, by the standard names: tracing is on when an OTLP/HTTP endpoint is set (docs/operations.md "Tracing"). */
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.url({ protocol: /^https?$/ }).optional(),
+  /** Full traces URL; wins over OTEL_EXPORTER_OTLP_ENDPOINT + `/v1/traces`. */
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: z.url({ protocol: /^https?$/ }).optional(),
+  /** Default: sluice-api, sluice-worker or sluice (start), by role. */
+  OTEL_SERVICE_NAME: optionalText,
+  /** Ratio of new traces sampled (sampler: parent-based trace-id ratio). */
+  OTEL_TRACES_SAMPLER_ARG: z.coerce.number().min(0).max(1).default(1),
+  OTEL_SDK_DISABLED: flag.default(false),
+
   LIMIT_BODY_BYTES: integer(1024, 1024 * 1024).default(1024 * 1024),
   LIMIT_MESSAGE_CHARS: integer(1, 1_000_000).default(32_000),
   LIMIT_AUTH_PER_MINUTE: integer(1).default(20),

@@ -6,13 +6,14 @@ import type { Config } from "../config/config.ts";
 import { createLlmProvider } from "../llm/create-llm-provider.ts";
 import { createMetrics } from "../metrics/create-metrics.ts";
 import { serveMetrics } from "../metrics/serve-metrics.ts";
-import { createGenerationQueue } from "../queue/generation-queue.ts";
+import { createGenerationQueue, queueJobCounts } from "../queue/generation-queue.ts";
 import { connectRedis, connectRedisCluster, type RedisRole } from "../redis/connect-redis.ts";
 import { pingCluster } from "../redis/ping-cluster.ts";
 import { openDatabase } from "../storage/database.ts";
 import { createMessagesRepository } from "../storage/messages-repository.ts";
 import { createStreamHub, createStreamLog } from "../streaming/index.ts";
 import { startWorker, type RunningWorker } from "../worker/start-worker.ts";
+import { startTracing } from "../tracing/start-tracing.ts";
 import { composeApiFeatures } from "./compose-api.ts";
 import { resolveRedis } from "./resolve-redis.ts";
 
@@ -49,6 +50,16 @@ export async function startRuntime(role: Role, config: Config, logger: Logger, s
   };
   const metrics = createMetrics();
   try {
+    if (role !== "migrate") {
+      const tracing = await startTracing({
+        tracesEndpoint: config.tracing.tracesEndpoint,
+        serviceName: config.tracing.serviceName ?? (role === "start" ? "sluice" : `sluice-${role}`),
+        sampleRatio: config.tracing.sampleRatio,
+      });
+      // Pushed first, so it runs last: spans ended while the API and worker drain are still exported.
+      cleanups.push(() => tracing.shutdown());
+      if (tracing.enabled) logger.info({ endpoint: config.tracing.tracesEndpoint }, "OpenTelemetry tracing on");
+    }
     const database = await openDatabase({
       url: config.database.url,
       dataDirectory: config.dataDirectory,
@@ -137,7 +148,7 @@ export async function startRuntime(role: Role, config: Config, logger: Logger, s
       cleanups.push(() => running.stop());
       worker = running;
       if (role === "worker" && config.worker.metricsPort !== undefined) {
-        metrics.addScrapeSources({ queueCounts: () => queue.getJobCounts("waiting", "active", "delayed", "failed"), redis: commands });
+        metrics.addScrapeSources({ queueCounts: () => queueJobCounts(queue, commands), redis: commands });
         const endpoint = await serveMetrics(metrics.registry, config.http.host, config.worker.metricsPort);
         cleanups.push(() => endpoint.close());
         logger.info({ url: endpoint.url }, "worker metrics endpoint");
@@ -157,7 +168,7 @@ export async function startRuntime(role: Role, config: Config, logger: Logger, s
       });
       metrics.addScrapeSources({
         hubStats: () => hub.stats(),
-        queueCounts: () => queue.getJobCounts("waiting", "active", "delayed", "failed"),
+        queueCounts: () => queueJobCounts(queue, commands),
         redis: commands,
       });
       const app = await buildApp(config, {

@@ -37,7 +37,22 @@ export function createMetrics(): SluiceMetrics {
     buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25],
     registers,
   });
-  const queueJobs = new Gauge({ name: "sluice_queue_jobs", help: "Generation jobs by queue state (waiting, active, delayed, failed).", labelNames: ["state"], registers });
+  const flushToSse = new Histogram({
+    name: "sluice_flush_to_sse_seconds",
+    help:
+      "Sluice's own added latency per flush of chunks, across processes: the worker's wall clock when it appended the chunks to the log, " +
+      "to the API writing them to live SSE viewers (replays are not counted). Assumes worker and API clocks agree (same host or NTP); skew shows up here, negative values count as 0.",
+    buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+    registers,
+  });
+  const queueJobs = new Gauge({
+    name: "sluice_queue_jobs",
+    help:
+      "Generation jobs by queue state: waiting, active, delayed, failed (BullMQ counts), and stalled = active jobs whose lock has expired " +
+      "(their worker died or froze for over JOB_LOCK_DURATION_MS and no worker's stalled check, every JOB_STALLED_INTERVAL_MS, has re-queued them yet).",
+    labelNames: ["state"],
+    registers,
+  });
   const redisInfo = new Gauge({ name: "sluice_redis_info", help: "Redis health from INFO: used_memory bytes, connected_clients, instantaneous_ops_per_sec.", labelNames: ["field"], registers });
 
   const metrics: SluiceMetrics = {
@@ -52,6 +67,7 @@ export function createMetrics(): SluiceMetrics {
       },
       slowConsumer: (action) => slow.inc({ action }),
       deliveryLatency: (milliseconds) => delivery.observe(milliseconds / 1000),
+      flushToSse: (milliseconds) => flushToSse.observe(milliseconds / 1000),
     },
     providerTimeToFirstToken: new Histogram({
       name: "sluice_provider_time_to_first_token_seconds",
