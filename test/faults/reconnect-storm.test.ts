@@ -200,6 +200,12 @@ function spreadOf(times: readonly number[]): { rangeMs: number; busiest100Ms: nu
   return { rangeMs: (sorted.at(-1) ?? 0) - (sorted[0] ?? 0), busiest100Ms: busiest };
 }
 
+function percentiles(values: readonly number[]): { p50: number; p90: number; max: number } {
+  const sorted = [...values].sort((a, b) => a - b);
+  const at = (fraction: number): number => sorted[Math.min(sorted.length - 1, Math.floor(fraction * sorted.length))] ?? Number.NaN;
+  return { p50: at(0.5), p90: at(0.9), max: sorted.at(-1) ?? Number.NaN };
+}
+
 function countBy(values: readonly number[]): Record<string, number> {
   const counts: Record<string, number> = {};
   for (const value of values) counts[String(value)] = (counts[String(value)] ?? 0) + 1;
@@ -293,6 +299,7 @@ describe("reconnect storm", () => {
       connectionAttempts: clients.reduce((sum, client) => sum + client.connections.length, 0),
       reconnectStatuses: countBy(clients.flatMap((client) => client.connections.slice(1).map((connection) => connection.status))),
       slowestReconnectResponseMs: Math.max(...clients.flatMap((client) => client.connections.slice(1).map((connection) => (connection.respondedAt ?? connection.startedAt) - connection.startedAt))),
+      responseMsAfterReady: percentiles(clients.flatMap((client) => client.connections.filter((connection) => connection.startedAt > stoppedAt + newApiReadyMs && connection.respondedAt !== undefined).map((connection) => (connection.respondedAt ?? 0) - connection.startedAt))),
       reconnectsAfterReadyByStatus: countBy(clients.flatMap((client) => client.connections.filter((connection) => connection.startedAt > stoppedAt + newApiReadyMs).map((connection) => connection.status))),
     };
     console.info(`reconnect storm: ${JSON.stringify(figures)}`);
