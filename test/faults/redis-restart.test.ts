@@ -25,15 +25,24 @@ afterEach(async () => {
 
 interface Scenario {
   appendOnly: boolean;
-  /** 1: one generation runs and the others wait in the queue, so a restart without persistence loses their jobs. */
+  tasks: number;
+  /** Below `tasks`: the others wait in the queue, so a restart without persistence loses their jobs. */
   concurrency?: number;
   seed: number;
+}
+
+interface Outcome {
+  output: string;
+  /** Tasks that showed text before the kill (the rest were still queued). */
+  running: Set<string>;
+  /** Per task, the attempts of `reset` events with reason "retry" (a generation that began again). */
+  resetAttempts: Map<string, number[]>;
 }
 
 /** Every follow ends by this deadline: a stream that never ends fails the test instead of hanging the file. */
 const followDeadlineMs = 60_000;
 
-async function killAndRestartMidStream(scenario: Scenario): Promise<{ output: string; resetAttempts: Map<string, number[]> }> {
+async function killAndRestartMidStream(scenario: Scenario): Promise<Outcome> {
   redis = await startPrivateRedis({ appendOnly: scenario.appendOnly });
   cluster = await startCluster({
     env: { REDIS_URL: redis.url, SIMULATED_TOKENS_PER_SECOND: "100", ...(scenario.concurrency === undefined ? {} : { WORKER_CONCURRENCY: String(scenario.concurrency) }) },
@@ -42,10 +51,10 @@ async function killAndRestartMidStream(scenario: Scenario): Promise<{ output: st
   const random = seededRandom(scenario.seed);
   const session = await signUp(cluster.url, "restart");
   const tasks = await Promise.all(
-    Array.from({ length: 3 }, async () => {
+    Array.from({ length: scenario.tasks }, async () => {
       const conversationId = await createConversation(session);
-      // ~2,500 characters at 4 per token and 100 tokens/s: about 6 s.
-      const { prompt, expected } = echoPrompt(random, 400);
+      // ~1,250 characters at 4 per token and 100 tokens/s: about 3 s, so every stream is mid-way at the kill.
+      const { prompt, expected } = echoPrompt(random, 200);
       return { conversationId, expected, taskId: (await sendMessage(session, conversationId, prompt)).taskId };
     }),
   );
@@ -54,8 +63,9 @@ async function killAndRestartMidStream(scenario: Scenario): Promise<{ output: st
   const plan = (): { idleTimeoutMs: number; signal: AbortSignal } => ({ idleTimeoutMs: 20_000, signal: deadline });
   const following = tasks.map((task) => recorder.follow(task.taskId, plan, { deadlineMs: followDeadlineMs }));
   // Every generation that runs shows text before the kill; with concurrency 1 the others are still queued.
-  const running = scenario.concurrency ?? tasks.length;
-  await until(() => tasks.filter((task) => recorder.report(task.taskId).text.length > 0).length >= running, 30_000, "the running streams to show text");
+  const showingText = (): string[] => tasks.filter((task) => recorder.report(task.taskId).text.length > 0).map((task) => task.taskId);
+  await until(() => showingText().length >= (scenario.concurrency ?? tasks.length), 30_000, "the running streams to show text");
+  const running = new Set(showingText());
 
   await redis.kill();
   await redis.restart();
@@ -94,25 +104,22 @@ async function killAndRestartMidStream(scenario: Scenario): Promise<{ output: st
       .map((event) => Number(event.data.attempt));
     resetAttempts.set(task.taskId, attempts);
   }
-  return { output: cluster.output(), resetAttempts };
+  return { output: cluster.output(), running, resetAttempts };
 }
 
 describe("Redis SIGKILL and restart mid-stream", () => {
   it("with AOF: streams end once and complete, saved messages match, new work completes", async () => {
-    await killAndRestartMidStream({ appendOnly: true, seed: 61 });
+    await killAndRestartMidStream({ appendOnly: true, tasks: 3, seed: 61 });
   }, clusterStartTimeoutMs + 120_000);
 
-  it("without persistence: running generations begin again above PostgreSQL's attempt, end once, complete as saved; new work completes", async () => {
-    const { output, resetAttempts } = await killAndRestartMidStream({ appendOnly: false, seed: 62 });
-    // Each lost log was replaced and its generation began again as attempt 2 (`reset`, reason "retry"):
+  it("without persistence: accepted tasks still complete (lost logs begin again above PostgreSQL's attempt; vanished jobs are re-enqueued); new work completes", async () => {
+    const { output, running, resetAttempts } = await killAndRestartMidStream({ appendOnly: false, tasks: 4, concurrency: 2, seed: 62 });
+    expect(running.size, output.slice(-4_000)).toBe(2);
+    // A running generation's log was replaced and it began again as attempt 2 (`reset`, reason "retry"):
     // above the attempt 1 PostgreSQL saw, though the recreated log counts from 1 (minAttempt).
-    for (const attempts of resetAttempts.values()) expect(attempts, output.slice(-4_000)).toContain(2);
+    for (const taskId of running) expect(resetAttempts.get(taskId), output.slice(-4_000)).toContain(2);
     expect(output).toContain("the stream log was lost (Redis restarted empty); beginning again");
-  }, clusterStartTimeoutMs + 120_000);
-
-  it("without persistence: accepted tasks whose queued jobs vanished are re-enqueued by the orphan sweeper and complete", async () => {
-    const { output } = await killAndRestartMidStream({ appendOnly: false, concurrency: 1, seed: 63 });
-    // The two queued jobs vanished with Redis's data; only the sweeper can have brought them back.
+    // The two queued jobs vanished with Redis's data; only the orphan sweeper can have brought them back.
     expect(output.split("re-enqueued an accepted generation whose queue job had vanished").length - 1).toBeGreaterThanOrEqual(2);
   }, clusterStartTimeoutMs + 120_000);
 });
