@@ -198,6 +198,7 @@ describe.skipIf(!existsSync(nginxExecutable))("SSE through a default nginx with 
   let live: Cluster;
   let silent: Cluster;
   let silentWithoutHeartbeats: Cluster;
+  const clusters: Cluster[] = [];
   let control: { server: Server; port: number };
   const proxies: NginxProcess[] = [];
   let liveProxy: NginxProcess;
@@ -207,7 +208,8 @@ describe.skipIf(!existsSync(nginxExecutable))("SSE through a default nginx with 
 
   beforeAll(async () => {
     control = await startControlServer();
-    [live, silent, silentWithoutHeartbeats] = await Promise.all([
+    // allSettled: a cluster that did start is still stopped in afterAll when another one failed.
+    const started = await Promise.allSettled([
       startCluster({ label: "nginxlive", env: { ...productionTimings, SIMULATED_TOKENS_PER_SECOND: "10", SIMULATED_TOKEN_COUNT: String(liveTokenCount) } }),
       // Two words: the first at once, the second `silenceMs` later.
       startCluster({ label: "nginxsilent", env: { ...productionTimings, SIMULATED_TOKENS_PER_SECOND: String(1000 / silenceMs), SIMULATED_TOKEN_COUNT: "2" } }),
@@ -216,13 +218,16 @@ describe.skipIf(!existsSync(nginxExecutable))("SSE through a default nginx with 
         env: { ...productionTimings, SIMULATED_TOKENS_PER_SECOND: String(1000 / silenceMs), SIMULATED_TOKEN_COUNT: "2", HEARTBEAT_INTERVAL_MS: "120000" },
       }),
     ]);
+    clusters.push(...started.flatMap((result) => (result.status === "fulfilled" ? [result.value] : [])));
+    for (const result of started) if (result.status === "rejected") throw result.reason;
+    [live, silent, silentWithoutHeartbeats] = clusters as [Cluster, Cluster, Cluster];
     for (const upstreamPort of [portOf(live), portOf(silent), portOf(silentWithoutHeartbeats), control.port]) proxies.push(await startNginx({ upstreamPort }));
     [liveProxy, silentProxy, silentWithoutHeartbeatsProxy, controlProxy] = proxies as [NginxProcess, NginxProcess, NginxProcess, NginxProcess];
   }, clusterStartTimeoutMs);
 
   afterAll(async () => {
     await Promise.all(proxies.map((proxy) => proxy.stop()));
-    await Promise.all([live, silent, silentWithoutHeartbeats].map((cluster) => cluster?.stop()));
+    await Promise.all(clusters.map((cluster) => cluster.stop()));
     control?.server.closeAllConnections();
     await new Promise((resolve) => control?.server.close(resolve) ?? resolve(undefined));
   });
