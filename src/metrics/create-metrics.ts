@@ -24,8 +24,28 @@ export function createMetrics(): SluiceMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const registers = [registry];
+  // Scrape-time sources, refreshed once per scrape. prom-client collects all metrics concurrently,
+  // so every gauge fed by a source awaits the same refresh: a scrape reports this scrape's values,
+  // not the previous one's (and the first scrape is not empty).
+  const collectors: Array<() => Promise<void>> = [];
+  let refreshing: Promise<boolean> | undefined;
+  const refresh = (): Promise<boolean> =>
+    (refreshing ??= Promise.allSettled(collectors.map((collect) => collect()))
+      .then((results) => results.every((result) => result.status === "fulfilled"))
+      .finally(() => {
+        refreshing = undefined;
+      }));
+  const collect = async (): Promise<void> => void (await refresh());
+  new Gauge({
+    name: "sluice_scrape_sources_ok",
+    help: "1 when every scrape-time source (hub, queue, Redis INFO) answered during the last scrape.",
+    registers,
+    async collect() {
+      this.set((await refresh()) ? 1 : 0);
+    },
+  });
   const viewers = new Gauge({ name: "sluice_stream_viewers", help: "Open SSE viewers in this API process.", registers });
-  const streams = new Gauge({ name: "sluice_streams_active", help: "Streams with at least one local viewer in this API process.", registers });
+  const streams = new Gauge({ name: "sluice_streams_active", help: "Streams with at least one local viewer in this API process.", registers, collect });
   const replayed = new Counter({ name: "sluice_replayed_entries_total", help: "Entries sent from the log rather than live (late joins, resumes, catch-up).", registers });
   const resumes = new Counter({ name: "sluice_resumes_total", help: "Viewers that joined with a cursor.", registers });
   const gaps = new Counter({ name: "sluice_gaps_recovered_total", help: "Log reads that recovered entries notifications had not delivered.", labelNames: ["reason"], registers });
@@ -52,8 +72,9 @@ export function createMetrics(): SluiceMetrics {
       "(their worker died or froze for over JOB_LOCK_DURATION_MS and no worker's stalled check, every JOB_STALLED_INTERVAL_MS, has re-queued them yet).",
     labelNames: ["state"],
     registers,
+    collect,
   });
-  const redisInfo = new Gauge({ name: "sluice_redis_info", help: "Redis health from INFO: used_memory bytes, connected_clients, instantaneous_ops_per_sec.", labelNames: ["field"], registers });
+  const redisInfo = new Gauge({ name: "sluice_redis_info", help: "Redis health from INFO: used_memory bytes, connected_clients, instantaneous_ops_per_sec.", labelNames: ["field"], registers, collect });
 
   const metrics: SluiceMetrics = {
     registry,
@@ -81,7 +102,6 @@ export function createMetrics(): SluiceMetrics {
     redisErrors: new Counter({ name: "sluice_redis_errors_total", help: "Redis connection errors seen by this process.", registers }),
     postgresErrors: new Counter({ name: "sluice_postgres_errors_total", help: "PostgreSQL pool errors seen by this process.", registers }),
     addScrapeSources: (sources) => {
-      const collectors: Array<() => Promise<void>> = [];
       if (sources.hubStats) {
         const read = sources.hubStats;
         collectors.push(() => {
@@ -105,16 +125,6 @@ export function createMetrics(): SluiceMetrics {
           }
         });
       }
-      // prom-client calls `collect` on scrape; one gauge carries the refresh of all sources.
-      new Gauge({
-        name: "sluice_scrape_sources_ok",
-        help: "1 when every scrape-time source (hub, queue, Redis INFO) answered during the last scrape.",
-        registers,
-        async collect() {
-          const results = await Promise.allSettled(collectors.map((collect) => collect()));
-          this.set(results.every((result) => result.status === "fulfilled") ? 1 : 0);
-        },
-      });
     },
   };
   return metrics;

@@ -1,0 +1,65 @@
+import { randomBytes } from "node:crypto";
+import { describe, expect, it } from "vitest";
+import { createConversation, sendMessage, signUp } from "../faults/support/chat-api.ts";
+import { createTestDatabase } from "../helpers/postgres.ts";
+import { uniqueKeyPrefix } from "../helpers/redis.ts";
+import { startSluiceProcess } from "../helpers/sluice-process.ts";
+import { readSse } from "../helpers/sse-client.ts";
+
+/** The queue gauge's samples by state, as a Prometheus scrape of the API reports them. */
+async function queueGauge(baseUrl: string): Promise<Record<string, number>> {
+  const body = await (await fetch(`${baseUrl}/metrics`)).text();
+  const samples: Record<string, number> = {};
+  for (const match of body.matchAll(/^sluice_queue_jobs\{state="([a-z]+)"\} (\S+)$/gm)) samples[match[1] ?? ""] = Number(match[2]);
+  return samples;
+}
+
+/** Scrapes until `accept` holds; a gauge has no event to wait on, so this polls with a deadline. */
+async function scrapeUntil(baseUrl: string, accept: (samples: Record<string, number>) => boolean, what: string, timeoutMs = 30_000): Promise<Record<string, number>> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const samples = await queueGauge(baseUrl);
+    if (accept(samples)) return samples;
+    if (Date.now() > deadline) throw new Error(`${what}: last scrape ${JSON.stringify(samples)}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+describe("stalled generation jobs", () => {
+  it("a frozen worker's job shows as stalled once its lock expires, and stops being stalled when the job is recovered", async () => {
+    const env = {
+      DATABASE_URL: await createTestDatabase("stalled"),
+      REDIS_KEY_PREFIX: uniqueKeyPrefix("stalled"),
+      AUTH_SECRET: randomBytes(32).toString("hex"),
+      LLM_PROVIDER: "simulated",
+      // ~30 s of reply: the job stays active for the whole test.
+      SIMULATED_TOKENS_PER_SECOND: "10",
+      SIMULATED_TOKEN_COUNT: "300",
+      JOB_LOCK_DURATION_MS: "2000",
+      JOB_STALLED_INTERVAL_MS: "1000",
+      SHUTDOWN_GRACE_MS: "500",
+    };
+    const api = await startSluiceProcess({ role: "api", env });
+    const worker = await startSluiceProcess({ role: "worker", env });
+    const baseUrl = api.url ?? "";
+    try {
+      const session = await signUp(baseUrl, "stalled");
+      const accepted = await sendMessage(session, await createConversation(session), "A long answer, please");
+      const first = await readSse(`${baseUrl}${accepted.streamUrl}`, { stopAfter: (event) => event.json.type === "text-delta" });
+      expect(first.events.at(-1)?.json.type).toBe("text-delta");
+      // Running, its worker renews the lock every JOB_LOCK_DURATION_MS / 2: active, not stalled.
+      expect(await queueGauge(baseUrl)).toMatchObject({ active: 1, stalled: 0 });
+
+      worker.kill("SIGSTOP");
+      const frozen = await scrapeUntil(baseUrl, (samples) => samples.stalled === 1, "stalled after the lock expired");
+      expect(frozen.active).toBe(1);
+
+      // Thawed, the worker's stalled check finds its own expired lock and re-queues the job (a new attempt).
+      worker.kill("SIGCONT");
+      await scrapeUntil(baseUrl, (samples) => samples.stalled === 0, "no longer stalled after SIGCONT");
+    } finally {
+      worker.kill("SIGCONT");
+      await Promise.all([api.stop(), worker.stop()]);
+    }
+  }, 90_000);
+});
