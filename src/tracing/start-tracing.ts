@@ -16,6 +16,7 @@ export interface Tracing {
 }
 
 const disabled: Tracing = { enabled: false, shutdown: () => Promise.resolve() };
+const shutdownFlushTimeoutMs = 5_000;
 
 /**
  * Registers an OpenTelemetry tracer provider when a traces endpoint is
@@ -44,10 +45,19 @@ export async function startTracing(settings: TracingSettings, options: { exporte
   context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
   trace.setGlobalTracerProvider(provider);
   let stopped: Promise<void> | undefined;
+  // An unreachable collector must not hold up process exit: the last export gets a bounded wait.
+  const flushed = (): Promise<void> =>
+    new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, shutdownFlushTimeoutMs);
+      void provider.shutdown().catch(() => undefined).finally(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
   return {
     enabled: true,
     shutdown: () =>
-      (stopped ??= provider.shutdown().finally(() => {
+      (stopped ??= flushed().finally(() => {
         trace.disable();
         context.disable();
       })),
