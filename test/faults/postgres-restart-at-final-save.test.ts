@@ -67,30 +67,40 @@ async function finalSaveWaitingOnLock(observer: pg.Client): Promise<boolean> {
   return Number(result.rows[0]?.waiting ?? 0) > 0;
 }
 
+/**
+ * Sends an echo prompt, follows its stream, and holds the worker at the final
+ * save: the test locks the row once text flows, and returns when the worker's
+ * UPDATE waits on that lock and the client has the whole text but no `end`.
+ * The caller ends `locker` and `observer`.
+ */
+async function heldAtFinalSave(seed: number) {
+  const session = await signUp(cluster.url, "pgrestart");
+  const conversationId = await createConversation(session);
+  const { prompt, expected } = echoPrompt(seededRandom(seed), 60);
+  const accepted = await sendMessage(session, conversationId, prompt);
+  const recorder = createStreamRecorder(session);
+  const following = recorder.follow(accepted.taskId, () => ({ idleTimeoutMs: 60_000 }), { deadlineMs: 90_000 });
+  await until(() => recorder.report(accepted.taskId).text.length > 0, 30_000, "the stream to start");
+  const locker = await connect();
+  const observer = await connect();
+  await locker.query("BEGIN");
+  const locked = await locker.query("SELECT id FROM messages WHERE task_id = $1 FOR UPDATE", [accepted.taskId]);
+  expect(locked.rowCount).toBe(1);
+  await until(() => finalSaveWaitingOnLock(observer), 30_000, "the worker's final UPDATE to wait on the row lock");
+  // The whole text is out; only the save (and so `end`) is pending.
+  await until(() => recorder.report(accepted.taskId).text === expected, 10_000, "the whole text to reach the client");
+  expect(recorder.report(accepted.taskId).ends, "`end` before the final save committed").toBe(0);
+  return { session, conversationId, accepted, expected, recorder, following, locker, observer };
+}
+
 describe("PostgreSQL stopped with -m immediate at the final save, then restarted", () => {
   it("the save is retried after the restart: one completed message, end only after the commit, fast 503s meanwhile, no process dies", async () => {
     const [api, worker] = [cluster.apis[0], cluster.workers[0]];
     const pids = [api?.pid, worker?.pid];
-    const session = await signUp(cluster.url, "pgrestart");
-    const conversationId = await createConversation(session);
-    const { prompt, expected } = echoPrompt(seededRandom(93), 60);
-    const accepted = await sendMessage(session, conversationId, prompt);
-    const recorder = createStreamRecorder(session);
-    const following = recorder.follow(accepted.taskId, () => ({ idleTimeoutMs: 60_000 }), { deadlineMs: 90_000 });
-    await until(() => recorder.report(accepted.taskId).text.length > 0, 30_000, "the stream to start");
-
-    const locker = await connect();
-    const observer = await connect();
+    const { session, conversationId, accepted, expected, recorder, following, locker, observer } = await heldAtFinalSave(93);
     let downtimeMs = 0;
     let stoppedAt = 0;
     try {
-      await locker.query("BEGIN");
-      const locked = await locker.query("SELECT id FROM messages WHERE task_id = $1 FOR UPDATE", [accepted.taskId]);
-      expect(locked.rowCount).toBe(1);
-      await until(() => finalSaveWaitingOnLock(observer), 30_000, "the worker's final UPDATE to wait on the row lock");
-      // The whole text is out; only the save (and so `end`) is pending.
-      await until(() => recorder.report(accepted.taskId).text === expected, 10_000, "the whole text to reach the client");
-      expect(recorder.report(accepted.taskId).ends, "`end` before the final save committed").toBe(0);
 
       const retriesBefore = worker?.output().split("final save failed; retrying").length ?? 0;
       stoppedAt = Date.now();
@@ -143,5 +153,36 @@ describe("PostgreSQL stopped with -m immediate at the final save, then restarted
     const next = await sendMessage(session, conversationId, "echo:after the restart");
     const nextReport = await recorder.follow(next.taskId, () => ({ idleTimeoutMs: 60_000 }), { deadlineMs: 60_000 });
     expect(nextReport).toMatchObject({ ends: 1, endStatus: "completed", text: "after the restart" });
+  }, 150_000);
+
+  // KNOWN BUG (reported to the integrator; run with SLUICE_KNOWN_BUGS=1): the final save gives up
+  // after 6 tries (~6 s of backoff, src/worker/start-worker.ts finalSaveAttempts), the job fails for
+  // good, and once PostgreSQL is back the orphan sweeper saves the finished reply as failed
+  // (GENERATION_ORPHANED, empty content) and ends the stream with end/failed. A restart of
+  // PostgreSQL commonly takes longer than 6 s; the save should keep retrying for a time budget.
+  it.skipIf(process.env.SLUICE_KNOWN_BUGS !== "1")("down longer than 6 s: the save keeps retrying and commits after the restart; one completed message, one end", async () => {
+    const worker = cluster.workers[0];
+    const { session, conversationId, accepted, expected, recorder, following, locker, observer } = await heldAtFinalSave(94);
+    const failedLine = new RegExp(`"taskId":"${accepted.taskId}"[^\\n]*"msg":"generation job failed"`);
+    const retries = (): number => (worker?.output().split("final save failed; retrying").length ?? 1) - 1;
+    const retriesBefore = retries();
+    try {
+      await postgres.stopImmediate();
+      try {
+        // Down past the current budget: until the job gives up (today) or six retries (~6 s) went by.
+        await until(() => failedLine.test(worker?.output() ?? "") || retries() - retriesBefore >= 6, 90_000, "six final-save retries, or the job giving up");
+        expect(recorder.report(accepted.taskId).ends, "`end` arrived while PostgreSQL was down").toBe(0);
+      } finally {
+        await postgres.restart();
+      }
+    } finally {
+      await Promise.all([locker.end().catch(() => undefined), observer.end().catch(() => undefined)]);
+    }
+    const report = await following;
+    const context = `${JSON.stringify({ ...report, text: undefined })}\n${cluster.output().slice(-4_000)}`;
+    expect(report, context).toMatchObject({ ends: 1, endStatus: "completed", lost: 0, duplicated: 0, outOfOrder: 0, text: expected });
+    const rows = (await conversationMessages(session, conversationId)).filter((message) => message.taskId === accepted.taskId);
+    expect(rows.map((row) => [row.role, row.status, row.content]), context).toEqual([["assistant", "completed", expected]]);
+    expect(worker?.child.exitCode).toBeNull();
   }, 150_000);
 });
