@@ -198,16 +198,22 @@ export function createGenerationJob(
     }
     // PROTOCOL.md: `end` is written only after the final message is committed.
     const endOutcome = { status: outcome.status, messageId: task.messageId, ...(outcome.error ? { error: outcome.error } : {}) };
+    let logLost = false;
     await endAfterSave(dependencies, log, shutdown, async () => {
-      try {
-        await writer.end(endOutcome);
-      } catch (error) {
-        if (!(isSluiceError(error) && error.code === "STREAM_NOT_FOUND")) throw error;
-        // The log was lost after the save: recreate it (clients get `reset`) with the saved text and the end.
-        const again = await streamLog.beginAttempt(taskId, { model: data.model, minAttempt: started.attempt + 1 });
-        await appendSavedText(streamLog, taskId, again.attempt, text);
-        await streamLog.end(taskId, again.attempt, endOutcome);
+      if (!logLost) {
+        try {
+          await writer.end(endOutcome);
+          return;
+        } catch (error) {
+          if (!(isSluiceError(error) && error.code === "STREAM_NOT_FOUND")) throw error;
+          logLost = true;
+        }
       }
+      // The log was lost after the save: recreate it (clients get `reset`) with the saved text and the end.
+      // A retry begins yet another attempt, whose `reset` drops a half-written replay.
+      const again = await streamLog.beginAttempt(taskId, { model: data.model, minAttempt: started.attempt + 1 });
+      await appendSavedText(streamLog, taskId, again.attempt, text);
+      await streamLog.end(taskId, again.attempt, endOutcome);
     });
     dependencies.metrics?.generations.inc({ status: outcome.status });
     log.info({ status: outcome.status, chunks: lastSeq, characters: text.length, durationMs: dependencies.now() - startedAt, errorCode: outcome.error?.code }, "stream completed");
