@@ -299,6 +299,7 @@ describe("reconnect storm", () => {
       connectionAttempts: clients.reduce((sum, client) => sum + client.connections.length, 0),
       reconnectStatuses: countBy(clients.flatMap((client) => client.connections.slice(1).map((connection) => connection.status))),
       slowestReconnectResponseMs: Math.max(...clients.flatMap((client) => client.connections.slice(1).map((connection) => (connection.respondedAt ?? connection.startedAt) - connection.startedAt))),
+      firstConnectResponseMs: percentiles(clients.map((client) => (client.connections[0]?.respondedAt ?? Number.NaN) - (client.connections[0]?.startedAt ?? 0))),
       responseMsAfterReady: percentiles(clients.flatMap((client) => client.connections.filter((connection) => connection.startedAt > stoppedAt + newApiReadyMs && connection.respondedAt !== undefined).map((connection) => (connection.respondedAt ?? 0) - connection.startedAt))),
       reconnectsAfterReadyByStatus: countBy(clients.flatMap((client) => client.connections.filter((connection) => connection.startedAt > stoppedAt + newApiReadyMs).map((connection) => connection.status))),
     };
