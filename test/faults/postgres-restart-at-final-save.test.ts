@@ -57,6 +57,19 @@ async function connect(): Promise<pg.Client> {
   return client;
 }
 
+/** Runs an API call expected to fail; its status, error code and duration. */
+async function timedFailure(operation: () => Promise<unknown>): Promise<{ status: number | undefined; code: string | undefined; durationMs: number }> {
+  const startedAt = Date.now();
+  const error = await operation().then(
+    () => undefined,
+    (failure: unknown) => failure,
+  );
+  const durationMs = Date.now() - startedAt;
+  if (!(error instanceof ApiError)) return { status: undefined, code: String(error), durationMs };
+  const body = JSON.parse(error.body) as { error?: { code?: string } };
+  return { status: error.status, code: body.error?.code, durationMs };
+}
+
 /** The worker's final UPDATE of this task's row (it sets `completed_at`), waiting on a row lock. */
 async function finalSaveWaitingOnLock(observer: pg.Client): Promise<boolean> {
   const result = await observer.query<{ waiting: string }>(
@@ -108,17 +121,19 @@ describe("PostgreSQL stopped with -m immediate at the final save, then restarted
       try {
         // Two retries: the save keeps failing while PostgreSQL is down (the backoff leaves >5 s for the restart).
         await until(() => (worker?.output().split("final save failed; retrying").length ?? 0) > retriesBefore + 1, 20_000, "two final-save retries");
-        // An API call that needs PostgreSQL answers 503 with a stable code instead of hanging.
-        const startedAt = Date.now();
-        const outcome = await conversationMessages(session, conversationId).then(
-          () => "ok" as const,
-          (error: unknown) => error,
-        );
-        const durationMs = Date.now() - startedAt;
-        expect(outcome).toBeInstanceOf(ApiError);
-        expect((outcome as ApiError).status).toBe(503);
-        expect((JSON.parse((outcome as ApiError).body) as { error: { code: string } }).error.code).toBe("SERVICE_UNAVAILABLE");
-        expect(durationMs).toBeLessThan(statementTimeoutMs + 2_000);
+        // API calls that need PostgreSQL answer 503 with a stable code instead of hanging.
+        const calls = {
+          read: await timedFailure(() => conversationMessages(session, conversationId)),
+          send: await timedFailure(() => sendMessage(session, conversationId, "echo:while PostgreSQL is down")),
+        };
+        for (const outcome of Object.values(calls)) {
+          expect(outcome, JSON.stringify(calls)).toMatchObject({ status: 503, code: "SERVICE_UNAVAILABLE" });
+          expect(outcome.durationMs, JSON.stringify(calls)).toBeLessThan(statementTimeoutMs + 2_000);
+        }
+        // Readiness fails, so a load balancer stops sending new work here.
+        const readiness = await fetch(`${cluster.url}/readyz`);
+        await readiness.arrayBuffer();
+        expect(readiness.status).toBe(503);
         const report = recorder.report(accepted.taskId);
         expect(report.ends, "`end` arrived while PostgreSQL was down").toBe(0);
         // The stream stayed open on its first connection (heartbeats only).
