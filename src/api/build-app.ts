@@ -25,9 +25,12 @@ export async function buildApp(config: Config, dependencies: AppDependencies): P
   const app = Fastify({
     loggerInstance: fastifyLogger,
     bodyLimit: config.limits.bodyBytes,
-    // Slowloris: a client that trickles headers or a body is cut off.
+    // Slowloris: a client that trickles headers or a body is cut off. Node checks the
+    // timeout every connectionsCheckingInterval (30 s by default), so check at a quarter
+    // of it: a trickling socket is closed within 1.25 × LIMIT_REQUEST_TIMEOUT_MS.
     connectionTimeout: 0,
-    requestTimeout: 30_000,
+    requestTimeout: config.limits.requestTimeoutMs,
+    http: { connectionsCheckingInterval: Math.min(30_000, Math.max(250, Math.floor(config.limits.requestTimeoutMs / 4))) },
     keepAliveTimeout: 72_000,
     // Deep or poisoned JSON never reaches a handler.
     onProtoPoisoning: "error",

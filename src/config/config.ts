@@ -75,6 +75,7 @@ export interface Config {
     readonly messagesPerMinute: number;
     readonly openStreamsPerUser: number;
     readonly generationsPerUser: number;
+    readonly requestTimeoutMs: number;
   };
 }
 
@@ -161,6 +162,7 @@ export function loadConfig(environment: Readonly<Record<string, string | undefin
       messagesPerMinute: env.LIMIT_MESSAGES_PER_MINUTE,
       openStreamsPerUser: env.LIMIT_OPEN_STREAMS_PER_USER,
       generationsPerUser: env.LIMIT_GENERATIONS_PER_USER,
+      requestTimeoutMs: env.LIMIT_REQUEST_TIMEOUT_MS,
     },
   };
   return deepFreeze(config);

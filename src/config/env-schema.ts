@@ -90,6 +90,8 @@ export const envSchema = z.object({
   LIMIT_MESSAGES_PER_MINUTE: integer(1).default(30),
   LIMIT_OPEN_STREAMS_PER_USER: integer(1).default(20),
   LIMIT_GENERATIONS_PER_USER: integer(1).default(3),
+  /** Slowloris: a request whose headers and body have not all arrived by then is answered 408 and closed. */
+  LIMIT_REQUEST_TIMEOUT_MS: integer(1000).default(30_000),
 });
 
 export type Env = z.infer<typeof envSchema>;
