@@ -57,6 +57,7 @@ export interface Config {
     readonly orphanSweepIntervalMs: number;
     readonly orphanTimeoutMs: number;
     readonly shutdownGraceMs: number;
+    readonly finalSaveRetryMs: number;
     /** `sluice worker` serves GET /metrics on this port when set (API processes serve it on PORT). */
     readonly metricsPort: number | undefined;
   };
@@ -151,6 +152,7 @@ export function loadConfig(environment: Readonly<Record<string, string | undefin
       orphanSweepIntervalMs: env.ORPHAN_SWEEP_INTERVAL_MS,
       orphanTimeoutMs: env.ORPHAN_TIMEOUT_MS,
       shutdownGraceMs: env.SHUTDOWN_GRACE_MS,
+      finalSaveRetryMs: env.FINAL_SAVE_RETRY_MS,
       metricsPort: env.WORKER_METRICS_PORT,
     },
     webUi: env.ENABLE_WEB_UI,

@@ -71,6 +71,8 @@ export const envSchema = z.object({
   ORPHAN_SWEEP_INTERVAL_MS: integer(100).default(15_000),
   ORPHAN_TIMEOUT_MS: integer(1000).default(120_000),
   SHUTDOWN_GRACE_MS: integer(0).default(10_000),
+  /** The final save is retried this long while PostgreSQL is unavailable (a restart or failover), then the attempt fails and the job retries. */
+  FINAL_SAVE_RETRY_MS: integer(1_000).default(120_000),
   WORKER_METRICS_PORT: integer(0, 65_535).optional(),
   ENABLE_WEB_UI: flag.default(true),
 

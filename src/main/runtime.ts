@@ -132,6 +132,7 @@ export async function startRuntime(role: Role, config: Config, logger: Logger, s
           orphanSweepIntervalMs: config.worker.orphanSweepIntervalMs,
           orphanGraceMs: config.worker.orphanTimeoutMs,
           shutdownGraceMs: config.worker.shutdownGraceMs,
+          finalSaveRetryMs: config.worker.finalSaveRetryMs,
           coalesceWindowMs: config.stream.coalesceWindowMs,
           coalesceMaxBytes: config.stream.coalesceMaxBytes,
           providerMaxRetries: config.llm.maxRetries,

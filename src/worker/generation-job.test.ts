@@ -70,7 +70,7 @@ function setup(options: { provider: LlmProvider; row: Row; onFinish?: () => Prom
     coalesceWindowMs: 0,
     coalesceMaxBytes: 1024,
     providerMaxRetries: 0,
-    finalSaveAttempts: 1,
+    finalSaveRetryMs: 0,
     now: () => Date.now(),
   });
   const data = { taskId: "task_1", messageId: "m1", conversationId: "c1", userId: "u1", model: "sim" };

@@ -23,7 +23,8 @@ export interface GenerationJobDependencies {
   coalesceMaxBytes: number;
   /** Provider retries for transient errors, only before the first token reaches the log. */
   providerMaxRetries: number;
-  finalSaveAttempts: number;
+  /** How long the final save is retried while PostgreSQL is unavailable (ms). */
+  finalSaveRetryMs: number;
   now: () => number;
   metrics?: GenerationMetrics;
 }
@@ -190,7 +191,7 @@ export function createGenerationJob(
           errorCode: outcome.error?.code ?? null,
           errorMessage: outcome.error?.message ?? null,
         }),
-      { attempts: dependencies.finalSaveAttempts, baseDelayMs: 200, onRetry: (error, attempt) => log.warn({ err: error, attempt }, "final save failed; retrying") },
+      { budgetMs: dependencies.finalSaveRetryMs, baseDelayMs: 200, maxDelayMs: 2_000, onRetry: (error, attempt) => log.warn({ err: error, attempt }, "final save failed; retrying") },
     ));
     if (saved === "stale" || saved === "missing") {
       log.warn({ saved }, "final save refused; not ending the stream");

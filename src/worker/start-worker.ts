@@ -22,6 +22,7 @@ export interface WorkerSettings {
   coalesceWindowMs: number;
   coalesceMaxBytes: number;
   providerMaxRetries: number;
+  finalSaveRetryMs: number;
 }
 
 export interface RunningWorker {
@@ -59,7 +60,7 @@ export function startWorker(options: {
     coalesceWindowMs: settings.coalesceWindowMs,
     coalesceMaxBytes: settings.coalesceMaxBytes,
     providerMaxRetries: settings.providerMaxRetries,
-    finalSaveAttempts: 6,
+    finalSaveRetryMs: settings.finalSaveRetryMs,
     now: options.now,
     ...(options.metrics ? { metrics: options.metrics } : {}),
   });

@@ -1,0 +1,43 @@
+import { describe, expect, it } from "vitest";
+import { retryDatabase } from "./retry-database.ts";
+
+/** A connection error as pg raises it when PostgreSQL is down: no SQLSTATE. */
+const connectionLost = (): Error => new Error("Connection terminated unexpectedly");
+
+function fakeTime() {
+  let now = 0;
+  const sleeps: number[] = [];
+  return { now: () => now, sleep: (ms: number) => { sleeps.push(ms); now += ms; return Promise.resolve(); }, sleeps };
+}
+
+describe("retryDatabase", () => {
+  it("retries while PostgreSQL is unavailable, with capped backoff, until it answers", async () => {
+    const time = fakeTime();
+    let calls = 0;
+    const result = await retryDatabase(() => {
+      calls += 1;
+      return calls < 8 ? Promise.reject(connectionLost()) : Promise.resolve("saved");
+    }, { budgetMs: 60_000, baseDelayMs: 200, maxDelayMs: 2_000, now: time.now, sleep: time.sleep });
+    expect(result).toBe("saved");
+    expect(time.sleeps).toEqual([200, 400, 800, 1_600, 2_000, 2_000, 2_000]);
+  });
+
+  it("gives up when the next wait would pass the budget, with the last error", async () => {
+    const time = fakeTime();
+    const attempt = retryDatabase(() => Promise.reject(connectionLost()), { budgetMs: 10_000, baseDelayMs: 200, maxDelayMs: 2_000, now: time.now, sleep: time.sleep });
+    await expect(attempt).rejects.toThrow("Connection terminated");
+    expect(time.sleeps.reduce((sum, ms) => sum + ms, 0)).toBeLessThanOrEqual(10_000);
+    expect(time.sleeps.reduce((sum, ms) => sum + ms, 0)).toBeGreaterThan(8_000);
+  });
+
+  it("does not retry an error with a SQLSTATE that is not about availability (a bug or a constraint)", async () => {
+    const time = fakeTime();
+    let calls = 0;
+    const attempt = retryDatabase(() => {
+      calls += 1;
+      return Promise.reject(Object.assign(new Error("duplicate key"), { code: "23505" }));
+    }, { budgetMs: 60_000, baseDelayMs: 200, maxDelayMs: 2_000, now: time.now, sleep: time.sleep });
+    await expect(attempt).rejects.toThrow("duplicate key");
+    expect(calls).toBe(1);
+  });
+});
