@@ -7,6 +7,7 @@ import type { StreamLog } from "../streaming/index.ts";
 import type { LlmProvider } from "../llm/llm-provider.ts";
 import { createCancelWatcher } from "./cancel-watcher.ts";
 import { createGenerationJob, type GenerationMetrics } from "./generation-job.ts";
+import { oneRunPerTask } from "./one-run-per-task.ts";
 import { createOrphanSweeper } from "./orphan-sweeper.ts";
 
 export interface WorkerSettings {
@@ -67,8 +68,11 @@ export function startWorker(options: {
   // Aborted when the shutdown grace period is over: running generations stop unsaved and their
   // jobs go back to the queue at once (moveToWait), so another worker starts a new attempt.
   const shutdown = new AbortController();
+  const runTask = oneRunPerTask((data: GenerationJobData) => runJob(data, shutdown.signal));
   const worker = new Worker<GenerationJobData>(generationQueueName, async (job, token) => {
-    if ((await runJob(job.data, shutdown.signal)) === "handed-back") {
+    const { result, joined } = await runTask(job.data);
+    if (joined) logger.info({ taskId: job.data.taskId }, "a second job for a task running here waited for it");
+    if (result === "handed-back") {
       await job.moveToWait(token);
       throw new WaitingError();
     }
