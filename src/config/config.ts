@@ -47,6 +47,7 @@ export interface Config {
     readonly coalesceMaxBytes: number;
     readonly heartbeatIntervalMs: number;
     readonly retryMs: number;
+    readonly retryJitterMs: number;
     readonly stallTimeoutMs: number;
   };
   readonly worker: {
@@ -142,6 +143,7 @@ export function loadConfig(environment: Readonly<Record<string, string | undefin
       coalesceMaxBytes: env.COALESCE_MAX_BYTES,
       heartbeatIntervalMs: env.HEARTBEAT_INTERVAL_MS,
       retryMs: env.SSE_RETRY_MS,
+      retryJitterMs: env.SSE_RETRY_JITTER_MS,
       stallTimeoutMs: env.STREAM_STALL_TIMEOUT_MS,
     },
     worker: {

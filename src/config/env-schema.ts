@@ -62,6 +62,8 @@ export const envSchema = z.object({
   COALESCE_MAX_BYTES: integer(1, 1024 * 1024).default(4096),
   HEARTBEAT_INTERVAL_MS: integer(100).default(15_000),
   SSE_RETRY_MS: integer(100).default(2_000),
+  /** Random extra added to each viewer's `retry:`, so a restart's reconnects spread out. */
+  SSE_RETRY_JITTER_MS: integer(0).default(1_000),
   STREAM_STALL_TIMEOUT_MS: integer(100).default(3_000),
 
   WORKER_CONCURRENCY: integer(1, 100_000).default(500),

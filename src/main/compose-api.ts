@@ -96,6 +96,7 @@ export function composeApiFeatures(options: {
         leaseRenewMs: Math.floor(leaseMs / 3),
         heartbeatMs: config.stream.heartbeatIntervalMs,
         retryMs: config.stream.retryMs,
+        retryJitterMs: config.stream.retryJitterMs,
         now,
       }),
     async (app) => {

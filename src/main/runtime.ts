@@ -164,6 +164,7 @@ export async function startRuntime(role: Role, config: Config, logger: Logger, s
         subscribeMode: sharded ? "ssubscribe" : "subscribe",
         stallTimeoutMs: config.stream.stallTimeoutMs,
         retryMs: config.stream.retryMs,
+        retryJitterMs: config.stream.retryJitterMs,
         metrics: metrics.stream,
         onError: (error) => logger.warn({ err: error }, "stream hub error"),
       });

@@ -29,7 +29,7 @@ const retryJitterMs = 1_000;
  * however slow a loaded machine makes the setup or the restart. Once every client is back and
  * receiving, the test cancels each generation, which ends it (end/cancelled) with its text saved.
  */
-const env = { SIMULATED_TOKENS_PER_SECOND: "5", SIMULATED_TOKEN_COUNT: "2000", SSE_RETRY_MS: String(retryMs), HEARTBEAT_INTERVAL_MS: "2000", SHUTDOWN_GRACE_MS: "2000" };
+const env = { SIMULATED_TOKENS_PER_SECOND: "5", SIMULATED_TOKEN_COUNT: "2000", SSE_RETRY_MS: String(retryMs), SSE_RETRY_JITTER_MS: String(retryJitterMs), HEARTBEAT_INTERVAL_MS: "2000", SHUTDOWN_GRACE_MS: "2000" };
 
 function positiveInteger(text: string | undefined, fallback: number): number {
   const value = Number(text);

@@ -22,6 +22,7 @@ export interface StreamRouteDependencies {
   leaseRenewMs: number;
   heartbeatMs: number;
   retryMs: number;
+  retryJitterMs: number;
   now: () => number;
 }
 
@@ -73,6 +74,7 @@ export function registerStreamRoutes(app: App, dependencies: StreamRouteDependen
         whenMissing: task.status === "pending" || task.status === "streaming" ? "wait" : "STREAM_EXPIRED",
         heartbeatMs: dependencies.heartbeatMs,
         retryMs: dependencies.retryMs,
+        retryJitterMs: dependencies.retryJitterMs,
         onClose: () => {
           clearInterval(renewal);
           void lease.release().catch(() => undefined);
