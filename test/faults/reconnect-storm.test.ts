@@ -12,6 +12,7 @@
  */
 import { request } from "node:http";
 import { connect, createServer, type Socket } from "node:net";
+import { createParser } from "eventsource-parser";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startSluiceProcess } from "../helpers/sluice-process.ts";
 import { analyseTask, type RecordedEvent } from "../rig/stream-recorder.ts";
@@ -128,38 +129,21 @@ function followLikeEventSource(port: number, path: string, token: string, taskId
           return;
         }
         response.setEncoding("utf8");
-        let buffer = "";
-        let fields: { id?: string; event?: string; data: string[] } = { data: [] };
-        response.on("data", (text: string) => {
-          buffer += text;
-          const lines = buffer.split(/\r\n|\r|\n/);
-          buffer = lines.pop() ?? "";
-          for (const line of lines) {
-            if (line === "") {
-              if (fields.data.length > 0) {
-                const data = JSON.parse(fields.data.join("\n")) as RecordedEvent["data"];
-                events.push({ taskId, connection, cursor: fields.id, type: fields.event ?? data.type, data, at: Date.now() });
-                record.events += 1;
-                if (data.type === "end") record.ended = true;
-              }
-              // The spec: the id of a dispatched event becomes the last event ID.
-              if (fields.id !== undefined) lastEventId = fields.id;
-              fields = { data: [] };
-              continue;
-            }
-            if (line.startsWith(":")) continue;
-            const colon = line.indexOf(":");
-            const name = colon === -1 ? line : line.slice(0, colon);
-            const value = colon === -1 ? "" : line.slice(colon + 1).replace(/^ /, "");
-            if (name === "data") fields.data.push(value);
-            else if (name === "id") fields.id = value;
-            else if (name === "event") fields.event = value;
-            else if (name === "retry" && /^\d+$/.test(value)) {
-              delayMs = Number(value);
-              record.retries.push({ value: delayMs, afterEvents: record.events });
-            }
-          }
+        const parser = createParser({
+          onEvent: (message) => {
+            const data = JSON.parse(message.data) as RecordedEvent["data"];
+            events.push({ taskId, connection, cursor: message.id, type: message.event ?? data.type, data, at: Date.now() });
+            record.events += 1;
+            if (data.type === "end") record.ended = true;
+          },
+          // The spec: the id of a dispatched event becomes the last event ID.
+          onId: (id) => (lastEventId = id),
+          onRetry: (retry) => {
+            delayMs = retry;
+            record.retries.push({ value: retry, afterEvents: record.events });
+          },
         });
+        response.on("data", (text: string) => parser.feed(text));
       });
       outgoing.once("error", settle);
       outgoing.once("close", settle);

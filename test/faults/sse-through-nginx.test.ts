@@ -30,6 +30,7 @@ import { createServer, get, type IncomingHttpHeaders, type Server } from "node:h
 import type { AddressInfo } from "node:net";
 import { StringDecoder } from "node:string_decoder";
 import { constants as zlibConstants, gunzipSync } from "node:zlib";
+import { createParser } from "eventsource-parser";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sseHeaders } from "../../src/streaming/serve-sse.ts";
 import type { SseEvent } from "../helpers/sse-client.ts";
@@ -115,35 +116,19 @@ function readDeliveries(url: string, headers: Record<string, string> = {}): Prom
   });
 }
 
-/** A spec-following incremental SSE parser (lines on \n, \r\n or \r; `data:` lines joined). */
+/** Incremental: each push returns the events and heartbeat comments completed by that piece of text. */
 function createSseParser(): { push(text: string): { events: SseEvent[]; comments: number } } {
-  let buffer = "";
-  let fields: { id?: string; event?: string; data: string[] } = { data: [] };
+  let events: SseEvent[] = [];
+  let comments = 0;
+  const parser = createParser({
+    onEvent: (message) => events.push({ id: message.id, event: message.event ?? "message", data: message.data, json: JSON.parse(message.data) as SseEvent["json"] }),
+    onComment: () => (comments += 1),
+  });
   return {
     push(text) {
-      const events: SseEvent[] = [];
-      let comments = 0;
-      buffer += text;
-      const lines = buffer.split(/\r\n|\r|\n/);
-      buffer = lines.pop() ?? "";
-      for (const line of lines) {
-        if (line === "") {
-          if (fields.data.length > 0) {
-            const data = fields.data.join("\n");
-            events.push({ id: fields.id, event: fields.event ?? "message", data, json: JSON.parse(data) as SseEvent["json"] });
-          }
-          fields = { data: [] };
-        } else if (line.startsWith(":")) {
-          comments += 1;
-        } else {
-          const colon = line.indexOf(":");
-          const name = colon === -1 ? line : line.slice(0, colon);
-          const value = colon === -1 ? "" : line.slice(colon + 1).replace(/^ /, "");
-          if (name === "data") fields.data.push(value);
-          else if (name === "id") fields.id = value;
-          else if (name === "event") fields.event = value;
-        }
-      }
+      events = [];
+      comments = 0;
+      parser.feed(text);
       return { events, comments };
     },
   };

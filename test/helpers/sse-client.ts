@@ -1,3 +1,5 @@
+import { createParser } from "eventsource-parser";
+
 /** One parsed SSE event as a client sees it. */
 export interface SseEvent {
   id: string | undefined;
@@ -20,8 +22,8 @@ export interface SseResponse {
 
 /**
  * Reads an SSE response to its end (the server closes after `end`), or until
- * `stopAfter` says so, or the abort signal fires. A spec-following parser:
- * lines split on \n, \r\n or \r; `data:` lines joined; comments ignored.
+ * `stopAfter` says so, or the abort signal fires (eventsource-parser follows
+ * the spec: \n, \r\n or \r line ends, `data:` lines joined, comments ignored).
  */
 export async function readSse(
   url: string,
@@ -37,37 +39,24 @@ export async function readSse(
     options.signal?.removeEventListener("abort", onAbort);
     return result;
   }
+  let stopped = false;
+  const parser = createParser({
+    onEvent: (message) => {
+      if (stopped) return;
+      const event: SseEvent = { id: message.id, event: message.event ?? "message", data: message.data, json: JSON.parse(message.data) as SseEvent["json"] };
+      result.events.push(event);
+      if (options.stopAfter?.(event, result.events)) {
+        stopped = true;
+        controller.abort();
+      }
+    },
+    onRetry: (retry) => result.retries.push(retry),
+  });
   const decoder = new TextDecoder();
-  let buffer = "";
-  let fields: { id?: string; event?: string; data: string[] } = { data: [] };
   try {
     for await (const chunk of response.body) {
-      buffer += decoder.decode(chunk, { stream: true });
-      const lines = buffer.split(/\r\n|\r|\n/);
-      buffer = lines.pop() ?? "";
-      for (const line of lines) {
-        if (line === "") {
-          if (fields.data.length > 0) {
-            const data = fields.data.join("\n");
-            const event: SseEvent = { id: fields.id, event: fields.event ?? "message", data, json: JSON.parse(data) as SseEvent["json"] };
-            result.events.push(event);
-            if (options.stopAfter?.(event, result.events)) {
-              controller.abort();
-              return result;
-            }
-          }
-          fields = { data: [] };
-          continue;
-        }
-        if (line.startsWith(":")) continue;
-        const colon = line.indexOf(":");
-        const name = colon === -1 ? line : line.slice(0, colon);
-        const value = colon === -1 ? "" : line.slice(colon + 1).replace(/^ /, "");
-        if (name === "data") fields.data.push(value);
-        else if (name === "id") fields.id = value;
-        else if (name === "event") fields.event = value;
-        else if (name === "retry") result.retries.push(Number(value));
-      }
+      parser.feed(decoder.decode(chunk, { stream: true }));
+      if (stopped) return result;
     }
   } catch (error) {
     if (!controller.signal.aborted) throw error;

@@ -6,6 +6,7 @@
  * `seq` part of the cursor, PROTOCOL.md 4.1), the number of `end` events, and
  * whether the text equals the expected text and the saved message.
  */
+import { createParser } from "eventsource-parser";
 
 export interface RecordedEvent {
   taskId: string;
@@ -121,35 +122,24 @@ export async function readStreamOnce(
       return result;
     }
     const decoder = new TextDecoder();
-    let buffer = "";
     let bytes = 0;
-    let fields: { id?: string; event?: string; data: string[] } = { data: [] };
+    // Set once abortAfterEvents is reached: the events after it in the same chunk never reached this client.
+    let enough = false;
+    const parser = createParser({
+      onEvent: (message) => {
+        if (enough) return;
+        const data = JSON.parse(message.data) as RecordedEvent["data"];
+        const event: RecordedEvent = { taskId, connection, cursor: message.id, type: message.event ?? data.type, data, at: Date.now() };
+        result.events.push(event);
+        onEvent?.(event);
+        if (message.id !== undefined) result.lastEventId = message.id;
+        if (data.type === "end") result.ended = true;
+        if (options.abortAfterEvents !== undefined && result.events.length >= options.abortAfterEvents) enough = true;
+      },
+    });
     const feed = (text: string): boolean => {
-      buffer += text;
-      const lines = buffer.split(/\r\n|\r|\n/);
-      buffer = lines.pop() ?? "";
-      for (const line of lines) {
-        if (line === "") {
-          if (fields.data.length > 0) {
-            const data = JSON.parse(fields.data.join("\n")) as RecordedEvent["data"];
-            const event: RecordedEvent = { taskId, connection, cursor: fields.id, type: fields.event ?? data.type, data, at: Date.now() };
-            result.events.push(event);
-            onEvent?.(event);
-            if (fields.id !== undefined) result.lastEventId = fields.id;
-            if (data.type === "end") result.ended = true;
-            if (options.abortAfterEvents !== undefined && result.events.length >= options.abortAfterEvents) return true;
-          }
-          fields = { data: [] };
-        } else if (!line.startsWith(":")) {
-          const colon = line.indexOf(":");
-          const name = colon === -1 ? line : line.slice(0, colon);
-          const value = colon === -1 ? "" : line.slice(colon + 1).replace(/^ /, "");
-          if (name === "data") fields.data.push(value);
-          else if (name === "id") fields.id = value;
-          else if (name === "event") fields.event = value;
-        }
-      }
-      return false;
+      parser.feed(text);
+      return enough;
     };
     for await (const chunk of response.body) {
       touch();

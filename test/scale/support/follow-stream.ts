@@ -5,6 +5,7 @@
  * (capped, so tests stay short) and reconnects with Last-Event-ID to whichever
  * API `pickApi` names. Every complete event and every connection is recorded.
  */
+import { createParser } from "eventsource-parser";
 
 export interface ClientEvent {
   connection: number;
@@ -81,36 +82,19 @@ export function followStream(options: FollowOptions): FollowedStream {
         await response.arrayBuffer();
         return record;
       }
+      const parser = createParser({
+        onEvent: (message) => {
+          const data = JSON.parse(message.data) as ClientEvent["data"];
+          events.push({ connection, id: message.id, type: message.event ?? data.type, data });
+          record.events += 1;
+          if (message.id !== undefined) cursor = message.id;
+          if (data.type === "end") record.ended = true;
+          notify();
+        },
+        onRetry: (ms) => record.retries.push({ ms, afterEvents: record.events }),
+      });
       const decoder = new TextDecoder();
-      let buffer = "";
-      let fields: { id?: string; event?: string; data: string[] } = { data: [] };
-      for await (const chunk of response.body) {
-        buffer += decoder.decode(chunk, { stream: true });
-        const lines = buffer.split(/\r\n|\r|\n/);
-        buffer = lines.pop() ?? "";
-        for (const line of lines) {
-          if (line === "") {
-            if (fields.data.length > 0) {
-              const data = JSON.parse(fields.data.join("\n")) as ClientEvent["data"];
-              events.push({ connection, id: fields.id, type: fields.event ?? data.type, data });
-              record.events += 1;
-              if (fields.id !== undefined) cursor = fields.id;
-              if (data.type === "end") record.ended = true;
-              notify();
-            }
-            fields = { data: [] };
-            continue;
-          }
-          if (line.startsWith(":")) continue;
-          const colon = line.indexOf(":");
-          const name = colon === -1 ? line : line.slice(0, colon);
-          const value = colon === -1 ? "" : line.slice(colon + 1).replace(/^ /, "");
-          if (name === "data") fields.data.push(value);
-          else if (name === "id") fields.id = value;
-          else if (name === "event") fields.event = value;
-          else if (name === "retry") record.retries.push({ ms: Number(value), afterEvents: record.events });
-        }
-      }
+      for await (const chunk of response.body) parser.feed(decoder.decode(chunk, { stream: true }));
     } catch {
       record.finish = controller.signal.aborted ? "aborted" : "error";
     } finally {
