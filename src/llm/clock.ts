@@ -19,7 +19,7 @@ export function sleep(clock: Clock, delayMs: number, signal: AbortSignal): Promi
     const handle = clock.setTimeout(() => {
       signal.removeEventListener("abort", onAbort);
       resolve();
-    }, delayMs);
+    }, Math.max(0, delayMs)); // a deadline just passed (float rounding) is "now", not a negative-delay warning
     signal.addEventListener("abort", onAbort, { once: true });
   });
 }
