@@ -10,6 +10,7 @@ export interface SluiceMetrics {
   readonly chunksWritten: Counter;
   readonly bytesWritten: Counter;
   readonly generations: Counter<"status">;
+  readonly jobsStalled: Counter;
   readonly redisErrors: Counter;
   readonly postgresErrors: Counter;
   /** Gauges read at scrape time from the hub, the queue and Redis INFO. */
@@ -99,6 +100,11 @@ export function createMetrics(): SluiceMetrics {
     chunksWritten: new Counter({ name: "sluice_text_deltas_written_total", help: "Text deltas written to stream logs by this worker.", registers }),
     bytesWritten: new Counter({ name: "sluice_text_bytes_written_total", help: "UTF-8 bytes of text written to stream logs by this worker.", registers }),
     generations: new Counter({ name: "sluice_generations_total", help: "Generations finished by this worker, by final status.", labelNames: ["status"], registers }),
+    jobsStalled: new Counter({
+      name: "sluice_jobs_stalled_total",
+      help: "Generation jobs this worker's stalled check found with an expired lock (their worker died or froze) and re-queued as a new attempt, or failed past JOB_ATTEMPTS.",
+      registers,
+    }),
     redisErrors: new Counter({ name: "sluice_redis_errors_total", help: "Redis connection errors seen by this process.", registers }),
     postgresErrors: new Counter({ name: "sluice_postgres_errors_total", help: "PostgreSQL pool errors seen by this process.", registers }),
     addScrapeSources: (sources) => {

@@ -35,6 +35,8 @@ export interface GenerationMetrics {
   chunksWritten: { inc(value?: number): void };
   bytesWritten: { inc(value?: number): void };
   generations: { inc(labels: { status: string }): void };
+  /** Jobs whose lock expired, found by this worker's stalled check. */
+  jobsStalled?: { inc(): void };
 }
 
 interface Outcome {

@@ -87,6 +87,10 @@ export function startWorker(options: {
     autorun: false,
   });
   worker.on("error", (error) => logger.warn({ err: error }, "worker error"));
+  worker.on("stalled", (jobId) => {
+    logger.warn({ taskId: jobId }, "job stalled: its worker lost the lock; re-queued as a new attempt");
+    options.metrics?.jobsStalled?.inc();
+  });
   worker.on("failed", (job, error) => logger.error({ taskId: job?.id, err: error }, "generation job failed"));
   void worker.run().catch((error: unknown) => logger.error({ err: error }, "worker stopped"));
   const sweeper = createOrphanSweeper({

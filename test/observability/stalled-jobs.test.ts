@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { createServer } from "node:net";
 import { describe, expect, it } from "vitest";
 import { createConversation, sendMessage, signUp } from "../faults/support/chat-api.ts";
 import { createTestDatabase } from "../helpers/postgres.ts";
@@ -25,6 +26,21 @@ async function scrapeUntil(baseUrl: string, accept: (samples: Record<string, num
   }
 }
 
+/** A port nothing listens on right now, for the worker's metrics endpoint. */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const address = server.address();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  if (address === null || typeof address === "string") throw new Error("no port");
+  return address.port;
+}
+
+async function stalledTotal(metricsUrl: string): Promise<number> {
+  const body = await (await fetch(metricsUrl)).text();
+  return Number(/^sluice_jobs_stalled_total (\S+)$/m.exec(body)?.[1] ?? Number.NaN);
+}
+
 describe("stalled generation jobs", () => {
   it("a frozen worker's job shows as stalled once its lock expires, and stops being stalled when the job is recovered", async () => {
     const env = {
@@ -40,7 +56,9 @@ describe("stalled generation jobs", () => {
       SHUTDOWN_GRACE_MS: "500",
     };
     const api = await startSluiceProcess({ role: "api", env });
-    const worker = await startSluiceProcess({ role: "worker", env });
+    const workerMetricsPort = await freePort();
+    const worker = await startSluiceProcess({ role: "worker", env: { ...env, WORKER_METRICS_PORT: String(workerMetricsPort) } });
+    const workerMetrics = `http://127.0.0.1:${workerMetricsPort}/metrics`;
     const baseUrl = api.url ?? "";
     try {
       const session = await signUp(baseUrl, "stalled");
@@ -49,6 +67,7 @@ describe("stalled generation jobs", () => {
       expect(first.events.at(-1)?.json.type).toBe("text-delta");
       // Running, its worker renews the lock every JOB_LOCK_DURATION_MS / 2: active, not stalled.
       expect(await queueGauge(baseUrl)).toMatchObject({ active: 1, stalled: 0 });
+      expect(await stalledTotal(workerMetrics)).toBe(0);
 
       worker.kill("SIGSTOP");
       const frozen = await scrapeUntil(baseUrl, (samples) => samples.stalled === 1, "stalled after the lock expired");
@@ -57,6 +76,8 @@ describe("stalled generation jobs", () => {
       // Thawed, the worker's stalled check finds its own expired lock and re-queues the job (a new attempt).
       worker.kill("SIGCONT");
       await scrapeUntil(baseUrl, (samples) => samples.stalled === 0, "no longer stalled after SIGCONT");
+      // The check that re-queued it counted it.
+      await expect.poll(() => stalledTotal(workerMetrics), { timeout: 30_000, interval: 200 }).toBeGreaterThanOrEqual(1);
     } finally {
       worker.kill("SIGCONT");
       await Promise.all([api.stop(), worker.stop()]);
