@@ -2,30 +2,20 @@ import { randomBytes } from "node:crypto";
 import { startSluiceProcess, type SluiceProcess } from "../../helpers/sluice-process.ts";
 import { createTestDatabase } from "../../helpers/postgres.ts";
 import { uniqueKeyPrefix } from "../../helpers/redis.ts";
+import { clusterStartTimeoutMs, fastRecoveryIntervals, processReadyTimeoutMs, unreachedLimits } from "../../helpers/test-env.ts";
 
-/** Short intervals so recovery paths run within a test (system-overview: "Use short intervals in test env"). */
+/** Short intervals so recovery paths run within a test; a paused Redis is noticed within 1 s. */
 export const fastRecoveryEnv: Record<string, string> = {
   LLM_PROVIDER: "simulated",
-  JOB_LOCK_DURATION_MS: "2000",
-  JOB_STALLED_INTERVAL_MS: "1000",
-  ORPHAN_SWEEP_INTERVAL_MS: "500",
-  ORPHAN_TIMEOUT_MS: "1000",
-  STREAM_STALL_TIMEOUT_MS: "500",
-  HEARTBEAT_INTERVAL_MS: "1000",
-  SSE_RETRY_MS: "100",
+  ...fastRecoveryIntervals,
   REDIS_COMMAND_TIMEOUT_MS: "1000",
   SHUTDOWN_GRACE_MS: "1000",
-  LIMIT_MESSAGES_PER_MINUTE: "100000",
-  LIMIT_AUTH_PER_MINUTE: "100000",
-  LIMIT_GENERATIONS_PER_USER: "1000",
-  LIMIT_OPEN_STREAMS_PER_USER: "100000",
+  ...unreachedLimits,
   LOG_LEVEL: "info",
 };
 
-/** Other helpers' suites share these two cores; a process may take long to come up. */
-const readyTimeoutMs = 100_000;
-/** For beforeAll hooks that start clusters. */
-export const clusterStartTimeoutMs = 150_000;
+export { clusterStartTimeoutMs };
+const readyTimeoutMs = processReadyTimeoutMs;
 
 export interface Cluster {
   /** The first API's URL. */

@@ -8,33 +8,21 @@ import { startRedisServer, type RedisServer } from "../../../src/embedded/redis-
 import { createTestDatabase } from "../../helpers/postgres.ts";
 import { uniqueKeyPrefix } from "../../helpers/redis.ts";
 import { startSluiceProcess, type SluiceProcess } from "../../helpers/sluice-process.ts";
+import { clusterStartTimeoutMs, fastRecoveryIntervals, processReadyTimeoutMs, unreachedLimits } from "../../helpers/test-env.ts";
 
-/**
- * Short recovery intervals so a dead or stopping worker's job moves within a
- * test: a lock lapses after 2 s and is noticed within 1 s more.
- */
+/** Short recovery intervals so a dead or stopping worker's job moves within a test; no coalescing, and attempts to spare for several takeovers. */
 export const scaleEnv: Record<string, string> = {
   LLM_PROVIDER: "simulated",
   COALESCE_WINDOW_MS: "0",
-  JOB_LOCK_DURATION_MS: "2000",
-  JOB_STALLED_INTERVAL_MS: "1000",
+  ...fastRecoveryIntervals,
   JOB_ATTEMPTS: "5",
-  ORPHAN_SWEEP_INTERVAL_MS: "500",
-  ORPHAN_TIMEOUT_MS: "1000",
-  STREAM_STALL_TIMEOUT_MS: "500",
-  HEARTBEAT_INTERVAL_MS: "1000",
-  SSE_RETRY_MS: "100",
   SHUTDOWN_GRACE_MS: "500",
-  LIMIT_MESSAGES_PER_MINUTE: "100000",
-  LIMIT_AUTH_PER_MINUTE: "100000",
-  LIMIT_GENERATIONS_PER_USER: "1000",
-  LIMIT_OPEN_STREAMS_PER_USER: "100000",
+  ...unreachedLimits,
   LOG_LEVEL: "info",
 };
 
-/** Other suites share the two cores; a process may be slow to come up. */
-const readyTimeoutMs = 100_000;
-export const clusterStartTimeoutMs = 150_000;
+export { clusterStartTimeoutMs };
+const readyTimeoutMs = processReadyTimeoutMs;
 
 export interface ScaleCluster {
   /** Current API processes (replaced ones are removed, so a client never picks a stopped one). */
