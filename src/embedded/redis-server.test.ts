@@ -5,15 +5,7 @@ import { join } from "node:path";
 import { Redis } from "ioredis";
 import { describe, expect, inject, it } from "vitest";
 import { startRedisServer } from "./redis-server.ts";
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+import { isAlive } from "../../test/helpers/processes.ts";
 
 describe("managed redis-server", () => {
   it("starts, serves commands with AOF on, and stops with no orphan process", async () => {

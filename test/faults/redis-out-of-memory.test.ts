@@ -11,6 +11,7 @@ import { createStreamRecorder } from "../rig/stream-recorder.ts";
 import { ApiError, call, createConversation, echoPrompt, seededRandom, sendMessage, signUp, until, waitForFinalMessage } from "./support/chat-api.ts";
 import { startPrivateRedis, type PrivateRedis } from "./support/private-redis.ts";
 import { clusterStartTimeoutMs, startCluster, type Cluster } from "./support/start-cluster.ts";
+import { isAlive } from "../helpers/processes.ts";
 
 let redis: PrivateRedis;
 let cluster: Cluster;
@@ -45,15 +46,6 @@ async function freeRedis(): Promise<void> {
   const admin = redis.admin();
   await admin.del(fillerKey);
   await admin.config("SET", "maxmemory", "0");
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 describe("Redis out of memory", () => {

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
-import { createServer } from "node:net";
 import { describe, expect, it } from "vitest";
+import { findFreePort } from "../../src/embedded/free-port.ts";
 import { createConversation, sendMessage, signUp } from "../faults/support/chat-api.ts";
 import { createTestDatabase } from "../helpers/postgres.ts";
 import { uniqueKeyPrefix } from "../helpers/redis.ts";
@@ -26,16 +26,6 @@ async function scrapeUntil(baseUrl: string, accept: (samples: Record<string, num
   }
 }
 
-/** A port nothing listens on right now, for the worker's metrics endpoint. */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === "string") throw new Error("no port");
-  return address.port;
-}
-
 async function stalledTotal(metricsUrl: string): Promise<number> {
   const body = await (await fetch(metricsUrl)).text();
   return Number(/^sluice_jobs_stalled_total (\S+)$/m.exec(body)?.[1] ?? Number.NaN);
@@ -56,7 +46,7 @@ describe("stalled generation jobs", () => {
       SHUTDOWN_GRACE_MS: "500",
     };
     const api = await startSluiceProcess({ role: "api", env });
-    const workerMetricsPort = await freePort();
+    const workerMetricsPort = await findFreePort();
     const worker = await startSluiceProcess({ role: "worker", env: { ...env, WORKER_METRICS_PORT: String(workerMetricsPort) } });
     const workerMetrics = `http://127.0.0.1:${workerMetricsPort}/metrics`;
     const baseUrl = api.url ?? "";

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { Redis } from "ioredis";
 import { inject } from "vitest";
 import { startRedisServer, type RedisServer } from "../../../src/embedded/redis-server.ts";
+import { isAlive } from "../../helpers/processes.ts";
 
 export interface PrivateRedis {
   readonly url: string;
@@ -72,13 +73,4 @@ export async function startPrivateRedis(options: {
       rmSync(dataDirectory, { recursive: true, force: true });
     },
   };
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
