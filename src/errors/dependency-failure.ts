@@ -24,7 +24,7 @@ export function isUnavailableError(error: unknown): boolean {
 
 /**
  * True when Redis refused a write because it reached `maxmemory` (policy noeviction).
- * "OOM" is the error code Redis puts first in the reply (as NOSCRIPT in run-script.ts);
+ * "OOM" is the error code Redis puts first in the reply (as NOSCRIPT in src/redis/run-script.ts);
  * it is the same for plain commands and for a write inside a Lua script (BullMQ's too).
  */
 export function isRedisOutOfMemory(error: unknown): boolean {

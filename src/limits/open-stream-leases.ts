@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import type { Redis } from "ioredis";
 import { SluiceError } from "../errors/catalog.ts";
+import { defineScript } from "../redis/run-script.ts";
 
 export interface OpenStreamLease {
   /** Extends the lease; called on each heartbeat so a crashed API process's leases lapse by themselves. */
@@ -15,12 +16,12 @@ export interface OpenStreamLeases {
 
 // A sorted set per user: member = connection id, score = lease expiry (ms). Expired members
 // are dropped before counting, so the limit holds across API processes and survives crashes.
-const acquireScript = `
+const acquire = defineScript(`
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
 if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then return 0 end
 redis.call('ZADD', KEYS[1], ARGV[2], ARGV[4])
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
-return 1`;
+return 1`);
 
 export function createOpenStreamLeases(options: { redis: Redis; keyPrefix: string; limit: number; leaseMs: number; now: () => number }): OpenStreamLeases {
   return {
@@ -28,7 +29,7 @@ export function createOpenStreamLeases(options: { redis: Redis; keyPrefix: strin
       const key = `${options.keyPrefix}{streams:${userId}}`;
       const member = randomBytes(9).toString("base64url");
       const now = options.now();
-      const ok = await options.redis.eval(acquireScript, 1, key, now, now + options.leaseMs, options.limit, member, options.leaseMs * 2);
+      const ok = await acquire(options.redis, [key], [now, now + options.leaseMs, options.limit, member, options.leaseMs * 2]);
       if (ok !== 1) throw new SluiceError("TOO_MANY_OPEN_STREAMS", undefined, { details: { retryAfterSeconds: 5 } });
       return {
         // One round trip per renewal: every open viewer renews, so this runs for all of them.

@@ -1,5 +1,6 @@
 import { Queue } from "bullmq";
 import type { Redis } from "ioredis";
+import { defineScript, type RedisClient } from "../redis/run-script.ts";
 import { withSpan } from "../tracing/with-span.ts";
 import { activeTraceparent } from "../tracing/traceparent.ts";
 
@@ -51,14 +52,14 @@ export async function enqueueGeneration(queue: GenerationQueue, data: Generation
 // Active jobs with no lock key: BullMQ's own stalled check (every stalledInterval) would move them
 // back to waiting or fail them, but until it runs they are owned by a worker that is dead or frozen.
 // One script, so the list and the locks are read at one instant; every key shares the {queue} slot.
-const countStalledScript = `
+const countStalled = defineScript(`
 local ids = redis.call('LRANGE', KEYS[1], 0, -1)
 local stalled = 0
 for _, id in ipairs(ids) do
   if redis.call('EXISTS', ARGV[1] .. id .. ':lock') == 0 then stalled = stalled + 1 end
 end
 return stalled
-`;
+`);
 
 /**
  * Job counts for the `sluice_queue_jobs` gauge: BullMQ's waiting, active,
@@ -66,10 +67,10 @@ return stalled
  * (their worker died or froze for longer than JOB_LOCK_DURATION_MS, and no
  * worker's stalled check has handled them yet).
  */
-export async function queueJobCounts(queue: GenerationQueue, redis: Pick<Redis, "eval">): Promise<Record<string, number>> {
+export async function queueJobCounts(queue: GenerationQueue, redis: RedisClient): Promise<Record<string, number>> {
   const [counts, stalled] = await Promise.all([
     queue.getJobCounts("waiting", "active", "delayed", "failed"),
-    redis.eval(countStalledScript, 1, queue.toKey("active"), queue.toKey("")),
+    countStalled(redis, [queue.toKey("active")], [queue.toKey("")]),
   ]);
   return { ...counts, stalled: Number(stalled) };
 }

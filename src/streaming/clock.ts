@@ -1,1 +1,1 @@
-export { systemClock, type Clock } from "../time/clock.ts";
+export { systemClock, wallClockMs, type Clock } from "../time/clock.ts";

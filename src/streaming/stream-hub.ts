@@ -1,5 +1,5 @@
 import { SluiceError, isSluiceError } from "../errors/catalog.ts";
-import { systemClock, type Clock } from "./clock.ts";
+import { systemClock, wallClockMs, type Clock } from "./clock.ts";
 import { createCountedTimers, type TimerHandle } from "./counted-timers.ts";
 import type { Cursor } from "./cursor.ts";
 import { encodeSseRetry } from "./encode-sse-event.ts";
@@ -108,7 +108,7 @@ export function createStreamHub(options: StreamHubOptions): StreamHub {
   const { log, subscriber } = options;
   const sharded = options.subscribeMode === "ssubscribe";
   const clock = options.clock ?? systemClock;
-  const wallClockMs = options.wallClockMs ?? (() => performance.timeOrigin + performance.now());
+  const wallClock = options.wallClockMs ?? wallClockMs;
   const random = options.random ?? Math.random;
   const metrics = options.metrics ?? noopStreamMetrics;
   const stallTimeoutMs = options.stallTimeoutMs ?? defaultStallTimeoutMs;
@@ -167,7 +167,7 @@ export function createStreamHub(options: StreamHubOptions): StreamHub {
     metrics.deliveryLatency(clock.now() - receivedAt);
     // Live path only: the head moved, so these entries were just written to the viewers at it.
     // Skew between the two wall clocks could make it negative; 0 is the honest floor.
-    if (notification.flushedAtMs !== undefined && stream.head > headBefore) metrics.flushToSse?.(Math.max(0, wallClockMs() - notification.flushedAtMs));
+    if (notification.flushedAtMs !== undefined && stream.head > headBefore) metrics.flushToSse(Math.max(0, wallClock() - notification.flushedAtMs));
   };
 
   // After a reconnect the connection may have missed anything: resubscribe

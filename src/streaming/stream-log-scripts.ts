@@ -67,7 +67,7 @@ local bytes = tonumber(m[4])
 local count = #ARGV - 7
 if ARGV[6] ~= '' then
   local expected = tonumber(ARGV[6])
-  if expected <= lastSeq and expected + count - 1 <= lastSeq then return {'DUPLICATE', expected, expected + count - 1} end
+  if expected + count - 1 <= lastSeq then return {'DUPLICATE', expected, expected + count - 1} end
   if expected ~= lastSeq + 1 then return {'SEQ_MISMATCH', lastSeq} end
 end
 local maxEventBytes = tonumber(ARGV[5])

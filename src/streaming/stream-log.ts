@@ -1,8 +1,9 @@
 import { randomBytes } from "node:crypto";
 import { SluiceError } from "../errors/catalog.ts";
+import { wallClockMs } from "./clock.ts";
 import { formatCursor } from "./cursor.ts";
 import { endEvent, parseStreamEvent, type ContentEvent, type EndEvent, type EndOutcome, type LogEntry } from "./events.ts";
-import { defineScript, type RedisClient } from "./run-script.ts";
+import { defineScript, type RedisClient } from "../redis/run-script.ts";
 import { appendScript, beginAttemptScript, endScript, readScript } from "./stream-log-scripts.ts";
 import { defaultKeyPrefix, streamKeys, type StreamKeys } from "./stream-keys.ts";
 
@@ -126,8 +127,8 @@ export function createStreamLog(options: StreamLogOptions): StreamLog {
   const publishCommand = options.publishMode === "spublish" ? "SPUBLISH" : "PUBLISH";
   const pageSize = options.readPageSize ?? defaultReadPageSize;
   const newIncarnation = options.newIncarnation ?? (() => randomBytes(6).toString("hex"));
-  // Sub-millisecond wall clock: the API subtracts it from its own, and same-host latencies are well under 1 ms.
-  const now = options.now ?? (() => performance.timeOrigin + performance.now());
+  // Sub-millisecond: the API subtracts it from its own wall clock, and same-host latencies are well under 1 ms.
+  const now = options.now ?? wallClockMs;
   const keysOf = (taskId: string): StreamKeys => streamKeys(keyPrefix, taskId);
   const writeKeys = (taskId: string): string[] => {
     const keys = keysOf(taskId);

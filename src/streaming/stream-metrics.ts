@@ -21,9 +21,9 @@ export interface StreamMetrics {
   deliveryLatency(milliseconds: number): void;
   /**
    * Writer's flush stamp to the live SSE write of those entries, across processes (ms).
-   * Wall clocks of writer and reader must agree (same host or NTP). Optional for older sinks.
+   * Wall clocks of writer and reader must agree (same host or NTP).
    */
-  flushToSse?(milliseconds: number): void;
+  flushToSse(milliseconds: number): void;
 }
 
 export const noopStreamMetrics: StreamMetrics = {

@@ -10,6 +10,12 @@ export interface Clock {
   clearTimeout(handle: unknown): void;
 }
 
+/**
+ * Wall-clock milliseconds since the epoch with sub-millisecond precision, for
+ * comparing instants across processes (the flush-to-SSE latency); same host or NTP.
+ */
+export const wallClockMs = (): number => performance.timeOrigin + performance.now();
+
 export const systemClock: Clock = {
   now: () => performance.now(),
   setTimeout: (callback, delayMs) => setTimeout(callback, delayMs),

@@ -23,6 +23,7 @@ function countingMetrics(): StreamMetrics & { gaps: Record<GapReason, number> } 
     },
     slowConsumer: () => undefined,
     deliveryLatency: () => undefined,
+    flushToSse: () => undefined,
   };
 }
 
