@@ -11,7 +11,7 @@ import { createStreamWriter, type StreamLog } from "../streaming/index.ts";
 import { contextFromTraceparent } from "../tracing/traceparent.ts";
 import { failSpan, startSpan, withSpan } from "../tracing/with-span.ts";
 import type { CancelWatcher } from "./cancel-watcher.ts";
-import { retryDatabase } from "./retry-database.ts";
+import { retryDatabase, retryWithinBudget } from "./retry-within-budget.ts";
 
 export interface GenerationJobDependencies {
   streamLog: StreamLog;
@@ -248,19 +248,28 @@ export function createGenerationJob(
  * STALE_ATTEMPT (a newer attempt owns the log and will end it) is success.
  */
 async function endAfterSave(dependencies: GenerationJobDependencies, log: Logger, shutdown: AbortSignal, writeEnd: () => Promise<void>): Promise<void> {
-  const deadline = dependencies.now() + endRetryBudgetMs;
-  for (let retry = 0; ; retry += 1) {
+  const writeEndUnlessSuperseded = async (): Promise<void> => {
     try {
       await writeEnd();
-      return;
     } catch (error) {
-      if (isSluiceError(error) && error.code === "STALE_ATTEMPT") return;
-      const failure = redisFailure(error);
-      if (failure.code !== "STORE_FULL" && failure.code !== "SERVICE_UNAVAILABLE") throw error;
-      if (dependencies.now() >= deadline || shutdown.aborted) throw failure;
-      log.warn({ err: error, code: failure.code, retry: retry + 1 }, "could not write end; retrying");
-      await sleep(systemClock, Math.min(200 * 2 ** retry, 2_000), shutdown).catch(() => undefined);
+      if (!(isSluiceError(error) && error.code === "STALE_ATTEMPT")) throw error;
     }
+  };
+  const refusedByRedis = (error: unknown): boolean => ["STORE_FULL", "SERVICE_UNAVAILABLE"].includes(redisFailure(error).code);
+  try {
+    await retryWithinBudget(writeEndUnlessSuperseded, {
+      budgetMs: endRetryBudgetMs,
+      baseDelayMs: 200,
+      maxDelayMs: 2_000,
+      retryable: refusedByRedis,
+      signal: shutdown,
+      now: dependencies.now,
+      sleep: (ms) => sleep(systemClock, ms, shutdown).catch(() => undefined),
+      onRetry: (error, attempt) => log.warn({ err: error, code: redisFailure(error).code, retry: attempt }, "could not write end; retrying"),
+    });
+  } catch (error) {
+    // Redis's refusal as the client-facing error (STORE_FULL / SERVICE_UNAVAILABLE); other SluiceErrors pass unchanged.
+    throw redisFailure(error);
   }
 }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { retryDatabase } from "./retry-database.ts";
+import { retryDatabase, retryWithinBudget } from "./retry-within-budget.ts";
 
 /** A connection error as pg raises it when PostgreSQL is down: no SQLSTATE. */
 const connectionLost = (): Error => new Error("Connection terminated unexpectedly");
@@ -9,6 +9,21 @@ function fakeTime() {
   const sleeps: number[] = [];
   return { now: () => now, sleep: (ms: number) => { sleeps.push(ms); now += ms; return Promise.resolve(); }, sleeps };
 }
+
+describe("retryWithinBudget", () => {
+  it("stops retrying once its signal is aborted, with the last error", async () => {
+    const time = fakeTime();
+    const shutdown = new AbortController();
+    let calls = 0;
+    const attempt = retryWithinBudget(() => {
+      calls += 1;
+      if (calls === 2) shutdown.abort();
+      return Promise.reject(new Error(`refused ${calls}`));
+    }, { budgetMs: 60_000, baseDelayMs: 200, maxDelayMs: 2_000, retryable: () => true, signal: shutdown.signal, now: time.now, sleep: time.sleep });
+    await expect(attempt).rejects.toThrow("refused 2");
+    expect(calls).toBe(2);
+  });
+});
 
 describe("retryDatabase", () => {
   it("retries while PostgreSQL is unavailable, with capped backoff, until it answers", async () => {
