@@ -1,4 +1,4 @@
-import { context, trace } from "@opentelemetry/api";
+import { context, propagation, trace } from "@opentelemetry/api";
 import type { SpanExporter } from "@opentelemetry/sdk-trace";
 
 export interface TracingSettings {
@@ -27,11 +27,13 @@ const shutdownFlushTimeoutMs = 5_000;
  */
 export async function startTracing(settings: TracingSettings, options: { exporter?: SpanExporter } = {}): Promise<Tracing> {
   if (settings.tracesEndpoint === undefined && options.exporter === undefined) return disabled;
-  const [sdk, { AsyncLocalStorageContextManager }, { resourceFromAttributes }] = await Promise.all([
+  const [sdk, { AsyncLocalStorageContextManager }, { resourceFromAttributes }, { W3CTraceContextPropagator }] = await Promise.all([
     import("@opentelemetry/sdk-trace"),
     import("@opentelemetry/context-async-hooks"),
     // A dependency of the SDK (same release), imported for the service.name resource.
     import("@opentelemetry/resources"),
+    // The `traceparent` carried in job data (traceparent.ts).
+    import("@opentelemetry/core"),
   ]);
   const exporter = options.exporter ?? new (await import("@opentelemetry/exporter-trace-otlp-http")).OTLPTraceExporter({ url: settings.tracesEndpoint ?? "" });
   // Tests export synchronously so spans are visible at once; production batches (default 5 s, 512 spans).
@@ -44,6 +46,7 @@ export async function startTracing(settings: TracingSettings, options: { exporte
   // Async-local context, so a span started in a handler or job is the parent of spans in the awaits below it.
   context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
   trace.setGlobalTracerProvider(provider);
+  propagation.setGlobalPropagator(new W3CTraceContextPropagator());
   let stopped: Promise<void> | undefined;
   // An unreachable collector must not hold up process exit: the last export gets a bounded wait.
   const flushed = (): Promise<void> =>
@@ -59,6 +62,7 @@ export async function startTracing(settings: TracingSettings, options: { exporte
     shutdown: () =>
       (stopped ??= flushed().finally(() => {
         trace.disable();
+        propagation.disable();
         context.disable();
       })),
   };

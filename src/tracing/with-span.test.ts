@@ -67,7 +67,8 @@ describe("tracing facade", () => {
     expect(await withSpan("late", {}, (span) => Promise.resolve(span.isRecording()))).toBe(false);
   });
 
-  it("ignores a missing or malformed traceparent: the job starts its own trace", () => {
+  it("ignores a missing or malformed traceparent: the job starts its own trace", async () => {
+    tracing = await startTracing(settings, { exporter: new InMemorySpanExporter() });
     for (const value of [undefined, "", "garbage", "00-00000000000000000000000000000000-0000000000000000-01", "01-abc"]) {
       expect(trace.getSpanContext(contextFromTraceparent(value))).toBeUndefined();
     }

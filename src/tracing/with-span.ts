@@ -24,8 +24,7 @@ export async function withSpan<T>(name: string, options: SpanOptions, run: (span
   try {
     return await context.with(trace.setSpan(parent, span), run, undefined, span);
   } catch (error) {
-    span.recordException(error instanceof Error ? error : String(error));
-    span.setStatus({ code: SpanStatusCode.ERROR });
+    failSpan(span, error);
     throw error;
   } finally {
     span.end();
