@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { isAbsolute, join, resolve } from "node:path";
 import { z } from "zod";
+import { readOrCreateSecret } from "../embedded/private-files.ts";
 import { envSchema, type Env } from "./env-schema.ts";
 
 export type ProviderName = "simulated" | "openai" | "anthropic";
@@ -207,17 +207,8 @@ function chooseProvider(env: Env): { provider: ProviderName; reason: string } {
  * tokens survive restarts. Several processes must share AUTH_SECRET instead.
  */
 function embeddedSecret(dataDirectory: string): string {
-  const file = join(dataDirectory, "auth-secret");
-  try {
-    const existing = readFileSync(file, "utf8").trim();
-    if (existing.length >= 32) return existing;
-  } catch {
-    // first start: create it below
-  }
-  mkdirSync(dataDirectory, { recursive: true });
-  const secret = randomBytes(32).toString("base64url");
-  writeFileSync(file, secret, { mode: 0o600 });
-  return secret;
+  // DATA_DIR 0700, the file 0600, written whole and never through an existing path (src/embedded/private-files.ts).
+  return readOrCreateSecret(join(dataDirectory, "auth-secret"), () => randomBytes(32).toString("base64url"), (secret) => secret.length >= 32);
 }
 
 function formatIssues(error: z.ZodError): string[] {

@@ -1,8 +1,9 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Socket } from "node:net";
 import { findFreePort } from "./free-port.ts";
+import { ensurePrivateDirectory } from "./private-files.ts";
 
 export interface RedisServerOptions {
   /** Absolute path of the redis-server binary. */
@@ -15,6 +16,11 @@ export interface RedisServerOptions {
   supervise: boolean;
   /** Fixed port, or undefined for a free loopback port. */
   port?: number;
+  /**
+   * `requirepass`: clients must AUTH with it, and `url` carries it. It goes to
+   * redis-server on stdin, never on the command line (which every local user can read in /proc).
+   */
+  password?: string;
   /** Extra `--name value` arguments, e.g. maxmemory for out-of-memory tests. */
   extraArguments?: readonly string[];
   onLog?: (line: string) => void;
@@ -22,6 +28,7 @@ export interface RedisServerOptions {
 }
 
 export interface RedisServer {
+  /** `redis://[:password@]127.0.0.1:<port>`: a credential when a password is set; never log it. */
   readonly url: string;
   readonly port: number;
   /** PID of the current child process (changes after a supervised restart). */
@@ -39,7 +46,10 @@ const startAttempts = 5;
  * on the same files. An exit of this process kills the child synchronously.
  */
 export async function startRedisServer(options: RedisServerOptions): Promise<RedisServer> {
-  mkdirSync(options.dataDirectory, { recursive: true });
+  if (options.password !== undefined && !/^[A-Za-z0-9_-]{16,}$/.test(options.password)) {
+    throw new Error("the redis-server password must be at least 16 letters, digits, '-' or '_' (it is written unquoted)");
+  }
+  ensurePrivateDirectory(options.dataDirectory);
   await stopLeftoverServer(pidFileOf(options.dataDirectory));
   let lastError: unknown;
   for (let attempt = 0; attempt < startAttempts; attempt += 1) {
@@ -70,8 +80,12 @@ async function launch(options: RedisServerOptions, port: number): Promise<RedisS
       "--protected-mode", "yes",
       "--maxmemory-policy", "noeviction",
       ...(options.extraArguments ?? []),
+      // A trailing "-": the rest of the configuration (the password) comes on stdin.
+      ...(options.password === undefined ? [] : ["-"]),
     ];
-    const started = spawn(options.executable, args, { stdio: ["ignore", "pipe", "pipe"] });
+    const started = spawn(options.executable, args, { stdio: [options.password === undefined ? "ignore" : "pipe", "pipe", "pipe"] });
+    started.stdin?.on("error", () => undefined);
+    started.stdin?.end(options.password === undefined ? undefined : `requirepass ${options.password}\n`);
     child = started;
     if (started.pid !== undefined) writeFileSync(pidFileOf(options.dataDirectory), String(started.pid));
     const exited = new Promise<never>((_resolve, reject) => {
@@ -80,7 +94,7 @@ async function launch(options: RedisServerOptions, port: number): Promise<RedisS
     });
     started.stdout?.setEncoding("utf8").on("data", (text: string) => forwardLines(text, options.onLog));
     started.stderr?.setEncoding("utf8").on("data", (text: string) => forwardLines(text, options.onLog));
-    await Promise.race([waitForPong(port, 10_000), exited]);
+    await Promise.race([waitForPong(port, options.password, 10_000), exited]);
     started.removeAllListeners("exit");
     started.once("exit", (code, signal) => {
       if (stopping) return;
@@ -106,7 +120,7 @@ async function launch(options: RedisServerOptions, port: number): Promise<RedisS
   process.once("exit", killOnExit);
 
   return {
-    url: `redis://127.0.0.1:${port}`,
+    url: `redis://${options.password === undefined ? "" : `:${encodeURIComponent(options.password)}@`}127.0.0.1:${port}`,
     port,
     pid: () => child?.pid,
     stop: async (timeoutMs = 10_000) => {
@@ -131,26 +145,32 @@ function forwardLines(text: string, onLog: ((line: string) => void) | undefined)
 }
 
 /** Polls with raw PING over TCP during startup only; there is no other way to know redis is up. */
-async function waitForPong(port: number, timeoutMs: number): Promise<void> {
+async function waitForPong(port: number, password: string | undefined, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (await pingOnce(port)) return;
+    if (await pingOnce(port, password)) return;
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
   throw new Error(`redis-server on port ${port} did not answer PING within ${timeoutMs} ms`);
 }
 
-async function pingOnce(port: number): Promise<boolean> {
+async function pingOnce(port: number, password: string | undefined): Promise<boolean> {
   return await new Promise((resolve) => {
     const socket = new Socket();
+    let received = "";
     const finish = (ok: boolean): void => {
       socket.destroy();
       resolve(ok);
     };
     socket.setTimeout(500, () => finish(false));
     socket.once("error", () => finish(false));
-    socket.connect(port, "127.0.0.1", () => socket.write("PING\r\n"));
-    socket.once("data", (data) => finish(data.toString().startsWith("+PONG")));
+    // RESP inline commands; the password is hex, so it needs no quoting.
+    socket.connect(port, "127.0.0.1", () => socket.write(`${password === undefined ? "" : `AUTH ${password}\r\n`}PING\r\n`));
+    socket.on("data", (data) => {
+      received += data.toString();
+      if (received.includes("+PONG")) finish(true);
+      else if (received.startsWith("-") || received.includes("\r\n-")) finish(false);
+    });
   });
 }
 

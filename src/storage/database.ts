@@ -74,7 +74,8 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
 
   if (options.url === undefined) {
     const directory = join(options.dataDirectory, "pglite");
-    mkdirSync(directory, { recursive: true });
+    // 0700, like DATA_DIR itself (src/embedded/private-files.ts): the database files are private.
+    mkdirSync(directory, { recursive: true, mode: 0o700 });
     const client = await PGlite.create(directory);
     const db = drizzlePglite({ client, schema });
     return {
