@@ -9,7 +9,7 @@ import { enqueueGeneration, type GenerationQueue } from "../queue/generation-que
 import type { Db } from "../storage/database.ts";
 import { violatedConstraint, sqlStateOf, uniqueViolation } from "../storage/database-errors.ts";
 import { createIdempotencyRepository } from "../storage/idempotency-repository.ts";
-import { createMessagesRepository, type MessagesRepository, type TaskRecord, type TurnInput } from "../storage/messages-repository.ts";
+import { activeStatuses, createMessagesRepository, type MessagesRepository, type TaskRecord, type TurnInput } from "../storage/messages-repository.ts";
 import type { StreamLog } from "../streaming/stream-log.ts";
 import { presentMessage, type MessageView } from "./present.ts";
 
@@ -29,6 +29,12 @@ export interface GenerationsService {
   cancel(userId: string, taskId: string): Promise<void>;
   /** Resolves the task for its owner, or throws STREAM_NOT_FOUND (missing or foreign) / STREAM_EXPIRED (final, log gone). */
   streamAccess(userId: string, taskId: string): Promise<TaskRecord>;
+  /**
+   * For a stream whose log does not exist (asked only then): wait while the task is
+   * queued or running, STREAM_EXPIRED once it is final, STREAM_NOT_FOUND when it is
+   * missing or not the user's.
+   */
+  whenStreamMissing(userId: string, taskId: string): Promise<"wait" | "STREAM_NOT_FOUND" | "STREAM_EXPIRED">;
 }
 
 export interface GenerationsDependencies {
@@ -143,6 +149,11 @@ export function createGenerationsService(dependencies: GenerationsDependencies):
       if (task.status === "pending" || task.status === "streaming") {
         await callRedis(() => requestCancel(dependencies.redis, dependencies.keyPrefix, taskId));
       }
+    },
+    whenStreamMissing: async (userId, taskId) => {
+      const task = await messages.findTask(taskId);
+      if (!task || task.userId !== userId) return "STREAM_NOT_FOUND";
+      return activeStatuses.includes(task.status as (typeof activeStatuses)[number]) ? "wait" : "STREAM_EXPIRED";
     },
     streamAccess: async (userId, taskId) => {
       const task = await messages.findTask(taskId);

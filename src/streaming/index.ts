@@ -30,6 +30,7 @@ export {
   type StreamHubOptions,
   type ViewerSink,
   type WhenLogMissing,
+  type WhenLogMissingOption,
 } from "./stream-hub.ts";
 export { defaultKeyPrefix, streamKeys, type StreamKeys } from "./stream-keys.ts";
 export {

@@ -3,7 +3,7 @@ import { SluiceError, isSluiceError, toErrorBody } from "../errors/catalog.ts";
 import { systemClock, type Clock } from "./clock.ts";
 import { parseCursor, type Cursor } from "./cursor.ts";
 import { encodeSseComment, encodeSseRetry } from "./encode-sse-event.ts";
-import { defaultRetryJitterMs, defaultRetryMs, type StreamHub, type ViewerSink, type WhenLogMissing } from "./stream-hub.ts";
+import { defaultRetryJitterMs, defaultRetryMs, type StreamHub, type ViewerSink, type WhenLogMissingOption } from "./stream-hub.ts";
 
 export const defaultHeartbeatMs = 15_000;
 
@@ -22,8 +22,13 @@ export interface ServeSseOptions {
   taskId: string;
   /** Overrides the cursor found in the request (`Last-Event-ID` header, else `?lastEventId=`). */
   after?: Cursor | undefined;
-  /** From the task's state: "wait" while queued or running; STREAM_EXPIRED once finished; STREAM_NOT_FOUND otherwise. */
-  whenMissing?: WhenLogMissing;
+  /** From the task's state: "wait" while queued or running; STREAM_EXPIRED once finished; STREAM_NOT_FOUND otherwise (or a lookup, run only when the log is missing). */
+  whenMissing?: WhenLogMissingOption;
+  /**
+   * A check that runs beside the hub's open (an open-stream lease): its rejection is
+   * answered as the error, before any SSE byte, and the viewer is released.
+   */
+  admission?: Promise<unknown>;
   heartbeatMs?: number;
   retryMs?: number;
   retryJitterMs?: number;
@@ -103,13 +108,18 @@ export async function serveSse(options: ServeSseOptions): Promise<void> {
       }
     },
   };
-  let opened;
-  try {
-    opened = await hub.open({ taskId, after, whenMissing: options.whenMissing ?? "wait", sink });
-  } catch (error) {
-    if (!closed) writeErrorResponse(response, toSluiceError(error));
+  // Side by side: the hub's subscribe + read and the caller's admission cost one round trip, not two.
+  const [openResult, admissionResult] = await Promise.allSettled([
+    hub.open({ taskId, after, whenMissing: options.whenMissing ?? "wait", sink }),
+    options.admission,
+  ]);
+  if (openResult.status === "rejected" || admissionResult.status === "rejected") {
+    if (openResult.status === "fulfilled" && openResult.value.status === "ready") openResult.value.viewer.close();
+    const failure: unknown = openResult.status === "rejected" ? openResult.reason : (admissionResult as PromiseRejectedResult).reason;
+    if (!closed) writeErrorResponse(response, toSluiceError(failure));
     return await finished;
   }
+  const opened = openResult.value;
   if (opened.status === "finished") {
     // PROTOCOL.md 4.2: nothing after the end; 204 also stops EventSource from reconnecting.
     if (!closed) response.writeHead(204, { "Cache-Control": "no-store" }).end();

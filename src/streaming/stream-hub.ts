@@ -31,11 +31,18 @@ export interface PubSubConnection {
 /** What to do when the task has no log: wait for the generation to start, or answer 404 / 410. */
 export type WhenLogMissing = "wait" | "STREAM_NOT_FOUND" | "STREAM_EXPIRED";
 
+/**
+ * A decision, or a question asked only when the log is missing: the caller can then
+ * look the task up (PostgreSQL) just for the rare stream that has not started yet or
+ * has expired, instead of on every open.
+ */
+export type WhenLogMissingOption = WhenLogMissing | (() => Promise<WhenLogMissing>);
+
 export interface OpenViewerOptions {
   taskId: string;
   /** The client's cursor; undefined = from the first entry. */
   after?: Cursor | undefined;
-  whenMissing?: WhenLogMissing;
+  whenMissing?: WhenLogMissingOption;
   sink: ViewerSink;
 }
 
@@ -413,8 +420,20 @@ export function createStreamHub(options: StreamHubOptions): StreamHub {
       }
       if (viewer.mode === "closed") throw new SluiceError("SERVICE_UNAVAILABLE", "The server is shutting down.");
       if (stream.incarnation === undefined && whenMissing !== "wait") {
-        release(viewer);
-        throw new SluiceError(whenMissing);
+        let decided: WhenLogMissing;
+        try {
+          decided = typeof whenMissing === "function" ? await whenMissing() : whenMissing;
+        } catch (error) {
+          release(viewer);
+          throw isSluiceError(error) ? error : new SluiceError("SERVICE_UNAVAILABLE", undefined, { cause: error });
+        }
+        // Re-read after the await: the hub may have closed meanwhile (TypeScript keeps the narrowed mode).
+        if ((viewer.mode as ViewerState["mode"]) === "closed") throw new SluiceError("SERVICE_UNAVAILABLE", "The server is shutting down.");
+        // The log may have appeared while the caller looked: then it is simply there.
+        if (stream.incarnation === undefined && decided !== "wait") {
+          release(viewer);
+          throw new SluiceError(decided);
+        }
       }
       if (after && stream.ended && after.incarnation === stream.incarnation && after.seq === stream.head) {
         release(viewer);

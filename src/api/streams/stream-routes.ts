@@ -6,7 +6,8 @@ import { SluiceError } from "../../errors/catalog.ts";
 import { callRedis } from "../../errors/dependency-failure.ts";
 import type { OpenStreamLeases } from "../../limits/open-stream-leases.ts";
 import type { AuthenticatedUser } from "../../storage/sessions-repository.ts";
-import { serveSse, type StreamHub } from "../../streaming/index.ts";
+import { activeStatuses } from "../../storage/messages-repository.ts";
+import { serveSse, type StreamHub, type WhenLogMissingOption } from "../../streaming/index.ts";
 import type { App } from "../app-type.ts";
 import { bearerToken, currentUser, type RequireUser } from "../auth/authenticate.ts";
 import { standardErrors, taskParams } from "../schemas.ts";
@@ -35,17 +36,23 @@ const streamQuery = z.object({
 export function registerStreamRoutes(app: App, dependencies: StreamRouteDependencies): void {
   const { hub, generations } = dependencies;
 
-  /** The Bearer header, or a read token scoped to this one task (for EventSource, which cannot send headers). */
-  const streamReader = async (request: FastifyRequest, taskId: string, readToken: string | undefined): Promise<string> => {
+  /**
+   * Who reads, and what to do if the log is missing. A read token (for EventSource,
+   * which cannot send headers) was signed for this task and its owner, so it needs no
+   * lookup: PostgreSQL is asked only when the log is missing (queued, expired or
+   * deleted). A Bearer token proves only the user, so ownership is checked first.
+   */
+  const streamReader = async (request: FastifyRequest, taskId: string, readToken: string | undefined): Promise<{ userId: string; whenMissing: WhenLogMissingOption }> => {
     if (readToken !== undefined) {
       const userId = dependencies.streamTokens.verify(readToken, taskId, dependencies.now());
-      if (userId) return userId;
+      if (userId) return { userId, whenMissing: () => generations.whenStreamMissing(userId, taskId) };
       throw new SluiceError("UNAUTHENTICATED", "The stream token is invalid or expired; fetch a new streamUrl.");
     }
     const token = bearerToken(request);
     const user = token === undefined ? undefined : await dependencies.authenticate(token);
     if (!user) throw new SluiceError("UNAUTHENTICATED");
-    return user.id;
+    const task = await generations.streamAccess(user.id, taskId);
+    return { userId: user.id, whenMissing: activeStatuses.includes(task.status as (typeof activeStatuses)[number]) ? "wait" : "STREAM_EXPIRED" };
   };
 
   app.get(
@@ -61,23 +68,31 @@ export function registerStreamRoutes(app: App, dependencies: StreamRouteDependen
     },
     async (request, reply) => {
       const { taskId } = request.params;
-      const userId = await streamReader(request, taskId, request.query.token);
-      const task = await generations.streamAccess(userId, taskId);
-      const lease = await callRedis(() => dependencies.leases.acquire(userId));
-      const renewal = setInterval(() => void lease.renew().catch(() => undefined), dependencies.leaseRenewMs);
+      const { userId, whenMissing } = await streamReader(request, taskId, request.query.token);
+      // The open-streams lease is taken beside the hub's open (serveSse's admission), released on close.
+      let renewal: ReturnType<typeof setInterval> | undefined;
+      let closed = false;
+      const lease = callRedis(() => dependencies.leases.acquire(userId)).then((acquired) => {
+        if (!closed) renewal = setInterval(() => void acquired.renew().catch(() => undefined), dependencies.leaseRenewMs);
+        return acquired;
+      });
+      // Judged by serveSse; this only keeps an early refusal (a bad cursor answered first) from being unhandled.
+      lease.catch(() => undefined);
       reply.hijack();
       await serveSse({
         request: request.raw,
         response: reply.raw,
         hub,
         taskId,
-        whenMissing: task.status === "pending" || task.status === "streaming" ? "wait" : "STREAM_EXPIRED",
+        whenMissing,
+        admission: lease,
         heartbeatMs: dependencies.heartbeatMs,
         retryMs: dependencies.retryMs,
         retryJitterMs: dependencies.retryJitterMs,
         onClose: () => {
+          closed = true;
           clearInterval(renewal);
-          void lease.release().catch(() => undefined);
+          void lease.then((acquired) => acquired.release()).catch(() => undefined);
         },
       });
     },
