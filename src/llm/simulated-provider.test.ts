@@ -123,6 +123,34 @@ describe("simulated provider", () => {
     expect((await iterator.next()).done).toBe(true);
   });
 
+  it("splits a long catch-up into deltas the log accepts: a 1 s stall at 40,000 tokens/s is not one 1 MB delta", async () => {
+    // The stream log refuses an event over 256 KiB of JSON (PROTOCOL.md 6, EVENT_TOO_LARGE), and the writer
+    // never cuts a delta; a stalled worker loop must not turn a paced reply into a failed one.
+    const clock = createManualClock();
+    const provider = createSimulatedProvider({ tokensPerSecond: 40_000, tokenCount: 50_000, stampTokens: true, clock });
+    const iterator = provider.stream(conversation, new AbortController().signal)[Symbol.asyncIterator]();
+    const first = await iterator.next();
+    const pending = iterator.next();
+    await clock.waitForTimers(1);
+    clock.advance(1_000);
+    const texts: string[] = [];
+    let words = 0;
+    const take = (result: IteratorResult<ProviderEvent>): void => {
+      if (result.done === true || result.value.type !== "text-delta") throw new Error("the reply ended early");
+      texts.push(result.value.delta);
+      words += parseTokenStamps(result.value.delta).length;
+    };
+    // The first word, then everything due after the stall (40,000 more) with no timer in between.
+    take(first);
+    take(await pending);
+    while (words < 40_001) {
+      expect(clock.pendingTimers()).toBe(0);
+      take(await iterator.next());
+    }
+    expect(words).toBe(40_001);
+    expect(Math.max(...texts.map((text) => Buffer.byteLength(JSON.stringify({ type: "text-delta", delta: text }))))).toBeLessThan(64 * 1024);
+  });
+
   it("stops at once with aborted when the signal aborts mid-reply, releasing its timer", async () => {
     const clock = createManualClock();
     const provider = createSimulatedProvider({ tokensPerSecond: 1, tokenCount: 100, clock });

@@ -16,13 +16,22 @@ export interface SimulatedProviderOptions {
   stampMicros?: () => number;
 }
 
+/**
+ * Tokens already due go out in deltas of at most this many UTF-16 units (up to 48 KiB
+ * of UTF-8), far under the stream log's 256 KiB per event (PROTOCOL.md 6): the
+ * writer never cuts a delta, and at 40,000 tokens/s a 0.3 s stall of the event
+ * loop would otherwise be one ~260 KiB delta that fails the reply with EVENT_TOO_LARGE.
+ */
+export const maxDeltaCharacters = 16_384;
+
 /** `echo:<text>` as the last user message makes the reply exactly `<text>`. */
 export const echoPrefix = "echo:";
 
 /**
  * The default provider and the benchmark load generator: a deterministic reply
- * paced by one timer per stream. When the event loop lags, every token that
- * is already due goes out in one delta instead of one timer per token.
+ * paced by one timer per stream. When the event loop lags, the tokens that
+ * are already due go out at once, in as few deltas as `maxDeltaCharacters`
+ * allows, instead of one timer per token.
  */
 export function createSimulatedProvider(options: SimulatedProviderOptions): LlmProvider {
   const clock = options.clock ?? systemClock;
@@ -47,7 +56,7 @@ export function createSimulatedProvider(options: SimulatedProviderOptions): LlmP
       if (due > emitted) {
         const stamp = plan.stamped ? formatTokenStamp(stampMicros()) : "";
         let delta = "";
-        for (; emitted < due; emitted++) {
+        for (; emitted < due && delta.length < maxDeltaCharacters; emitted++) {
           delta += plan.stamped ? `${emitted === 0 ? "" : " "}${stamp}${plan.tokens[emitted]}` : plan.tokens[emitted];
         }
         yield { type: "text-delta", delta };
