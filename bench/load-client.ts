@@ -1,6 +1,8 @@
 // The load generator, run by bench/run.ts as a separate process:
 //   node bench/load-client.ts '<LoadPlan JSON>'
-// Opens `streams` streams spread over `rampMs`, measures every token's latency
+// Opens `streams` streams spread over `rampMs` (Sluice: POST a message, then GET
+// its streamUrl; baselines: POST /start, GET /stream; provider: one streaming
+// POST /v1/chat/completions to the OpenAI-compatible bench server), measures every token's latency
 // from its emit stamp (CLOCK_MONOTONIC µs, src/llm/token-stamp.ts) to its
 // receipt here, checks that every stream got exactly `tokenCount` tokens, and
 // prints one LoadResult JSON line on stdout (progress goes to stderr).
@@ -11,7 +13,8 @@ import { openSse, requestJson, type SseConnection } from "./lib/open-sse.ts";
 import { summarize, type Distribution } from "./lib/distribution.ts";
 
 export interface LoadPlan {
-  kind: "sluice" | "baseline";
+  /** sluice: the product's API; baseline: bench/baselines; provider: the OpenAI-compatible bench server read directly. */
+  kind: "sluice" | "baseline" | "provider";
   baseUrl: string;
   streams: number;
   rampMs: number;
@@ -42,6 +45,15 @@ export interface LoadResult {
   firstTokenMs: Distribution;
   /** Request submitted (POST) → first token received. */
   submitToFirstTokenMs: Distribution;
+  /** Request submitted → the POST's HTTP response (Sluice: the accepted message; provider: the stream's headers). */
+  submitToAnswerMs: Distribution;
+  /** Request submitted → the stream's `start` event (Sluice only: the worker began the generation). */
+  submitToStartMs: Distribution | undefined;
+  /**
+   * `start` events received per second of the step (generations the workers began),
+   * peak one-second bucket and mean over the seconds from the first to the last start.
+   */
+  startsPerSecond: { count: number; peak: number; mean: number } | undefined;
   resumeToFirstEventMs: Distribution | undefined;
   /** Reconnect → response headers: the route's work before the SSE starts (auth, task lookup, lease, hub join). */
   resumeToHeadersMs: Distribution | undefined;
@@ -68,6 +80,10 @@ const submitToFirst: number[] = [];
 const resumeTimes: number[] = [];
 const resumeHeaders: number[] = [];
 const openHeaders: number[] = [];
+const submitToAnswer: number[] = [];
+const submitToStart: number[] = [];
+/** Receipt time (µs) of each stream's first `start` event. */
+const startTimes: number[] = [];
 const errors: string[] = [];
 let tokensReceived = 0;
 let duplicated = 0;
@@ -85,15 +101,25 @@ async function runStream(index: number): Promise<void> {
   const submittedAt = monotonicMicros();
   let streamUrl: string;
   const headers: Record<string, string> = session ? { Authorization: `Bearer ${session.token}` } : {};
+  // The OpenAI-compatible bench server reads its pace from the message (bench/providers); the simulated provider ignores it.
+  const content = `bench tokens_per_second=${plan.tokensPerSecond} token_count=${plan.tokenCount}`;
   if (plan.kind === "sluice") {
     const conversationId = session?.conversationIds[index];
     if (!conversationId) throw new Error(`no conversation for stream ${index}`);
-    const accepted = (await requestJson(`${plan.baseUrl}/api/conversations/${conversationId}/messages`, { agent, method: "POST", body: { content: "bench" }, headers })) as { streamUrl: string };
+    const accepted = (await requestJson(`${plan.baseUrl}/api/conversations/${conversationId}/messages`, { agent, method: "POST", body: { content }, headers })) as { streamUrl: string };
     streamUrl = accepted.streamUrl;
-  } else {
+    submitToAnswer.push((monotonicMicros() - submittedAt) / 1000);
+  } else if (plan.kind === "baseline") {
     const accepted = (await requestJson(`${plan.baseUrl}/start?rate=${plan.tokensPerSecond}&count=${plan.tokenCount}`, { agent, method: "POST" })) as { streamUrl: string };
     streamUrl = accepted.streamUrl;
+    submitToAnswer.push((monotonicMicros() - submittedAt) / 1000);
+  } else {
+    streamUrl = "/v1/chat/completions";
   }
+  const providerRequest =
+    plan.kind === "provider"
+      ? { method: "POST", body: { model: "bench", messages: [{ role: "user", content }], stream: true, stream_options: { include_usage: true } } }
+      : {};
 
   let tokens = 0;
   let lastStamp = 0;
@@ -102,6 +128,7 @@ async function runStream(index: number): Promise<void> {
   let resumedAt: number | undefined;
   let resumed = false;
   let sawOutOfOrder = false;
+  let sawStart = false;
   await new Promise<void>((resolve) => {
     let connection: SseConnection;
     let ended = false;
@@ -122,9 +149,10 @@ async function runStream(index: number): Promise<void> {
     const connect = (): void => {
       const connectedAt = monotonicMicros();
       const query = resumed ? `${streamUrl.includes("?") ? "&" : "?"}skip=${charactersBefore}` : "";
-      connection = openSse(`${plan.baseUrl}${streamUrl}${query}`, { agent: sseAgent, headers: { ...headers, ...(resumed && lastEventId ? { "Last-Event-ID": lastEventId } : {}) } }, {
+      connection = openSse(`${plan.baseUrl}${streamUrl}${query}`, { agent: sseAgent, ...providerRequest, headers: { ...headers, ...(resumed && lastEventId ? { "Last-Event-ID": lastEventId } : {}) } }, {
         onOpen: (status) => {
           (resumedAt === undefined ? openHeaders : resumeHeaders).push((monotonicMicros() - connectedAt) / 1000);
+          if (plan.kind === "provider") submitToAnswer.push((monotonicMicros() - submittedAt) / 1000);
           if (status !== 200) finish(`stream ${index}: HTTP ${status}`);
         },
         onEvent: (type, id, data) => {
@@ -136,7 +164,14 @@ async function runStream(index: number): Promise<void> {
             resumeTimes.push((receivedAt - resumedAt) / 1000);
             resumedAt = undefined;
           }
-          if (type === "text-delta") {
+          // Chat Completions chunks: the stamps sit in the JSON's delta.content, unescaped (JSON keeps ⟨ ⟩ and digits as they are).
+          const isProviderChunk = plan.kind === "provider" && type === "message" && data !== "[DONE]";
+          if (type === "start" && !sawStart) {
+            sawStart = true;
+            startTimes.push(receivedAt);
+            submitToStart.push((receivedAt - submittedAt) / 1000);
+          }
+          if (type === "text-delta" || isProviderChunk) {
             for (const match of data.matchAll(stampPattern)) {
               const stamp = Number(match[1]);
               const latencyMs = (receivedAt - stamp) / 1000;
@@ -167,6 +202,8 @@ async function runStream(index: number): Promise<void> {
             noteError(`stream ${index}: reset ${data}`);
           } else if (type === "end") {
             finish(data.includes('"completed"') ? undefined : `stream ${index}: end ${data}`);
+          } else if (plan.kind === "provider" && data === "[DONE]") {
+            finish();
           }
         },
         onClose: (error) => finish(error ? `stream ${index}: ${error.message}` : `stream ${index}: closed before end`),
@@ -177,6 +214,7 @@ async function runStream(index: number): Promise<void> {
 }
 
 const startedAt = Date.now();
+const startedAtMicros = monotonicMicros();
 const running: Array<Promise<void>> = [];
 await new Promise<void>((resolve) => {
   let launched = 0;
@@ -201,6 +239,19 @@ const progress = setInterval(() => process.stderr.write(`progress ${JSON.stringi
 await Promise.all(running);
 clearInterval(progress);
 
+/** Starts per one-second bucket (from the step's start): the peak bucket and the mean from the first start's bucket to the last's. */
+function startRate(times: readonly number[]): LoadResult["startsPerSecond"] {
+  if (times.length === 0) return undefined;
+  const buckets = new Map<number, number>();
+  for (const time of times) {
+    const second = Math.floor((time - startedAtMicros) / 1e6);
+    buckets.set(second, (buckets.get(second) ?? 0) + 1);
+  }
+  const seconds = [...buckets.keys()];
+  const span = Math.max(...seconds) - Math.min(...seconds) + 1;
+  return { count: times.length, peak: Math.max(...buckets.values()), mean: Math.round((times.length / span) * 10) / 10 };
+}
+
 const result: LoadResult = {
   streams: plan.streams,
   completed,
@@ -214,6 +265,9 @@ const result: LoadResult = {
   latencyMs: summarize(latencies),
   firstTokenMs: summarize(firstToken),
   submitToFirstTokenMs: summarize(submitToFirst),
+  submitToAnswerMs: summarize(submitToAnswer),
+  submitToStartMs: submitToStart.length > 0 ? summarize(submitToStart) : undefined,
+  startsPerSecond: startRate(startTimes),
   resumeToFirstEventMs: resumeTimes.length > 0 ? summarize(resumeTimes) : undefined,
   resumeToHeadersMs: resumeHeaders.length > 0 ? summarize(resumeHeaders) : undefined,
   openToHeadersMs: summarize(openHeaders),
@@ -226,3 +280,4 @@ process.stdout.write(`${JSON.stringify(result)}\n`);
 agent.destroy();
 sseAgent.destroy();
 process.exit(0);
+

@@ -1,16 +1,19 @@
-// `npm run bench [-- --quick] [--profile] [--systems=sluice,polling,...]`
-// Starts a private Redis and PostgreSQL, then each system in turn (Sluice as
-// separate api and worker processes, the four baselines as their own
-// processes), sweeps concurrent streams at 20 and 50 tokens/s with a load
-// client in its own process, measures resume and idle connections, and
-// writes bench/results/<stamp>.json, .svg and the table (BENCHMARKS.md: method).
+// `npm run bench [-- --quick] [--profile] [--systems=sluice,sluice-openai-start,...]`
+// Starts a private Redis and PostgreSQL, then each system in turn (Sluice with
+// its simulated provider as separate api and worker processes; Sluice reading
+// an OpenAI-compatible server process through the openai SDK, as one `start`
+// process and as api + worker; that server read directly; the four baselines
+// as their own processes), sweeps concurrent streams at 20 and 50 tokens/s
+// with a load client in its own process, measures resume and idle
+// connections, and writes bench/results/<stamp>.json, .svg and the table
+// (BENCHMARKS.md: method).
 import { cpus, loadavg, totalmem } from "node:os";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { databaseRoles, startBenchServices, type BenchServices } from "./lib/bench-services.ts";
 import { idleConnections, type IdleRecord } from "./lib/idle-connections.ts";
 import { runStep, type StepRecord } from "./lib/run-step.ts";
-import { createSystem, systemLabels, type SystemName } from "./lib/systems.ts";
+import { createSystem, isSluice, systemLabels, systemNames, type SystemName } from "./lib/systems.ts";
 import { renderChart } from "./lib/render-chart.ts";
 import { renderTable } from "./lib/render-table.ts";
 import { repositoryRoot } from "./lib/spawn-server.ts";
@@ -23,7 +26,7 @@ const profile = argv.includes("--profile");
 /** Everything that sizes a run; quick mode keeps the whole run under three minutes on 2 cores. */
 const settings = {
   mode: quick ? "quick" : "full",
-  systems: (option("systems")?.split(",") ?? ["sluice", "polling", "pubsub", "resumable", "direct"]) as SystemName[],
+  systems: (option("systems")?.split(",") ?? [...systemNames]) as SystemName[],
   rates: option("rates")?.split(",").map(Number) ?? [20, 50],
   steps: option("steps")?.split(",").map(Number) ?? (quick ? [50, 250] : [25, 50, 100, 250, 500, 1000, 1500, 2000, 3000, 4000]),
   /** Seconds each stream lasts: tokenCount = rate x this. */
@@ -39,6 +42,12 @@ const settings = {
   logLevel: option("log-level") ?? "info",
   sluiceEnv: Object.fromEntries((option("sluice-env")?.split(",") ?? []).map((pair) => pair.split(":", 2) as [string, string])),
 };
+
+const unknownSystems = settings.systems.filter((name) => !(systemNames as readonly string[]).includes(name));
+if (unknownSystems.length > 0) {
+  process.stderr.write(`unknown system(s) ${unknownSystems.join(", ")}; known: ${systemNames.join(", ")}\n`);
+  process.exit(2);
+}
 
 const resultsDirectory = join(repositoryRoot, "bench", "results");
 mkdirSync(join(resultsDirectory, "logs"), { recursive: true });
@@ -69,7 +78,7 @@ try {
       services,
       resultsDirectory,
       conversations: Math.max(...settings.steps, settings.idleConnections, settings.resumeStreams),
-      profile: profile && name === "sluice",
+      profile: profile && isSluice(name),
       logLevel: settings.logLevel,
       sluiceEnv: settings.sluiceEnv,
     });
@@ -108,12 +117,17 @@ try {
           const { result } = record;
           log(
             `${record.passed ? "PASS" : "FAIL"} ${name} ${streams} streams x ${rate}/s: p50 ${result.latencyMs.p50} p99 ${result.latencyMs.p99} max ${result.latencyMs.max} ms; ` +
-              `lost ${result.lost} dup ${result.duplicated} failed ${result.failed}; ${record.processes.map((usage) => `${usage.name} ${usage.cpuPercent}%`).join(" ")}` +
+              `POST->answer p50 ${result.submitToAnswerMs.p50} ms, ->1st token p50 ${result.submitToFirstTokenMs.p50} ms; ` +
+              (result.startsPerSecond ? `starts/s peak ${result.startsPerSecond.peak} mean ${result.startsPerSecond.mean}; ` : "") +
+              `lost ${result.lost} dup ${result.duplicated} failed ${result.failed}; ${record.processes.map((usage) => `${usage.name} ${usage.cpuPercent}%`).join(" ")}; ` +
+              `loop p99 ${Object.entries(record.eventLoopDelay).map(([process, delay]) => `${process} ${delay.p99Ms}`).join(" ") || "-"} ms; ` +
+              `redis/token ${record.redisCommandsPerToken}, stmts/msg ${record.statementsPerMessage}` +
               (result.errors.length > 0 ? `; e.g. ${result.errors[0]}` : ""),
           );
           if (!record.passed) break;
         }
-        if (rate === settings.rates[0] && name !== "direct") {
+        // Resume needs a cursor: the floors (direct, provider-direct) have none.
+        if (rate === settings.rates[0] && name !== "direct" && name !== "provider-direct") {
           const record = await runStep({
             services,
             system: name,
@@ -128,6 +142,7 @@ try {
           log(`resume ${name}: to headers p50 ${record.result.resumeToHeadersMs?.p50} p99 ${record.result.resumeToHeadersMs?.p99} ms, to first event p50 ${resume?.p50} p99 ${resume?.p99} ms; lost ${record.result.lost} dup ${record.result.duplicated} failed ${record.result.failed}`);
         }
       }
+      // Idle viewers once per design: the openai variants share Sluice's API, and `start` cannot stop its worker alone.
       if (name === "sluice" || name === "polling" || name === "pubsub") {
         const prepared = await system.stopGenerator();
         const record = await idleConnections({ services, system: name, count: settings.idleConnections, prepared, processes: [...prepared.processes, ...infrastructure] });
@@ -143,7 +158,7 @@ try {
 }
 
 function statementRoles(name: SystemName): Record<string, true> {
-  if (name === "sluice") return { [databaseRoles.api]: true, [databaseRoles.worker]: true };
+  if (isSluice(name)) return { [databaseRoles.api]: true, [databaseRoles.worker]: true, [databaseRoles.start]: true };
   return name === "polling" ? { [databaseRoles.polling]: true } : {};
 }
 
@@ -151,12 +166,34 @@ const stamp = new Date(startedAt).toISOString().replace(/[:.]/g, "-").slice(0, 1
 const machine = { loadAverageAtEnd: Math.round((loadavg()[0] ?? 0) * 10) / 10, cpus: cpus().length, cpuModel: cpus()[0]?.model ?? "", memoryGb: Math.round(totalmem() / 2 ** 30), node: process.version };
 const report = { startedAt: new Date(startedAt).toISOString(), durationSeconds: Math.round((Date.now() - startedAt) / 1000), machine, settings, steps, idle };
 const base = join(resultsDirectory, `${settings.mode}-${stamp}`);
-writeFileSync(`${base}.json`, `${JSON.stringify(report, null, 2)}\n`);
+const json = `${compactJson(report)}\n`;
+writeFileSync(`${base}.json`, json);
 writeFileSync(`${base}.svg`, renderChart(report));
 const table = renderTable(report);
 writeFileSync(`${base}.md`, table);
-writeFileSync(join(resultsDirectory, `latest-${settings.mode}.json`), `${JSON.stringify(report, null, 2)}\n`);
+writeFileSync(join(resultsDirectory, `latest-${settings.mode}.json`), json);
 writeFileSync(join(resultsDirectory, `latest-${settings.mode}.svg`), renderChart(report));
 writeFileSync(join(resultsDirectory, `latest-${settings.mode}.md`), table);
 process.stdout.write(`\n${table}\n`);
 log(`wrote ${base}.json, .svg, .md in ${report.durationSeconds} s`);
+
+/**
+ * JSON with two-space indents, except that arrays of numbers and arrays of
+ * such arrays (the CDF points, the top Redis commands) stay on one line: the
+ * same data in a fraction of the lines.
+ */
+function compactJson(value: unknown, indent = ""): string {
+  const flat = (item: unknown): boolean => item === null || typeof item !== "object" || (Array.isArray(item) && item.every((inner) => inner === null || typeof inner !== "object"));
+  if (Array.isArray(value)) {
+    if (value.every(flat)) return JSON.stringify(value);
+    const inner = `${indent}  `;
+    return `[\n${value.map((item) => `${inner}${compactJson(item, inner)}`).join(",\n")}\n${indent}]`;
+  }
+  if (value !== null && typeof value === "object") {
+    const entries = Object.entries(value).filter(([, item]) => item !== undefined);
+    if (entries.length === 0) return "{}";
+    const inner = `${indent}  `;
+    return `{\n${entries.map(([key, item]) => `${inner}${JSON.stringify(key)}: ${compactJson(item, inner)}`).join(",\n")}\n${indent}}`;
+  }
+  return JSON.stringify(value) ?? "null";
+}

@@ -7,14 +7,19 @@ import { findExecutable } from "../../src/embedded/find-executable.ts";
 import { startRedisServer, type RedisServer } from "../../src/embedded/redis-server.ts";
 import { startPostgresServer, type PostgresServer } from "../../test/rig/postgres-server.ts";
 
-/** PostgreSQL roles: pg_stat_statements counts per role, which tells Sluice's API and worker apart. */
-export const databaseRoles = { api: "sluice_api", worker: "sluice_worker", polling: "bench_polling" } as const;
+/**
+ * PostgreSQL roles: pg_stat_statements counts per role, which tells Sluice's API and worker apart
+ * (`start` is the one process of `sluice start`, API and worker together).
+ */
+export const databaseRoles = { api: "sluice_api", worker: "sluice_worker", start: "sluice_start", polling: "bench_polling" } as const;
 
 export interface BenchServices {
   redis: RedisServer;
   postgres: PostgresServer;
   /** DATABASE_URL for one role and database. */
   databaseUrl(role: string, database: string): string;
+  /** A fresh database (each Sluice system gets its own, so tables do not grow across systems); returns its name. */
+  createDatabase(name: string): Promise<string>;
   /** Resets pg_stat_statements and Redis INFO commandstats. */
   resetCounters(): Promise<void>;
   /** Statements each role sent since the last reset (top level: BEGIN/COMMIT yes, foreign-key trigger queries no). */
@@ -49,7 +54,6 @@ export async function startBenchServices(): Promise<BenchServices> {
   }
   await admin.query("CREATE EXTENSION IF NOT EXISTS pg_stat_statements");
   for (const role of Object.values(databaseRoles)) await admin.query(`CREATE ROLE ${role} LOGIN SUPERUSER`);
-  await admin.query("CREATE DATABASE sluice_bench OWNER sluice_api");
   await admin.query("CREATE DATABASE bench_polling OWNER bench_polling");
   const monitor = new Redis(redis.url, { connectionName: "bench-monitor" });
   const ownCommands = new Set(["info", "client|list", "config|resetstat", "client|setname", "client|setinfo"]);
@@ -58,6 +62,11 @@ export async function startBenchServices(): Promise<BenchServices> {
     redis,
     postgres,
     databaseUrl: (role, database) => `postgres://${role}@127.0.0.1:${postgres.port}/${database}`,
+    createDatabase: async (name) => {
+      if (!/^[a-z_][a-z0-9_]*$/.test(name)) throw new Error(`not a plain database name: ${name}`);
+      await admin.query(`CREATE DATABASE ${name} OWNER ${databaseRoles.api}`);
+      return name;
+    },
     resetCounters: async () => {
       await admin.query("SELECT pg_stat_statements_reset()");
       await monitor.config("RESETSTAT");

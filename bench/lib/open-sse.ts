@@ -20,7 +20,11 @@ export interface SseConnection {
  * of these, so it avoids fetch/undici stream overhead and parses only
  * `event:`, `id:` and `data:` lines (PROTOCOL.md section 2).
  */
-export function openSse(url: string, options: { agent: Agent; headers?: Record<string, string> }, handlers: SseHandlers): SseConnection {
+export function openSse(
+  url: string,
+  options: { agent: Agent; headers?: Record<string, string>; method?: string; body?: unknown },
+  handlers: SseHandlers,
+): SseConnection {
   let buffer = "";
   let characters = 0;
   let closed = false;
@@ -40,7 +44,9 @@ export function openSse(url: string, options: { agent: Agent; headers?: Record<s
     }
     if (data !== "" || type !== "message") handlers.onEvent(type, id, data);
   };
-  const outgoing: ClientRequest = request(url, { agent: options.agent, headers: { Accept: "text/event-stream", ...options.headers } }, (response) => {
+  const payload = options.body === undefined ? undefined : JSON.stringify(options.body);
+  const headers = { Accept: "text/event-stream", ...(payload === undefined ? {} : { "Content-Type": "application/json" }), ...options.headers };
+  const outgoing: ClientRequest = request(url, { agent: options.agent, method: options.method ?? "GET", headers }, (response) => {
     handlers.onOpen?.(response.statusCode ?? 0);
     response.setEncoding("utf8");
     response.on("data", (text: string) => {
@@ -60,7 +66,7 @@ export function openSse(url: string, options: { agent: Agent; headers?: Record<s
     response.on("error", (error) => finish(error));
   });
   outgoing.on("error", (error) => finish(error));
-  outgoing.end();
+  outgoing.end(payload);
   return {
     close: () => {
       closed = true;

@@ -61,6 +61,8 @@ export interface WatchedProcess {
   pid: number;
   /** Sum the children too (PostgreSQL). */
   tree?: boolean;
+  /** Preloaded with bench/probes/event-loop-delay.ts, answering in this file (bench/lib/event-loop-probe.ts). */
+  loopDelayFile?: string;
 }
 
 export interface ProcessUsage {

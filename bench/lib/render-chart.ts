@@ -1,6 +1,15 @@
 import type { BenchReport } from "./summarize-report.ts";
 
-const colors: Record<string, string> = { sluice: "#1f77b4", polling: "#d62728", pubsub: "#ff7f0e", resumable: "#2ca02c", direct: "#7f7f7f" };
+const colors: Record<string, string> = {
+  sluice: "#1f77b4",
+  "sluice-openai-start": "#9467bd",
+  "sluice-openai-split": "#17becf",
+  "provider-direct": "#8c564b",
+  polling: "#d62728",
+  pubsub: "#ff7f0e",
+  resumable: "#2ca02c",
+  direct: "#7f7f7f",
+};
 const width = 1000;
 const height = 420;
 const panel = { width: 420, height: 300, top: 60 };
@@ -76,8 +85,10 @@ export function renderChart(report: BenchReport): string {
 
   // Legend.
   report.settings.systems.forEach((system, index) => {
-    const x = 70 + index * 180;
-    parts.push(`<line x1="${x}" y1="20" x2="${x + 24}" y2="20" stroke="${colors[system] ?? "#000"}" stroke-width="3"/><text x="${x + 30}" y="24">${system}</text>`);
+    // Two rows of four: eight systems do not fit one row.
+    const x = 70 + (index % 4) * 230;
+    const y = 14 + Math.floor(index / 4) * 16;
+    parts.push(`<line x1="${x}" y1="${y}" x2="${x + 24}" y2="${y}" stroke="${colors[system] ?? "#000"}" stroke-width="3"/><text x="${x + 30}" y="${y + 4}">${system}</text>`);
   });
   parts.push(`<text x="${width - 10}" y="${height - 6}" text-anchor="end" fill="#666">solid: ${report.settings.rates[0]} tokens/s, dashed: ${report.settings.rates[1] ?? "-"} tokens/s; x = failed step</text>`);
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="12">\n<rect width="100%" height="100%" fill="#fff"/>\n${parts.join("\n")}\n</svg>\n`;

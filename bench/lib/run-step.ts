@@ -3,6 +3,7 @@ import { loadavg } from "node:os";
 import { join } from "node:path";
 import type { LoadPlan, LoadResult } from "../load-client.ts";
 import type { BenchServices } from "./bench-services.ts";
+import { readEventLoopDelay, type EventLoopDelay } from "./event-loop-probe.ts";
 import { watchProcesses, type ProcessUsage, type WatchedProcess } from "./process-stats.ts";
 import { repositoryRoot } from "./spawn-server.ts";
 
@@ -23,6 +24,12 @@ export interface StepRecord {
   topRedisCommands: Array<[string, number]>;
   /** Redis connections by client name, sampled once every stream is open. */
   redisConnections: Record<string, number>;
+  /** Event-loop delay over the step, by process name (Sluice's processes, from the preloaded probe). */
+  eventLoopDelay: Record<string, EventLoopDelay>;
+  /** Redis commands (INFO commandstats, scripts' inner commands included) per token received. */
+  redisCommandsPerToken: number;
+  /** Statements of the system's roles (not the bench's own) per stream started in the step. */
+  statementsPerMessage: number;
   wallSeconds: number;
 }
 
@@ -45,6 +52,9 @@ export async function runStep(options: {
   statementsRoles?: Record<string, true>;
 }): Promise<StepRecord> {
   const { services, plan } = options;
+  const probed = options.processes.filter((watched) => watched.loopDelayFile !== undefined);
+  // Discards what the probes saw before the step (the answer to this first ask).
+  await Promise.all(probed.map((watched) => readEventLoopDelay(watched.pid, watched.loopDelayFile ?? "")));
   await services.resetCounters();
   const startedAt = performance.now();
   const child = spawn(process.execPath, [join(repositoryRoot, "bench", "load-client.ts"), JSON.stringify(plan)], {
@@ -68,6 +78,13 @@ export async function runStep(options: {
   const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
   clearTimeout(sampleConnections);
   const processes = watcher.stop();
+  const eventLoopDelay: Record<string, EventLoopDelay> = {};
+  await Promise.all(
+    probed.map(async (watched) => {
+      const delay = await readEventLoopDelay(watched.pid, watched.loopDelayFile ?? "");
+      if (delay) eventLoopDelay[watched.name] = delay;
+    }),
+  );
   const wallSeconds = (performance.now() - startedAt) / 1000;
   const line = stdout.trim().split("\n").at(-1) ?? "";
   if (code !== 0 || line === "") throw new Error(`load client failed (${String(code)}): ${stderr.slice(-2000)}`);
@@ -82,6 +99,7 @@ export async function runStep(options: {
   const topStatements = Object.fromEntries(await Promise.all(roles.map(async (role) => [role, await services.topStatements(role, 12)] as const)));
   const [statements, commands] = await Promise.all([services.statementsByRole(), services.redisCommands()]);
   const redisCommands = Object.values(commands).reduce((sum, calls) => sum + calls, 0);
+  const ownStatements = Object.entries(statements).filter(([role]) => role !== "postgres").reduce((sum, [, calls]) => sum + calls, 0);
   const passed = result.failed === 0 && result.lost === 0 && result.duplicated === 0 && result.outOfOrder === 0 && result.latencyMs.p99 < p99LimitMs;
   return {
     system: options.system,
@@ -97,6 +115,9 @@ export async function runStep(options: {
     redisCommands,
     topRedisCommands: Object.entries(commands).sort((a, b) => b[1] - a[1]).slice(0, 8),
     redisConnections,
+    eventLoopDelay,
+    redisCommandsPerToken: Math.round((redisCommands / Math.max(1, result.tokensReceived)) * 100) / 100,
+    statementsPerMessage: Math.round((ownStatements / Math.max(1, plan.streams)) * 100) / 100,
     wallSeconds,
   };
 }

@@ -8,6 +8,8 @@ export interface ServerProcess {
   readonly name: string;
   readonly pid: number;
   readonly child: ChildProcess;
+  /** Everything it wrote to stdout and stderr so far. */
+  log(): string;
   /** SIGTERM (so --cpu-prof can write its profile), SIGKILL after `graceMs`; by PID. */
   stop(graceMs?: number): Promise<void>;
 }
@@ -50,6 +52,7 @@ export async function spawnServer(options: SpawnServerOptions): Promise<ServerPr
     name: options.name,
     pid: child.pid ?? -1,
     child,
+    log,
     stop: async (graceMs = 15_000) => {
       if (child.exitCode !== null || child.signalCode !== null) return;
       child.kill("SIGTERM");

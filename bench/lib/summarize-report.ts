@@ -17,8 +17,8 @@ export interface SystemSummary {
   capacity: Record<number, { streams: number; ceiling: boolean; belowFirstStep: boolean }>;
   resume: StepRecord | undefined;
   idle: IdleRecord | undefined;
-  /** Statements per generated message by side, at the reference step. */
-  statementsPerMessage: { api: number; worker: number; total: number } | undefined;
+  /** Statements per generated message by side (`start`: API and worker in one process), at the reference step. */
+  statementsPerMessage: { api: number; worker: number; start: number; total: number } | undefined;
   statementsPerSecond: number | undefined;
   redisCommandsPerToken: number | undefined;
   /** Redis connections at the reference step and at the largest step run. */
@@ -28,7 +28,11 @@ export interface SystemSummary {
 }
 
 const infrastructure = new Set(["redis-server", "postgres", "load-client"]);
-const roleSide: Record<string, "api" | "worker"> = { sluice_api: "api", sluice_worker: "worker", bench_polling: "api" };
+const roleSide: Record<string, "api" | "worker" | "start"> = { sluice_api: "api", sluice_worker: "worker", sluice_start: "start", bench_polling: "api" };
+
+/** Processes that are the system itself: not Redis, PostgreSQL or the load client, nor the fake provider a Sluice system reads from. */
+export const isServerProcess = (system: string, processName: string): boolean =>
+  !infrastructure.has(processName) && (processName !== "openai-provider" || system === "provider-direct");
 
 export function summarizeSystem(report: BenchReport, system: string): SystemSummary {
   const sweep = report.steps.filter((step) => step.system === system && step.scenario === "sweep");
@@ -47,16 +51,17 @@ export function summarizeSystem(report: BenchReport, system: string): SystemSumm
   let serverCpuPercent: number | undefined;
   let serverRssMb: number | undefined;
   if (reference) {
-    const sides = { api: 0, worker: 0 };
+    const sides = { api: 0, worker: 0, start: 0 };
     for (const [role, calls] of Object.entries(reference.statements)) {
       const side = roleSide[role];
       if (side) sides[side] += calls;
     }
     const messages = reference.streams;
-    statementsPerMessage = { api: round(sides.api / messages), worker: round(sides.worker / messages), total: round((sides.api + sides.worker) / messages) };
-    statementsPerSecond = Math.round((sides.api + sides.worker) / reference.wallSeconds);
+    const total = sides.api + sides.worker + sides.start;
+    statementsPerMessage = { api: round(sides.api / messages), worker: round(sides.worker / messages), start: round(sides.start / messages), total: round(total / messages) };
+    statementsPerSecond = Math.round(total / reference.wallSeconds);
     redisCommandsPerToken = round(reference.redisCommands / Math.max(1, reference.result.tokensReceived));
-    const servers = reference.processes.filter((usage) => !infrastructure.has(usage.name));
+    const servers = reference.processes.filter((usage) => isServerProcess(system, usage.name));
     serverCpuPercent = servers.reduce((sum, usage) => sum + usage.cpuPercent, 0);
     serverRssMb = servers.reduce((sum, usage) => sum + usage.peakRssMb, 0);
   }
