@@ -89,7 +89,8 @@ async function handle(request: IncomingMessage, response: ServerResponse): Promi
   const id = `chatcmpl-bench${process.pid.toString(36)}${(nextId += 1).toString(36)}`;
   // Everything around the content is the same for every chunk of this completion: built once.
   const head = `data: {"id":"${id}","object":"chat.completion.chunk","created":${created},"model":${JSON.stringify(model)},"system_fingerprint":"fp_bench","choices":[`;
-  const tail = `],"usage":null}\n\n`;
+  // OpenAI adds `"usage":null` to every chunk only when the request asked for the usage chunk.
+  const tail = includeUsage ? `],"usage":null}\n\n` : `]}\n\n`;
   const contentChunk = (content: string): string =>
     `${head}{"index":0,"delta":{"content":${JSON.stringify(content)}},"logprobs":null,"finish_reason":null}${tail}`;
 
