@@ -1,4 +1,5 @@
 import { pino, type Logger } from "pino";
+import { redactDatabaseError } from "./redact-database-error.ts";
 
 /**
  * Structured JSON logs. Secrets are redacted by path, and user text is only ever
@@ -28,10 +29,15 @@ export function createLogger(options: { level: string; name?: string; destinatio
         censor: "[redacted]",
       },
       // `req` replaces Fastify's request serializer, which logs the raw URL: a `?token=` there (stream read tokens) is a credential.
-      serializers: { err: pino.stdSerializers.err, error: pino.stdSerializers.err, req: serializeRequest },
+      // `err`/`error`: a failed SQL statement is logged by its SQLSTATE, never with its parameters (redact-database-error.ts).
+      serializers: { err: serializeError, error: serializeError, req: serializeRequest },
     },
     options.destination,
   );
+}
+
+function serializeError(error: unknown): unknown {
+  return pino.stdSerializers.err(redactDatabaseError(error) as Error);
 }
 
 /** Fastify's request fields, with credentials in the query string masked. */

@@ -1,4 +1,5 @@
 import { SpanStatusCode, context, trace, type Attributes, type Context, type Span, type SpanKind } from "@opentelemetry/api";
+import { messageWithCauses, redactDatabaseError, sqlStateIn } from "../logging/redact-database-error.ts";
 
 /** The one instrumentation scope of Sluice's spans. */
 export const tracerName = "sluice";
@@ -36,9 +37,21 @@ export function startSpan(name: string, options: SpanOptions = {}): Span {
   return trace.getTracer(tracerName).startSpan(name, spanStartOptions(options), options.parent ?? context.active());
 }
 
-/** Marks `span` failed with `error` (the caller still ends it). */
+/**
+ * Marks `span` failed with `error` (the caller still ends it). A database error
+ * anywhere in the cause chain is recorded by its SQLSTATE (`db.response.status_code`)
+ * and a safe message, never with the statement's parameters (src/logging/redact-database-error.ts).
+ */
 export function failSpan(span: Span, error: unknown): void {
-  span.recordException(error instanceof Error ? error : String(error));
+  const safe = redactDatabaseError(error);
+  if (safe instanceof Error) {
+    // The span's exception.message joins the chain's messages: a wrapper's own ("internal error") says little.
+    span.recordException({ name: safe.name, message: messageWithCauses(safe), ...(safe.stack === undefined ? {} : { stack: safe.stack }) });
+  } else {
+    span.recordException(String(safe));
+  }
+  const sqlState = sqlStateIn(error);
+  if (sqlState !== undefined) span.setAttribute("db.response.status_code", sqlState);
   span.setStatus({ code: SpanStatusCode.ERROR });
 }
 
