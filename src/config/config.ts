@@ -62,6 +62,8 @@ export interface Config {
     /** `sluice worker` serves GET /metrics on this port when set (API processes serve it on PORT). */
     readonly metricsPort: number | undefined;
   };
+  /** API_METRICS_PORT: API processes serve GET /metrics on this port (and not on PORT) when set. */
+  readonly apiMetricsPort: number | undefined;
   readonly webUi: boolean;
   /** OpenTelemetry tracing; off (nothing loaded) when `tracesEndpoint` is undefined. */
   readonly tracing: {
@@ -157,6 +159,7 @@ export function loadConfig(environment: Readonly<Record<string, string | undefin
       finalSaveRetryMs: env.FINAL_SAVE_RETRY_MS,
       metricsPort: env.WORKER_METRICS_PORT,
     },
+    apiMetricsPort: env.API_METRICS_PORT,
     webUi: env.ENABLE_WEB_UI,
     tracing: { tracesEndpoint: tracesEndpoint(env), serviceName: env.OTEL_SERVICE_NAME, sampleRatio: env.OTEL_TRACES_SAMPLER_ARG },
     limits: {

@@ -186,7 +186,10 @@ export async function startRuntime(role: Role, config: Config, logger: Logger, s
           { name: "redis", check: sharded ? () => pingCluster(commands as unknown as Cluster) : async () => void (await commands.ping()) },
         ],
         features: [
-          (app) => registerMetricsRoute(app, metrics.registry),
+          // API_METRICS_PORT moves /metrics off the public port (served below).
+          (app) => {
+            if (config.apiMetricsPort === undefined) registerMetricsRoute(app, metrics.registry);
+          },
           ...composeApiFeatures({ config, db: database.db, redis: commands, queue, streamLog, hub, logger, now }),
         ],
       });
@@ -194,6 +197,11 @@ export async function startRuntime(role: Role, config: Config, logger: Logger, s
       cleanups.push(() => app.close());
       cleanups.push(() => hub.close({ retryMs: config.stream.retryMs }));
       address = await app.listen({ port: config.http.port, host: config.http.host });
+      if (config.apiMetricsPort !== undefined) {
+        const endpoint = await serveMetrics(metrics.registry, config.http.host, config.apiMetricsPort);
+        cleanups.push(() => endpoint.close());
+        logger.info({ url: endpoint.url }, "API metrics endpoint (API_METRICS_PORT)");
+      }
     }
     return { address, worker, stop: stopAll };
   } catch (error) {

@@ -16,6 +16,8 @@ export interface NginxOptions {
   extraHttpConfig?: string;
   /** How long nginx may take to accept connections (ms); other suites share the cores. */
   readyTimeoutMs?: number;
+  /** A whole config instead of the defaults above (e.g. deploy/nginx.conf through shippedNginxConfig). */
+  buildConfig?: (paths: { directory: string; port: number; upstreamPort: number }) => string;
 }
 
 export interface NginxProcess {
@@ -26,6 +28,8 @@ export interface NginxProcess {
   readonly config: string;
   /** nginx's error log so far (level info: upstream timeouts and the like). */
   errorLog(): Promise<string>;
+  /** The access log so far (written when each request ends). */
+  accessLog(): Promise<string>;
   /** SIGTERM (SIGKILL after `graceMs`) to this nginx's own PID, then removes its directory. */
   stop(graceMs?: number): Promise<void>;
 }
@@ -79,6 +83,36 @@ ${options.extraHttpConfig ?? ""}
 }
 
 /**
+ * The shipped deploy/nginx.conf (`source`), changed only where a test must: the compose
+ * upstreams (`api-1:3000`, …) become one loopback upstream, `listen 80` a loopback port,
+ * and logs, PID and temp files go to `directory`. Every location, header and log format
+ * stays as shipped, so a test of it is a test of the file operators deploy.
+ */
+export function shippedNginxConfig(source: string, paths: { directory: string; port: number; upstreamPort: number }): string {
+  const path = (name: string): string => join(paths.directory, name);
+  let upstreamSeen = false;
+  const config = source
+    .replace(/^(\s*)server\s+api-\d+:\d+[^;]*;[^\n]*$/gm, (_line, indent: string) => {
+      if (upstreamSeen) return "";
+      upstreamSeen = true;
+      return `${indent}server 127.0.0.1:${paths.upstreamPort};`;
+    })
+    .replace(/^(\s*)listen\s+80\s*;/m, `$1listen 127.0.0.1:${paths.port};`)
+    .replace(/^(\s*)error_log\s+[^;]+;/m, `$1error_log ${path("error.log")} info;`)
+    .replace(/^(\s*)access_log\s+\S+/m, `$1access_log ${path("access.log")}`)
+    .replace(/^http\s*\{/m, ["http {", ...["client_body", "proxy", "fastcgi", "uwsgi", "scgi"].map((name) => `  ${name}_temp_path ${path(name)};`)].join("\n"));
+  if (!upstreamSeen || !config.includes(`listen 127.0.0.1:${paths.port};`)) throw new Error("deploy/nginx.conf no longer has the upstream servers or `listen 80` this rig rewrites");
+  return [
+    "# deploy/nginx.conf, rewritten by test/rig/nginx.ts shippedNginxConfig.",
+    "daemon off;",
+    "master_process off;",
+    `pid ${path("nginx.pid")};`,
+    ...(process.getuid?.() === 0 ? ["user root;"] : []),
+    config,
+  ].join("\n");
+}
+
+/**
  * Starts a foreground nginx in front of `127.0.0.1:<upstreamPort>` with the
  * defaults above, everything it writes inside a temporary directory. Resolves
  * once it accepts TCP connections; retries on another port when the one picked
@@ -105,7 +139,9 @@ export async function startNginx(options: NginxOptions): Promise<NginxProcess> {
 async function startOnce(options: NginxOptions): Promise<NginxProcess | { failure: string }> {
   const directory = await mkdtemp(join(tmpdir(), "sluice-nginx-"));
   const port = await findFreePort();
-  const config = nginxConfig({ directory, port, upstreamPort: options.upstreamPort, ...(options.extraHttpConfig === undefined ? {} : { extraHttpConfig: options.extraHttpConfig }) });
+  const config = options.buildConfig
+    ? options.buildConfig({ directory, port, upstreamPort: options.upstreamPort })
+    : nginxConfig({ directory, port, upstreamPort: options.upstreamPort, ...(options.extraHttpConfig === undefined ? {} : { extraHttpConfig: options.extraHttpConfig }) });
   const configPath = join(directory, "nginx.conf");
   await writeFile(configPath, config);
   // -e: errors before the config is read go to our directory too, not /var/log/nginx.
@@ -145,6 +181,7 @@ async function startOnce(options: NginxOptions): Promise<NginxProcess | { failur
     pid: child.pid ?? -1,
     config,
     errorLog,
+    accessLog: async () => await readFile(join(directory, "access.log"), "utf8").catch(() => ""),
     stop: async (graceMs = 5_000) => {
       if (isRunning()) {
         child.kill("SIGTERM");

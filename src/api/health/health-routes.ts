@@ -7,21 +7,26 @@ export interface ReadinessProbe {
   check(): Promise<void>;
 }
 
-/** `/healthz`: the process is alive. `/readyz`: PostgreSQL and Redis answer and migrations are applied. */
+/**
+ * `/healthz`: the process is alive. `/readyz`: PostgreSQL and Redis answer and migrations are applied.
+ * Both are public (a load balancer reaches them through the proxy), so a failure answers only
+ * 503 NOT_READY: a dependency's error text can name hosts, users and internals, and goes to the log.
+ */
 export function registerHealthRoutes(app: App, probes: readonly ReadinessProbe[], timeoutMs: number): void {
   app.get("/healthz", { schema: { hide: true } }, () => ({ status: "ok" }));
-  app.get("/readyz", { schema: { hide: true } }, async () => {
+  app.get("/readyz", { schema: { hide: true } }, async (request) => {
     const results = await Promise.all(probes.map(async (probe) => ({ name: probe.name, error: await failureOf(probe, timeoutMs) })));
     const failures = results.filter((result) => result.error !== undefined);
     if (failures.length > 0) {
-      const summary = failures.map((failure) => `${failure.name}: ${failure.error}`).join("; ");
-      throw new SluiceError("NOT_READY", `Not ready: ${summary}`, { details: { checks: Object.fromEntries(results.map((r) => [r.name, r.error ?? "ok"])) } });
+      for (const failure of failures) request.log.warn({ check: failure.name, err: failure.error }, "not ready");
+      throw new SluiceError("NOT_READY");
     }
     return { status: "ready", checks: Object.fromEntries(results.map((result) => [result.name, "ok"])) };
   });
 }
 
-async function failureOf(probe: ReadinessProbe, timeoutMs: number): Promise<string | undefined> {
+/** The probe's error (or a timeout), undefined when it answered in time. */
+async function failureOf(probe: ReadinessProbe, timeoutMs: number): Promise<unknown> {
   let timer: NodeJS.Timeout | undefined;
   try {
     await Promise.race([
@@ -32,7 +37,7 @@ async function failureOf(probe: ReadinessProbe, timeoutMs: number): Promise<stri
     ]);
     return undefined;
   } catch (error) {
-    return error instanceof Error ? error.message : String(error);
+    return error ?? new Error("failed");
   } finally {
     clearTimeout(timer);
   }

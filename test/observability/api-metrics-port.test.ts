@@ -1,0 +1,36 @@
+import { randomBytes } from "node:crypto";
+import { describe, expect, it } from "vitest";
+import { findFreePort } from "../../src/embedded/free-port.ts";
+import { createTestDatabase } from "../helpers/postgres.ts";
+import { uniqueKeyPrefix } from "../helpers/redis.ts";
+import { startSluiceProcess } from "../helpers/sluice-process.ts";
+
+// API_METRICS_PORT (docs/operations.md "Metrics"): a real `sluice api` serves Prometheus text on
+// the internal port and nothing at /metrics on the public one, which a proxy may expose.
+describe("API_METRICS_PORT", () => {
+  it("moves GET /metrics off PORT onto its own port", async () => {
+    const metricsPort = await findFreePort();
+    const api = await startSluiceProcess({
+      role: "api",
+      env: {
+        DATABASE_URL: await createTestDatabase("metrics_port"),
+        REDIS_KEY_PREFIX: uniqueKeyPrefix("metrics-port"),
+        AUTH_SECRET: randomBytes(32).toString("hex"),
+        API_METRICS_PORT: String(metricsPort),
+      },
+    });
+    try {
+      const internal = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
+      expect(internal.status).toBe(200);
+      expect(internal.headers.get("content-type")).toMatch(/^text\/plain/);
+      expect(await internal.text()).toMatch(/^sluice_stream_viewers /m);
+      const publicPort = await fetch(`${api.url}/metrics`);
+      expect(publicPort.status).toBe(404);
+      expect(await publicPort.json()).toMatchObject({ error: { code: "ROUTE_NOT_FOUND" } });
+      // The API itself is where it was.
+      expect((await fetch(`${api.url}/healthz`)).status).toBe(200);
+    } finally {
+      await api.stop();
+    }
+  });
+});
