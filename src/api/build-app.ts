@@ -35,7 +35,9 @@ export async function buildApp(config: Config, dependencies: AppDependencies): P
     // Deep or poisoned JSON never reaches a handler.
     onProtoPoisoning: "error",
     onConstructorPoisoning: "error",
-    trustProxy: false,
+    // TRUST_PROXY (hop count or proxy addresses, never blanket true): request.ip is then the
+    // address the trusted proxy saw, so per-IP limits apply per client behind nginx.
+    trustProxy: trustedProxies(config.http.trustProxy),
     return503OnClosing: true,
     forceCloseConnections: false,
   }).withTypeProvider<ZodTypeProvider>();
@@ -48,6 +50,12 @@ export async function buildApp(config: Config, dependencies: AppDependencies): P
   for (const feature of dependencies.features ?? []) await feature(app);
   await app.ready();
   return app;
+}
+
+/** A hop count trusts the nearest `hops` addresses (proxy-addr's rule; Fastify's types take it only as a function). */
+function trustedProxies(setting: Config["http"]["trustProxy"]): boolean | string[] | ((address: string, hop: number) => boolean) {
+  if (typeof setting === "number") return (_address, hop) => hop < setting;
+  return setting === false ? false : [...setting];
 }
 
 /**

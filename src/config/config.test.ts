@@ -19,7 +19,7 @@ function problemsOf(environment: Record<string, string>): readonly string[] {
 describe("loadConfig", () => {
   it("gives the documented defaults with an empty environment", () => {
     const config = loadConfig({}, workingDirectory);
-    expect(config.http).toEqual({ port: 3000, host: "127.0.0.1" });
+    expect(config.http).toEqual({ port: 3000, host: "127.0.0.1", trustProxy: false });
     expect(config.database.url).toBeUndefined();
     expect(config.redis.url).toBeUndefined();
     expect(config.llm.provider).toBe("simulated");
@@ -36,6 +36,14 @@ describe("loadConfig", () => {
   it("lists every invalid variable at once", () => {
     const problems = problemsOf({ PORT: "seventy", REDIS_URL: "http://x", LLM_PROVIDER: "gpt", LOG_LEVEL: "loud" });
     expect(problems.map((problem) => problem.split(":")[0]).sort()).toEqual(["LLM_PROVIDER", "LOG_LEVEL", "PORT", "REDIS_URL"]);
+  });
+
+  it("takes TRUST_PROXY as a hop count or proxy addresses, never a blanket true", () => {
+    expect(loadConfig({ TRUST_PROXY: "1" }, workingDirectory).http.trustProxy).toBe(1);
+    expect(loadConfig({ TRUST_PROXY: "10.0.0.0/8, 172.16.0.0/12,loopback,::1" }, workingDirectory).http.trustProxy).toEqual(["10.0.0.0/8", "172.16.0.0/12", "loopback", "::1"]);
+    for (const blanket of ["true", "0", "0.0.0.0/0", "::/0", "*", "10.0.0.0/33", "nginx"]) {
+      expect(problemsOf({ TRUST_PROXY: blanket }).map((problem) => problem.split(":")[0]), blanket).toEqual(["TRUST_PROXY"]);
+    }
   });
 
   it("rejects a provider without its key", () => {

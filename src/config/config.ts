@@ -14,7 +14,12 @@ const defaultModels: Record<ProviderName, string> = {
 
 /** The one typed, frozen configuration object. Built once by the entry point. */
 export interface Config {
-  readonly http: { readonly port: number; readonly host: string };
+  readonly http: {
+    readonly port: number;
+    readonly host: string;
+    /** TRUST_PROXY: false (unset), a hop count, or proxy addresses/CIDRs; never blanket true. */
+    readonly trustProxy: false | number | readonly string[];
+  };
   readonly dataDirectory: string;
   readonly logLevel: Env["LOG_LEVEL"];
   readonly database: { readonly url: string | undefined; readonly poolSize: number; readonly statementTimeoutMs: number };
@@ -37,7 +42,16 @@ export interface Config {
     readonly idleTimeoutMs: number;
     readonly maxRetries: number;
   };
-  readonly auth: { readonly secret: string; readonly sessionTtlHours: number; readonly streamTokenTtlSeconds: number };
+  readonly auth: {
+    readonly secret: string;
+    readonly sessionTtlHours: number;
+    readonly sessionIdleTimeoutMinutes: number;
+    readonly streamTokenTtlSeconds: number;
+    /** scrypt parameters for new and upgraded password hashes (src/auth/password-hashing.ts). */
+    readonly passwordHashing: { readonly cost: number; readonly blockSize: number; readonly parallelization: number };
+  };
+  /** Idempotency-Key records are purged this long after they were made. */
+  readonly idempotencyKeyTtlHours: number;
   readonly stream: {
     readonly ttlSeconds: number;
     readonly maxEntries: number;
@@ -76,12 +90,21 @@ export interface Config {
     readonly bodyBytes: number;
     readonly messageChars: number;
     readonly authPerMinute: number;
+    readonly loginAttemptsPerAccount: number;
+    readonly loginAccountWindowMinutes: number;
+    readonly passwordHashes: number;
+    readonly passwordHashQueue: number;
     readonly messagesPerMinute: number;
     readonly openStreamsPerUser: number;
     readonly generationsPerUser: number;
     readonly requestTimeoutMs: number;
   };
 }
+
+/** OWASP Password Storage Cheat Sheet's minimum for scrypt: N=2^17, r=8, p=1 (128 MiB per hash). */
+const owaspPasswordHashing = { cost: 2 ** 17, blockSize: 8, parallelization: 1 } as const;
+/** TEST_ONLY_WEAK_PASSWORD_HASHING: 1 MiB and about a millisecond per hash. */
+const weakTestPasswordHashing = { cost: 2 ** 10, blockSize: 8, parallelization: 1 } as const;
 
 export class ConfigError extends Error {
   readonly problems: readonly string[];
@@ -115,7 +138,7 @@ export function loadConfig(environment: Readonly<Record<string, string | undefin
 
   const dataDirectory = isAbsolute(env.DATA_DIR) ? env.DATA_DIR : resolve(workingDirectory, env.DATA_DIR);
   const config: Config = {
-    http: { port: env.PORT, host: env.HOST },
+    http: { port: env.PORT, host: env.HOST, trustProxy: env.TRUST_PROXY ?? false },
     dataDirectory,
     logLevel: env.LOG_LEVEL,
     database: { url: env.DATABASE_URL, poolSize: env.DB_POOL_SIZE, statementTimeoutMs: env.DB_STATEMENT_TIMEOUT_MS },
@@ -134,8 +157,11 @@ export function loadConfig(environment: Readonly<Record<string, string | undefin
     auth: {
       secret: env.AUTH_SECRET ?? embeddedSecret(dataDirectory),
       sessionTtlHours: env.SESSION_TTL_HOURS,
+      sessionIdleTimeoutMinutes: env.SESSION_IDLE_TIMEOUT_MINUTES,
       streamTokenTtlSeconds: env.STREAM_TOKEN_TTL_SECONDS,
+      passwordHashing: env.TEST_ONLY_WEAK_PASSWORD_HASHING ? weakTestPasswordHashing : owaspPasswordHashing,
     },
+    idempotencyKeyTtlHours: env.IDEMPOTENCY_KEY_TTL_HOURS,
     stream: {
       ttlSeconds: env.STREAM_TTL_SECONDS,
       maxEntries: env.STREAM_MAX_ENTRIES,
@@ -166,6 +192,10 @@ export function loadConfig(environment: Readonly<Record<string, string | undefin
       bodyBytes: env.LIMIT_BODY_BYTES,
       messageChars: env.LIMIT_MESSAGE_CHARS,
       authPerMinute: env.LIMIT_AUTH_PER_MINUTE,
+      loginAttemptsPerAccount: env.LIMIT_LOGIN_ATTEMPTS_PER_ACCOUNT,
+      loginAccountWindowMinutes: env.LIMIT_LOGIN_ACCOUNT_WINDOW_MINUTES,
+      passwordHashes: env.LIMIT_PASSWORD_HASHES,
+      passwordHashQueue: env.LIMIT_PASSWORD_HASH_QUEUE,
       messagesPerMinute: env.LIMIT_MESSAGES_PER_MINUTE,
       openStreamsPerUser: env.LIMIT_OPEN_STREAMS_PER_USER,
       generationsPerUser: env.LIMIT_GENERATIONS_PER_USER,

@@ -1,3 +1,4 @@
+import { isIP } from "node:net";
 import { z } from "zod";
 
 /**
@@ -17,11 +18,39 @@ const clusterNodeList = z
   .trim()
   .transform((value) => value.split(",").map((node) => node.trim()).filter(Boolean))
   .refine((nodes) => nodes.length > 0 && nodes.every((node) => clusterNodePattern.test(node)), "expected host:port[,host:port...]");
+/**
+ * TRUST_PROXY: how many proxy hops in front of Sluice to trust (`1` behind the shipped nginx), or
+ * the proxies' addresses and CIDRs (`10.0.0.0/8,172.16.0.0/12`, or proxy-addr's `loopback`,
+ * `linklocal`, `uniquelocal`). Never a blanket `true`: nginx appends to a client-sent
+ * X-Forwarded-For, so trusting every hop would let a client choose its own address.
+ */
+const proxyName = new Set(["loopback", "linklocal", "uniquelocal"]);
+const trustedProxy = (entry: string): boolean => {
+  if (proxyName.has(entry)) return true;
+  const [address = "", bits, ...rest] = entry.split("/");
+  const family = isIP(address);
+  if (family === 0 || rest.length > 0) return false;
+  if (bits === undefined) return true;
+  // /0 would trust every address: the blanket `true` by another name.
+  return /^\d{1,3}$/.test(bits) && Number(bits) >= 1 && Number(bits) <= (family === 4 ? 32 : 128);
+};
+const trustProxy = z
+  .string()
+  .trim()
+  .transform((value, context): number | string[] => {
+    if (/^\d+$/.test(value) && Number(value) >= 1 && Number(value) <= 10) return Number(value);
+    const entries = value.split(",").map((entry) => entry.trim()).filter(Boolean);
+    if (entries.length > 0 && entries.every(trustedProxy)) return entries;
+    context.addIssue({ code: "custom", message: "expected a hop count (1-10) or a comma-separated list of proxy addresses/CIDRs; `true` is refused (it would trust a client-sent X-Forwarded-For)" });
+    return z.NEVER;
+  });
 const flag = z.enum(["true", "false", "1", "0"]).transform((value) => value === "true" || value === "1");
 
 export const envSchema = z.object({
   PORT: integer(0, 65_535).default(3000),
   HOST: z.string().min(1).default("127.0.0.1"),
+  /** Unset: X-Forwarded-For is ignored and the client is the socket's peer. */
+  TRUST_PROXY: trustProxy.optional(),
   DATA_DIR: z.string().min(1).default("./.sluice"),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
 
@@ -52,6 +81,12 @@ export const envSchema = z.object({
 
   AUTH_SECRET: z.string().min(32).optional(),
   SESSION_TTL_HOURS: integer(1).default(24 * 30),
+  /** A session unused this long ends (last use is recorded at most once a minute). */
+  SESSION_IDLE_TIMEOUT_MINUTES: integer(5).default(7 * 24 * 60),
+  /** Idempotency-Key records (which hold the message's text) are deleted this long after they were made. */
+  IDEMPOTENCY_KEY_TTL_HOURS: integer(1).default(24),
+  /** Tests only: scrypt N=2^10 instead of OWASP's N=2^17, so suites that register many users stay fast. Never in production. */
+  TEST_ONLY_WEAK_PASSWORD_HASHING: flag.default(false),
   STREAM_TOKEN_TTL_SECONDS: integer(10).default(900),
 
   STREAM_TTL_SECONDS: integer(1).default(3600),
@@ -93,6 +128,13 @@ export const envSchema = z.object({
   LIMIT_BODY_BYTES: integer(1024, 1024 * 1024).default(1024 * 1024),
   LIMIT_MESSAGE_CHARS: integer(1, 1_000_000).default(32_000),
   LIMIT_AUTH_PER_MINUTE: integer(1).default(20),
+  /** Sign-in attempts per account (whatever the address) per LIMIT_LOGIN_ACCOUNT_WINDOW_MINUTES; a success clears the count. */
+  LIMIT_LOGIN_ATTEMPTS_PER_ACCOUNT: integer(1).default(10),
+  LIMIT_LOGIN_ACCOUNT_WINDOW_MINUTES: integer(1).default(15),
+  /** Password hashes (scrypt, 128 MiB each) computed at once per API process; more wait in a queue... */
+  LIMIT_PASSWORD_HASHES: integer(1, 64).default(2),
+  /** ...of this length; beyond it sign-in and register answer 503 SIGN_IN_BUSY with Retry-After. */
+  LIMIT_PASSWORD_HASH_QUEUE: integer(0, 100_000).default(16),
   LIMIT_MESSAGES_PER_MINUTE: integer(1).default(30),
   LIMIT_OPEN_STREAMS_PER_USER: integer(1).default(20),
   LIMIT_GENERATIONS_PER_USER: integer(1).default(3),

@@ -20,6 +20,9 @@ export const errorCatalog = {
   BODY_TOO_LARGE: { status: 413, message: "The request body is too large.", retryable: false },
   MESSAGE_TOO_LONG: { status: 413, message: "The message is too long.", retryable: false },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, message: "Send the body as application/json.", retryable: false },
+  URL_TOO_LONG: { status: 414, message: "A part of the URL is too long.", retryable: false },
+  HEADERS_TOO_LARGE: { status: 431, message: "The request's headers are too large.", retryable: false },
+  REQUEST_TIMEOUT: { status: 408, message: "The request did not arrive in time.", retryable: true },
   RATE_LIMITED: { status: 429, message: "Too many requests; retry after the time given in Retry-After.", retryable: true },
   TOO_MANY_OPEN_STREAMS: { status: 429, message: "Too many open streams for this user.", retryable: true },
   TOO_MANY_GENERATIONS: { status: 429, message: "Too many generations running for this user.", retryable: true },
@@ -28,6 +31,7 @@ export const errorCatalog = {
   UNAUTHENTICATED: { status: 401, message: "Sign in to continue: the token is missing, malformed, expired or invalid.", retryable: false },
   INVALID_CREDENTIALS: { status: 401, message: "The email or password is wrong.", retryable: false },
   EMAIL_TAKEN: { status: 409, message: "An account with this email already exists.", retryable: false },
+  SIGN_IN_BUSY: { status: 503, message: "Too many sign-ins are being checked right now; retry after the time given in Retry-After.", retryable: true },
 
   // Resources
   NOT_FOUND: { status: 404, message: "Not found.", retryable: false },

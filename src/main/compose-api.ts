@@ -9,17 +9,22 @@ import { registerDocs } from "../api/docs/register-docs.ts";
 import { registerMeRoutes } from "../api/me/me-routes.ts";
 import { registerStreamRoutes } from "../api/streams/stream-routes.ts";
 import { registerWebUi } from "../api/web/register-web-ui.ts";
+import { createPasswordHasher } from "../auth/password-hashing.ts";
+import { startPurgeExpiredRecords } from "../auth/purge-expired-records.ts";
 import { createStreamTokenSigner } from "../auth/stream-read-tokens.ts";
 import { createAccountsService } from "../chat/accounts-service.ts";
 import { createConversationsService } from "../chat/conversations-service.ts";
 import { createGenerationsService } from "../chat/generations-service.ts";
 import type { Config } from "../config/config.ts";
+import { createConcurrencyGate } from "../limits/concurrency-gate.ts";
 import { createFixedWindowLimiter } from "../limits/fixed-window-limiter.ts";
+import { createLoginAttempts } from "../limits/login-attempts.ts";
 import { createOpenStreamLeases } from "../limits/open-stream-leases.ts";
 import { requestCancel } from "../queue/cancel-signals.ts";
 import type { GenerationQueue } from "../queue/generation-queue.ts";
 import { createConversationsRepository } from "../storage/conversations-repository.ts";
 import type { Db } from "../storage/database.ts";
+import { createIdempotencyRepository } from "../storage/idempotency-repository.ts";
 import { createMessagesRepository } from "../storage/messages-repository.ts";
 import { createSessionsRepository } from "../storage/sessions-repository.ts";
 import { createUsersRepository } from "../storage/users-repository.ts";
@@ -48,7 +53,17 @@ export function composeApiFeatures(options: {
   const streamUrl = (taskId: string, userId: string): string =>
     `/api/stream/${encodeURIComponent(taskId)}?token=${encodeURIComponent(streamTokens.sign(taskId, userId, now()))}`;
 
-  const accounts = createAccountsService({ users, sessions, sessionTtlHours: config.auth.sessionTtlHours, now });
+  const accounts = createAccountsService({
+    users,
+    sessions,
+    sessionTtlHours: config.auth.sessionTtlHours,
+    sessionIdleTimeoutMinutes: config.auth.sessionIdleTimeoutMinutes,
+    passwords: createPasswordHasher(config.auth.passwordHashing),
+    hashGate: createConcurrencyGate({ running: config.limits.passwordHashes, queued: config.limits.passwordHashQueue, code: "SIGN_IN_BUSY", retryAfterSeconds: 1 }),
+    loginAttempts: createLoginAttempts({ redis, keyPrefix, limit: config.limits.loginAttemptsPerAccount, windowMs: config.limits.loginAccountWindowMinutes * 60_000 }),
+    now,
+    onBackgroundError: (error) => options.logger.warn({ err: error }, "session last-use update failed"),
+  });
   const authenticate = (token: string) => accounts.authenticate(token);
   const requireUser = createRequireUser(authenticate);
   const conversations = createConversationsService({
@@ -82,7 +97,25 @@ export function composeApiFeatures(options: {
 
   return [
     registerDocs,
-    (app) => registerAuthRoutes(app, { accounts, authLimiter }),
+    (app) => registerAuthRoutes(app, { accounts, authLimiter, requireUser }),
+    (app) => {
+      const purge = startPurgeExpiredRecords({
+        sessions,
+        idempotencyKeys: createIdempotencyRepository(db),
+        sessionIdleTimeoutMinutes: config.auth.sessionIdleTimeoutMinutes,
+        idempotencyKeyTtlHours: config.idempotencyKeyTtlHours,
+        intervalMs: 60_000,
+        batchSize: 500,
+        maxBatches: 10,
+        now,
+        onError: (error) => options.logger.warn({ err: error }, "purge of expired sessions and idempotency keys failed"),
+      });
+      app.addHook("onClose", (_instance, done) => {
+        purge.stop();
+        done();
+      });
+    },
+
     (app) => registerMeRoutes(app, { accounts, requireUser, models: config.llm.allowedModels }),
     (app) => registerConversationRoutes(app, { conversations, generations, requireUser, messageChars: config.limits.messageChars }),
     (app) =>

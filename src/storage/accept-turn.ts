@@ -53,6 +53,11 @@ const listOf = (values: readonly string[]): SQL => sql.join(values.map((value) =
  * BEGIN/COMMIT is needed, and the per-message cost on PostgreSQL is one round trip
  * instead of seven (BENCHMARKS.md, "statements per message"). Data-modifying CTEs
  * all run exactly once, whether or not the final SELECT reads them.
+ *
+ * The per-user limit is race-free: counting in this statement's own snapshot would let
+ * parallel turns to different conversations all see the same count at READ COMMITTED,
+ * so the count comes from `sluice_lock_active_generations`, which serialises one user's
+ * turns on an advisory lock held to commit and counts in a fresh snapshot.
  */
 export async function acceptTurn(db: Db, input: TurnInput): Promise<TurnOutcome> {
   const title = input.userContent?.replace(/\s+/g, " ").trim().slice(0, 80) || null;
@@ -62,8 +67,9 @@ export async function acceptTurn(db: Db, input: TurnInput): Promise<TurnOutcome>
       select c.id as conversation_id,
         coalesce(${input.requestedModel ?? null}::text,
           case when u.default_model in (${listOf(allowed)}) then u.default_model else ${input.models.defaultModel}::text end) as model,
-        (select count(*) from ${messages} a
-          where a.user_id = ${input.userId} and a.status in ('pending', 'streaming'))::int as active
+        -- Locks the user's generation slots until this statement commits, then counts with a fresh
+        -- snapshot (migration 0001): parallel turns of one user are admitted one after another.
+        sluice_lock_active_generations(${input.userId}::uuid) as active
       from ${conversations} c join ${users} u on u.id = c.user_id
       where c.id = ${input.conversationId} and c.user_id = ${input.userId}
     ),

@@ -1,6 +1,7 @@
-import { and, eq } from "drizzle-orm";
+import { and, eq, sql } from "drizzle-orm";
 import type { Db } from "./database.ts";
-import { idempotencyKeys } from "./schema.ts";
+import { selectRows } from "./database.ts";
+import { idempotencyKeys, messages } from "./schema.ts";
 
 export interface StoredResponse {
   requestHash: string;
@@ -11,7 +12,16 @@ export interface IdempotencyRepository {
   find(userId: string, key: string): Promise<StoredResponse | undefined>;
   /** False when the key already exists (a concurrent request won the race). */
   insert(userId: string, key: string, requestHash: string, response: unknown): Promise<boolean>;
+  /**
+   * Stores the response and ties the key to the conversation of the response's task, so the
+   * key (and the message text in its response) is deleted with the conversation (FK cascade).
+   */
   saveResponse(userId: string, key: string, response: unknown): Promise<void>;
+  /**
+   * Deletes up to `batchSize` keys created before `createdBefore` (IDEMPOTENCY_KEY_TTL_HOURS);
+   * returns how many. Bounded work, and SKIP LOCKED so several API processes never queue on each other.
+   */
+  purgeExpired(createdBefore: Date, batchSize: number): Promise<number>;
 }
 
 export function createIdempotencyRepository(db: Db): IdempotencyRepository {
@@ -33,10 +43,22 @@ export function createIdempotencyRepository(db: Db): IdempotencyRepository {
       return inserted.length > 0;
     },
     saveResponse: async (userId, key, response) => {
+      const taskId = typeof response === "object" && response !== null && "taskId" in response && typeof response.taskId === "string" ? response.taskId : null;
       await db
         .update(idempotencyKeys)
-        .set({ response })
+        .set({ response, conversationId: sql`(select ${messages.conversationId} from ${messages} where ${messages.taskId} = ${taskId}::text)` })
         .where(and(eq(idempotencyKeys.userId, userId), eq(idempotencyKeys.key, key)));
+    },
+    purgeExpired: async (createdBefore, batchSize) => {
+      const rows = await selectRows<{ count: number }>(db, sql`
+        with doomed as (
+          select user_id, key from ${idempotencyKeys} where created_at < ${createdBefore.toISOString()}::timestamptz
+          limit ${batchSize} for update skip locked
+        ), deleted as (
+          delete from ${idempotencyKeys} k using doomed where k.user_id = doomed.user_id and k.key = doomed.key returning 1
+        )
+        select count(*)::int as count from deleted`);
+      return rows[0]?.count ?? 0;
     },
   };
 }

@@ -24,8 +24,11 @@ export const sessions = pgTable(
     tokenHash: text("token_hash").notNull().unique(),
     createdAt: createdAt(),
     expiresAt: timestamp("expires_at", { withTimezone: true, mode: "date" }).notNull(),
+    /** For SESSION_IDLE_TIMEOUT_MINUTES; refreshed at most once a minute per session, off the request path. */
+    lastUsedAt: timestamp("last_used_at", { withTimezone: true, mode: "date" }).notNull().defaultNow(),
   },
-  (table) => [index("sessions_user_idx").on(table.userId)],
+  // The purge deletes expired and idle sessions in bounded batches through these two indexes.
+  (table) => [index("sessions_user_idx").on(table.userId), index("sessions_expires_idx").on(table.expiresAt), index("sessions_last_used_idx").on(table.lastUsedAt)],
 );
 
 export const conversations = pgTable(
@@ -89,10 +92,17 @@ export const idempotencyKeys = pgTable(
   {
     userId: uuid("user_id").notNull().references(() => users.id, { onDelete: "cascade" }),
     key: text("key").notNull(),
+    /** Set with the stored response; the key (and the message text in it) goes with its conversation. */
+    conversationId: uuid("conversation_id").references(() => conversations.id, { onDelete: "cascade" }),
     /** SHA-256 of the route and body, so a reused key with another request is refused. */
     requestHash: text("request_hash").notNull(),
     response: jsonb("response").notNull(),
     createdAt: createdAt(),
   },
-  (table) => [primaryKey({ columns: [table.userId, table.key] })],
+  // Keys expire after IDEMPOTENCY_KEY_TTL_HOURS: the purge finds them by created_at.
+  (table) => [
+    primaryKey({ columns: [table.userId, table.key] }),
+    index("idempotency_keys_created_idx").on(table.createdAt),
+    index("idempotency_keys_conversation_idx").on(table.conversationId),
+  ],
 );

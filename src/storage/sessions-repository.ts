@@ -1,5 +1,6 @@
-import { and, eq, gt } from "drizzle-orm";
+import { and, eq, gt, lte, sql } from "drizzle-orm";
 import type { Db } from "./database.ts";
+import { selectRows } from "./database.ts";
 import { sessions, users } from "./schema.ts";
 
 export interface AuthenticatedUser {
@@ -7,29 +8,69 @@ export interface AuthenticatedUser {
   email: string;
 }
 
+/** A live session's user, with what the idle-timeout bookkeeping needs. */
+export interface SessionUser {
+  user: AuthenticatedUser;
+  sessionId: string;
+  lastUsedAt: Date;
+}
+
 export interface SessionsRepository {
-  create(userId: string, tokenHash: string, expiresAt: Date): Promise<void>;
-  /** One indexed query per authenticated request; an expired session or a deleted user finds nothing. */
-  findUser(tokenHash: string, now: Date): Promise<AuthenticatedUser | undefined>;
+  /** `now` starts the idle clock, on the same clock as `findUser` and `touch`. */
+  create(userId: string, tokenHash: string, expiresAt: Date, now: Date): Promise<void>;
+  /**
+   * One indexed query per authenticated request (token_hash is unique); a session past its
+   * expiry, idle since before `idleSince`, or of a deleted user finds nothing. It never writes.
+   */
+  findUser(tokenHash: string, now: Date, idleSince: Date): Promise<SessionUser | undefined>;
+  /** Records use for the idle timeout; a no-op when another request already did since `unlessSince`. */
+  touch(sessionId: string, now: Date, unlessSince: Date): Promise<void>;
   delete(tokenHash: string): Promise<void>;
+  /** Sign out everywhere: every session of the user. */
+  deleteAllForUser(userId: string): Promise<void>;
+  /**
+   * Deletes up to `batchSize` sessions that expired before `now` or sat idle since before
+   * `idleSince`; returns how many. Bounded, SKIP LOCKED (several API processes purge).
+   */
+  purgeExpired(now: Date, idleSince: Date, batchSize: number): Promise<number>;
 }
 
 export function createSessionsRepository(db: Db): SessionsRepository {
   return {
-    create: async (userId, tokenHash, expiresAt) => {
-      await db.insert(sessions).values({ userId, tokenHash, expiresAt });
+    create: async (userId, tokenHash, expiresAt, now) => {
+      await db.insert(sessions).values({ userId, tokenHash, expiresAt, lastUsedAt: now });
     },
-    findUser: async (tokenHash, now) =>
-      (
+    findUser: async (tokenHash, now, idleSince) => {
+      const row = (
         await db
-          .select({ id: users.id, email: users.email })
+          .select({ id: users.id, email: users.email, sessionId: sessions.id, lastUsedAt: sessions.lastUsedAt })
           .from(sessions)
           .innerJoin(users, eq(users.id, sessions.userId))
-          .where(and(eq(sessions.tokenHash, tokenHash), gt(sessions.expiresAt, now)))
+          .where(and(eq(sessions.tokenHash, tokenHash), gt(sessions.expiresAt, now), gt(sessions.lastUsedAt, idleSince)))
           .limit(1)
-      )[0],
+      )[0];
+      return row && { user: { id: row.id, email: row.email }, sessionId: row.sessionId, lastUsedAt: new Date(row.lastUsedAt) };
+    },
+    touch: async (sessionId, now, unlessSince) => {
+      await db.update(sessions).set({ lastUsedAt: now }).where(and(eq(sessions.id, sessionId), lte(sessions.lastUsedAt, unlessSince)));
+    },
     delete: async (tokenHash) => {
       await db.delete(sessions).where(eq(sessions.tokenHash, tokenHash));
+    },
+    deleteAllForUser: async (userId) => {
+      await db.delete(sessions).where(eq(sessions.userId, userId));
+    },
+    purgeExpired: async (now, idleSince, batchSize) => {
+      const rows = await selectRows<{ count: number }>(db, sql`
+        with doomed as (
+          select id from ${sessions}
+          where expires_at <= ${now.toISOString()}::timestamptz or last_used_at <= ${idleSince.toISOString()}::timestamptz
+          limit ${batchSize} for update skip locked
+        ), deleted as (
+          delete from ${sessions} s using doomed where s.id = doomed.id returning 1
+        )
+        select count(*)::int as count from deleted`);
+      return rows[0]?.count ?? 0;
     },
   };
 }

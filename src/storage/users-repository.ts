@@ -16,6 +16,8 @@ export interface UsersRepository {
   findByEmail(email: string): Promise<UserRow | undefined>;
   findById(id: string): Promise<UserRow | undefined>;
   updateSettings(id: string, settings: Partial<UserSettings>): Promise<UserRow | undefined>;
+  /** Replaces a hash made with older parameters, after a successful sign-in (src/auth/password-hashing.ts). */
+  updatePasswordHash(id: string, passwordHash: string): Promise<void>;
 }
 
 export function normaliseEmail(email: string): string {
@@ -38,5 +40,8 @@ export function createUsersRepository(db: Db): UsersRepository {
     findById: async (id) => (await db.select().from(users).where(eq(users.id, id)).limit(1))[0],
     updateSettings: async (id, settings) =>
       (await db.update(users).set({ ...settings, updatedAt: new Date() }).where(eq(users.id, id)).returning())[0],
+    updatePasswordHash: async (id, passwordHash) => {
+      await db.update(users).set({ passwordHash, updatedAt: new Date() }).where(eq(users.id, id));
+    },
   };
 }

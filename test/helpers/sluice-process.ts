@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { join } from "node:path";
 import { inject } from "vitest";
 import { findFreePort } from "../../src/embedded/free-port.ts";
+import { weakPasswordHashing } from "./test-env.ts";
 
 const repositoryRoot = join(import.meta.dirname, "..", "..");
 
@@ -42,6 +43,7 @@ export async function startSluiceProcess(options: SluiceProcessOptions): Promise
     REDIS_URL: inject("redisUrl"),
     LOG_LEVEL: "info",
     ENABLE_WEB_UI: "false",
+    ...weakPasswordHashing,
     ...options.env,
   };
   const child = spawn(process.execPath, [join(repositoryRoot, "src", "main", "cli.ts"), options.role], {

@@ -8,6 +8,7 @@ import { createLogger } from "../../../src/logging/create-logger.ts";
 import { startRuntime, type Role, type Runtime } from "../../../src/main/runtime.ts";
 import { createTestDatabase } from "../../helpers/postgres.ts";
 import { uniqueKeyPrefix } from "../../helpers/redis.ts";
+import { weakPasswordHashing } from "../../helpers/test-env.ts";
 
 /** What cooperating processes must share: one database, one Redis and key prefix, one signing secret. */
 export interface SharedEnvironment {
@@ -32,6 +33,8 @@ export const relaxedLimits: Record<string, string> = {
   LIMIT_MESSAGES_PER_MINUTE: "100000",
   LIMIT_GENERATIONS_PER_USER: "50",
   LIMIT_OPEN_STREAMS_PER_USER: "50",
+  LIMIT_LOGIN_ATTEMPTS_PER_ACCOUNT: "100000",
+  LIMIT_PASSWORD_HASH_QUEUE: "100000",
 };
 
 export interface TestRuntime {
@@ -59,6 +62,7 @@ export async function startTestRuntime(label: string, env: Record<string, string
     SIMULATED_TOKENS_PER_SECOND: "2000",
     SIMULATED_TOKEN_COUNT: "30",
     STREAM_STALL_TIMEOUT_MS: "500",
+    ...weakPasswordHashing,
     ...relaxedLimits,
     ...env,
   };

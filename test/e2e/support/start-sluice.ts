@@ -4,6 +4,7 @@ import { inject } from "vitest";
 import { findFreePort } from "../../../src/embedded/free-port.ts";
 import { createTestDatabase } from "../../helpers/postgres.ts";
 import { uniqueKeyPrefix } from "../../helpers/redis.ts";
+import { weakPasswordHashing } from "../../helpers/test-env.ts";
 
 const repositoryRoot = join(import.meta.dirname, "..", "..", "..");
 const readyDeadlineMs = 45_000;
@@ -47,6 +48,7 @@ export async function startSluice(options: StartSluiceOptions): Promise<RunningS
       SIMULATED_TOKENS_PER_SECOND: String(options.tokensPerSecond),
       SIMULATED_TOKEN_COUNT: String(options.tokenCount),
       LOG_LEVEL: "warn",
+      ...weakPasswordHashing,
     },
     stdio: ["ignore", "pipe", "pipe"],
   });

@@ -26,11 +26,12 @@ export type ApiClient = ReturnType<typeof createApiClient>;
 export function createApiClient(options: ApiClientOptions) {
   const fetchImplementation = options.fetch ?? globalThis.fetch.bind(globalThis);
 
-  async function request<T>(method: string, path: string, body?: unknown, authenticated = true): Promise<T> {
+  // `sendToken` without `authenticated`: the token goes along, but a 401 does not sign the tab out (logout).
+  async function request<T>(method: string, path: string, body?: unknown, authenticated = true, sendToken = authenticated): Promise<T> {
     const headers: Record<string, string> = { accept: "application/json" };
     if (body !== undefined) headers["content-type"] = "application/json";
     const token = options.getToken();
-    if (authenticated && token) headers.authorization = `Bearer ${token}`;
+    if (sendToken && token) headers.authorization = `Bearer ${token}`;
     let response: Response;
     try {
       response = await fetchImplementation(path, {
@@ -61,6 +62,8 @@ export function createApiClient(options: ApiClientOptions) {
     register: (email: string, password: string) =>
       request<AuthResponse>("POST", "/api/auth/register", { email, password }, false),
     login: (email: string, password: string) => request<AuthResponse>("POST", "/api/auth/login", { email, password }, false),
+    /** Revokes the current bearer token on the server (204 whether or not it was still valid). */
+    logout: () => request<undefined>("POST", "/api/auth/logout", undefined, false, true),
     me: () => request<MeResponse>("GET", "/api/me"),
     listConversations: (cursor?: string | null, limit = 50) => {
       const query = new URLSearchParams({ limit: String(limit) });

@@ -1,0 +1,57 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { createTestDatabase } from "../../test/helpers/postgres.ts";
+import { acceptTurn, type TurnInput } from "./accept-turn.ts";
+import { openDatabase, type Database, type DatabaseOptions } from "./database.ts";
+import { conversations, users } from "./schema.ts";
+
+/** Opens, migrates, runs `body`, closes. */
+async function withDatabase(options: DatabaseOptions, body: (database: Database) => Promise<void>): Promise<void> {
+  const database = await openDatabase(options);
+  try {
+    await database.migrate();
+    await body(database);
+  } finally {
+    await database.close();
+  }
+}
+
+async function turnsFor(database: Database, count: number): Promise<TurnInput[]> {
+  const [user] = await database.db.insert(users).values({ email: `u${count}@example.test`, passwordHash: "x" }).returning();
+  if (!user) throw new Error("no user");
+  const created = await database.db.insert(conversations).values(Array.from({ length: count }, () => ({ userId: user.id }))).returning();
+  return created.map((conversation, index) => ({
+    conversationId: conversation.id,
+    userId: user.id,
+    userContent: "hello",
+    taskId: `task_${index}_${conversation.id}`,
+    requestedModel: undefined,
+    models: { defaultModel: "m", allowed: ["m"] },
+    activeLimit: 2,
+    replaceLastReply: false,
+  }));
+}
+
+describe("acceptTurn's per-user limit", () => {
+  it("admits exactly the limit of parallel turns on PostgreSQL", async () => {
+    await withDatabase({ url: await createTestDatabase("turns"), dataDirectory: "/nonexistent", poolSize: 12, statementTimeoutMs: 5000 }, async (database) => {
+      const outcomes = await Promise.all((await turnsFor(database, 12)).map((turn) => acceptTurn(database.db, turn)));
+      expect(outcomes.filter((outcome) => outcome.kind === "accepted")).toHaveLength(2);
+      expect(outcomes.filter((outcome) => outcome.kind === "too-many-generations")).toHaveLength(10);
+    });
+  });
+
+  it("works the same on embedded PGlite (the locking function exists there too)", async () => {
+    const directory = mkdtempSync(join(tmpdir(), "sluice-turns-"));
+    try {
+      await withDatabase({ url: undefined, dataDirectory: directory, poolSize: 1, statementTimeoutMs: 5000 }, async (database) => {
+        const outcomes = await Promise.all((await turnsFor(database, 3)).map((turn) => acceptTurn(database.db, turn)));
+        expect(outcomes.map((outcome) => outcome.kind).sort()).toEqual(["accepted", "accepted", "too-many-generations"]);
+      });
+    } finally {
+      rmSync(directory, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,38 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { registerUser, type AcceptedJson } from "./support/chat-api.ts";
+import { startTestRuntime, type TestRuntime } from "./support/start-test-runtime.ts";
+
+// The per-user limit on concurrent generations (LIMIT_GENERATIONS_PER_USER) against parallel
+// POSTs to different conversations: each request used to count `active < limit` at READ
+// COMMITTED, so requests that overlapped all saw the same count and all passed.
+const limit = 3;
+const parallel = 30;
+
+let sluice: TestRuntime;
+beforeAll(async () => {
+  // API only: accepted replies stay `pending`, so every accepted one keeps counting against the limit.
+  // A pool as large as the burst, so the 30 statements really run at the same time.
+  sluice = await startTestRuntime("genlimit", { LIMIT_GENERATIONS_PER_USER: String(limit), DB_POOL_SIZE: String(parallel) }, "api");
+});
+afterAll(async () => {
+  await sluice.stop();
+});
+
+describe("LIMIT_GENERATIONS_PER_USER under parallel requests", () => {
+  it(`accepts exactly ${limit} of ${parallel} parallel POSTs to ${parallel} conversations`, async () => {
+    const user = await registerUser(sluice.url, "racer");
+    const conversations = await Promise.all(Array.from({ length: parallel }, (_, index) => user.createConversation(`c${index}`)));
+    const answers = await Promise.all(
+      conversations.map((conversation) => user.call<AcceptedJson>("POST", `/api/conversations/${conversation.id}/messages`, { body: { content: "hello" } })),
+    );
+    const statuses = answers.map((answer) => answer.status);
+    expect(statuses.filter((status) => status === 202)).toHaveLength(limit);
+    expect(statuses.filter((status) => status === 429)).toHaveLength(parallel - limit);
+    for (const refused of answers.filter((answer) => answer.status === 429)) {
+      expect(refused.body).toMatchObject({ error: { code: "TOO_MANY_GENERATIONS" } });
+    }
+    // What was refused stored nothing: exactly `limit` conversations hold a message.
+    const stored = await Promise.all(conversations.map((conversation) => user.conversation(conversation.id)));
+    expect(stored.filter((conversation) => conversation.messages.length > 0)).toHaveLength(limit);
+  });
+});

@@ -1,0 +1,131 @@
+import { randomBytes } from "node:crypto";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { call, expectErrorShape, registerUser, type ApiAnswer } from "./support/chat-api.ts";
+import { startTestRuntime, type TestRuntime } from "./support/start-test-runtime.ts";
+
+// Sign-in behind a proxy and against guessing (issue 12). The test process plays nginx: it
+// connects from 127.0.0.1 and sends X-Forwarded-For as nginx's `$proxy_add_x_forwarded_for`
+// would, i.e. whatever the client sent, then the client's address.
+const email = (label: string): string => `${label}-${randomBytes(5).toString("hex")}@example.test`;
+const login = (url: string, body: { email: string; password: string }, forwardedFor?: string): Promise<ApiAnswer> =>
+  call(url, "POST", "/api/auth/login", { body, ...(forwardedFor === undefined ? {} : { headers: { "x-forwarded-for": forwardedFor } }) });
+
+describe("LIMIT_AUTH_PER_MINUTE behind a proxy (TRUST_PROXY)", () => {
+  let behindProxy: TestRuntime;
+  let direct: TestRuntime;
+  beforeAll(async () => {
+    [behindProxy, direct] = await Promise.all([
+      startTestRuntime("proxied", { TRUST_PROXY: "1", LIMIT_AUTH_PER_MINUTE: "3" }, "api"),
+      startTestRuntime("direct", { LIMIT_AUTH_PER_MINUTE: "3" }, "api"),
+    ]);
+  });
+  afterAll(async () => {
+    await Promise.all([behindProxy?.stop(), direct?.stop()]);
+  });
+
+  it("limits each client behind the proxy separately, and a client-sent X-Forwarded-For does not escape its limit", async () => {
+    const attempt = (forwardedFor: string) => login(behindProxy.url, { email: email("guess"), password: "wrong password" }, forwardedFor);
+    for (let index = 0; index < 3; index += 1) expect((await attempt("203.0.113.1")).status).toBe(401);
+    const limited = await attempt("203.0.113.1");
+    expect(limited.status).toBe(429);
+    expectErrorShape(limited, "RATE_LIMITED");
+    expect(Number(limited.headers.get("retry-after"))).toBeGreaterThan(0);
+    // Another client behind the same proxy is not locked out by the first one.
+    expect((await attempt("203.0.113.2")).status).toBe(401);
+    // The first client forging an address in front of the one nginx appended is still itself.
+    for (const forged of ["198.51.100.7, 203.0.113.1", "203.0.113.2, 203.0.113.1", "unknown, 203.0.113.1"]) {
+      expect((await attempt(forged)).status, forged).toBe(429);
+    }
+  });
+
+  it("ignores X-Forwarded-For when TRUST_PROXY is unset (the client is the socket's peer)", async () => {
+    const attempt = (forwardedFor: string) => login(direct.url, { email: email("guess"), password: "wrong password" }, forwardedFor);
+    for (let index = 0; index < 3; index += 1) expect((await attempt(`203.0.113.${index + 10}`)).status).toBe(401);
+    expect((await attempt("203.0.113.99")).status).toBe(429);
+  });
+});
+
+describe("sign-in attempts per account (LIMIT_LOGIN_ATTEMPTS_PER_ACCOUNT)", () => {
+  let sluice: TestRuntime;
+  beforeAll(async () => {
+    sluice = await startTestRuntime("per-account", { TRUST_PROXY: "1", LIMIT_LOGIN_ATTEMPTS_PER_ACCOUNT: "3" }, "api");
+  });
+  afterAll(async () => {
+    await sluice?.stop();
+  });
+
+  it("stops a guesser who rotates addresses, without locking out other accounts", async () => {
+    const victim = await registerUser(sluice.url, "victim");
+    const bystander = await registerUser(sluice.url, "bystander");
+    for (let index = 0; index < 3; index += 1) {
+      expect((await login(sluice.url, { email: victim.email, password: `guess-${index}` }, `198.51.100.${index + 1}`)).status).toBe(401);
+    }
+    // From a fresh address, and even with the right password: the account is throttled for the window.
+    const refused = await login(sluice.url, { email: victim.email.toUpperCase(), password: "correct horse battery" }, "198.51.100.200");
+    expect(refused.status).toBe(429);
+    expectErrorShape(refused, "RATE_LIMITED");
+    expect(Number(refused.headers.get("retry-after"))).toBeGreaterThan(60);
+    expect((await login(sluice.url, { email: bystander.email, password: "correct horse battery" }, "198.51.100.1")).status).toBe(200);
+    // Unknown emails are throttled the same way, so the answer does not tell which accounts exist.
+    const unknown = email("nobody");
+    for (let index = 0; index < 3; index += 1) expect((await login(sluice.url, { email: unknown, password: "x" }, `192.0.2.${index + 1}`)).status).toBe(401);
+    expect((await login(sluice.url, { email: unknown, password: "x" }, "192.0.2.100")).status).toBe(429);
+  });
+
+  it("a successful sign-in clears the account's count", async () => {
+    const owner = await registerUser(sluice.url, "typo");
+    for (let index = 0; index < 2; index += 1) expect((await login(sluice.url, { email: owner.email, password: "typo" })).status).toBe(401);
+    expect((await login(sluice.url, { email: owner.email, password: "correct horse battery" })).status).toBe(200);
+    for (let index = 0; index < 3; index += 1) expect((await login(sluice.url, { email: owner.email, password: "typo" })).status).toBe(401);
+  });
+});
+
+describe("password hashes running at once (LIMIT_PASSWORD_HASHES)", () => {
+  let sluice: TestRuntime;
+  beforeAll(async () => {
+    // Production scrypt (N=2^17, ~0.5 s a hash here), one at a time, one waiting.
+    sluice = await startTestRuntime("hash-gate", { TEST_ONLY_WEAK_PASSWORD_HASHING: "false", LIMIT_PASSWORD_HASHES: "1", LIMIT_PASSWORD_HASH_QUEUE: "1" }, "api");
+  });
+  afterAll(async () => {
+    await sluice?.stop();
+  });
+
+  it("answers 503 SIGN_IN_BUSY with Retry-After beyond the cap and its queue, and serves the rest", async () => {
+    const answers = await Promise.all(
+      Array.from({ length: 6 }, () => call(sluice.url, "POST", "/api/auth/register", { body: { email: email("burst"), password: "correct horse battery" } })),
+    );
+    const statuses = answers.map((answer) => answer.status).sort();
+    expect(statuses).toEqual([201, 201, 503, 503, 503, 503]);
+    for (const busy of answers.filter((answer) => answer.status === 503)) {
+      expectErrorShape(busy, "SIGN_IN_BUSY");
+      expect(busy.headers.get("retry-after")).toBe("1");
+    }
+  });
+});
+
+describe("sign out everywhere (POST /api/auth/logout-all)", () => {
+  let sluice: TestRuntime;
+  beforeAll(async () => {
+    sluice = await startTestRuntime("logout-all", {}, "api");
+  });
+  afterAll(async () => {
+    await sluice?.stop();
+  });
+
+  it("ends every session of the user and no one else's", async () => {
+    const user = await registerUser(sluice.url, "everywhere");
+    const other = await registerUser(sluice.url, "other");
+    const second = await login(sluice.url, { email: user.email, password: "correct horse battery" });
+    expect(second.status).toBe(200);
+    const secondToken = (second.body as { token: string }).token;
+    expect((await call(sluice.url, "GET", "/api/me", { token: secondToken })).status).toBe(200);
+    expect((await user.call("POST", "/api/auth/logout-all")).status).toBe(204);
+    for (const token of [user.token, secondToken]) {
+      const after = await call(sluice.url, "GET", "/api/me", { token });
+      expect(after.status).toBe(401);
+      expectErrorShape(after, "UNAUTHENTICATED");
+    }
+    expect((await other.call("GET", "/api/me")).status).toBe(200);
+    expect((await call(sluice.url, "POST", "/api/auth/logout-all")).status).toBe(401);
+  });
+});
