@@ -6,6 +6,7 @@ import type { Config } from "../config/config.ts";
 import type { App } from "./app-type.ts";
 import { registerErrorHandling } from "./errors/error-handler.ts";
 import { registerHealthRoutes, type ReadinessProbe } from "./health/health-routes.ts";
+import { registerSecurityHeaders } from "./web/register-security-headers.ts";
 import { withSpan } from "../tracing/with-span.ts";
 
 export interface AppDependencies {
@@ -44,6 +45,7 @@ export async function buildApp(config: Config, dependencies: AppDependencies): P
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   registerErrorHandling(app);
+  await registerSecurityHeaders(app);
   // Only with tracing on, so the off path has no wrapper at all (docs/operations.md "Tracing").
   if (config.tracing.tracesEndpoint !== undefined) app.addHook("onRoute", traceRoute);
   registerHealthRoutes(app, dependencies.readinessProbes, 2_000);

@@ -20,6 +20,36 @@ markdown.renderer.rules.link_open = (tokens, index, options, env, self) => {
   return defaultLinkOpen(tokens, index, options, env, self);
 };
 
+const defaultImage = markdown.renderer.rules.image ?? ((tokens, index, options, _env, self) => self.renderToken(tokens, index, options));
+
+/**
+ * An image from another origin is rendered as a link to it, never fetched: the
+ * page's Content-Security-Policy (img-src 'self' data:) would block it anyway,
+ * and a model-written image URL is a way to send the reader's address (and
+ * anything the URL encodes) to a third party. Same-origin paths and the `data:`
+ * images markdown-it allows stay images.
+ */
+markdown.renderer.rules.image = (tokens, index, options, env, self) => {
+  const token = tokens[index];
+  if (!token) return "";
+  const source = token.attrGet("src") ?? "";
+  if (isSameOriginOrData(source)) return defaultImage(tokens, index, options, env, self);
+  const label = self.renderInlineAsText(token.children ?? [], options, env) || source;
+  const escape = markdown.utils.escapeHtml;
+  return `<a href="${escape(source)}" target="_blank" rel="noopener noreferrer" class="external-image">${escape(label)}</a>`;
+};
+
+/** Resolved as the browser would (WHATWG URL: `//host`, `/\\host`, tabs and all), against a placeholder origin. */
+export function isSameOriginOrData(source: string): boolean {
+  const placeholder = "https://same-origin.invalid";
+  try {
+    const url = new URL(source, `${placeholder}/c/`);
+    return url.origin === placeholder || url.protocol === "data:";
+  } catch {
+    return false;
+  }
+}
+
 markdown.renderer.rules.fence = (tokens, index) => {
   const token = tokens[index];
   if (!token) return "";

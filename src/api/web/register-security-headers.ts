@@ -1,0 +1,39 @@
+import helmet from "@fastify/helmet";
+import type { App } from "../app-type.ts";
+
+/**
+ * The Content-Security-Policy of every response: the chat UI loads only its own
+ * bundle (Vite emits no inline script or style), talks only to its own origin,
+ * and shows images only from its own origin or `data:`, so model output cannot
+ * make a browser fetch an attacker's URL (web/src/chat/render-markdown.ts also
+ * renders such images as links). No one may frame it.
+ */
+export const contentSecurityPolicy = {
+  "default-src": ["'self'"],
+  "script-src": ["'self'"],
+  "script-src-attr": ["'none'"],
+  "style-src": ["'self'"],
+  "img-src": ["'self'", "data:"],
+  "font-src": ["'self'"],
+  "connect-src": ["'self'"],
+  "object-src": ["'none'"],
+  "base-uri": ["'self'"],
+  "form-action": ["'self'"],
+  "frame-ancestors": ["'none'"],
+} as const;
+
+/**
+ * Security headers on every response (helmet): the CSP above, `X-Content-Type-Options: nosniff`,
+ * `Referrer-Policy: no-referrer` (a stream URL's read token never leaves in a Referer),
+ * `X-Frame-Options: DENY` for browsers without `frame-ancestors`. HSTS is left to the
+ * TLS-terminating proxy: Sluice itself speaks plain HTTP and cannot know the public scheme.
+ */
+export async function registerSecurityHeaders(app: App): Promise<void> {
+  await app.register(helmet, {
+    global: true,
+    contentSecurityPolicy: { useDefaults: false, directives: Object.fromEntries(Object.entries(contentSecurityPolicy).map(([name, values]) => [name, [...values]])) },
+    referrerPolicy: { policy: "no-referrer" },
+    xFrameOptions: { action: "deny" },
+    strictTransportSecurity: false,
+  });
+}
