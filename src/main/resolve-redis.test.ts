@@ -70,7 +70,7 @@ describe("the managed redis-server (REDIS_URL unset)", () => {
     expect(await client.ping()).toBe("PONG");
 
     // Not on the server's command line (readable by every local user) and not in the logs.
-    const pid = /"pid":(\d+),"dataDirectory"/.exec(logs())?.[1];
+    const pid = /"redisPid":(\d+)/.exec(logs())?.[1];
     expect(pid).toBeDefined();
     expect(readFileSync(`/proc/${pid}/cmdline`, "utf8")).not.toContain(password);
     expect(logs()).not.toContain(password);

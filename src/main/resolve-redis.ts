@@ -33,7 +33,7 @@ export async function resolveRedis(config: Config, logger: Logger, searchPath: s
     onLog: (line) => logger.debug({ component: "redis-server" }, line),
     onUnexpectedExit: (code, signal) => logger.error({ code, signal }, "managed redis-server exited; restarting it"),
   });
-  logger.info({ host: "127.0.0.1", port: server.port, pid: server.pid(), dataDirectory: join(config.dataDirectory, "redis") }, "started managed redis-server (REDIS_URL is unset; password in DATA_DIR/redis-password)");
+  logger.info({ host: "127.0.0.1", port: server.port, redisPid: server.pid(), dataDirectory: join(config.dataDirectory, "redis") }, "started managed redis-server (REDIS_URL is unset; password in DATA_DIR/redis-password)");
   return {
     url: server.url,
     managed: true,
