@@ -43,7 +43,8 @@ describe("the api runtime against real PostgreSQL and Redis", () => {
       const down = await waitForStatus(`${base}/readyz`, 503);
       const body = (await down.json()) as { error: { code: string; message: string } };
       expect(body.error.code).toBe("NOT_READY");
-      expect(body.error.message).toMatch(/redis/);
+      // Public: the status only; which dependency failed, and why, is in the log (health-routes.ts).
+      expect(body.error.message).not.toMatch(/redis|ECONNREFUSED|127\.0\.0\.1/i);
 
       redis = await startRedisServer(redisOptions);
       await waitForStatus(`${base}/readyz`, 200);
