@@ -46,6 +46,7 @@ export interface Config {
     readonly secret: string;
     readonly sessionTtlHours: number;
     readonly sessionIdleTimeoutMinutes: number;
+    readonly sessionCacheTtlMs: number;
     readonly streamTokenTtlSeconds: number;
     /** scrypt parameters for new and upgraded password hashes (src/auth/password-hashing.ts). */
     readonly passwordHashing: { readonly cost: number; readonly blockSize: number; readonly parallelization: number };
@@ -158,6 +159,7 @@ export function loadConfig(environment: Readonly<Record<string, string | undefin
       secret: env.AUTH_SECRET ?? embeddedSecret(dataDirectory),
       sessionTtlHours: env.SESSION_TTL_HOURS,
       sessionIdleTimeoutMinutes: env.SESSION_IDLE_TIMEOUT_MINUTES,
+      sessionCacheTtlMs: env.SESSION_CACHE_TTL_MS,
       streamTokenTtlSeconds: env.STREAM_TOKEN_TTL_SECONDS,
       passwordHashing: env.TEST_ONLY_WEAK_PASSWORD_HASHING ? weakTestPasswordHashing : owaspPasswordHashing,
     },

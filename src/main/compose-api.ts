@@ -11,6 +11,7 @@ import { registerStreamRoutes } from "../api/streams/stream-routes.ts";
 import { registerWebUi } from "../api/web/register-web-ui.ts";
 import { createPasswordHasher } from "../auth/password-hashing.ts";
 import { startPurgeExpiredRecords } from "../auth/purge-expired-records.ts";
+import { createSessionCache, type RevocationSubscriber } from "../auth/session-cache.ts";
 import { createStreamTokenSigner } from "../auth/stream-read-tokens.ts";
 import { createAccountsService } from "../chat/accounts-service.ts";
 import { createConversationsService } from "../chat/conversations-service.ts";
@@ -29,6 +30,7 @@ import { createMessagesRepository } from "../storage/messages-repository.ts";
 import { createSessionsRepository } from "../storage/sessions-repository.ts";
 import { createUsersRepository } from "../storage/users-repository.ts";
 import { streamKeys, type StreamHub, type StreamLog } from "../streaming/index.ts";
+import { systemClock } from "../time/clock.ts";
 
 const webDist = fileURLToPath(new URL("../../web/dist", import.meta.url));
 
@@ -40,6 +42,8 @@ export function composeApiFeatures(options: {
   queue: GenerationQueue;
   streamLog: StreamLog;
   hub: StreamHub;
+  /** The process's pub/sub connection (the hub's), for session revocations. */
+  subscriber: RevocationSubscriber;
   logger: Logger;
   now: () => number;
 }): Array<(app: App) => Promise<void> | void> {
@@ -53,7 +57,7 @@ export function composeApiFeatures(options: {
   const streamUrl = (taskId: string, userId: string): string =>
     `/api/stream/${encodeURIComponent(taskId)}?token=${encodeURIComponent(streamTokens.sign(taskId, userId, now()))}`;
 
-  const accounts = createAccountsService({
+  const storedAccounts = createAccountsService({
     users,
     sessions,
     sessionTtlHours: config.auth.sessionTtlHours,
@@ -64,6 +68,29 @@ export function composeApiFeatures(options: {
     now,
     onBackgroundError: (error) => options.logger.warn({ err: error }, "session last-use update failed"),
   });
+  // Authentication costs no PostgreSQL round trip while a session is cached (SESSION_CACHE_TTL_MS);
+  // sign-outs revoke it in every API process (src/auth/session-cache.ts).
+  const sessionCache = createSessionCache({
+    load: (token: string) => storedAccounts.authenticate(token),
+    ttlMs: config.auth.sessionCacheTtlMs,
+    maxEntries: 100_000,
+    channel: `${keyPrefix}sessions:revoked`,
+    subscriber: options.subscriber,
+    publisher: redis,
+    now: systemClock.now,
+  });
+  const accounts: typeof storedAccounts = {
+    ...storedAccounts,
+    authenticate: sessionCache.authenticate,
+    logout: async (token) => {
+      await storedAccounts.logout(token);
+      await sessionCache.revokeToken(token);
+    },
+    logoutEverywhere: async (userId) => {
+      await storedAccounts.logoutEverywhere(userId);
+      await sessionCache.revokeUser(userId);
+    },
+  };
   const authenticate = (token: string) => accounts.authenticate(token);
   const requireUser = createRequireUser(authenticate);
   const conversations = createConversationsService({
@@ -115,7 +142,6 @@ export function composeApiFeatures(options: {
         done();
       });
     },
-
     (app) => registerMeRoutes(app, { accounts, requireUser, models: config.llm.allowedModels }),
     (app) => registerConversationRoutes(app, { conversations, generations, requireUser, messageChars: config.limits.messageChars }),
     (app) =>

@@ -1,9 +1,6 @@
 import type { Cluster, Redis } from "ioredis";
 import type { Logger } from "pino";
-import { buildApp } from "../api/build-app.ts";
-import { registerMetricsRoute } from "../api/metrics/metrics-route.ts";
 import type { Config } from "../config/config.ts";
-import { createLlmProvider } from "../llm/create-llm-provider.ts";
 import { createMetrics } from "../metrics/create-metrics.ts";
 import { serveMetrics } from "../metrics/serve-metrics.ts";
 import { createGenerationQueue, queueJobCounts } from "../queue/generation-queue.ts";
@@ -12,9 +9,8 @@ import { pingCluster } from "../redis/ping-cluster.ts";
 import { openDatabase } from "../storage/database.ts";
 import { createMessagesRepository } from "../storage/messages-repository.ts";
 import { createStreamHub, createStreamLog } from "../streaming/index.ts";
-import { startWorker, type RunningWorker } from "../worker/start-worker.ts";
+import type { RunningWorker } from "../worker/start-worker.ts";
 import { startTracing } from "../tracing/start-tracing.ts";
-import { composeApiFeatures } from "./compose-api.ts";
 import { resolveRedis } from "./resolve-redis.ts";
 
 export type Role = "start" | "api" | "worker" | "migrate";
@@ -114,8 +110,10 @@ export async function startRuntime(role: Role, config: Config, logger: Logger, s
 
     let worker: RunningWorker | undefined;
     if (role === "start" || role === "worker") {
+      // Loaded per role: a worker never loads Fastify and the routes, an API never loads the SDKs (start-up time).
+      const [{ startWorker }, { createLlmProvider }] = await Promise.all([import("../worker/start-worker.ts"), import("../llm/create-llm-provider.ts")]);
       logger.info({ provider: config.llm.provider, model: config.llm.defaultModel, reason: config.llm.providerReason }, `LLM provider: ${config.llm.provider} (${config.llm.providerReason})`);
-      const provider = createLlmProvider({
+      const provider = await createLlmProvider({
         provider: config.llm.provider,
         openai: { apiKey: config.llm.openai.apiKey ?? "no-key", ...(config.llm.openai.baseUrl ? { baseUrl: config.llm.openai.baseUrl } : {}) },
         anthropic: { apiKey: config.llm.anthropic.apiKey ?? "no-key", ...(config.llm.anthropic.baseUrl ? { baseUrl: config.llm.anthropic.baseUrl } : {}) },
@@ -148,19 +146,33 @@ export async function startRuntime(role: Role, config: Config, logger: Logger, s
       });
       cleanups.push(() => running.stop());
       worker = running;
+      let workerReady = false;
       if (role === "worker" && config.worker.metricsPort !== undefined) {
         metrics.addScrapeSources({ queueCounts: () => queueJobCounts(queue, commands), redis: commands });
-        const endpoint = await serveMetrics(metrics.registry, config.http.host, config.worker.metricsPort);
+        // /readyz answers 503 until the worker takes jobs.
+        const endpoint = await serveMetrics(metrics.registry, config.http.host, config.worker.metricsPort, () => workerReady);
         cleanups.push(() => endpoint.close());
         logger.info({ url: endpoint.url }, "worker metrics endpoint");
       }
+      // "Ready" means taking jobs (issue 13): `start` listens only after it, so its /readyz never runs ahead of the worker.
+      await running.ready;
+      workerReady = true;
+      // performance.now() counts from the process's start: the whole boot, module loading included.
+      // Tests and the benchmark wait for this line: it now means "taking jobs", not "constructed".
+      logger.info({ concurrency: config.worker.concurrency, startupMs: Math.round(performance.now()) }, "worker started");
     }
 
     let address: string | undefined;
     if (role === "start" || role === "api") {
+      const [{ buildApp }, { registerMetricsRoute }, { composeApiFeatures }] = await Promise.all([
+        import("../api/build-app.ts"),
+        import("../api/metrics/metrics-route.ts"),
+        import("./compose-api.ts"),
+      ]);
+      const subscriber = connect("subscriber");
       const hub = createStreamHub({
         log: streamLog,
-        subscriber: connect("subscriber"),
+        subscriber,
         subscribeMode: sharded ? "ssubscribe" : "subscribe",
         stallTimeoutMs: config.stream.stallTimeoutMs,
         retryMs: config.stream.retryMs,
@@ -190,7 +202,7 @@ export async function startRuntime(role: Role, config: Config, logger: Logger, s
           (app) => {
             if (config.apiMetricsPort === undefined) registerMetricsRoute(app, metrics.registry);
           },
-          ...composeApiFeatures({ config, db: database.db, redis: commands, queue, streamLog, hub, logger, now }),
+          ...composeApiFeatures({ config, db: database.db, redis: commands, queue, streamLog, hub, subscriber, logger, now }),
         ],
       });
       // On shutdown the hub tells every SSE client to reconnect elsewhere (retry: with jitter) before the server closes.

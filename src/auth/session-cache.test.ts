@@ -1,0 +1,80 @@
+import { describe, expect, test, vi } from "vitest";
+import { connectTestRedis, uniqueKeyPrefix } from "../../test/helpers/redis.ts";
+import { createSessionCache } from "./session-cache.ts";
+
+interface User {
+  id: string;
+}
+
+/** Two "API processes": each its own cache and subscriber connection, one shared Redis. */
+async function twoProcesses(sessions: Map<string, User>, ttlMs = 60_000) {
+  const channel = `${uniqueKeyPrefix("sessions")}sessions:revoked`;
+  const publisher = connectTestRedis();
+  let clock = 0;
+  const loads = vi.fn((token: string) => Promise.resolve(sessions.get(token)));
+  const make = async () => {
+    const subscriber = connectTestRedis();
+    const subscribed = new Promise<void>((resolve) => {
+      const original = subscriber.subscribe.bind(subscriber);
+      subscriber.subscribe = ((...channels: string[]) => original(...channels).finally(resolve)) as typeof subscriber.subscribe;
+    });
+    const cache = createSessionCache<User>({ load: loads, ttlMs, maxEntries: 100, channel, subscriber, publisher, now: () => clock });
+    // With TTL 0 the cache subscribes to nothing.
+    if (ttlMs > 0) await subscribed;
+    return cache;
+  };
+  const [first, second] = [await make(), await make()];
+  return { first, second, loads, advance: (ms: number) => (clock += ms) };
+}
+
+describe("session cache", () => {
+  test("a found session is served from memory until its TTL; misses are never cached", async () => {
+    const sessions = new Map([["good", { id: "u1" }]]);
+    const { first, loads, advance } = await twoProcesses(sessions, 10_000);
+    expect(await first.authenticate("good")).toEqual({ id: "u1" });
+    expect(await first.authenticate("good")).toEqual({ id: "u1" });
+    expect(loads).toHaveBeenCalledTimes(1);
+    expect(await first.authenticate("bad")).toBeUndefined();
+    expect(await first.authenticate("bad")).toBeUndefined();
+    expect(loads).toHaveBeenCalledTimes(3);
+    advance(10_001);
+    sessions.delete("good");
+    expect(await first.authenticate("good")).toBeUndefined();
+  });
+
+  test("a sign-out on one process is seen by the other before its TTL", async () => {
+    const sessions = new Map([["token-a", { id: "u1" }]]);
+    const { first, second } = await twoProcesses(sessions);
+    expect(await second.authenticate("token-a")).toEqual({ id: "u1" });
+    sessions.delete("token-a");
+    await first.revokeToken("token-a");
+    // The notification travels over Redis pub/sub; wait for its effect, not for a guessed time.
+    await vi.waitFor(async () => expect(await second.authenticate("token-a")).toBeUndefined());
+  });
+
+  test("sign out everywhere drops every cached session of that user, and only theirs", async () => {
+    const sessions = new Map([
+      ["a1", { id: "u1" }],
+      ["a2", { id: "u1" }],
+      ["b1", { id: "u2" }],
+    ]);
+    const { first, second, loads } = await twoProcesses(sessions);
+    for (const token of ["a1", "a2", "b1"]) await second.authenticate(token);
+    sessions.delete("a1");
+    sessions.delete("a2");
+    await first.revokeUser("u1");
+    await vi.waitFor(async () => expect(await second.authenticate("a1")).toBeUndefined());
+    expect(await second.authenticate("a2")).toBeUndefined();
+    const before = loads.mock.calls.length;
+    expect(await second.authenticate("b1")).toEqual({ id: "u2" });
+    expect(loads.mock.calls.length).toBe(before);
+  });
+
+  test("TTL 0 turns it off: every call asks the store", async () => {
+    const sessions = new Map([["good", { id: "u1" }]]);
+    const { first, loads } = await twoProcesses(sessions, 0);
+    await first.authenticate("good");
+    await first.authenticate("good");
+    expect(loads).toHaveBeenCalledTimes(2);
+  });
+});

@@ -1,0 +1,113 @@
+import { createHash } from "node:crypto";
+
+/** The pub/sub side the cache listens on: the process's one subscriber connection (ioredis in subscriber mode). */
+export interface RevocationSubscriber {
+  subscribe(...channels: string[]): Promise<unknown>;
+  on(event: "message", listener: (channel: string, message: string) => void): unknown;
+  on(event: "ready", listener: () => void): unknown;
+  off(event: "message", listener: (channel: string, message: string) => void): unknown;
+  off(event: "ready", listener: () => void): unknown;
+}
+
+export interface RevocationPublisher {
+  publish(channel: string, message: string): Promise<unknown>;
+}
+
+export interface SessionCacheOptions<User extends { id: string }> {
+  /** The real lookup (one indexed PostgreSQL query); its misses are not cached. */
+  load: (token: string) => Promise<User | undefined>;
+  /** How long a found session is trusted without asking PostgreSQL again (ms); 0 turns the cache off. */
+  ttlMs: number;
+  maxEntries: number;
+  /** `<prefix>sessions:revoked`: every API process drops what a sign-out names, at once. */
+  channel: string;
+  subscriber: RevocationSubscriber;
+  publisher: RevocationPublisher;
+  now: () => number;
+}
+
+export interface SessionCache<User> {
+  authenticate(token: string): Promise<User | undefined>;
+  /** After a sign-out: this process and every other forget the token before the call returns. */
+  revokeToken(token: string): Promise<void>;
+  /** After "sign out everywhere": every process forgets all of the user's sessions. */
+  revokeUser(userId: string): Promise<void>;
+  close(): void;
+}
+
+const tokenKey = (token: string): string => createHash("sha256").update(token).digest("base64url");
+
+/**
+ * Sessions found by the API's bearer lookup, kept for a few seconds so that a
+ * request costs no PostgreSQL round trip for authentication (issue 13: the start
+ * path). Revocation stays immediate across processes: a sign-out publishes the
+ * token's hash (or `user:<id>`) and every process drops it; when the subscriber
+ * reconnects (it may have missed one) the whole cache is dropped. The TTL bounds
+ * what a lost notification could cost.
+ */
+export function createSessionCache<User extends { id: string }>(options: SessionCacheOptions<User>): SessionCache<User> {
+  const entries = new Map<string, { user: User; expiresAt: number }>();
+  const enabled = options.ttlMs > 0;
+  let subscribed = false;
+  // Bumped by every revocation: a lookup that overlapped one does not cache what it found.
+  let revocations = 0;
+
+  const forget = (message: string): void => {
+    revocations += 1;
+    if (!message.startsWith("user:")) {
+      entries.delete(message);
+      return;
+    }
+    const userId = message.slice("user:".length);
+    for (const [key, entry] of entries) if (entry.user.id === userId) entries.delete(key);
+  };
+  const onMessage = (channel: string, message: string): void => {
+    if (channel === options.channel) forget(message);
+  };
+  const onReady = (): void => {
+    revocations += 1;
+    entries.clear();
+  };
+  if (enabled) {
+    options.subscriber.on("message", onMessage);
+    options.subscriber.on("ready", onReady);
+    // Until the SUBSCRIBE is through, a revocation elsewhere could be missed: cache nothing before it.
+    void options.subscriber.subscribe(options.channel).then(
+      () => {
+        subscribed = true;
+      },
+      () => entries.clear(),
+    );
+  }
+
+  const revoke = async (message: string): Promise<void> => {
+    forget(message);
+    if (enabled) await options.publisher.publish(options.channel, message);
+  };
+
+  return {
+    async authenticate(token) {
+      if (!enabled) return options.load(token);
+      const key = tokenKey(token);
+      const cached = entries.get(key);
+      const now = options.now();
+      if (cached && cached.expiresAt > now) return cached.user;
+      if (cached) entries.delete(key);
+      const seen = revocations;
+      const user = await options.load(token);
+      if (user && subscribed && seen === revocations) {
+        // Oldest first in a Map: drop one to stay bounded.
+        if (entries.size >= options.maxEntries) entries.delete(entries.keys().next().value as string);
+        entries.set(key, { user, expiresAt: now + options.ttlMs });
+      }
+      return user;
+    },
+    revokeToken: (token) => revoke(tokenKey(token)),
+    revokeUser: (userId) => revoke(`user:${userId}`),
+    close() {
+      options.subscriber.off("message", onMessage);
+      options.subscriber.off("ready", onReady);
+      entries.clear();
+    },
+  };
+}
