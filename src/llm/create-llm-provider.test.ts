@@ -24,27 +24,27 @@ afterEach(async () => {
 
 describe("createLlmProvider", () => {
   it("builds the simulated provider", async () => {
-    const provider = createLlmProvider({ provider: "simulated", simulated: { tokensPerSecond: Number.POSITIVE_INFINITY, tokenCount: 12 }, idleTimeoutMs: 1000 });
+    const provider = await createLlmProvider({ provider: "simulated", simulated: { tokensPerSecond: Number.POSITIVE_INFINITY, tokenCount: 12 }, idleTimeoutMs: 1000 });
     expect(provider.name).toBe("simulated");
     expect(await textOf(provider)).toBe(simulatedReplyText(request, 12));
   });
 
   it("builds the OpenAI and Anthropic adapters pointed at the configured base URL", async () => {
     server = await startFakeOpenAiServer();
-    const openai = createLlmProvider({ provider: "openai", openai: { apiKey: "k", baseUrl: server.url }, idleTimeoutMs: 30_000 });
+    const openai = await createLlmProvider({ provider: "openai", openai: { apiKey: "k", baseUrl: server.url }, idleTimeoutMs: 30_000 });
     expect(openai.name).toBe("openai");
     expect(await textOf(openai)).toBe(server.expectedText());
     await server.close();
 
     server = await startFakeAnthropicServer();
-    const anthropic = createLlmProvider({ provider: "anthropic", anthropic: { apiKey: "k", baseUrl: server.url }, idleTimeoutMs: 30_000 });
+    const anthropic = await createLlmProvider({ provider: "anthropic", anthropic: { apiKey: "k", baseUrl: server.url }, idleTimeoutMs: 30_000 });
     expect(anthropic.name).toBe("anthropic");
     expect(await textOf(anthropic)).toBe(server.expectedText());
   });
 
-  it("fails loudly when the chosen provider has no options", () => {
-    expect(() => createLlmProvider({ provider: "openai", idleTimeoutMs: 1000 })).toThrow(/openai/);
-    expect(() => createLlmProvider({ provider: "anthropic", idleTimeoutMs: 1000 })).toThrow(/anthropic/);
-    expect(() => createLlmProvider({ provider: "simulated", idleTimeoutMs: 1000 })).toThrow(/simulated/);
+  it("fails loudly when the chosen provider has no options", async () => {
+    await expect(createLlmProvider({ provider: "openai", idleTimeoutMs: 1000 })).rejects.toThrow(/openai/);
+    await expect(createLlmProvider({ provider: "anthropic", idleTimeoutMs: 1000 })).rejects.toThrow(/anthropic/);
+    await expect(createLlmProvider({ provider: "simulated", idleTimeoutMs: 1000 })).rejects.toThrow(/simulated/);
   });
 });

@@ -1,8 +1,5 @@
-import { createAnthropicProvider } from "./anthropic-provider.ts";
 import type { Clock } from "./clock.ts";
 import type { LlmProvider, ProviderName } from "./llm-provider.ts";
-import { createOpenAiProvider } from "./openai-provider.ts";
-import { createSimulatedProvider } from "./simulated-provider.ts";
 
 export interface LlmProviderOptions {
   provider: ProviderName;
@@ -16,23 +13,27 @@ export interface LlmProviderOptions {
 
 /**
  * Builds the configured provider from plain options (src/config reads the
- * environment; nothing here does). Throws when the chosen provider's section is missing.
+ * environment; nothing here does). Rejects when the chosen provider's section is missing.
+ * Only the chosen adapter's SDK is loaded (a worker's start-up time).
  *
- * @example createLlmProvider({ provider: "simulated", simulated: { tokensPerSecond: 50, tokenCount: 200 }, idleTimeoutMs: 30_000 })
+ * @example await createLlmProvider({ provider: "simulated", simulated: { tokensPerSecond: 50, tokenCount: 200 }, idleTimeoutMs: 30_000 })
  */
-export function createLlmProvider(options: LlmProviderOptions): LlmProvider {
+export async function createLlmProvider(options: LlmProviderOptions): Promise<LlmProvider> {
   const clock = options.clock === undefined ? {} : { clock: options.clock };
   switch (options.provider) {
     case "openai": {
       if (!options.openai) throw new Error('createLlmProvider: provider "openai" needs the `openai` options');
+      const { createOpenAiProvider } = await import("./openai-provider.ts");
       return createOpenAiProvider({ ...options.openai, idleTimeoutMs: options.idleTimeoutMs, ...clock });
     }
     case "anthropic": {
       if (!options.anthropic) throw new Error('createLlmProvider: provider "anthropic" needs the `anthropic` options');
+      const { createAnthropicProvider } = await import("./anthropic-provider.ts");
       return createAnthropicProvider({ ...options.anthropic, idleTimeoutMs: options.idleTimeoutMs, ...clock });
     }
     case "simulated": {
       if (!options.simulated) throw new Error('createLlmProvider: provider "simulated" needs the `simulated` options');
+      const { createSimulatedProvider } = await import("./simulated-provider.ts");
       return createSimulatedProvider({ ...options.simulated, ...clock });
     }
   }

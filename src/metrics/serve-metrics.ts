@@ -3,10 +3,16 @@ import type { Registry } from "prom-client";
 
 /**
  * A minimal HTTP endpoint for processes without the API (`sluice worker`):
- * GET /metrics answers the registry in Prometheus text; everything else 404.
+ * GET /metrics answers the registry in Prometheus text; GET /readyz answers 200
+ * once `isReady()` (the worker takes jobs), 503 before; everything else 404.
  */
-export async function serveMetrics(registry: Registry, host: string, port: number): Promise<{ url: string; close(): Promise<void> }> {
+export async function serveMetrics(registry: Registry, host: string, port: number, isReady: () => boolean = () => true): Promise<{ url: string; close(): Promise<void> }> {
   const server: Server = createServer((request, response) => {
+    if (request.method === "GET" && request.url?.split("?")[0] === "/readyz") {
+      const ready = isReady();
+      response.writeHead(ready ? 200 : 503, { "content-type": "application/json", "cache-control": "no-store" }).end(JSON.stringify({ status: ready ? "ready" : "starting" }));
+      return;
+    }
     if (request.method !== "GET" || request.url?.split("?")[0] !== "/metrics") {
       response.writeHead(404, { "content-type": "application/json" }).end('{"error":{"code":"ROUTE_NOT_FOUND","message":"Only GET /metrics is served here."}}');
       return;

@@ -1,14 +1,11 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { PGlite } from "@electric-sql/pglite";
 import { sql, type SQL } from "drizzle-orm";
 import { readMigrationFiles } from "drizzle-orm/migrator";
 import { drizzle as drizzleNodePostgres } from "drizzle-orm/node-postgres";
 import { migrate as migrateNodePostgres } from "drizzle-orm/node-postgres/migrator";
 import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
-import { drizzle as drizzlePglite } from "drizzle-orm/pglite";
-import { migrate as migratePglite } from "drizzle-orm/pglite/migrator";
 import pg from "pg";
 import { DatabaseUnavailableError } from "./database-errors.ts";
 import * as schema from "./schema.ts";
@@ -76,6 +73,12 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
     const directory = join(options.dataDirectory, "pglite");
     // 0700, like DATA_DIR itself (src/embedded/private-files.ts): the database files are private.
     mkdirSync(directory, { recursive: true, mode: 0o700 });
+    // Loaded only when embedded: a process given DATABASE_URL never compiles PGlite's WebAssembly.
+    const [{ PGlite }, { drizzle: drizzlePglite }, { migrate: migratePglite }] = await Promise.all([
+      import("@electric-sql/pglite"),
+      import("drizzle-orm/pglite"),
+      import("drizzle-orm/pglite/migrator"),
+    ]);
     const client = await PGlite.create(directory);
     const db = drizzlePglite({ client, schema });
     return {

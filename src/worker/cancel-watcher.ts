@@ -5,6 +5,8 @@ export interface CancelWatcher {
   /** Registers a running task; its controller is aborted when a cancel arrives. Returns the unregister function. */
   watch(taskId: string, controller: AbortController): () => void;
   isCancelled(taskId: string): Promise<boolean>;
+  /** Resolves once the cancel channel is subscribed (rejects if it could not be). */
+  readonly ready: Promise<void>;
   close(): Promise<void>;
 }
 
@@ -28,12 +30,14 @@ export function createCancelWatcher(options: { subscriber: Redis; redis: Redis; 
   const onReady = (): void => void checkMarkers().catch(options.onError);
   options.subscriber.on("message", onMessage);
   options.subscriber.on("ready", onReady);
-  void options.subscriber.subscribe(channel).catch(options.onError);
+  const ready = options.subscriber.subscribe(channel).then(() => undefined);
+  ready.catch(options.onError);
   const timer = setInterval(() => {
     if (running.size > 0) void checkMarkers().catch(options.onError);
   }, options.markerCheckMs);
   timer.unref();
   return {
+    ready,
     watch: (taskId, controller) => {
       running.set(taskId, controller);
       return () => {

@@ -65,7 +65,7 @@ function setup(options: { provider: LlmProvider; row: Row; onFinish?: () => Prom
     streamLog,
     messages: fakeMessages(options.row, options.onFinish ? { onFinish: options.onFinish } : {}),
     provider: options.provider,
-    cancels: { watch: () => () => undefined, isCancelled: () => Promise.resolve(false), close: () => Promise.resolve() },
+    cancels: { watch: () => () => undefined, isCancelled: () => Promise.resolve(false), ready: Promise.resolve(), close: () => Promise.resolve() },
     logger: pino({ level: "silent" }),
     coalesceWindowMs: 0,
     coalesceMaxBytes: 1024,

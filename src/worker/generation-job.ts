@@ -69,7 +69,13 @@ export function createGenerationJob(
   dependencies: GenerationJobDependencies,
 ): (data: GenerationJobData, shutdown?: AbortSignal) => Promise<GenerationJobResult> {
   const { streamLog, messages, logger } = dependencies;
-  const attemptOnce = async (data: GenerationJobData, shutdown: AbortSignal, minAttempt: number | undefined): Promise<GenerationJobResult | LogLost> => {
+  const runAttempt = async (
+    data: GenerationJobData,
+    shutdown: AbortSignal,
+    minAttempt: number | undefined,
+    cancel: AbortController,
+    cancelledBeforeStart: Promise<boolean>,
+  ): Promise<GenerationJobResult | LogLost> => {
     const { taskId } = data;
     const log = logger.child({ taskId });
     let started;
@@ -107,15 +113,13 @@ export function createGenerationJob(
       coalesceWindowMs: dependencies.coalesceWindowMs,
       coalesceMaxBytes: dependencies.coalesceMaxBytes,
     });
-    const cancel = new AbortController();
-    const unwatch = dependencies.cancels.watch(taskId, cancel);
     let text = "";
     let usage: { inputTokens: number; outputTokens: number } | undefined;
     let outcome: Outcome = { status: "completed" };
     const startedAt = dependencies.now();
     const providerSpan = startSpan("provider call", { kind: SpanKind.CLIENT, attributes: { "gen_ai.request.model": data.model, "sluice.attempt": started.attempt } });
     try {
-      if (await dependencies.cancels.isCancelled(taskId)) cancel.abort(new Error("cancelled"));
+      if (await cancelledBeforeStart) cancel.abort(new Error("cancelled"));
       const signal = AbortSignal.any([cancel.signal, writer.signal, shutdown]);
       for (let retry = 0; !signal.aborted; retry += 1) {
         try {
@@ -177,7 +181,6 @@ export function createGenerationJob(
       if (isSluiceError(error) && error.code === "STALE_ATTEMPT") return "done";
       throw error;
     } finally {
-      unwatch();
       providerSpan.end();
     }
 
@@ -221,6 +224,19 @@ export function createGenerationJob(
     dependencies.metrics?.generations.inc({ status: outcome.status });
     log.info({ status: outcome.status, chunks: lastSeq, characters: text.length, durationMs: dependencies.now() - startedAt, errorCode: outcome.error?.code }, "stream completed");
     return "done";
+  };
+  const attemptOnce = async (data: GenerationJobData, shutdown: AbortSignal, minAttempt: number | undefined): Promise<GenerationJobResult | LogLost> => {
+    // Watched first, then the durable marker read (beside beginAttempt, on another connection,
+    // so the start path pays one round trip for both): a cancel is caught by one or the other.
+    const cancel = new AbortController();
+    const unwatch = dependencies.cancels.watch(data.taskId, cancel);
+    const cancelledBeforeStart = dependencies.cancels.isCancelled(data.taskId);
+    cancelledBeforeStart.catch(() => undefined);
+    try {
+      return await runAttempt(data, shutdown, minAttempt, cancel, cancelledBeforeStart);
+    } finally {
+      unwatch();
+    }
   };
   // Spans (docs/operations.md "Tracing"): job > provider call (event "first chunk") and final save,
   // continuing the enqueueing request's trace. Off, they are non-recording: a few allocations per job.

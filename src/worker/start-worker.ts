@@ -28,6 +28,8 @@ export interface WorkerSettings {
 
 export interface RunningWorker {
   readonly sweeper: { sweep(): Promise<{ requeued: number; failed: number }> };
+  /** Resolves once the worker takes jobs: BullMQ's connections are up and the cancel channel is subscribed. */
+  readonly ready: Promise<void>;
   /** Stops taking jobs, lets running ones finish within the grace period, then hands the rest back. */
   stop(): Promise<void>;
 }
@@ -93,6 +95,7 @@ export function startWorker(options: {
   });
   worker.on("failed", (job, error) => logger.error({ taskId: job?.id, err: error }, "generation job failed"));
   void worker.run().catch((error: unknown) => logger.error({ err: error }, "worker stopped"));
+  const ready = Promise.all([worker.waitUntilReady(), cancels.ready]).then(() => undefined);
   const sweeper = createOrphanSweeper({
     queue: options.queue,
     messages: options.messages,
@@ -102,9 +105,9 @@ export function startWorker(options: {
     graceMs: settings.orphanGraceMs,
     now: options.now,
   });
-  logger.info({ concurrency: settings.concurrency }, "worker started");
   return {
     sweeper,
+    ready,
     stop: async () => {
       sweeper.stop();
       // Graceful: stop taking jobs and let running ones finish within the grace period; past it,
