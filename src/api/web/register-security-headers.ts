@@ -36,4 +36,15 @@ export async function registerSecurityHeaders(app: App): Promise<void> {
     xFrameOptions: { action: "deny" },
     strictTransportSecurity: false,
   });
+  // Swagger UI (/api/docs) applies inline styles; it shows only Sluice's own OpenAPI document,
+  // never user or model text, so its pages alone may. Scripts stay 'self' there too.
+  app.addHook("onSend", async (request, reply, payload) => {
+    if (request.url === docsPrefix || request.url.startsWith(`${docsPrefix}/`)) void reply.header("content-security-policy", docsPolicy);
+    return payload;
+  });
 }
+
+const docsPrefix = "/api/docs";
+const docsPolicy = Object.entries({ ...contentSecurityPolicy, "style-src": ["'self'", "'unsafe-inline'"] })
+  .map(([name, values]) => `${name} ${values.join(" ")}`)
+  .join(";");

@@ -6,6 +6,7 @@ import { loadConfig } from "../../config/config.ts";
 import { createLogger } from "../../logging/create-logger.ts";
 import type { App } from "../app-type.ts";
 import { buildApp } from "../build-app.ts";
+import { registerDocs } from "../docs/register-docs.ts";
 import { registerWebUi } from "./register-web-ui.ts";
 
 // The headers a browser gets with the chat UI and with API answers (README "Security headers").
@@ -20,6 +21,7 @@ beforeAll(async () => {
     logger: createLogger({ level: "silent" }),
     readinessProbes: [],
     features: [
+      registerDocs,
       async (application) => {
         await registerWebUi(application, distDirectory);
       },
@@ -55,6 +57,16 @@ describe("security headers", () => {
     expect(response.headers["x-frame-options"]).toBe("DENY");
     // HSTS belongs to the TLS-terminating proxy; plain-HTTP Sluice must not pin a scheme.
     expect(response.headers["strict-transport-security"]).toBeUndefined();
+  });
+
+  it("let only the API docs page (Swagger UI, no user text) apply inline styles", async () => {
+    for (const url of ["/api/docs", "/api/docs/static/index.html", "/api/docs/json"]) {
+      const response = await app.inject({ method: "GET", url });
+      expect(response.statusCode, url).toBeLessThan(400);
+      expect(response.headers["content-security-policy"], url).toBe(expectedPolicy.replace("style-src 'self'", "style-src 'self' 'unsafe-inline'"));
+    }
+    const lookalike = await app.inject({ method: "GET", url: "/api/docsfoo" });
+    expect(lookalike.headers["content-security-policy"]).toBe(expectedPolicy);
   });
 
   it("allow no inline script or style and no image from another origin", () => {
