@@ -125,6 +125,7 @@ const routes: Route[] = [
   { method: "POST", path: () => "/api/auth/register", protected: false },
   { method: "POST", path: () => "/api/auth/login", protected: false },
   { method: "POST", path: () => "/api/auth/logout", protected: false },
+  { method: "POST", path: () => "/api/auth/logout-all", protected: true },
   { method: "GET", path: () => "/api/me", protected: true },
   { method: "PATCH", path: () => "/api/me/settings", protected: true },
   { method: "POST", path: () => "/api/conversations", protected: true },
@@ -167,8 +168,8 @@ describe("every route under random and hostile input", () => {
             task: input.task === "" ? taskId : encodeURIComponent(input.task),
           };
           const headers: Record<string, string> = {};
-          // Logout ends the session it is sent with, so it gets a throwaway user's token.
-          if (input.authorized) headers.authorization = `Bearer ${route.path(ids) === "/api/auth/logout" ? logoutToken : user.token}`;
+          // Logout (and sign-out everywhere) ends the session it is sent with, so it gets a throwaway user's token.
+          if (input.authorized) headers.authorization = `Bearer ${route.path(ids).startsWith("/api/auth/logout") ? logoutToken : user.token}`;
           if (input.contentType !== undefined && input.body !== undefined) headers["content-type"] = input.contentType;
           if (input.idempotencyKey !== null) headers["idempotency-key"] = input.idempotencyKey;
           if (input.lastEventId !== null) headers["last-event-id"] = input.lastEventId;
