@@ -36,10 +36,14 @@ async function turnsFor(database: Database, count: number): Promise<TurnInput[]>
 
 describe("acceptTurn's per-user limit", () => {
   it("admits exactly the limit of parallel turns on PostgreSQL", async () => {
-    await withDatabase({ url: await createTestDatabase("turns"), dataDirectory: "/nonexistent", poolSize: 12, statementTimeoutMs: 5000 }, async (database) => {
-      const outcomes = await Promise.all((await turnsFor(database, 12)).map((turn) => acceptTurn(database.db, turn)));
-      expect(outcomes.filter((outcome) => outcome.kind === "accepted")).toHaveLength(2);
-      expect(outcomes.filter((outcome) => outcome.kind === "too-many-generations")).toHaveLength(10);
+    await withDatabase({ url: await createTestDatabase("turns"), dataDirectory: "/nonexistent", poolSize: 24, statementTimeoutMs: 5000 }, async (database) => {
+      // Four users' bursts at once (a single burst slipped through about two times in three before the fix).
+      const users = await Promise.all([12, 13, 14, 15].map((count) => turnsFor(database, count)));
+      const outcomes = await Promise.all(users.map((turns) => Promise.all(turns.map((turn) => acceptTurn(database.db, turn)))));
+      for (const [index, userOutcomes] of outcomes.entries()) {
+        expect(userOutcomes.filter((outcome) => outcome.kind === "accepted"), `user ${index}`).toHaveLength(2);
+        expect(userOutcomes.filter((outcome) => outcome.kind === "too-many-generations")).toHaveLength(userOutcomes.length - 2);
+      }
     });
   });
 
