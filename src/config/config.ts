@@ -76,6 +76,8 @@ export interface Config {
     readonly finalSaveRetryMs: number;
     /** `sluice worker` serves GET /metrics on this port when set (API processes serve it on PORT). */
     readonly metricsPort: number | undefined;
+    /** `sluice start` runs the worker in its own thread (src/main/start-worker-thread.ts). */
+    readonly startInThread: boolean;
   };
   /** API_METRICS_PORT: API processes serve GET /metrics on this port (and not on PORT) when set. */
   readonly apiMetricsPort: number | undefined;
@@ -186,6 +188,7 @@ export function loadConfig(environment: Readonly<Record<string, string | undefin
       shutdownGraceMs: env.SHUTDOWN_GRACE_MS,
       finalSaveRetryMs: env.FINAL_SAVE_RETRY_MS,
       metricsPort: env.WORKER_METRICS_PORT,
+      startInThread: env.START_WORKER_THREAD,
     },
     apiMetricsPort: env.API_METRICS_PORT,
     webUi: env.ENABLE_WEB_UI,

@@ -113,6 +113,8 @@ export const envSchema = z.object({
   /** The final save is retried this long while PostgreSQL is unavailable (a restart or failover), then the attempt fails and the job retries. */
   FINAL_SAVE_RETRY_MS: integer(1_000).default(120_000),
   WORKER_METRICS_PORT: integer(0, 65_535).optional(),
+  /** `sluice start` runs its worker in a second thread (a second core; PGlite stays in the API thread). false = one thread. */
+  START_WORKER_THREAD: flag.default(true),
   /** API processes (`api`, `start`) serve GET /metrics on this port instead of on PORT, so a public proxy in front of PORT never exposes it. */
   API_METRICS_PORT: integer(0, 65_535).optional(),
   ENABLE_WEB_UI: flag.default(true),

@@ -17,6 +17,7 @@ import { createAccountsService } from "../chat/accounts-service.ts";
 import { createConversationsService } from "../chat/conversations-service.ts";
 import { createGenerationsService } from "../chat/generations-service.ts";
 import type { Config } from "../config/config.ts";
+import { SluiceError } from "../errors/catalog.ts";
 import { createConcurrencyGate } from "../limits/concurrency-gate.ts";
 import { createFixedWindowLimiter } from "../limits/fixed-window-limiter.ts";
 import { createLoginAttempts } from "../limits/login-attempts.ts";
@@ -77,11 +78,11 @@ export function composeApiFeatures(options: {
     channel: `${keyPrefix}sessions:revoked`,
     subscriber: options.subscriber,
     publisher: redis,
-    now: systemClock.now,
+    now: () => systemClock.now(),
   });
   const accounts: typeof storedAccounts = {
     ...storedAccounts,
-    authenticate: sessionCache.authenticate,
+    authenticate: (token) => sessionCache.authenticate(token),
     logout: async (token) => {
       await storedAccounts.logout(token);
       await sessionCache.revokeToken(token);
@@ -97,13 +98,28 @@ export function composeApiFeatures(options: {
     conversations: conversationsRepository,
     messages,
     streamUrl,
-    discardStreams: async (taskIds) => {
-      // Cancel first (a running worker stops at once), then drop the logs: viewers of a deleted
-      // conversation's stream are caught up by the hub's stall check and see it gone.
-      for (const taskId of taskIds) {
-        await requestCancel(redis, keyPrefix, taskId);
+    discardStreams: async (tasks) => {
+      // A generation still running (or queued, or its log still live) gets a tombstone instead of
+      // losing its log: an unfenced `end` {cancelled, CONVERSATION_DELETED} (PROTOCOL.md 3.1) that
+      // every viewer receives at once, and that makes the worker's beginAttempt, appends and `end`
+      // refused (the log has ended), so nothing is written after it or recreated; its final save
+      // finds no row. Then the cancel (the worker stops at once) and the queued job goes. The
+      // tombstone, which still holds the deleted reply, lives only long enough for reconnecting
+      // viewers to read its end; a finished task's log goes at once.
+      const tombstoneTtlMs = 60_000;
+      const tombstone = { status: "cancelled" as const, error: { code: "CONVERSATION_DELETED", message: new SluiceError("CONVERSATION_DELETED").message } };
+      for (const { taskId, active } of tasks) {
         const keys = streamKeys(keyPrefix, taskId);
-        await redis.del(keys.log, keys.meta);
+        if (active || (await options.streamLog.inspect(taskId))?.state === "live") {
+          await options.streamLog.forceEnd(taskId, tombstone);
+          await redis.pexpire(keys.log, tombstoneTtlMs);
+          await redis.pexpire(keys.meta, tombstoneTtlMs);
+          await requestCancel(redis, keyPrefix, taskId);
+          // 0 (nothing removed) while a worker holds it: that run is refused by the tombstone.
+          await options.queue.remove(taskId);
+        } else {
+          await redis.del(keys.log, keys.meta);
+        }
       }
     },
   });

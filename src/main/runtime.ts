@@ -1,16 +1,18 @@
-import type { Cluster, Redis } from "ioredis";
+import type { Cluster } from "ioredis";
 import type { Logger } from "pino";
+import { AggregatorRegistry } from "prom-client";
 import type { Config } from "../config/config.ts";
 import { createMetrics } from "../metrics/create-metrics.ts";
 import { serveMetrics } from "../metrics/serve-metrics.ts";
 import { createGenerationQueue, queueJobCounts } from "../queue/generation-queue.ts";
-import { connectRedis, connectRedisCluster, type RedisRole } from "../redis/connect-redis.ts";
 import { pingCluster } from "../redis/ping-cluster.ts";
 import { openDatabase } from "../storage/database.ts";
 import { createMessagesRepository } from "../storage/messages-repository.ts";
 import { createStreamHub, createStreamLog } from "../streaming/index.ts";
 import type { RunningWorker } from "../worker/start-worker.ts";
 import { startTracing } from "../tracing/start-tracing.ts";
+import { createRedisConnector, streamLogOptions } from "./redis-connector.ts";
+import type { ThreadMetrics } from "./worker-thread-protocol.ts";
 import { resolveRedis } from "./resolve-redis.ts";
 
 export type Role = "start" | "api" | "worker" | "migrate";
@@ -77,73 +79,27 @@ export async function startRuntime(role: Role, config: Config, logger: Logger, s
     const clusterNodes = config.redis.clusterNodes;
     const redisUrl = clusterNodes === undefined ? await startSingleRedis() : undefined;
     if (clusterNodes !== undefined) logger.info({ nodes: clusterNodes }, "using Redis Cluster (REDIS_CLUSTER_NODES): sharded pub/sub for streams");
-    const connect = (redisRole: RedisRole) => {
-      const connectOptions = {
-        commandTimeoutMs: config.redis.commandTimeoutMs,
-        name: `sluice-${role}`,
-        onError: (error: Error) => {
-          metrics.redisErrors.inc();
-          logger.warn({ err: error, role: redisRole }, "Redis connection error");
-        },
-      };
-      // A Cluster answers the same commands as a single Redis for everything Sluice sends
-      // (each multi-key command stays in one `{…}` hash-tag slot), so the modules that still
-      // type their port as `Redis` take it unchanged.
-      const client = redisUrl === undefined ? (connectRedisCluster(clusterNodes ?? [], redisRole, connectOptions) as unknown as Redis) : connectRedis(redisUrl, redisRole, connectOptions);
-      cleanups.push(async () => {
-        await client.quit().catch(() => client.disconnect());
-      });
-      return client;
-    };
+    const connect = createRedisConnector({ config, redisUrl, processName: `sluice-${role}`, metrics, logger, cleanups });
     const sharded = clusterNodes !== undefined;
     const commands = connect("commands");
     const queue = createGenerationQueue(connect("queue"), config.redis.keyPrefix);
     cleanups.push(() => queue.close());
-    const logOptions = {
-      publishMode: sharded ? ("spublish" as const) : ("publish" as const),
-      keyPrefix: config.redis.keyPrefix,
-      ttlSeconds: config.stream.ttlSeconds,
-      limits: { maxEntries: config.stream.maxEntries, maxBytes: config.stream.maxBytes, maxEventBytes: config.stream.maxEventBytes },
-    };
     // Readers (API) fail fast; the worker's writer waits out a Redis restart (see connect-redis.ts).
-    const streamLog = createStreamLog({ redis: commands, ...logOptions });
+    const streamLog = createStreamLog({ redis: commands, ...streamLogOptions(config) });
 
     let worker: RunningWorker | undefined;
-    if (role === "start" || role === "worker") {
+    let workerThreadMetrics: (() => Promise<ThreadMetrics>) | undefined;
+    if (role === "start" && config.worker.startInThread) {
+      const { startWorkerThread } = await import("./start-worker-thread.ts");
+      const thread = await startWorkerThread({ config, redisUrl, messages: createMessagesRepository(database.db), logger });
+      cleanups.push(() => thread.worker.stop());
+      worker = thread.worker;
+      workerThreadMetrics = () => thread.metrics();
+      logger.info({ concurrency: config.worker.concurrency, startupMs: Math.round(performance.now()), thread: true }, "worker started");
+    } else if (role === "start" || role === "worker") {
       // Loaded per role: a worker never loads Fastify and the routes, an API never loads the SDKs (start-up time).
-      const [{ startWorker }, { createLlmProvider }] = await Promise.all([import("../worker/start-worker.ts"), import("../llm/create-llm-provider.ts")]);
-      logger.info({ provider: config.llm.provider, model: config.llm.defaultModel, reason: config.llm.providerReason }, `LLM provider: ${config.llm.provider} (${config.llm.providerReason})`);
-      const provider = await createLlmProvider({
-        provider: config.llm.provider,
-        openai: { apiKey: config.llm.openai.apiKey ?? "no-key", ...(config.llm.openai.baseUrl ? { baseUrl: config.llm.openai.baseUrl } : {}) },
-        anthropic: { apiKey: config.llm.anthropic.apiKey ?? "no-key", ...(config.llm.anthropic.baseUrl ? { baseUrl: config.llm.anthropic.baseUrl } : {}) },
-        simulated: config.llm.simulated,
-        idleTimeoutMs: config.llm.idleTimeoutMs,
-      });
-      const running = startWorker({
-        settings: {
-          keyPrefix: config.redis.keyPrefix,
-          concurrency: config.worker.concurrency,
-          attempts: config.worker.attempts,
-          lockDurationMs: config.worker.lockDurationMs,
-          stalledIntervalMs: config.worker.stalledIntervalMs,
-          orphanSweepIntervalMs: config.worker.orphanSweepIntervalMs,
-          orphanGraceMs: config.worker.orphanTimeoutMs,
-          shutdownGraceMs: config.worker.shutdownGraceMs,
-          finalSaveRetryMs: config.worker.finalSaveRetryMs,
-          coalesceWindowMs: config.stream.coalesceWindowMs,
-          coalesceMaxBytes: config.stream.coalesceMaxBytes,
-          providerMaxRetries: config.llm.maxRetries,
-        },
-        connections: { worker: connect("worker"), subscriber: connect("subscriber"), commands },
-        queue,
-        streamLog: createStreamLog({ redis: connect("log-writer"), ...logOptions }),
-        messages: createMessagesRepository(database.db),
-        provider,
-        logger,
-        now,
-        metrics,
-      });
+      const { startWorkerRole } = await import("./worker-role.ts");
+      const running = await startWorkerRole({ config, connect, commands, queue, messages: createMessagesRepository(database.db), logger, metrics, now });
       cleanups.push(() => running.stop());
       worker = running;
       let workerReady = false;
@@ -164,6 +120,12 @@ export async function startRuntime(role: Role, config: Config, logger: Logger, s
 
     let address: string | undefined;
     if (role === "start" || role === "api") {
+      // With the worker in its thread, one scrape shows both threads' metrics (summed; process metrics once).
+      const threadMetrics = workerThreadMetrics;
+      const scraped =
+        threadMetrics === undefined
+          ? metrics.registry
+          : { contentType: metrics.registry.contentType, metrics: async () => AggregatorRegistry.aggregate([await metrics.registry.getMetricsAsJSON(), await threadMetrics()]).metrics() };
       const [{ buildApp }, { registerMetricsRoute }, { composeApiFeatures }] = await Promise.all([
         import("../api/build-app.ts"),
         import("../api/metrics/metrics-route.ts"),
@@ -200,7 +162,7 @@ export async function startRuntime(role: Role, config: Config, logger: Logger, s
         features: [
           // API_METRICS_PORT moves /metrics off the public port (served below).
           (app) => {
-            if (config.apiMetricsPort === undefined) registerMetricsRoute(app, metrics.registry);
+            if (config.apiMetricsPort === undefined) registerMetricsRoute(app, scraped);
           },
           ...composeApiFeatures({ config, db: database.db, redis: commands, queue, streamLog, hub, subscriber, logger, now }),
         ],
@@ -210,7 +172,7 @@ export async function startRuntime(role: Role, config: Config, logger: Logger, s
       cleanups.push(() => hub.close({ retryMs: config.stream.retryMs }));
       address = await app.listen({ port: config.http.port, host: config.http.host });
       if (config.apiMetricsPort !== undefined) {
-        const endpoint = await serveMetrics(metrics.registry, config.http.host, config.apiMetricsPort);
+        const endpoint = await serveMetrics(scraped, config.http.host, config.apiMetricsPort);
         cleanups.push(() => endpoint.close());
         logger.info({ url: endpoint.url }, "API metrics endpoint (API_METRICS_PORT)");
       }

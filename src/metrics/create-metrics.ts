@@ -21,9 +21,13 @@ export interface SluiceMetrics {
   }): void;
 }
 
-export function createMetrics(): SluiceMetrics {
+/**
+ * @param options.defaultMetrics Node's process metrics; off in `sluice start`'s worker thread,
+ *   whose registry is merged into the API thread's (one process, counted once).
+ */
+export function createMetrics(options: { defaultMetrics?: boolean } = {}): SluiceMetrics {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry });
+  if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
   const registers = [registry];
   // Scrape-time sources, refreshed once per scrape. prom-client collects all metrics concurrently,
   // so every gauge fed by a source awaits the same refresh: a scrape reports this scrape's values,
@@ -39,6 +43,8 @@ export function createMetrics(): SluiceMetrics {
   const collect = async (): Promise<void> => void (await refresh());
   new Gauge({
     name: "sluice_scrape_sources_ok",
+    // Merged across threads (sluice start): ok only if every thread's sources answered.
+    aggregator: "min",
     help: "1 when every scrape-time source (hub, queue, Redis INFO) answered during the last scrape.",
     registers,
     async collect() {

@@ -6,7 +6,7 @@ import type { Registry } from "prom-client";
  * GET /metrics answers the registry in Prometheus text; GET /readyz answers 200
  * once `isReady()` (the worker takes jobs), 503 before; everything else 404.
  */
-export async function serveMetrics(registry: Registry, host: string, port: number, isReady: () => boolean = () => true): Promise<{ url: string; close(): Promise<void> }> {
+export async function serveMetrics(registry: Pick<Registry, "metrics" | "contentType">, host: string, port: number, isReady: () => boolean = () => true): Promise<{ url: string; close(): Promise<void> }> {
   const server: Server = createServer((request, response) => {
     if (request.method === "GET" && request.url?.split("?")[0] === "/readyz") {
       const ready = isReady();

@@ -1,0 +1,94 @@
+import type { MessagePort } from "node:worker_threads";
+import { DatabaseUnavailableError, isDatabaseUnavailable, sqlStateOf } from "../storage/database-errors.ts";
+
+/**
+ * Method calls across a worker thread's MessagePort, both ways: `serve` answers
+ * calls on named objects, `proxy` makes an object whose methods call them. Used
+ * by `sluice start` (start-worker-thread.ts): the worker thread reaches the API
+ * thread's database (PGlite lives in one thread) and the API thread reaches the
+ * worker's sweeper, metrics and shutdown.
+ *
+ * Arguments and results are structured-cloned (Dates survive). Errors cross as
+ * what callers decide on: the message, the SQLSTATE and whether the database
+ * was unavailable (retryDatabase, database-errors.ts), never as text to match.
+ */
+export interface PortRpc {
+  serve(name: string, target: object): void;
+  proxy<T extends object>(name: string, methods: ReadonlyArray<keyof T & string>): T;
+  /** Rejects every pending call (the other side is gone). */
+  close(reason: Error): void;
+}
+
+interface CallMessage {
+  rpc: "call";
+  id: number;
+  name: string;
+  method: string;
+  args: unknown[];
+}
+
+interface ReplyMessage {
+  rpc: "reply";
+  id: number;
+  value?: unknown;
+  error?: { message: string; sqlState: string | undefined; unavailable: boolean };
+}
+
+export function createPortRpc(port: MessagePort | { postMessage(message: unknown): void; on(event: "message", listener: (message: unknown) => void): unknown }): PortRpc {
+  const targets = new Map<string, Record<string, unknown>>();
+  const pending = new Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>();
+  let nextId = 1;
+
+  const answer = async (call: CallMessage): Promise<void> => {
+    const method = targets.get(call.name)?.[call.method];
+    try {
+      if (typeof method !== "function") throw new Error(`no method ${call.name}.${call.method} is served`);
+      const value: unknown = await (method as (...args: unknown[]) => unknown).apply(targets.get(call.name), call.args);
+      port.postMessage({ rpc: "reply", id: call.id, value } satisfies ReplyMessage);
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      port.postMessage({ rpc: "reply", id: call.id, error: { message, sqlState: sqlStateOf(error), unavailable: isDatabaseUnavailable(error) } } satisfies ReplyMessage);
+    }
+  };
+
+  port.on("message", (message: unknown) => {
+    const typed = message as CallMessage | ReplyMessage | undefined;
+    if (typed?.rpc === "call") void answer(typed);
+    else if (typed?.rpc === "reply") {
+      const waiting = pending.get(typed.id);
+      if (!waiting) return;
+      pending.delete(typed.id);
+      if (typed.error) waiting.reject(rebuildError(typed.error));
+      else waiting.resolve(typed.value);
+    }
+  });
+
+  return {
+    serve(name, target) {
+      targets.set(name, target as Record<string, unknown>);
+    },
+    proxy<T extends object>(name: string, methods: ReadonlyArray<keyof T & string>): T {
+      const proxy: Record<string, unknown> = {};
+      for (const method of methods) {
+        proxy[method] = (...args: unknown[]) =>
+          new Promise((resolve, reject) => {
+            const id = nextId++;
+            pending.set(id, { resolve, reject });
+            port.postMessage({ rpc: "call", id, name, method, args } satisfies CallMessage);
+          });
+      }
+      return proxy as T;
+    },
+    close(reason) {
+      for (const waiting of pending.values()) waiting.reject(reason);
+      pending.clear();
+    },
+  };
+}
+
+function rebuildError(serialized: NonNullable<ReplyMessage["error"]>): Error {
+  if (serialized.unavailable) return new DatabaseUnavailableError(new Error(serialized.message));
+  const error = new Error(serialized.message) as Error & { code?: string };
+  if (serialized.sqlState !== undefined) error.code = serialized.sqlState;
+  return error;
+}

@@ -1,0 +1,82 @@
+import { Worker } from "node:worker_threads";
+import type { Logger } from "pino";
+import type { Config } from "../config/config.ts";
+import type { MessagesRepository } from "../storage/messages-repository.ts";
+import type { RunningWorker } from "../worker/start-worker.ts";
+import { createPortRpc, type PortRpc } from "./port-rpc.ts";
+import type { ThreadMetrics, WorkerThreadControl, WorkerThreadData } from "./worker-thread-protocol.ts";
+
+export interface WorkerThread {
+  readonly worker: RunningWorker;
+  /** The thread's metrics, for the API's /metrics (merged with the API thread's). */
+  metrics(): Promise<ThreadMetrics>;
+}
+
+const restartDelayMs = 1_000;
+
+/**
+ * `sluice start`'s worker on a second thread (worker-thread.ts): the API and the
+ * worker each get an event loop and a core, instead of sharing one (issue 13:
+ * `start` degraded first). With PGlite, which one thread owns, the worker's few
+ * statements per generation are run here in the API thread (port-rpc.ts). A
+ * thread that dies is started again; its jobs are recovered like any dead
+ * worker's (BullMQ's stalled check, a new fenced attempt).
+ */
+export async function startWorkerThread(options: { config: Config; redisUrl: string | undefined; messages: MessagesRepository; logger: Logger }): Promise<WorkerThread> {
+  const { logger } = options;
+  const workerData: WorkerThreadData = { config: options.config, redisUrl: options.redisUrl, logLevel: logger.level };
+  let stopping = false;
+  let current: { thread: Worker; rpc: PortRpc; control: WorkerThreadControl } | undefined;
+
+  const spawn = (): Promise<void> =>
+    new Promise((resolve, reject) => {
+      const thread = new Worker(new URL("./worker-thread.ts", import.meta.url), { workerData });
+      const rpc = createPortRpc(thread);
+      if (options.config.database.url === undefined) rpc.serve("messages", options.messages);
+      const control = rpc.proxy<WorkerThreadControl>("control", ["sweep", "metrics", "stop"]);
+      let ready = false;
+      thread.on("message", (message: { type?: string } | undefined) => {
+        if (message?.type !== "ready") return;
+        ready = true;
+        current = { thread, rpc, control };
+        resolve();
+      });
+      thread.on("error", (error: Error) => {
+        logger.error({ err: error }, "worker thread failed");
+        if (!ready) reject(error);
+      });
+      thread.on("exit", (code) => {
+        rpc.close(new Error(`the worker thread exited (${code})`));
+        if (!ready) {
+          reject(new Error(`the worker thread exited with code ${code} before it was ready`));
+          return;
+        }
+        if (current?.thread === thread) current = undefined;
+        if (stopping) return;
+        logger.error({ code, restartInMs: restartDelayMs }, "worker thread exited; starting a new one");
+        setTimeout(() => {
+          if (!stopping) spawn().catch((error: unknown) => logger.error({ err: error }, "worker thread could not be restarted"));
+        }, restartDelayMs).unref();
+      });
+    });
+
+  await spawn();
+  const live = (): WorkerThreadControl => {
+    if (!current) throw new Error("the worker thread is restarting");
+    return current.control;
+  };
+  return {
+    worker: {
+      sweeper: { sweep: () => live().sweep() },
+      ready: Promise.resolve(),
+      stop: async () => {
+        stopping = true;
+        if (!current) return;
+        const { thread, control } = current;
+        await control.stop();
+        await thread.terminate();
+      },
+    },
+    metrics: async () => (current ? current.control.metrics() : []),
+  };
+}

@@ -1,0 +1,62 @@
+import type { Redis } from "ioredis";
+import type { Logger } from "pino";
+import type { Config } from "../config/config.ts";
+import { createLlmProvider } from "../llm/create-llm-provider.ts";
+import type { SluiceMetrics } from "../metrics/create-metrics.ts";
+import type { GenerationQueue } from "../queue/generation-queue.ts";
+import type { RedisRole } from "../redis/connect-redis.ts";
+import type { MessagesRepository } from "../storage/messages-repository.ts";
+import { createStreamLog } from "../streaming/index.ts";
+import { startWorker, type RunningWorker } from "../worker/start-worker.ts";
+import { streamLogOptions } from "./redis-connector.ts";
+
+/**
+ * The worker of `sluice worker` and of `sluice start` (in-process or in its
+ * thread): the configured provider, BullMQ consumer, cancel watcher and sweeper.
+ * Not awaited ready; the caller decides when to say so (`running.ready`).
+ */
+export async function startWorkerRole(options: {
+  config: Config;
+  connect: (role: RedisRole) => Redis;
+  commands: Redis;
+  queue: GenerationQueue;
+  messages: MessagesRepository;
+  logger: Logger;
+  metrics: SluiceMetrics;
+  now: () => number;
+}): Promise<RunningWorker> {
+  const { config, connect, logger } = options;
+  logger.info({ provider: config.llm.provider, model: config.llm.defaultModel, reason: config.llm.providerReason }, `LLM provider: ${config.llm.provider} (${config.llm.providerReason})`);
+  const provider = await createLlmProvider({
+    provider: config.llm.provider,
+    openai: { apiKey: config.llm.openai.apiKey ?? "no-key", ...(config.llm.openai.baseUrl ? { baseUrl: config.llm.openai.baseUrl } : {}) },
+    anthropic: { apiKey: config.llm.anthropic.apiKey ?? "no-key", ...(config.llm.anthropic.baseUrl ? { baseUrl: config.llm.anthropic.baseUrl } : {}) },
+    simulated: config.llm.simulated,
+    idleTimeoutMs: config.llm.idleTimeoutMs,
+  });
+  return startWorker({
+    settings: {
+      keyPrefix: config.redis.keyPrefix,
+      concurrency: config.worker.concurrency,
+      attempts: config.worker.attempts,
+      lockDurationMs: config.worker.lockDurationMs,
+      stalledIntervalMs: config.worker.stalledIntervalMs,
+      orphanSweepIntervalMs: config.worker.orphanSweepIntervalMs,
+      orphanGraceMs: config.worker.orphanTimeoutMs,
+      shutdownGraceMs: config.worker.shutdownGraceMs,
+      finalSaveRetryMs: config.worker.finalSaveRetryMs,
+      coalesceWindowMs: config.stream.coalesceWindowMs,
+      coalesceMaxBytes: config.stream.coalesceMaxBytes,
+      providerMaxRetries: config.llm.maxRetries,
+    },
+    connections: { worker: connect("worker"), subscriber: connect("subscriber"), commands: options.commands },
+    queue: options.queue,
+    // Its own connection: appends wait out a Redis restart, where the API's reads fail fast.
+    streamLog: createStreamLog({ redis: connect("log-writer"), ...streamLogOptions(config) }),
+    messages: options.messages,
+    provider,
+    logger,
+    now: options.now,
+    metrics: options.metrics,
+  });
+}
