@@ -6,7 +6,7 @@
 import { describe, expect, it } from "vitest";
 import { openSse } from "./helpers/http-sse-client.ts";
 import { interpret } from "./helpers/memory-viewer.ts";
-import { startSseTestServer } from "./helpers/sse-test-server.ts";
+import { serveHubOverHttp } from "./helpers/serve-hub-over-http.ts";
 import { createStreamingRig } from "./helpers/streaming-rig.ts";
 
 describe("slow consumer over HTTP", () => {
@@ -15,12 +15,10 @@ describe("slow consumer over HTTP", () => {
       log: { limits: { maxBytes: 64 * 1024 * 1024, maxEventBytes: 1024 * 1024 } },
       hub: { slowConsumerTimeoutMs: 300 },
     });
-    const server = await startSseTestServer(rig.hub, { closeGraceMs: 300 });
-    server.tasks.set("big", "running");
+    const server = await serveHubOverHttp(rig.hub, { closeGraceMs: 300 });
     const { attempt } = await rig.log.beginAttempt("big");
-    const headers = { Authorization: `Bearer ${server.token}` };
-    const slow = await openSse(`${server.baseUrl}/api/stream/big`, headers);
-    const fast = await openSse(`${server.baseUrl}/api/stream/big`, headers);
+    const slow = await openSse(`${server.baseUrl}/api/stream/big`);
+    const fast = await openSse(`${server.baseUrl}/api/stream/big`);
     await slow.waitForEvents(1);
     slow.pause();
 
@@ -44,7 +42,7 @@ describe("slow consumer over HTTP", () => {
     await slow.closed;
     expect(interpret(slow.parser.events).ends).toBe(0);
 
-    const resumed = await openSse(`${server.baseUrl}/api/stream/big`, { ...headers, "Last-Event-ID": slow.parser.lastEventId });
+    const resumed = await openSse(`${server.baseUrl}/api/stream/big`, { "Last-Event-ID": slow.parser.lastEventId });
     await resumed.closed;
     expect(interpret([...slow.parser.events, ...resumed.parser.events])).toMatchObject({ text: expected, ends: 1 });
     await server.close();
