@@ -7,6 +7,10 @@ import { ProviderError } from "./provider-error.ts";
  * provider that never sends headers is caught) and `ProviderError("aborted")`
  * as soon as `signal` aborts, without waiting for the source to notice.
  *
+ * Per item it costs one promise: one watchdog timer re-arms itself for the whole
+ * iteration and one abort listener serves it, instead of a timer and a listener
+ * set and cleared for every token (the worker's per-token cost, BENCHMARKS.md).
+ *
  * It cannot cancel a pending `next()` of the source; the owner must abort the
  * request behind it (guardProviderStream does, in its `finally`).
  *
@@ -20,51 +24,49 @@ export async function* withIdleTimeout<T>(
 ): AsyncGenerator<T, void, undefined> {
   const iterator = source[Symbol.asyncIterator]();
   let exhausted = false;
+  // When the pending next() was asked for; the watchdog measures silence from it.
+  let waitingSince = clock.now();
+  let interrupt: ((error: ProviderError) => void) | undefined;
+  let failure: ProviderError | undefined;
+  const fail = (error: ProviderError): void => {
+    failure ??= error;
+    interrupt?.(failure);
+  };
+  let watchdog: unknown;
+  const arm = (delayMs: number): void => {
+    watchdog = clock.setTimeout(() => {
+      watchdog = undefined;
+      const silentForMs = clock.now() - waitingSince;
+      if (silentForMs >= idleTimeoutMs) fail(new ProviderError("idle-timeout", { message: `The provider sent nothing for ${idleTimeoutMs} ms.` }));
+      else arm(idleTimeoutMs - silentForMs);
+    }, delayMs);
+  };
+  const onAbort = (): void => fail(new ProviderError("aborted", { message: "The request was aborted.", cause: signal.reason }));
   try {
+    if (signal.aborted) throw new ProviderError("aborted", { message: "The request was aborted.", cause: signal.reason });
+    signal.addEventListener("abort", onAbort, { once: true });
+    arm(idleTimeoutMs);
     for (;;) {
-      const result = await nextWithin(iterator.next(), idleTimeoutMs, signal, clock);
+      waitingSince = clock.now();
+      const next = iterator.next();
+      const result = await new Promise<IteratorResult<T>>((resolve, reject) => {
+        interrupt = reject;
+        if (failure) reject(failure);
+        next.then(resolve, reject);
+      });
+      interrupt = undefined;
       if (result.done === true) {
         exhausted = true;
         return;
       }
       yield result.value;
+      if (failure) throw failure;
     }
   } finally {
+    interrupt = undefined;
+    if (watchdog !== undefined) clock.clearTimeout(watchdog);
+    signal.removeEventListener("abort", onAbort);
     // An async generator queues return() behind its pending next(), so this must not be awaited.
     if (!exhausted && iterator.return) void iterator.return().catch(() => undefined);
   }
-}
-
-function nextWithin<T>(next: Promise<T>, idleTimeoutMs: number, signal: AbortSignal, clock: Clock): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    if (signal.aborted) {
-      // The losing `next` may still reject later; it has a handler below so it is never unhandled.
-      next.catch(() => undefined);
-      reject(new ProviderError("aborted", { message: "The request was aborted.", cause: signal.reason }));
-      return;
-    }
-    const cleanup = (): void => {
-      clock.clearTimeout(handle);
-      signal.removeEventListener("abort", onAbort);
-    };
-    const onAbort = (): void => {
-      cleanup();
-      reject(new ProviderError("aborted", { message: "The request was aborted.", cause: signal.reason }));
-    };
-    const handle = clock.setTimeout(() => {
-      cleanup();
-      reject(new ProviderError("idle-timeout", { message: `The provider sent nothing for ${idleTimeoutMs} ms.` }));
-    }, idleTimeoutMs);
-    signal.addEventListener("abort", onAbort, { once: true });
-    next.then(
-      (value) => {
-        cleanup();
-        resolve(value);
-      },
-      (error: Error) => {
-        cleanup();
-        reject(error);
-      },
-    );
-  });
 }
