@@ -4,7 +4,8 @@ import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from "fas
 import type { Logger } from "pino";
 import type { Config } from "../config/config.ts";
 import type { App } from "./app-type.ts";
-import { registerErrorHandling } from "./errors/error-handler.ts";
+import { answerClientError } from "./errors/answer-client-error.ts";
+import { answerFrameworkError, registerErrorHandling } from "./errors/error-handler.ts";
 import { registerHealthRoutes, type ReadinessProbe } from "./health/health-routes.ts";
 import { registerSecurityHeaders } from "./web/register-security-headers.ts";
 import { withSpan } from "../tracing/with-span.ts";
@@ -41,10 +42,14 @@ export async function buildApp(config: Config, dependencies: AppDependencies): P
     trustProxy: trustedProxies(config.http.trustProxy),
     return503OnClosing: true,
     forceCloseConnections: false,
+    // What Fastify and Node answer by themselves (bad %-encoding, over-long path parameter,
+    // unparsable HTTP, 408, 431) gets the one error shape with a catalog code too.
+    frameworkErrors: answerFrameworkError,
+    clientErrorHandler: answerClientError,
   }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
-  registerErrorHandling(app);
+  registerErrorHandling(app, { drainUnreadBodyMs: config.limits.requestTimeoutMs });
   await registerSecurityHeaders(app);
   // Only with tracing on, so the off path has no wrapper at all (docs/operations.md "Tracing").
   if (config.tracing.tracesEndpoint !== undefined) app.addHook("onRoute", traceRoute);

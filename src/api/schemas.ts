@@ -1,5 +1,28 @@
 import { z } from "zod";
 
+/**
+ * Acceptable text for every string a client sends (PROTOCOL.md section 9): no
+ * U+0000, which a PostgreSQL `text` column refuses, and well-formed UTF-16, i.e.
+ * no lone surrogate, which UTF-8 cannot carry (the driver would store U+FFFD,
+ * so the row would differ from what was accepted). Checked by every request
+ * schema, so such text is a 400 VALIDATION_FAILED and never reaches SQL.
+ */
+export function isStorableText(value: string): boolean {
+  return !value.includes("\u0000") && value.isWellFormed();
+}
+
+const unstorableTextMessage = "Text may not contain U+0000 or unpaired UTF-16 surrogates.";
+
+/**
+ * A string field of a request: `text().trim().max(200)`. Every request string
+ * goes through this (or `emailAddress`), never a bare `z.string()`.
+ */
+export function text(): z.ZodString {
+  return z.string().refine(isStorableText, unstorableTextMessage);
+}
+
+export const emailAddress = z.email().max(254).refine(isStorableText, unstorableTextMessage);
+
 /** Shared response and parameter schemas; route files hold their own request bodies. */
 export const errorResponse = z.object({
   error: z.object({ code: z.string(), message: z.string() }).catchall(z.unknown()),
@@ -34,11 +57,22 @@ export const generationAccepted = z.object({
   streamUrl: z.string(),
 });
 
-/** Ids in paths: a malformed id is simply not found (404), exactly like another user's. */
+/**
+ * Ids in paths: a malformed id is simply not found (404), exactly like another
+ * user's, so the routes check the exact format (`isUuid`, `isTaskId`) before
+ * any query and answer NOT_FOUND / STREAM_NOT_FOUND. Longer than Fastify's
+ * maxParamLength (100) is 414 URL_TOO_LONG before the route runs.
+ */
 export const idParams = z.object({ id: z.string().max(64) });
 export const taskParams = z.object({ taskId: z.string().max(64) });
 
 export const isUuid = (value: string): boolean => /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(value);
+
+/** `task_` and 16 random bytes in base64url (src/auth/opaque-tokens.ts `createTaskId`). */
+export const isTaskId = (value: string): boolean => /^task_[A-Za-z0-9_-]{22}$/.test(value);
+
+/** A page cursor as the server writes it (base64url); what it decodes to is checked by `decodePageCursor`. */
+export const pageCursor = z.string().max(200).regex(/^[A-Za-z0-9_-]+$/, "The page cursor is not valid.");
 
 export const standardErrors = {
   400: errorResponse,

@@ -1,6 +1,7 @@
 import type { Clock } from "./clock.ts";
 import type { ProviderEvent } from "./llm-provider.ts";
 import { ProviderError } from "./provider-error.ts";
+import { createStorableText } from "./storable-text.ts";
 import { withIdleTimeout } from "./with-idle-timeout.ts";
 
 export interface GuardProviderStreamOptions {
@@ -18,7 +19,9 @@ export interface GuardProviderStreamOptions {
  *    error, idle timeout, consumer `break`), so no request outlives its stream;
  * 2. idle timeout and caller abort win over whatever the SDK is waiting on;
  * 3. every failure leaves as a ProviderError, the caller's abort always as "aborted";
- * 4. `finish` ends the stream; ending without one is "truncated", never a completed message.
+ * 4. `finish` ends the stream; ending without one is "truncated", never a completed message;
+ * 5. text is storable: U+0000 and lone surrogates become U+FFFD (storable-text.ts), so the
+ *    stream and the saved message carry the same text and the final save cannot fail on it.
  */
 export async function* guardProviderStream(
   open: (signal: AbortSignal) => AsyncIterable<ProviderEvent>,
@@ -30,9 +33,19 @@ export async function* guardProviderStream(
   const forwardAbort = (): void => controller.abort(signal.reason);
   signal.addEventListener("abort", forwardAbort, { once: true });
   let receivedText = false;
+  const storable = createStorableText();
   try {
     for await (const event of withIdleTimeout(open(controller.signal), options.idleTimeoutMs, signal, options.clock)) {
-      if (event.type === "text-delta") receivedText = true;
+      if (event.type === "text-delta") {
+        receivedText = true;
+        const delta = storable.push(event.delta);
+        if (delta !== "") yield { type: "text-delta", delta };
+        continue;
+      }
+      if (event.type === "finish") {
+        const rest = storable.flush();
+        if (rest !== "") yield { type: "text-delta", delta: rest };
+      }
       yield event;
       if (event.type === "finish") return;
     }

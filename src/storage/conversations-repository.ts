@@ -35,7 +35,9 @@ export function decodePageCursor(text: string): PageCursor | undefined {
     if (!Array.isArray(value) || value.length !== 2) return undefined;
     const [updatedAt, id] = value as unknown[];
     if (typeof updatedAt !== "string" || typeof id !== "string") return undefined;
-    if (!/^[0-9a-f-]{36}$/.test(id) || Number.isNaN(Date.parse(updatedAt))) return undefined;
+    // Exactly what list() writes, so the `::timestamptz` and `::uuid` casts cannot fail (36 dashes used to).
+    if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(id)) return undefined;
+    if (!/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d{1,6})?[+-]\d{2}(:\d{2}){0,2}$/.test(updatedAt) || Number.isNaN(Date.parse(updatedAt))) return undefined;
     return { updatedAt, id };
   } catch {
     return undefined;

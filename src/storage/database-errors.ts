@@ -39,3 +39,13 @@ export function isDatabaseUnavailable(error: unknown): boolean {
   if (error instanceof DrizzleQueryError) return sqlStateOf(error.cause) === undefined;
   return false;
 }
+
+/**
+ * SQLSTATE class 22, "data exception": a value PostgreSQL refuses (U+0000 in
+ * text, a failed `::uuid` or `::timestamptz` cast, a number out of range). The
+ * API's schemas keep such values out; one that still gets through is the
+ * request's fault, so the error handler answers 400, never 500.
+ */
+export function isDataException(error: unknown): boolean {
+  return sqlStateOf(error)?.startsWith("22") === true;
+}

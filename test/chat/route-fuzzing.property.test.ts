@@ -1,11 +1,17 @@
 import fc from "fast-check";
+import { errorCatalog, type ErrorCode } from "../../src/errors/catalog.ts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { registerUser, type ChatUser } from "./support/chat-api.ts";
+import { textOf } from "../helpers/sse-client.ts";
+import { expectOneEndLast, registerUser, waitForFinalReply, type ChatUser } from "./support/chat-api.ts";
 import { startTestRuntime, type TestRuntime } from "./support/start-test-runtime.ts";
 
 /**
- * Random and hostile requests to every route: the API must answer each one with a
- * non-5xx status, and every error with the one error shape and no stack trace.
+ * Random and hostile requests to every route in the OpenAPI document: the API must
+ * answer each one with a non-5xx status, and every error with the one error shape,
+ * a code from the catalog and no stack trace. Among the inputs (issue 12): U+0000
+ * and lone surrogates in every string, broken %-encodings and over-long segments
+ * in the path, 36-dash and other malformed cursors, oversized bodies and wrong
+ * content types. A normal message still completes afterwards.
  * Seeded (SLUICE_FUZZ_SEED overrides) so a failure reproduces; fast-check prints the
  * seed and the shrunk counterexample.
  */
@@ -17,6 +23,7 @@ const runsPerRoute = Number(process.env.SLUICE_FUZZ_RUNS ?? 60);
 const timeoutPerRouteMs = Math.max(60_000, runsPerRoute * 300);
 
 let sluice: TestRuntime;
+let worker: TestRuntime | undefined;
 let user: ChatUser;
 let conversationId: string;
 let taskId: string;
@@ -31,6 +38,7 @@ beforeAll(async () => {
   taskId = (await user.send(conversationId, "hello")).taskId;
 });
 afterAll(async () => {
+  await worker?.stop();
   await sluice.stop();
 });
 
@@ -50,7 +58,7 @@ async function expectHandled(request: FuzzRequest): Promise<void> {
     signal: controller.signal,
     ...(request.body === undefined ? {} : { body: request.body }),
   });
-  const label = `${request.method} ${request.path.slice(0, 200)} ${JSON.stringify(request.headers).slice(0, 200)} body=${(request.body ?? "").slice(0, 200)}`;
+  const label = `${request.method} ${request.path.slice(0, 200)} ${JSON.stringify(request.headers).slice(0, 200)} body=${JSON.stringify((request.body ?? "").slice(0, 200))}`;
   if (response.headers.get("content-type")?.startsWith("text/event-stream")) {
     controller.abort();
     expect(response.status, label).toBe(200);
@@ -61,7 +69,8 @@ async function expectHandled(request: FuzzRequest): Promise<void> {
   expect(text, label).not.toMatch(/\n\s+at |node_modules|\.ts:\d+|"stack"\s*:/);
   if (response.status >= 400) {
     const body = JSON.parse(text) as { error?: { code?: unknown; message?: unknown } };
-    expect(typeof body.error?.code, `${label} → ${text.slice(0, 300)}`).toBe("string");
+    expect(Object.keys(errorCatalog), `${label} → ${text.slice(0, 300)}`).toContain(body.error?.code);
+    expect(errorCatalog[body.error?.code as ErrorCode].status, `${label} → ${text.slice(0, 300)}`).toBe(response.status);
     expect(typeof body.error?.message, label).toBe("string");
   }
 }
@@ -73,7 +82,7 @@ const fieldNames = ["content", "title", "model", "email", "password", "defaultMo
 const fieldValue: fc.Arbitrary<unknown> = fc.oneof(
   fc.jsonValue({ maxDepth: 3 }),
   fc.string({ unit: "grapheme", maxLength: 50 }),
-  fc.constantFrom("", " ", "\u0000", "echo:hi", "a@b.co", "x".repeat(40_000), "é".repeat(5_000), "<script>alert(1)</script>", "sluice-simulated"),
+  fc.constantFrom("", " ", "\u0000", "a\u0000b", "\ud800", "x\udc00y", "\ud83d", "echo:\u0000", "echo:hi", "a@b.co", "x".repeat(40_000), "é".repeat(5_000), "<script>alert(1)</script>", "sluice-simulated"),
   fc.integer(),
   fc.double(),
   fc.constant(null),
@@ -89,13 +98,14 @@ const jsonBody: fc.Arbitrary<string> = fc.oneof(
     `${"[".repeat(5_000)}${"]".repeat(5_000)}`,
     `{"content":${'{"a":'.repeat(2_000)}1${"}".repeat(2_000)}}`,
     JSON.stringify({ content: "y".repeat(1_100_000) }),
+    JSON.stringify({ email: "big@example.test", password: "p".repeat(2 * 1024 * 1024) }),
   ),
 );
 
 /** Text that is not JSON, or JSON the server must refuse to parse. */
 const rawBody: fc.Arbitrary<string> = fc.oneof(
   fc.string({ maxLength: 200 }),
-  fc.constantFrom("", "{", "}", "nul", "{'a':1}", '{"content":"x",}', "\uFEFF{}", '{"a":1}{"b":2}', "\u0000", "undefined", "NaN", '{"content":"\ud800"}'),
+  fc.constantFrom("", "{", "}", "nul", "\ud800", '{"title":"\u0000"}', "{'a':1}", '{"content":"x",}', "\uFEFF{}", '{"a":1}{"b":2}', "\u0000", "undefined", "NaN", '{"content":"\ud800"}'),
 );
 
 const contentType: fc.Arbitrary<string | undefined> = fc.oneof(
@@ -105,14 +115,34 @@ const contentType: fc.Arbitrary<string | undefined> = fc.oneof(
 );
 
 const pathSegment: fc.Arbitrary<string> = fc.oneof(
-  fc.constantFrom("00000000-0000-0000-0000-000000000000", "..", "%00", "a".repeat(100), "-1", "null"),
+  fc.constantFrom("00000000-0000-0000-0000-000000000000", "..", "%00", "a".repeat(100), "-1", "null", "-".repeat(36), "task_\u0000"),
   fc.uuid(),
   fc.string({ maxLength: 80 }).filter((text) => text.length > 0),
 );
 
-const queryString: fc.Arbitrary<string> = fc
-  .dictionary(fc.constantFrom("limit", "cursor", "lastEventId", "token", "__proto__", "x"), fc.oneof(fc.string({ maxLength: 300 }), fc.integer().map(String), fc.constantFrom("-1", "0", "101", "1e3", "abc-1", "[]")), { maxKeys: 3 })
-  .map((query) => (Object.keys(query).length === 0 ? "" : `?${new URLSearchParams(query).toString()}`));
+/** Segments sent as they are, not %-encoded: broken %-encodings, NUL, over-long. */
+const rawPathSegment: fc.Arbitrary<string> = fc.constantFrom("%00", "task_%00", "%", "%ZZ", "%E0%A4%A", "%C0%80", "%ED%A0%80", "a".repeat(101), "b".repeat(5_000), "-".repeat(36));
+
+/** Page cursors the server could never have written, base64url of almost-right JSON included. */
+const badCursor: fc.Arbitrary<string> = fc.constantFrom(
+  "-".repeat(36),
+  Buffer.from(JSON.stringify(["2026-01-01 00:00:00+00", "-".repeat(36)])).toString("base64url"),
+  Buffer.from(JSON.stringify(["1", "00000000-0000-0000-0000-000000000000"])).toString("base64url"),
+  Buffer.from(JSON.stringify(["2026-02-30 00:00:00+00", "00000000-0000-0000-0000-000000000000"])).toString("base64url"),
+  Buffer.from(JSON.stringify(["2026-01-01 00:00:00+00\u0000", "00000000-0000-0000-0000-000000000000"])).toString("base64url"),
+);
+
+const queryString: fc.Arbitrary<string> = fc.oneof(
+  fc
+    .dictionary(
+      fc.constantFrom("limit", "cursor", "lastEventId", "token", "__proto__", "x"),
+      fc.oneof(fc.string({ maxLength: 300 }), fc.integer().map(String), fc.constantFrom("-1", "0", "101", "1e3", "abc-1", "[]", "\u0000", "\ud800"), badCursor),
+      { maxKeys: 3 },
+    )
+    .map((query) => (Object.keys(query).length === 0 ? "" : `?${new URLSearchParams(query).toString()}`)),
+  // As sent, not encoded: broken %-encodings and NUL in query values.
+  fc.constantFrom("?cursor=%ZZ", "?cursor=%00", "?limit=%", "?lastEventId=%00", "?token=%ED%A0%80", "?cursor=%E0%A4%A&limit=1"),
+);
 
 const printableHeader = fc.stringMatching(/^[\x21-\x7e]{0,300}$/);
 
@@ -120,21 +150,41 @@ interface Route {
   method: string;
   path: (ids: { conversation: string; task: string }) => string;
   protected: boolean;
+  /** The route's own string body fields, for bodies that pass validation but for one hostile value. */
+  fields?: Array<keyof typeof validText>;
+}
+
+/** A valid value for each string body field. */
+const validText = { email: "fuzz-valid@example.test", password: "correct horse battery", title: "a title", content: "echo:hi", model: "sluice-simulated", defaultModel: "sluice-simulated", systemPrompt: "Be brief." };
+/** Text PostgreSQL cannot store or UTF-8 cannot carry, alone and around valid text. */
+const unstorableText = fc.oneof(
+  fc.constantFrom("\u0000", "\ud800", "\udc00", "\ud83d"),
+  fc.tuple(fc.constantFrom("\u0000", "\ud800", "\udfff"), fc.string({ maxLength: 20 }), fc.string({ maxLength: 20 })).map(([bad, before, after]) => `${before}${bad}${after}`),
+);
+
+/** Bodies of the route's own fields, each valid or hostile: validation passes but for that text. */
+function nearValidBody(fields: ReadonlyArray<keyof typeof validText>): fc.Arbitrary<string> {
+  const field = (name: keyof typeof validText): fc.Arbitrary<string> =>
+    fc.oneof(
+      fc.constant(validText[name]),
+      unstorableText.map((bad) => (name === "email" ? `a${bad}@example.test` : name === "content" ? `echo:${bad}` : bad)),
+    );
+  return fc.record(Object.fromEntries(fields.map((name) => [name, field(name)])), { requiredKeys: [] }).map((body) => JSON.stringify(body));
 }
 const routes: Route[] = [
-  { method: "POST", path: () => "/api/auth/register", protected: false },
-  { method: "POST", path: () => "/api/auth/login", protected: false },
+  { method: "POST", path: () => "/api/auth/register", protected: false, fields: ["email", "password"] },
+  { method: "POST", path: () => "/api/auth/login", protected: false, fields: ["email", "password"] },
   { method: "POST", path: () => "/api/auth/logout", protected: false },
   { method: "POST", path: () => "/api/auth/logout-all", protected: true },
   { method: "GET", path: () => "/api/me", protected: true },
-  { method: "PATCH", path: () => "/api/me/settings", protected: true },
-  { method: "POST", path: () => "/api/conversations", protected: true },
+  { method: "PATCH", path: () => "/api/me/settings", protected: true, fields: ["defaultModel", "systemPrompt"] },
+  { method: "POST", path: () => "/api/conversations", protected: true, fields: ["title"] },
   { method: "GET", path: () => "/api/conversations", protected: true },
   { method: "GET", path: (ids) => `/api/conversations/${ids.conversation}`, protected: true },
-  { method: "PATCH", path: (ids) => `/api/conversations/${ids.conversation}`, protected: true },
+  { method: "PATCH", path: (ids) => `/api/conversations/${ids.conversation}`, protected: true, fields: ["title"] },
   { method: "DELETE", path: (ids) => `/api/conversations/${ids.conversation}`, protected: true },
-  { method: "POST", path: (ids) => `/api/conversations/${ids.conversation}/messages`, protected: true },
-  { method: "POST", path: (ids) => `/api/conversations/${ids.conversation}/regenerate`, protected: true },
+  { method: "POST", path: (ids) => `/api/conversations/${ids.conversation}/messages`, protected: true, fields: ["content", "model"] },
+  { method: "POST", path: (ids) => `/api/conversations/${ids.conversation}/regenerate`, protected: true, fields: ["model"] },
   { method: "GET", path: (ids) => `/api/stream/${ids.task}`, protected: false },
   { method: "POST", path: (ids) => `/api/stream/${ids.task}/cancel`, protected: true },
 ];
@@ -152,9 +202,14 @@ describe("every route under random and hostile input", () => {
     it(`${label}: never a 5xx, always the error shape`, async () => {
       const request = fc.record({
         // Mostly the real ids, so validation passes and the handler runs; sometimes random ones.
-        conversation: fc.oneof({ weight: 3, arbitrary: fc.constant("") }, { weight: 1, arbitrary: pathSegment }),
-        task: fc.oneof({ weight: 3, arbitrary: fc.constant("") }, { weight: 1, arbitrary: pathSegment }),
-        body: fc.oneof({ weight: 4, arbitrary: jsonBody }, { weight: 1, arbitrary: rawBody }, { weight: 1, arbitrary: fc.constant(undefined) }),
+        conversation: fc.oneof({ weight: 6, arbitrary: fc.constant("") }, { weight: 2, arbitrary: pathSegment }, { weight: 1, arbitrary: rawPathSegment.map((segment) => ({ raw: segment })) }),
+        task: fc.oneof({ weight: 6, arbitrary: fc.constant("") }, { weight: 2, arbitrary: pathSegment }, { weight: 1, arbitrary: rawPathSegment.map((segment) => ({ raw: segment })) }),
+        body: fc.oneof(
+          { weight: 4, arbitrary: jsonBody },
+          { weight: route.fields === undefined ? 0 : 4, arbitrary: nearValidBody(route.fields ?? []) },
+          { weight: 1, arbitrary: rawBody },
+          { weight: 1, arbitrary: fc.constant(undefined) },
+        ),
         contentType: fc.oneof({ weight: 4, arbitrary: fc.constant("application/json") }, { weight: 1, arbitrary: contentType }),
         query: fc.oneof({ weight: 2, arbitrary: fc.constant("") }, { weight: 1, arbitrary: queryString }),
         authorized: fc.oneof({ weight: 5, arbitrary: fc.constant(true) }, { weight: 1, arbitrary: fc.boolean() }),
@@ -163,10 +218,8 @@ describe("every route under random and hostile input", () => {
       });
       await fc.assert(
         fc.asyncProperty(request, async (input) => {
-          const ids = {
-            conversation: input.conversation === "" ? conversationId : encodeURIComponent(input.conversation),
-            task: input.task === "" ? taskId : encodeURIComponent(input.task),
-          };
+          const segment = (value: string | { raw: string }, real: string): string => (typeof value !== "string" ? value.raw : value === "" ? real : encodeURIComponent(value));
+          const ids = { conversation: segment(input.conversation, conversationId), task: segment(input.task, taskId) };
           const headers: Record<string, string> = {};
           // Logout (and sign-out everywhere) ends the session it is sent with, so it gets a throwaway user's token.
           if (input.authorized) headers.authorization = `Bearer ${route.path(ids).startsWith("/api/auth/logout") ? logoutToken : user.token}`;
@@ -184,4 +237,17 @@ describe("every route under random and hostile input", () => {
       expect(check.status, check.text).toBe(200);
     }, timeoutPerRouteMs);
   }
+
+  it("a normal message still completes afterwards, saved exactly as streamed", async () => {
+    // The fuzzing ran API-only; a worker on the same database and Redis now works off the
+    // backlog of accepted fuzz messages and this one.
+    worker = await startTestRuntime("fuzz-worker", sluice.env, "worker");
+    const conversation = await user.createConversation("after fuzzing");
+    const accepted = await user.send(conversation.id, "echo:still here after the fuzzing");
+    const stream = await user.stream(accepted.taskId);
+    expect(expectOneEndLast(stream).status).toBe("completed");
+    const reply = await waitForFinalReply(user, conversation.id, accepted.taskId);
+    expect(reply.content).toBe("still here after the fuzzing");
+    expect(textOf(stream.events)).toBe(reply.content);
+  }, 60_000);
 });

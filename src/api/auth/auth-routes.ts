@@ -3,12 +3,12 @@ import type { AccountsService } from "../../chat/accounts-service.ts";
 import type { FixedWindowLimiter } from "../../limits/fixed-window-limiter.ts";
 import { callRedis } from "../../errors/dependency-failure.ts";
 import type { App } from "../app-type.ts";
-import { standardErrors, userView } from "../schemas.ts";
+import { emailAddress, standardErrors, text, userView } from "../schemas.ts";
 import { bearerToken, currentUser, type RequireUser } from "./authenticate.ts";
 
 const credentials = z.strictObject({
-  email: z.email().max(254),
-  password: z.string().min(8, "Use at least 8 characters.").max(256),
+  email: emailAddress,
+  password: text().min(8, "Use at least 8 characters.").max(256),
 });
 const session = z.object({ user: userView, token: z.string() });
 
@@ -25,7 +25,7 @@ export function registerAuthRoutes(app: App, dependencies: { accounts: AccountsS
   );
   app.post(
     "/api/auth/login",
-    { schema: { tags: ["auth"], summary: "Start a session", body: credentials.extend({ password: z.string().min(1).max(256) }), response: { 200: session, ...standardErrors } } },
+    { schema: { tags: ["auth"], summary: "Start a session", body: credentials.extend({ password: text().min(1).max(256) }), response: { 200: session, ...standardErrors } } },
     async (request) => {
       await callRedis(() => authLimiter.hit(request.ip));
       return accounts.login(request.body.email, request.body.password);

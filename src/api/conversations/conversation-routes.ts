@@ -4,7 +4,7 @@ import type { GenerationsService } from "../../chat/generations-service.ts";
 import { SluiceError } from "../../errors/catalog.ts";
 import type { App } from "../app-type.ts";
 import { currentUser, type RequireUser } from "../auth/authenticate.ts";
-import { conversationView, generationAccepted, idParams, isUuid, messageView, standardErrors } from "../schemas.ts";
+import { conversationView, generationAccepted, idParams, isUuid, messageView, pageCursor, standardErrors, text } from "../schemas.ts";
 
 const conversationDetail = conversationView.extend({
   messages: z.array(messageView),
@@ -12,7 +12,7 @@ const conversationDetail = conversationView.extend({
 });
 const listQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(100).default(30),
-  cursor: z.string().max(200).optional(),
+  cursor: pageCursor.optional(),
 });
 const idempotencyHeaders = z.object({ "idempotency-key": z.string().min(1).max(200).regex(/^[\x21-\x7e]+$/).optional() });
 
@@ -32,7 +32,7 @@ export function registerConversationRoutes(
     "/api/conversations",
     {
       onRequest: requireUser,
-      schema: { tags, summary: "Create a conversation", body: z.strictObject({ title: z.string().trim().min(1).max(200).optional() }).nullish(), response: { 201: conversationView, ...standardErrors } },
+      schema: { tags, summary: "Create a conversation", body: z.strictObject({ title: text().trim().min(1).max(200).optional() }).nullish(), response: { 201: conversationView, ...standardErrors } },
     },
     async (request, reply) => reply.status(201).send(await conversations.create(currentUser(request).id, request.body?.title ?? null)),
   );
@@ -48,7 +48,7 @@ export function registerConversationRoutes(
   );
   app.patch(
     "/api/conversations/:id",
-    { onRequest: requireUser, schema: { tags, summary: "Rename a conversation", params: idParams, body: z.strictObject({ title: z.string().trim().min(1).max(200) }), response: { 200: conversationView, ...standardErrors } } },
+    { onRequest: requireUser, schema: { tags, summary: "Rename a conversation", params: idParams, body: z.strictObject({ title: text().trim().min(1).max(200) }), response: { 200: conversationView, ...standardErrors } } },
     async (request) => conversations.rename(currentUser(request).id, conversationId(request.params.id), request.body.title),
   );
   app.delete(
@@ -68,7 +68,7 @@ export function registerConversationRoutes(
         summary: "Send a message; the reply is generated in the background and streamed at streamUrl",
         params: idParams,
         headers: idempotencyHeaders,
-        body: z.strictObject({ content: z.string().refine((text) => text.trim().length > 0, "The message is empty."), model: z.string().max(200).optional() }),
+        body: z.strictObject({ content: text().refine((content) => content.trim().length > 0, "The message is empty."), model: text().max(200).optional() }),
         response: { 202: generationAccepted, ...standardErrors },
       },
     },
@@ -81,7 +81,7 @@ export function registerConversationRoutes(
     "/api/conversations/:id/regenerate",
     {
       onRequest: requireUser,
-      schema: { tags, summary: "Replace the last reply with a new generation", params: idParams, body: z.strictObject({ model: z.string().max(200).optional() }).nullish(), response: { 202: generationAccepted, ...standardErrors } },
+      schema: { tags, summary: "Replace the last reply with a new generation", params: idParams, body: z.strictObject({ model: text().max(200).optional() }).nullish(), response: { 202: generationAccepted, ...standardErrors } },
     },
     async (request, reply) => reply.status(202).send(await generations.regenerate(currentUser(request).id, conversationId(request.params.id), { model: request.body?.model })),
   );

@@ -3,12 +3,12 @@ import type { AccountsService } from "../../chat/accounts-service.ts";
 import { SluiceError } from "../../errors/catalog.ts";
 import type { App } from "../app-type.ts";
 import { currentUser, type RequireUser } from "../auth/authenticate.ts";
-import { standardErrors, userView } from "../schemas.ts";
+import { standardErrors, text, userView } from "../schemas.ts";
 
 const settings = z.object({ defaultModel: z.string().nullable(), systemPrompt: z.string().nullable() });
 const settingsPatch = z.strictObject({
-  defaultModel: z.string().max(200).nullable().optional(),
-  systemPrompt: z.string().max(20_000).nullable().optional(),
+  defaultModel: text().max(200).nullable().optional(),
+  systemPrompt: text().max(20_000).nullable().optional(),
 });
 
 export function registerMeRoutes(app: App, dependencies: { accounts: AccountsService; requireUser: RequireUser; models: readonly string[] }): void {

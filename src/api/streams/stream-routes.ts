@@ -10,7 +10,7 @@ import { activeStatuses } from "../../storage/messages-repository.ts";
 import { serveSse, type StreamHub, type WhenLogMissingOption } from "../../streaming/index.ts";
 import type { App } from "../app-type.ts";
 import { bearerToken, currentUser, type RequireUser } from "../auth/authenticate.ts";
-import { standardErrors, taskParams } from "../schemas.ts";
+import { isTaskId, standardErrors, taskParams, text } from "../schemas.ts";
 
 export interface StreamRouteDependencies {
   hub: StreamHub;
@@ -28,8 +28,8 @@ export interface StreamRouteDependencies {
 }
 
 const streamQuery = z.object({
-  token: z.string().max(300).optional(),
-  lastEventId: z.string().max(200).optional(),
+  token: text().max(300).optional(),
+  lastEventId: text().max(200).optional(),
 });
 
 /** PROTOCOL.md: `GET /api/stream/:taskId` (SSE) and `POST /api/stream/:taskId/cancel`. */
@@ -51,6 +51,8 @@ export function registerStreamRoutes(app: App, dependencies: StreamRouteDependen
     const token = bearerToken(request);
     const user = token === undefined ? undefined : await dependencies.authenticate(token);
     if (!user) throw new SluiceError("UNAUTHENTICATED");
+    // A malformed id is not found, like another user's, before any query (schemas.ts).
+    if (!isTaskId(taskId)) throw new SluiceError("STREAM_NOT_FOUND");
     const task = await generations.streamAccess(user.id, taskId);
     return { userId: user.id, whenMissing: activeStatuses.includes(task.status as (typeof activeStatuses)[number]) ? "wait" : "STREAM_EXPIRED" };
   };
@@ -110,6 +112,7 @@ export function registerStreamRoutes(app: App, dependencies: StreamRouteDependen
       },
     },
     async (request, reply) => {
+      if (!isTaskId(request.params.taskId)) throw new SluiceError("STREAM_NOT_FOUND");
       await generations.cancel(currentUser(request).id, request.params.taskId);
       return reply.status(202).send({ taskId: request.params.taskId, status: "cancelling" as const });
     },
