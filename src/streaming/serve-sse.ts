@@ -54,11 +54,18 @@ export function cursorFromRequest(request: IncomingMessage): Cursor | undefined 
   return text === null || text === "" ? undefined : parseCursor(text);
 }
 
-/** Writes the one error body shape, `{"error":{"code","message"}}`, if nothing was sent yet. */
+/** Writes the one error body shape, `{"error":{"code","message"}}`, if nothing was sent yet, with Retry-After when the error says when to come back (as the API's error handler does). */
 export function writeErrorResponse(response: ServerResponse, error: SluiceError): void {
   if (response.headersSent || response.destroyed) return;
   const body = JSON.stringify(toErrorBody(error));
-  response.writeHead(error.status, { "Content-Type": "application/json; charset=utf-8", "Cache-Control": "no-store" }).end(body);
+  const retryAfter = error.details?.retryAfterSeconds;
+  response
+    .writeHead(error.status, {
+      "Content-Type": "application/json; charset=utf-8",
+      "Cache-Control": "no-store",
+      ...(typeof retryAfter === "number" ? { "Retry-After": String(retryAfter) } : {}),
+    })
+    .end(body);
 }
 
 /**
