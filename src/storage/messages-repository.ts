@@ -84,6 +84,40 @@ export function createMessagesRepository(db: Db): MessagesRepository {
     updatedAt: sql`now()`,
     completedAt: sql`now()`,
   });
+  // Prepared once per repository (a named statement on PostgreSQL): the worker runs it once per
+  // generation, and building it with drizzle each time was a tenth of the worker's CPU in a burst of
+  // starts (BENCHMARKS.md, issue 13).
+  const beginAttemptStatement = db
+    .update(messages)
+    .set({ attempt: sql`${sql.placeholder("attempt")}::int`, status: "streaming", updatedAt: sql`now()` })
+    .where(and(eq(messages.taskId, sql.placeholder("taskId")), inArray(messages.status, [...activeStatuses]), lt(messages.attempt, sql.placeholder("attempt"))))
+    .returning({
+      ...taskColumns,
+      systemPrompt: sql<string | null>`(select ${users.systemPrompt} from ${users} where ${users.id} = ${messages.userId})`,
+      // Qualified by hand: drizzle renders RETURNING columns unqualified, which inside this subquery would mean h's.
+      history: sql<HistoryTurn[]>`(
+        select coalesce(json_agg(json_build_object('role', h.role, 'content', h.content) order by h.created_at, h.id), '[]'::json)
+        from ${messages} h
+        where h.conversation_id = "messages".conversation_id and h.created_at < "messages".created_at
+          and h.status in ('completed', 'cancelled') and h.content <> '')`,
+    })
+    .prepare("sluice_begin_attempt");
+  const finishStatement = db
+    .update(messages)
+    .set({
+      status: sql`${sql.placeholder("status")}::text`,
+      content: sql`${sql.placeholder("content")}::text`,
+      lastSeq: sql`${sql.placeholder("lastSeq")}::int`,
+      inputTokens: sql`${sql.placeholder("inputTokens")}::int`,
+      outputTokens: sql`${sql.placeholder("outputTokens")}::int`,
+      errorCode: sql`${sql.placeholder("errorCode")}::text`,
+      errorMessage: sql`${sql.placeholder("errorMessage")}::text`,
+      updatedAt: sql`now()`,
+      completedAt: sql`now()`,
+    })
+    .where(and(eq(messages.taskId, sql.placeholder("taskId")), eq(messages.attempt, sql.placeholder("attempt")), inArray(messages.status, [...activeStatuses])))
+    .returning({ id: messages.id })
+    .prepare("sluice_finish");
   return {
     acceptTurn: async (input) => acceptTurn(db, input),
     listForConversation: async (conversationId) =>
@@ -96,29 +130,9 @@ export function createMessagesRepository(db: Db): MessagesRepository {
         .where(and(eq(messages.conversationId, conversationId), isNotNull(messages.taskId)));
       return rows.flatMap((row) => (row.taskId ? [row.taskId] : []));
     },
-    beginAttempt: async (taskId, attempt) =>
-      (
-        await db
-          .update(messages)
-          .set({ attempt, status: "streaming", updatedAt: sql`now()` })
-          .where(and(eq(messages.taskId, taskId), inArray(messages.status, [...activeStatuses]), lt(messages.attempt, attempt)))
-          .returning({
-            ...taskColumns,
-            systemPrompt: sql<string | null>`(select ${users.systemPrompt} from ${users} where ${users.id} = ${messages.userId})`,
-            // Qualified by hand: drizzle renders RETURNING columns unqualified, which inside this subquery would mean h's.
-            history: sql<HistoryTurn[]>`(
-              select coalesce(json_agg(json_build_object('role', h.role, 'content', h.content) order by h.created_at, h.id), '[]'::json)
-              from ${messages} h
-              where h.conversation_id = "messages".conversation_id and h.created_at < "messages".created_at
-                and h.status in ('completed', 'cancelled') and h.content <> '')`,
-          })
-      )[0],
+    beginAttempt: async (taskId, attempt) => (await beginAttemptStatement.execute({ taskId, attempt }))[0],
     finish: async (taskId, attempt, result) => {
-      const updated = await db
-        .update(messages)
-        .set(finalSet(result))
-        .where(and(eq(messages.taskId, taskId), eq(messages.attempt, attempt), inArray(messages.status, [...activeStatuses])))
-        .returning({ id: messages.id });
+      const updated = await finishStatement.execute({ taskId, attempt, ...result });
       if (updated.length > 0) return "saved";
       const [existing] = await db.select({ status: messages.status, attempt: messages.attempt }).from(messages).where(eq(messages.taskId, taskId));
       if (!existing) return "missing";
