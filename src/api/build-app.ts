@@ -40,7 +40,9 @@ export async function buildApp(config: Config, dependencies: AppDependencies): P
     // TRUST_PROXY (hop count or proxy addresses, never blanket true): request.ip is then the
     // address the trusted proxy saw, so per-IP limits apply per client behind nginx.
     trustProxy: trustedProxies(config.http.trustProxy),
-    return503OnClosing: true,
+    // While closing, registerErrorHandling answers 503 SERVICE_UNAVAILABLE in the error shape
+    // (Fastify's own 503 body is not).
+    return503OnClosing: false,
     forceCloseConnections: false,
     // What Fastify and Node answer by themselves (bad %-encoding, over-long path parameter,
     // unparsable HTTP, 408, 431) gets the one error shape with a catalog code too.

@@ -88,6 +88,18 @@ export function registerErrorHandling(app: App, options: ErrorHandlingOptions = 
     }
     return sendError(reply, new SluiceError("ROUTE_NOT_FOUND", `No route ${request.method} ${path}`));
   });
+  // Fastify's own 503 while closing (return503OnClosing) is not in the error shape; build-app turns it
+  // off and this answers instead: a request on a connection still open at shutdown is told to retry.
+  let closing = false;
+  app.addHook("preClose", (done) => {
+    closing = true;
+    done();
+  });
+  app.addHook("onRequest", async (_request, reply) => {
+    if (!closing) return;
+    void reply.header("connection", "close");
+    throw new SluiceError("SERVICE_UNAVAILABLE", "The server is shutting down; retry.", { details: { retryAfterSeconds: 1 } });
+  });
   // An answer sent before its request's body arrived in full must not close the socket under the client.
   app.addHook("onSend", async (request, reply, payload) => {
     if (drainUnreadBody(request.raw, options.drainUnreadBodyMs)) reply.removeHeader("connection");
