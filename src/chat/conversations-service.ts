@@ -20,7 +20,10 @@ export interface ConversationsService {
   list(userId: string, options: { limit: number; cursor: string | undefined }): Promise<{ items: ConversationView[]; nextCursor: string | null }>;
   get(userId: string, id: string): Promise<ConversationDetail>;
   rename(userId: string, id: string, title: string): Promise<ConversationView>;
-  /** Deletes it with its messages, then cancels its generation and drops its stream logs. */
+  /**
+   * Deletes it with its messages, then ends its running generation's stream (`end` cancelled,
+   * CONVERSATION_DELETED), cancels it and drops the finished streams' logs.
+   */
   delete(userId: string, id: string): Promise<void>;
 }
 
@@ -28,8 +31,11 @@ export function createConversationsService(dependencies: {
   conversations: ConversationsRepository;
   messages: MessagesRepository;
   streamUrl: (taskId: string, userId: string) => string;
-  /** Cancels and forgets the Redis side of these tasks (logs, markers). */
-  discardStreams: (taskIds: readonly string[]) => Promise<void>;
+  /**
+   * The Redis side of a deleted conversation's tasks: an active one (pending or streaming when
+   * the conversation was deleted) is ended for its viewers and cancelled, the others' logs dropped.
+   */
+  discardStreams: (tasks: ReadonlyArray<{ taskId: string; active: boolean }>) => Promise<void>;
 }): ConversationsService {
   const { conversations, messages } = dependencies;
   const notFound = (): SluiceError => new SluiceError("NOT_FOUND", "No such conversation.");
@@ -63,9 +69,11 @@ export function createConversationsService(dependencies: {
     },
     delete: async (userId, id) => {
       if (!(await conversations.find(userId, id))) throw notFound();
-      const taskIds = await messages.taskIdsOfConversation(id);
+      const tasks = (await messages.listForConversation(id)).flatMap((row) =>
+        row.taskId ? [{ taskId: row.taskId, active: row.status === "pending" || row.status === "streaming" }] : [],
+      );
       if (!(await conversations.delete(userId, id))) throw notFound();
-      await dependencies.discardStreams(taskIds);
+      await dependencies.discardStreams(tasks);
     },
   };
 }

@@ -55,6 +55,8 @@ export const errorCatalog = {
   PROVIDER_TIMEOUT: { status: 504, message: "The provider sent nothing for too long.", retryable: true },
   WORKER_LOST: { status: 500, message: "The generation was interrupted too many times and gave up.", retryable: true },
   GENERATION_ORPHANED: { status: 500, message: "The generation stopped making progress and was ended.", retryable: true },
+  // Carried in an `end` with status "cancelled": the conversation was deleted while its reply was generating.
+  CONVERSATION_DELETED: { status: 410, message: "The conversation was deleted while its reply was being generated.", retryable: false },
 
   // Dependencies
   SERVICE_UNAVAILABLE: { status: 503, message: "A backing service is unavailable; try again shortly.", retryable: true },

@@ -3,6 +3,7 @@ import type { Redis } from "ioredis";
 import { defineScript, type RedisClient } from "../redis/run-script.ts";
 import { withSpan } from "../tracing/with-span.ts";
 import { activeTraceparent } from "../tracing/traceparent.ts";
+import { generationJobRetries } from "./generation-retries.ts";
 
 export const generationQueueName = "generations";
 
@@ -41,8 +42,10 @@ export async function enqueueGeneration(queue: GenerationQueue, data: Generation
     await queue.add("generate", traceparent === undefined ? data : { ...data, traceparent }, {
       jobId: data.taskId,
       // Stalled-job recovery (a killed worker) is bounded by the worker's maxStalledCount;
-      // provider retries happen inside the job, before the first token only.
-      attempts: 1,
+      // provider retries happen inside the job, before the first token only. A job that failed on
+      // an unavailable dependency is retried as a new attempt; the worker decides how often
+      // (JOB_ATTEMPTS, generation-retries.ts).
+      ...generationJobRetries,
       removeOnComplete: { age: 3600, count: 10_000 },
       removeOnFail: { age: 24 * 3600, count: 10_000 },
     });

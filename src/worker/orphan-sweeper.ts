@@ -1,4 +1,5 @@
 import type { Logger } from "pino";
+import { errorCatalog, type ErrorCode } from "../errors/catalog.ts";
 import { enqueueGeneration, type GenerationQueue } from "../queue/generation-queue.ts";
 import type { MessagesRepository } from "../storage/messages-repository.ts";
 import type { StreamLog } from "../streaming/index.ts";
@@ -54,17 +55,13 @@ export function createOrphanSweeper(options: {
         requeued += 1;
         logger.warn({ taskId: task.taskId }, "re-enqueued an accepted generation whose queue job had vanished");
       } else if (state === "failed" || state === "completed") {
+        // Normally the worker that failed the job has ended the task already (start-worker.ts);
+        // this is the fallback when it could not (PostgreSQL down then, the process died).
         const job = await queue.getJob(task.taskId);
-        const stalled = (job?.stalledCounter ?? 0) > 0 || (job?.attemptsStarted ?? 0) > 1;
-        const error = stalled
-          ? { code: "WORKER_LOST" as const, message: "The generation was interrupted too many times and gave up." }
-          : { code: "GENERATION_ORPHANED" as const, message: "The generation stopped making progress and was ended." };
-        await messages.forceFinish(task.taskId, {
-          status: "failed", content: "", lastSeq: null, inputTokens: null, outputTokens: null, errorCode: error.code, errorMessage: error.message,
-        });
-        await streamLog.forceEnd(task.taskId, { status: "failed", error, messageId: task.messageId });
+        const code = job?.deferredFailure || (job?.stalledCounter ?? 0) > 0 ? "WORKER_LOST" : "GENERATION_ORPHANED";
+        await endFailedGeneration({ messages, streamLog }, task, code);
         failed += 1;
-        logger.warn({ taskId: task.taskId, state, code: error.code }, "ended an orphaned generation");
+        logger.warn({ taskId: task.taskId, state, code }, "ended an orphaned generation");
       }
     }
     stillSince = seen;
@@ -82,4 +79,52 @@ export function createOrphanSweeper(options: {
   }, options.intervalMs);
   timer.unref();
   return { sweep, stop: () => clearInterval(timer) };
+}
+
+/**
+ * Ends a generation that will not run again (its job failed for good, or vanished as failed):
+ * saves the message `failed` with `code` and the text the log holds after its last `start` or
+ * `reset` (what viewers have, PROTOCOL.md 3.2; never an empty reply when text was streamed),
+ * then writes the failed `end`. A row that is final already (or gone) is not touched, and
+ * the log is only made to agree with it. Idempotent; unfenced, like `forceEnd`.
+ */
+export async function endFailedGeneration(
+  dependencies: { messages: MessagesRepository; streamLog: StreamLog },
+  task: { taskId: string; messageId: string },
+  code: ErrorCode,
+): Promise<"ended" | "already-final"> {
+  const { messages, streamLog } = dependencies;
+  const { taskId, messageId } = task;
+  const meta = await streamLog.inspect(taskId);
+  const content = meta && meta.state === "live" ? await textAfterLastReset(streamLog, taskId) : "";
+  const error = { code, message: errorCatalog[code].message };
+  const saved = await messages.forceFinish(taskId, {
+    status: "failed", content, lastSeq: meta?.lastSeq ?? null, inputTokens: null, outputTokens: null, errorCode: code, errorMessage: error.message,
+  });
+  if (saved) {
+    await streamLog.forceEnd(taskId, { status: "failed", error, messageId });
+    return "ended";
+  }
+  // Saved by its attempt (or deleted with its conversation, whose log then holds its tombstone):
+  // a live log gets the row's own outcome, never a second, contradicting one.
+  const row = await messages.findTask(taskId);
+  if (row && meta?.state === "live" && row.status !== "pending" && row.status !== "streaming") {
+    await streamLog.forceEnd(taskId, { status: row.status, messageId });
+  }
+  return "already-final";
+}
+
+/** The text a client holds after reading the whole log: the deltas after the last `start` or `reset`. */
+async function textAfterLastReset(streamLog: StreamLog, taskId: string): Promise<string> {
+  let text = "";
+  for (let afterSeq = 0; ; ) {
+    const page = await streamLog.read(taskId, afterSeq);
+    const last = page?.entries.at(-1);
+    if (!page || !last) return text;
+    for (const { event } of page.entries) {
+      if (event.type === "start" || event.type === "reset") text = "";
+      else if (event.type === "text-delta") text += event.delta;
+    }
+    afterSeq = last.seq;
+  }
 }

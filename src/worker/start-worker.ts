@@ -2,18 +2,23 @@ import { WaitingError, Worker } from "bullmq";
 import type { Redis } from "ioredis";
 import type { Logger } from "pino";
 import { generationQueueName, queuePrefix, type GenerationJobData, type GenerationQueue } from "../queue/generation-queue.ts";
+import { finalFailureCode, retryOrGiveUp } from "../queue/generation-retries.ts";
 import type { MessagesRepository } from "../storage/messages-repository.ts";
 import type { StreamLog } from "../streaming/index.ts";
 import type { LlmProvider } from "../llm/llm-provider.ts";
 import { createCancelWatcher } from "./cancel-watcher.ts";
 import { createGenerationJob, type GenerationMetrics } from "./generation-job.ts";
 import { oneRunPerTask } from "./one-run-per-task.ts";
-import { createOrphanSweeper } from "./orphan-sweeper.ts";
+import { createOrphanSweeper, endFailedGeneration } from "./orphan-sweeper.ts";
+import { retryDatabase } from "./retry-within-budget.ts";
 
 export interface WorkerSettings {
   keyPrefix: string;
   concurrency: number;
-  /** Attempts of one generation when workers die under it (BullMQ stalled-job recovery). */
+  /**
+   * Attempts of one generation when workers die under it (BullMQ stalled-job recovery), and,
+   * counted apart, when a dependency stays unavailable past the job's own retry budget.
+   */
   attempts: number;
   lockDurationMs: number;
   stalledIntervalMs: number;
@@ -72,7 +77,19 @@ export function startWorker(options: {
   const shutdown = new AbortController();
   const runTask = oneRunPerTask((data: GenerationJobData) => runJob(data, shutdown.signal));
   const worker = new Worker<GenerationJobData>(generationQueueName, async (job, token) => {
-    const { result, joined } = await runTask(job.data);
+    let outcome;
+    try {
+      // A retry after a dependency failure waits for PostgreSQL first (within the same budget as
+      // the final save), so the new attempt's `reset` does not empty the viewers' text while the
+      // attempt cannot run. A task deleted meanwhile has nothing left to run.
+      if (job.attemptsMade > 0 && !(await retryDatabase(() => options.messages.findTask(job.data.taskId), { budgetMs: settings.finalSaveRetryMs, baseDelayMs: 200, maxDelayMs: 2_000 }))) return;
+      outcome = await runTask(job.data);
+    } catch (error) {
+      // The job decides retries (generation-retries.ts): a dependency failure with attempts left is
+      // rethrown for BullMQ to retry as a new fenced attempt; anything else fails the job for good.
+      throw retryOrGiveUp(error, job.attemptsMade, settings.attempts);
+    }
+    const { result, joined } = outcome;
     if (joined) logger.info({ taskId: job.data.taskId }, "a second job for a task running here waited for it");
     if (result === "handed-back") {
       await job.moveToWait(token);
@@ -93,7 +110,21 @@ export function startWorker(options: {
     logger.warn({ taskId: jobId }, "job stalled: its worker lost the lock; re-queued as a new attempt");
     options.metrics?.jobsStalled?.inc();
   });
-  worker.on("failed", (job, error) => logger.error({ taskId: job?.id, err: error }, "generation job failed"));
+  worker.on("failed", (job, error) => {
+    if (!job) return;
+    const code = finalFailureCode(job, error);
+    if (code === undefined) {
+      logger.warn({ taskId: job.id, err: error, attemptsMade: job.attemptsMade, delayMs: job.delay }, "generation failed on an unavailable dependency; the job is retried as a new attempt");
+      return;
+    }
+    logger.error({ taskId: job.id, err: error, code }, "generation job failed");
+    // RELIABILITY.md fault 4: the stream ends and the row is saved at once, not after ORPHAN_TIMEOUT_MS;
+    // if PostgreSQL or Redis refuse it now, the orphan sweeper does it later.
+    void endFailedGeneration({ messages: options.messages, streamLog: options.streamLog }, { taskId: job.data.taskId, messageId: job.data.messageId }, code).then(
+      (ended) => logger.warn({ taskId: job.id, code, ended }, "ended the failed generation"),
+      (endError: unknown) => logger.warn({ taskId: job.id, err: endError }, "could not end the failed generation; the orphan sweeper will"),
+    );
+  });
   void worker.run().catch((error: unknown) => logger.error({ err: error }, "worker stopped"));
   const ready = Promise.all([worker.waitUntilReady(), cancels.ready]).then(() => undefined);
   const sweeper = createOrphanSweeper({

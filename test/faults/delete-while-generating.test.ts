@@ -1,0 +1,205 @@
+/**
+ * A conversation deleted while its reply generates (PROTOCOL.md 3.1): its
+ * viewers get exactly one `end` {cancelled, CONVERSATION_DELETED} within
+ * seconds, and the worker stops without writing to the log or recreating it,
+ * whether the delete comes mid-stream, while the worker waits on its final
+ * save, or between the save's commit and its `end`.
+ *
+ * Found by this test: the delete dropped the log, so viewers waited on
+ * heartbeats (the hub treats a missing log as "not started yet") and a worker
+ * that came to write its `end` found the log gone and recreated it.
+ *
+ * Only the worker reaches PostgreSQL and Redis through fault proxies, so the
+ * test can hold it at its final save (a row lock, then PostgreSQL cut off) or
+ * before its `end` (Redis paused) while the API deletes the conversation.
+ */
+import pg from "pg";
+import type { Redis } from "ioredis";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { streamKeys } from "../../src/streaming/stream-keys.ts";
+import { createTestDatabase } from "../helpers/postgres.ts";
+import { connectTestRedis, testRedisUrl } from "../helpers/redis.ts";
+import type { SluiceProcess } from "../helpers/sluice-process.ts";
+import { startFaultProxy, type FaultProxy } from "../rig/fault-proxy.ts";
+import { createStreamRecorder, parseCursor, type StreamRecorder, type TaskReport } from "../rig/stream-recorder.ts";
+import { ApiError, call, createConversation, echoPrompt, seededRandom, sendMessage, signUp, until } from "./support/chat-api.ts";
+import { clusterStartTimeoutMs, startCluster, type Cluster } from "./support/start-cluster.ts";
+
+let databaseUrl: string;
+let postgresProxy: FaultProxy;
+let redisProxy: FaultProxy;
+let cluster: Cluster;
+let worker: SluiceProcess;
+
+beforeAll(async () => {
+  databaseUrl = await createTestDatabase("deleting");
+  postgresProxy = await startFaultProxy(databaseUrl);
+  redisProxy = await startFaultProxy(testRedisUrl());
+  const proxiedDatabase = new URL(databaseUrl);
+  proxiedDatabase.hostname = "127.0.0.1";
+  proxiedDatabase.port = String(postgresProxy.port);
+  cluster = await startCluster({ combined: false, apis: 1, workers: 0, label: "deleting", env: { DATABASE_URL: databaseUrl, DB_STATEMENT_TIMEOUT_MS: "1000", SIMULATED_TOKENS_PER_SECOND: "40" } });
+  // A long job lock: the worker's lock renewals wait while its Redis is paused, and the job must stay its own.
+  worker = await cluster.startWorker({ DATABASE_URL: proxiedDatabase.toString(), REDIS_URL: redisProxy.url, JOB_LOCK_DURATION_MS: "30000" });
+}, clusterStartTimeoutMs);
+afterAll(async () => {
+  postgresProxy?.setMode({ kind: "pass" });
+  redisProxy?.setMode({ kind: "pass" });
+  await cluster?.stop();
+  await Promise.all([postgresProxy?.close(), redisProxy?.close()]);
+});
+
+async function connect(): Promise<pg.Client> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  client.on("error", () => undefined);
+  await client.connect();
+  return client;
+}
+
+async function finalSavesWaitingOnLock(observer: pg.Client): Promise<number[]> {
+  const result = await observer.query<{ pid: number }>(
+    `SELECT pid FROM pg_stat_activity
+      WHERE datname = current_database() AND wait_event_type = 'Lock'
+        AND query ILIKE 'update "messages"%' AND query ILIKE '%"completed_at"%'`,
+  );
+  return result.rows.map((row) => row.pid);
+}
+
+interface Generating {
+  session: Awaited<ReturnType<typeof signUp>>;
+  conversationId: string;
+  taskId: string;
+  expected: string;
+  recorder: StreamRecorder;
+  following: Promise<TaskReport>;
+}
+
+async function startGenerating(seed: number, words: number): Promise<Generating> {
+  const session = await signUp(cluster.url, "deleting");
+  const conversationId = await createConversation(session);
+  const { prompt, expected } = echoPrompt(seededRandom(seed), words);
+  const { taskId } = await sendMessage(session, conversationId, prompt);
+  const recorder = createStreamRecorder(session);
+  const following = recorder.follow(taskId, () => ({ idleTimeoutMs: 60_000 }), { deadlineMs: 60_000 });
+  await until(() => recorder.report(taskId).text.length > 0, 30_000, "the stream to start");
+  return { session, conversationId, taskId, expected, recorder, following };
+}
+
+/** Deletes the conversation and returns when the viewer has its `end`: how long that took. */
+async function deleteAndWaitForEnd(generating: Generating): Promise<{ report: TaskReport; endAfterDeleteMs: number }> {
+  const { session, conversationId, taskId, recorder } = generating;
+  const deletedAt = Date.now();
+  await call(session.baseUrl, "DELETE", `/api/conversations/${conversationId}`, { token: session.token });
+  const report = await generating.following;
+  const end = recorder.events.find((event) => event.taskId === taskId && event.type === "end");
+  return { report, endAfterDeleteMs: (end?.at ?? Number.NaN) - deletedAt };
+}
+
+/** The worker logged this line for the task (it has stopped with it). */
+async function workerLogged(taskId: string, message: string): Promise<void> {
+  const line = new RegExp(`"taskId":"${taskId}"[^\\n]*"msg":"${message}"`);
+  await until(() => line.test(worker.output()), 60_000, `the worker to log "${message}"`);
+}
+
+/**
+ * The log is the tombstone the viewer read, untouched: same incarnation as the viewer's cursors,
+ * ended, exactly one `end` (the last entry, CONVERSATION_DELETED), nothing after it, and it expires soon.
+ */
+async function expectTombstone(redis: Redis, generating: Generating, context: string): Promise<void> {
+  const { taskId, recorder } = generating;
+  const keys = streamKeys(cluster.env.REDIS_KEY_PREFIX ?? "", taskId);
+  const entries = (await redis.xrange(keys.log, "-", "+")).map(([, fields]) => JSON.parse(fields[1] ?? "{}") as { type: string; status?: string; error?: { code?: string } });
+  const meta = await redis.hgetall(keys.meta);
+  const viewerEnd = recorder.events.find((event) => event.taskId === taskId && event.type === "end");
+  const details = `${context}\n${JSON.stringify({ meta, types: entries.map((entry) => entry.type) })}`;
+  expect(entries.filter((entry) => entry.type === "end"), details).toHaveLength(1);
+  expect(entries.at(-1), details).toMatchObject({ type: "end", status: "cancelled", error: { code: "CONVERSATION_DELETED" } });
+  expect(entries.filter((entry) => entry.type === "start" || entry.type === "reset").map((entry) => entry.type), details).toEqual(["start"]);
+  expect(meta.state, details).toBe("ended");
+  expect(meta.incarnation, details).toBe(parseCursor(viewerEnd?.cursor ?? "")?.incarnation);
+  expect(Number(meta.endSeq), details).toBe(entries.length);
+  const ttlMs = await redis.pttl(keys.log);
+  expect(ttlMs, details).toBeGreaterThan(0);
+  expect(ttlMs, details).toBeLessThanOrEqual(60_000);
+}
+
+async function expectOneDeletedEnd(generating: Generating, report: TaskReport, endAfterDeleteMs: number, context: string): Promise<void> {
+  expect(report, context).toMatchObject({ ends: 1, endStatus: "cancelled", lost: 0, duplicated: 0, outOfOrder: 0, resets: 0 });
+  const end = generating.recorder.events.find((event) => event.taskId === generating.taskId && event.type === "end");
+  expect(end?.data, context).toMatchObject({ status: "cancelled", error: { code: "CONVERSATION_DELETED" } });
+  expect(endAfterDeleteMs, context).toBeLessThan(5_000);
+  // The conversation and its stream are gone for the API.
+  const gone = await call(generating.session.baseUrl, "GET", `/api/conversations/${generating.conversationId}`, { token: generating.session.token }).catch((error: unknown) => error);
+  expect(gone instanceof ApiError ? gone.status : gone, context).toBe(404);
+}
+
+describe("deleting a conversation while its reply generates", () => {
+  it("mid-stream: one end (cancelled, CONVERSATION_DELETED) at once; the worker stops and writes nothing more", async () => {
+    const redis = connectTestRedis();
+    const generating = await startGenerating(131, 400);
+    const { report, endAfterDeleteMs } = await deleteAndWaitForEnd(generating);
+    const context = `${JSON.stringify({ ...report, text: undefined, endAfterDeleteMs })}\n${worker.output().slice(-3_000)}`;
+    await expectOneDeletedEnd(generating, report, endAfterDeleteMs, context);
+    // Its next flush is refused by the ended log (or, cancelled first, its save finds no row).
+    await until(
+      () => new RegExp(`"taskId":"${generating.taskId}"[^\\n]*"msg":"(attempt superseded; stopping without saving|final save refused; not ending the stream)"`).test(worker.output()),
+      30_000,
+      "the worker to stop",
+    );
+    await expectTombstone(redis, generating, context);
+  }, 90_000);
+
+  it("while the worker waits on its final save: the save finds no row, and nothing is written after the tombstone", async () => {
+    const redis = connectTestRedis();
+    const generating = await startGenerating(132, 30);
+    const locker = await connect();
+    const observer = await connect();
+    let deleted: Awaited<ReturnType<typeof deleteAndWaitForEnd>>;
+    try {
+      await locker.query("BEGIN");
+      await locker.query("SELECT id FROM messages WHERE task_id = $1 FOR UPDATE", [generating.taskId]);
+      await until(async () => (await finalSavesWaitingOnLock(observer)).length > 0, 30_000, "the final save to wait on the row lock");
+      // Cut the worker off from PostgreSQL and end its held statement: the save now retries, unable to commit.
+      postgresProxy.setMode({ kind: "drop" });
+      for (const pid of await finalSavesWaitingOnLock(observer)) await observer.query("SELECT pg_terminate_backend($1)", [pid]);
+      await locker.query("ROLLBACK");
+      await until(() => new RegExp(`"taskId":"${generating.taskId}"[^\\n]*"msg":"final save failed; retrying"`).test(worker.output()), 30_000, "a final-save retry");
+      deleted = await deleteAndWaitForEnd(generating);
+    } finally {
+      postgresProxy.setMode({ kind: "pass" });
+      await Promise.all([locker.end().catch(() => undefined), observer.end().catch(() => undefined)]);
+    }
+    const { report, endAfterDeleteMs } = deleted;
+    const context = `${JSON.stringify({ ...report, text: undefined, endAfterDeleteMs })}\n${worker.output().slice(-3_000)}`;
+    await expectOneDeletedEnd(generating, report, endAfterDeleteMs, context);
+    await workerLogged(generating.taskId, "final save refused; not ending the stream");
+    await expectTombstone(redis, generating, context);
+  }, 120_000);
+
+  it("between the save's commit and the worker's end: the end is refused by the tombstone, the log is not recreated", async () => {
+    const redis = connectTestRedis();
+    const generating = await startGenerating(133, 30);
+    const locker = await connect();
+    const observer = await connect();
+    let deleted: Awaited<ReturnType<typeof deleteAndWaitForEnd>>;
+    try {
+      await locker.query("BEGIN");
+      await locker.query("SELECT id FROM messages WHERE task_id = $1 FOR UPDATE", [generating.taskId]);
+      await until(async () => (await finalSavesWaitingOnLock(observer)).length > 0, 30_000, "the final save to wait on the row lock");
+      // Freeze the worker's Redis, then let the save commit: the worker now tries to write its `end`.
+      redisProxy.setMode({ kind: "pause" });
+      await locker.query("ROLLBACK");
+      await until(async () => (await observer.query<{ status: string }>("SELECT status FROM messages WHERE task_id = $1", [generating.taskId])).rows[0]?.status === "completed", 30_000, "the save to commit");
+      deleted = await deleteAndWaitForEnd(generating);
+    } finally {
+      redisProxy.setMode({ kind: "pass" });
+      await Promise.all([locker.end().catch(() => undefined), observer.end().catch(() => undefined)]);
+    }
+    const { report, endAfterDeleteMs } = deleted;
+    const context = `${JSON.stringify({ ...report, text: undefined, endAfterDeleteMs })}\n${worker.output().slice(-3_000)}`;
+    await expectOneDeletedEnd(generating, report, endAfterDeleteMs, context);
+    // The worker's `end` found the stream ended (its first one wins, PROTOCOL.md 8.2) and it finished.
+    await workerLogged(generating.taskId, "stream completed");
+    await expectTombstone(redis, generating, context);
+  }, 120_000);
+});

@@ -1,0 +1,146 @@
+/**
+ * RELIABILITY.md "What is guaranteed at the edges": PostgreSQL unreachable for
+ * longer than FINAL_SAVE_RETRY_MS, at the final save and at the start of an
+ * attempt. The attempt fails and the job is retried as a new attempt (viewers
+ * see `reset`, then the new attempt's text), once PostgreSQL answers again:
+ * one `end`, `completed`, and the saved message is the text the client ended with.
+ *
+ * Found by this test: the job was enqueued with `attempts: 1`, so it failed for
+ * good, and the orphan sweeper later saved the reply `failed` with no content.
+ *
+ * Only the worker reaches PostgreSQL through the fault proxy; the API and the
+ * test go direct, so the client can still send and read while the worker cannot.
+ */
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createTestDatabase } from "../helpers/postgres.ts";
+import type { SluiceProcess } from "../helpers/sluice-process.ts";
+import { startFaultProxy, type FaultProxy } from "../rig/fault-proxy.ts";
+import { createStreamRecorder } from "../rig/stream-recorder.ts";
+import { conversationMessages, createConversation, echoPrompt, seededRandom, sendMessage, signUp, until } from "./support/chat-api.ts";
+import { clusterStartTimeoutMs, startCluster, type Cluster } from "./support/start-cluster.ts";
+
+let databaseUrl: string;
+let proxy: FaultProxy;
+let cluster: Cluster;
+let worker: SluiceProcess;
+
+beforeAll(async () => {
+  databaseUrl = await createTestDatabase("pgbudget");
+  proxy = await startFaultProxy(databaseUrl);
+  const proxied = new URL(databaseUrl);
+  proxied.hostname = "127.0.0.1";
+  proxied.port = String(proxy.port);
+  cluster = await startCluster({
+    combined: false,
+    apis: 1,
+    workers: 0,
+    label: "pgbudget",
+    // The smallest save budget, so the test holds PostgreSQL down past it in seconds. JOB_ATTEMPTS is the default.
+    env: { DATABASE_URL: databaseUrl, DB_STATEMENT_TIMEOUT_MS: "1000", FINAL_SAVE_RETRY_MS: "1000", SIMULATED_TOKENS_PER_SECOND: "60", JOB_ATTEMPTS: "3" },
+  });
+  worker = await cluster.startWorker({ DATABASE_URL: proxied.toString() });
+}, clusterStartTimeoutMs);
+afterAll(async () => {
+  proxy?.setMode({ kind: "pass" });
+  await cluster?.stop();
+  await proxy?.close();
+});
+
+async function connect(): Promise<pg.Client> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  client.on("error", () => undefined);
+  await client.connect();
+  return client;
+}
+
+/** The worker's final UPDATE of a row (it sets `completed_at`) waiting on a row lock: its backend pids. */
+async function finalSavesWaitingOnLock(observer: pg.Client): Promise<number[]> {
+  const result = await observer.query<{ pid: number }>(
+    `SELECT pid FROM pg_stat_activity
+      WHERE datname = current_database() AND wait_event_type = 'Lock'
+        AND query ILIKE 'update "messages"%' AND query ILIKE '%"completed_at"%'`,
+  );
+  return result.rows.map((row) => row.pid);
+}
+
+/**
+ * Waits until the worker has given up on this attempt: the fixed worker logs that the job is
+ * retried as a new attempt; before the fix the job failed for good ("generation job failed").
+ */
+async function attemptGivenUp(taskId: string): Promise<"retried" | "failed"> {
+  const retried = new RegExp(`"taskId":"${taskId}"[^\\n]*"msg":"generation failed on an unavailable dependency; the job is retried as a new attempt"`);
+  const failed = new RegExp(`"taskId":"${taskId}"[^\\n]*"msg":"generation job failed"`);
+  let outcome: "retried" | "failed" | undefined;
+  await until(() => {
+    outcome = retried.test(worker.output()) ? "retried" : failed.test(worker.output()) ? "failed" : undefined;
+    return outcome !== undefined;
+  }, 60_000, "the worker to give up on the attempt");
+  return outcome ?? "failed";
+}
+
+describe("PostgreSQL unreachable for longer than FINAL_SAVE_RETRY_MS", () => {
+  it("at the final save: the job is retried as a new attempt once PostgreSQL is back; one end, completed, saved = the client's text", async () => {
+    const session = await signUp(cluster.url, "pgbudget");
+    const conversationId = await createConversation(session);
+    const { prompt, expected } = echoPrompt(seededRandom(121), 40);
+    const accepted = await sendMessage(session, conversationId, prompt);
+    const recorder = createStreamRecorder(session);
+    const following = recorder.follow(accepted.taskId, () => ({ idleTimeoutMs: 60_000 }), { deadlineMs: 90_000 });
+    await until(() => recorder.report(accepted.taskId).text.length > 0, 30_000, "the stream to start");
+
+    // Hold the worker at its final save (a row lock), then cut it off from PostgreSQL and end the
+    // held statement, so the save can neither commit now nor later behind the worker's back.
+    const locker = await connect();
+    const observer = await connect();
+    let outcome: "retried" | "failed";
+    try {
+      await locker.query("BEGIN");
+      await locker.query("SELECT id FROM messages WHERE task_id = $1 FOR UPDATE", [accepted.taskId]);
+      await until(async () => (await finalSavesWaitingOnLock(observer)).length > 0, 30_000, "the final save to wait on the row lock");
+      await until(() => recorder.report(accepted.taskId).text === expected, 10_000, "the whole text to reach the client");
+      proxy.setMode({ kind: "drop" });
+      for (const pid of await finalSavesWaitingOnLock(observer)) await observer.query("SELECT pg_terminate_backend($1)", [pid]);
+      await locker.query("ROLLBACK");
+      outcome = await attemptGivenUp(accepted.taskId);
+      expect(recorder.report(accepted.taskId).ends, "`end` while the save could not commit").toBe(0);
+    } finally {
+      proxy.setMode({ kind: "pass" });
+      await Promise.all([locker.end().catch(() => undefined), observer.end().catch(() => undefined)]);
+    }
+
+    const report = await following;
+    const context = `${outcome}\n${JSON.stringify({ ...report, text: undefined })}\n${worker.output().slice(-4_000)}`;
+    expect(report, context).toMatchObject({ ends: 1, endStatus: "completed", lost: 0, duplicated: 0, outOfOrder: 0, text: expected });
+    // The new attempt began with `reset`: the client dropped the first attempt's text and ended with the second's.
+    expect(report.resets, context).toBeGreaterThanOrEqual(1);
+    const rows = (await conversationMessages(session, conversationId)).filter((message) => message.taskId === accepted.taskId);
+    expect(rows.map((row) => [row.role, row.status, row.content]), context).toEqual([["assistant", "completed", expected]]);
+  }, 150_000);
+
+  it("when the attempt begins: the same, once PostgreSQL is back", async () => {
+    const session = await signUp(cluster.url, "pgbudget");
+    const conversationId = await createConversation(session);
+    const { prompt, expected } = echoPrompt(seededRandom(122), 30);
+    proxy.setMode({ kind: "drop" });
+    let outcome: "retried" | "failed";
+    let accepted;
+    const recorder = createStreamRecorder(session);
+    let following;
+    try {
+      // The API reaches PostgreSQL directly: the message is accepted; the worker cannot claim it.
+      accepted = await sendMessage(session, conversationId, prompt);
+      following = recorder.follow(accepted.taskId, () => ({ idleTimeoutMs: 60_000 }), { deadlineMs: 90_000 });
+      outcome = await attemptGivenUp(accepted.taskId);
+      expect(recorder.report(accepted.taskId).ends).toBe(0);
+    } finally {
+      proxy.setMode({ kind: "pass" });
+    }
+
+    const report = await following;
+    const context = `${outcome}\n${JSON.stringify({ ...report, text: undefined })}\n${worker.output().slice(-4_000)}`;
+    expect(report, context).toMatchObject({ ends: 1, endStatus: "completed", lost: 0, duplicated: 0, outOfOrder: 0, text: expected });
+    const rows = (await conversationMessages(session, conversationId)).filter((message) => message.taskId === accepted.taskId);
+    expect(rows.map((row) => [row.role, row.status, row.content]), context).toEqual([["assistant", "completed", expected]]);
+  }, 150_000);
+});
