@@ -14,7 +14,6 @@ const fastifyCodes: Readonly<Record<string, ErrorCode>> = {
   FST_ERR_CTP_EMPTY_JSON_BODY: "INVALID_JSON",
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: "VALIDATION_FAILED",
   FST_ERR_CTP_INVALID_MEDIA_TYPE: "UNSUPPORTED_MEDIA_TYPE",
-  FST_ERR_BAD_URL: "VALIDATION_FAILED",
   FST_ERR_MAX_PARAM_LENGTH: "URL_TOO_LONG",
   FST_ERR_VALIDATION: "VALIDATION_FAILED",
   FST_ERR_NOT_FOUND: "ROUTE_NOT_FOUND",
@@ -32,8 +31,8 @@ export function toSluiceError(error: unknown): SluiceError {
     return new SluiceError("VALIDATION_FAILED", `The request is not valid: ${summary}`.slice(0, 500), { details: { issues } });
   }
   const fastifyError = error as Partial<FastifyError> & { type?: string };
-  const mapped = fastifyError.code === undefined ? undefined : fastifyCodes[fastifyError.code];
   if (fastifyError.code === "FST_ERR_BAD_URL") return new SluiceError("VALIDATION_FAILED", "The URL is not valid: it has a broken %-encoding.");
+  const mapped = fastifyError.code === undefined ? undefined : fastifyCodes[fastifyError.code];
   if (mapped) return new SluiceError(mapped);
   // Parser errors raised by body parsers (e.g. a JSON prototype-poisoning attempt) carry a 4xx statusCode.
   const status = fastifyError.statusCode;
