@@ -21,8 +21,8 @@ const draining = new WeakSet<Socket>();
  * Returns false when the body had fully arrived (nothing to do).
  */
 export function drainUnreadBody(request: IncomingMessage, limitMs: number): boolean {
-  if (request.complete || request.readableEnded) return false;
   const socket = request.socket;
+  if (request.complete || request.readableEnded || socket.destroyed) return false;
   if (draining.has(socket)) return true;
   draining.add(socket);
   const cutOff = setTimeout(() => socket.destroy(), limitMs);
