@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startSluiceProcess, type SluiceProcess } from "../helpers/sluice-process.ts";
+import { startSluiceProcess, whenOutput, type SluiceProcess } from "../helpers/sluice-process.ts";
 import { textOf } from "../helpers/sse-client.ts";
-import { expectOneEndLast, registerUser, waitFor, waitForFinalReply, type ChatUser } from "./support/chat-api.ts";
+import { expectOneEndLast, registerUser, waitForFinalReply, type ChatUser } from "./support/chat-api.ts";
 import { relaxedLimits, sharedEnvironment, startTestRuntime, type SharedEnvironment, type TestRuntime } from "./support/start-test-runtime.ts";
 import { countOf, watchStream } from "./support/watch-stream.ts";
 
@@ -36,7 +36,7 @@ const startRescuer = async (attempts: string): Promise<TestRuntime> => {
 
 /** The worker whose log shows it produced text for this task. */
 async function workerRunning(taskId: string, candidates: readonly SluiceProcess[]): Promise<SluiceProcess> {
-  return waitFor(() => Promise.resolve(candidates.find((worker) => worker.output().includes(taskId) && worker.output().includes("first chunk received"))), 10_000, `a worker to run ${taskId}`);
+  return whenOutput(candidates, () => candidates.find((worker) => worker.output().includes(taskId) && worker.output().includes("first chunk received")), `a worker to run ${taskId}`);
 }
 
 beforeAll(async () => {

@@ -3,6 +3,7 @@ import { queuePrefix } from "../../src/queue/generation-queue.ts";
 import { streamKeys } from "../../src/streaming/stream-keys.ts";
 import { expectOneEndLast, registerUser, waitFor, waitForFinalReply, type ChatUser } from "../chat/support/chat-api.ts";
 import { textOf, type SseResponse } from "../helpers/sse-client.ts";
+import { countOf, watchStream } from "../chat/support/watch-stream.ts";
 import { startClusterSluice, type ClusterSluice } from "./cluster-sluice.ts";
 
 // 80 words at 20 words/s ≈ 4 s per reply: both replies are still running when the master dies.
@@ -35,17 +36,11 @@ describe("cancel on a cluster", () => {
   it("a cancel reaches the worker (classic PUBLISH on the cluster bus) and the stream ends cancelled", async () => {
     const conversation = await user.createConversation();
     const accepted = await user.send(conversation.id, "a reply to cancel");
-    let deltas = 0;
-    const stream = user.stream(accepted.taskId, {
-      stopAfter: (event) => {
-        if (event.event === "text-delta") deltas += 1;
-        return false;
-      },
-    });
-    await waitFor(() => Promise.resolve(deltas >= 2 ? true : undefined), 20_000, "the reply to be under way");
+    const stream = watchStream(user, accepted.taskId);
+    await stream.until((events) => countOf("text-delta")(events) >= 2, "the reply to be under way");
     const cancel = await user.call("POST", `/api/stream/${accepted.taskId}/cancel`);
     expect(cancel.status, cancel.text).toBe(202);
-    expect(expectOneEndLast(await stream).status).toBe("cancelled");
+    expect(expectOneEndLast(await stream.done).status).toBe("cancelled");
     expect((await waitForFinalReply(user, conversation.id, accepted.taskId)).status).toBe("cancelled");
   });
 });
@@ -70,27 +65,20 @@ describe("one master of three is SIGKILLed mid-run and restarted (no replicas, A
     const onVictim = replies.find((reply) => reply.owner === victim)!;
     const onSurvivor = replies.find((reply) => reply.owner !== victim)!;
 
-    let victimDeltas = 0;
     let killed = false;
     let restarting = false;
     let survivorEndedDuringOutage = false;
     let victimEndedDuringOutage = false;
-    const victimStream = user
-      .stream(onVictim.taskId, {
-        stopAfter: (event) => {
-          if (event.event === "text-delta") victimDeltas += 1;
-          return false;
-        },
-      })
-      .then((stream) => {
-        victimEndedDuringOutage = killed && !restarting;
-        return stream;
-      });
+    const victimWatch = watchStream(user, onVictim.taskId);
+    const victimStream = victimWatch.done.then((stream) => {
+      victimEndedDuringOutage = killed && !restarting;
+      return stream;
+    });
     const survivorStream = user.stream(onSurvivor.taskId).then((stream) => {
       survivorEndedDuringOutage = killed && !restarting;
       return stream;
     });
-    await waitFor(() => Promise.resolve(victimDeltas >= 3 ? true : undefined), 20_000, "the victim's stream to be under way");
+    await victimWatch.until((events) => countOf("text-delta")(events) >= 3, "the victim's stream to be under way");
 
     await rig.cluster.kill(victim);
     killed = true;

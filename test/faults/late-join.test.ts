@@ -51,9 +51,11 @@ describe("late join", () => {
     const { prompt, expected } = echoPrompt(random, 20);
     const queued = await sendMessage(session, second, prompt);
     const recorder = createStreamRecorder(session);
-    let joined = false;
-    const following = recorder.follow(queued.taskId, () => ({ onResponse: () => (joined = true) }));
-    await until(() => joined, 10_000, "the queued stream's response headers");
+    let onJoined = (): void => undefined;
+    const joined = new Promise<void>((resolve) => (onJoined = resolve));
+    const following = recorder.follow(queued.taskId, () => ({ onResponse: () => onJoined() }));
+    // The queued stream's response headers (or the follow's failure).
+    await Promise.race([joined, following]);
     // The blocker is still running, so the joined task had not started when the client joined.
     const blockerRow = (await conversationMessages(session, first)).find((message) => message.taskId === blocker.taskId);
     expect(blockerRow?.status).toBe("streaming");

@@ -7,6 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestDatabase } from "../helpers/postgres.ts";
+import { whenOutput } from "../helpers/sluice-process.ts";
 import { startFaultProxy, type FaultMode, type FaultProxy } from "../rig/fault-proxy.ts";
 import { createStreamRecorder } from "../rig/stream-recorder.ts";
 import { ApiError, conversationMessages, createConversation, echoPrompt, seededRandom, sendMessage, signUp, until } from "./support/chat-api.ts";
@@ -52,7 +53,7 @@ async function faultAtFinalSave(mode: FaultMode, seed: number): Promise<void> {
   let endSeenDuringFault = false;
   try {
     // The worker reaches the save with PostgreSQL unavailable and retries it.
-    await until(() => cluster.output().split("final save failed; retrying").length > retriesBefore, 30_000, "a final-save retry");
+    await whenOutput([...cluster.apis, ...cluster.workers], () => cluster.output().split("final save failed; retrying").length > retriesBefore || undefined, "a final-save retry");
     endSeenDuringFault = recorder.report(accepted.taskId).ends > 0;
     // An API call that needs PostgreSQL answers 503 within its timeout instead of hanging.
     const call = await timedApiCall(() => conversationMessages(session, conversationId));

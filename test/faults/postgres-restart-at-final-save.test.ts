@@ -13,6 +13,7 @@
  */
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { whenOutput } from "../helpers/sluice-process.ts";
 import { startPostgresServer, type PostgresServer } from "../rig/postgres-server.ts";
 import { createStreamRecorder } from "../rig/stream-recorder.ts";
 import { ApiError, conversationMessages, createConversation, echoPrompt, seededRandom, sendMessage, signUp, until } from "./support/chat-api.ts";
@@ -120,7 +121,7 @@ describe("PostgreSQL stopped with -m immediate at the final save, then restarted
       await postgres.stopImmediate();
       try {
         // Two retries: the save keeps failing while PostgreSQL is down (the backoff leaves >5 s for the restart).
-        await until(() => (worker?.output().split("final save failed; retrying").length ?? 0) > retriesBefore + 1, 20_000, "two final-save retries");
+        await whenOutput(worker ? [worker] : [], () => (worker?.output().split("final save failed; retrying").length ?? 0) > retriesBefore + 1 || undefined, "two final-save retries");
         // API calls that need PostgreSQL answer 503 with a stable code instead of hanging.
         const calls = {
           read: await timedFailure(() => conversationMessages(session, conversationId)),
@@ -184,7 +185,7 @@ describe("PostgreSQL stopped with -m immediate at the final save, then restarted
       await postgres.stopImmediate();
       try {
         // Down past the old budget: six retries (~7 s of backoff), or the job giving up (the bug).
-        await until(() => failedLine.test(worker?.output() ?? "") || retries() - retriesBefore >= 6, 90_000, "six final-save retries, or the job giving up");
+        await whenOutput(worker ? [worker] : [], () => failedLine.test(worker?.output() ?? "") || retries() - retriesBefore >= 6 || undefined, "six final-save retries, or the job giving up");
         expect(recorder.report(accepted.taskId).ends, "`end` arrived while PostgreSQL was down").toBe(0);
       } finally {
         await postgres.restart();

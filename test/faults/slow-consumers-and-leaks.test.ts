@@ -38,6 +38,10 @@ beforeAll(async () => {
       SIMULATED_TOKEN_COUNT: String(largeTokenCount),
       SIMULATED_STAMP_TOKENS: "true",
     },
+    // Nothing is killed or paused here, and the load is heavy: with fastRecoveryEnv a lock renewal
+    // (2 s lock) or a catch-up read (1 s Redis timeout) delayed by the load took healthy jobs over
+    // (reset, a second ~10 MB reply) or failed healthy reads.
+    recovery: "shipped",
     // The API in a process of its own, so its RSS is the fan-out's, not the worker's replies.
     combined: false,
     apis: 1,

@@ -13,8 +13,12 @@ export interface SluiceProcess {
   readonly child: ChildProcess;
   /** Everything the process wrote (JSON log lines), for assertions and failure messages. */
   output(): string;
+  /** Calls `listener` after each chunk the process writes; returns the unsubscribe (see `whenOutput`). */
+  onOutput(listener: () => void): () => void;
   /** Resolves when the process has exited. */
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Resolves after the exit and the last chunk of output. */
+  readonly closed: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   kill(signal?: NodeJS.Signals): void;
   /** SIGTERM, then SIGKILL after `graceMs`; resolves on exit. */
   stop(graceMs?: number): Promise<void>;
@@ -52,15 +56,23 @@ export async function startSluiceProcess(options: SluiceProcessOptions): Promise
     stdio: ["ignore", "pipe", "pipe"],
   });
   let output = "";
-  let onOutput: (() => void) | undefined;
+  const listeners = new Set<() => void>();
   const append = (chunk: Buffer): void => {
     output += chunk.toString();
-    onOutput?.();
+    for (const listener of [...listeners]) listener();
+  };
+  const onOutput = (listener: () => void): (() => void) => {
+    listeners.add(listener);
+    return () => listeners.delete(listener);
   };
   child.stdout?.on("data", append);
   child.stderr?.on("data", append);
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     child.once("exit", (code, signal) => resolve({ code, signal }));
+  });
+  // "close", not "exit": it comes after the last chunk of output.
+  const closed = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    child.once("close", (code, signal) => resolve({ code, signal }));
   });
   const url = options.role === "worker" ? undefined : `http://127.0.0.1:${port}`;
   const processHandle: SluiceProcess = {
@@ -68,7 +80,9 @@ export async function startSluiceProcess(options: SluiceProcessOptions): Promise
     pid: child.pid ?? -1,
     child,
     output: () => output,
+    onOutput,
     exited,
+    closed,
     kill: (signal = "SIGKILL") => {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
     },
@@ -87,18 +101,18 @@ export async function startSluiceProcess(options: SluiceProcessOptions): Promise
   if (url) {
     await Promise.race([waitForReady(url, deadline), failEarly]);
   } else {
-    await Promise.race([
-      new Promise<void>((resolve, reject) => {
-        const check = (): void => {
-          if (output.includes('"msg":"worker started"')) resolve();
-          else if (Date.now() > deadline) reject(new Error(`worker not started:\n${output}`));
-        };
-        onOutput = check;
-        check();
-      }),
-      failEarly,
-    ]);
-    onOutput = undefined;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        whenOutput([processHandle], () => output.includes('"msg":"worker started"') || undefined, "the worker started"),
+        new Promise<never>((_resolve, reject) => {
+          timer = setTimeout(() => reject(new Error(`worker not started:\n${output}`)), deadline - Date.now());
+        }),
+        failEarly,
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
   void failEarly.catch(() => undefined);
   return processHandle;
@@ -117,4 +131,34 @@ async function waitForReady(url: string, deadline: number): Promise<void> {
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   throw new Error(`${url}/readyz did not answer 200 in time`);
+}
+
+/**
+ * Resolves with `probe()`'s first defined value, tried now and again whenever
+ * any of `processes` writes output (no polling, no deadline: the test's own
+ * timeout bounds it). Rejects once every one of them has exited without it.
+ *
+ * @example const worker = await whenOutput(workers, () => workers.find((w) => w.output().includes(taskId)), "the worker running it");
+ */
+export function whenOutput<T>(processes: readonly SluiceProcess[], probe: () => T | undefined, what: string): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const unsubscribes: Array<() => void> = [];
+    let settled = false;
+    const settle = (): boolean => {
+      const value = probe();
+      if (value === undefined) return false;
+      settled = true;
+      for (const unsubscribe of unsubscribes) unsubscribe();
+      resolve(value);
+      return true;
+    };
+    if (settle()) return;
+    for (const process of processes) unsubscribes.push(process.onOutput(() => void (settled || settle())));
+    void Promise.all(processes.map((process) => process.closed)).then((exits) => {
+      if (settled || settle()) return;
+      for (const unsubscribe of unsubscribes) unsubscribe();
+      const outputs = processes.map((process, index) => `--- pid ${process.pid} (${String(exits[index]?.code ?? exits[index]?.signal)})\n${process.output().slice(-2_000)}`);
+      reject(new Error(`every process exited before ${what}:\n${outputs.join("\n")}`));
+    });
+  });
 }

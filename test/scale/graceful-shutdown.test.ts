@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { SluiceProcess } from "../helpers/sluice-process.ts";
-import { registerUser, waitFor, waitForFinalReply, type ChatUser } from "../chat/support/chat-api.ts";
+import { whenOutput, type SluiceProcess } from "../helpers/sluice-process.ts";
+import { registerUser, waitForFinalReply, type ChatUser } from "../chat/support/chat-api.ts";
 import { closingHint, followStream, judgeStream, type ClientEvent, type FollowedStream } from "./support/follow-stream.ts";
 import { clusterStartTimeoutMs, startScaleCluster, type ScaleCluster } from "./support/scale-cluster.ts";
 
@@ -26,7 +26,7 @@ const deltas = (count: number) => (events: readonly ClientEvent[]): boolean => e
 const follow = (taskId: string, pickApi: (connection: number) => string | undefined): FollowedStream =>
   followStream({ taskId, token: user.token, pickApi, retryCapMs: 200, deadlineMs: 45_000 });
 const runningOn = (taskId: string, workers: readonly SluiceProcess[]): Promise<SluiceProcess> =>
-  waitFor(() => Promise.resolve(workers.find((worker) => worker.output().includes(taskId) && worker.output().includes("first chunk received"))), 10_000, `the worker running ${taskId}`);
+  whenOutput(workers, () => workers.find((worker) => worker.output().includes(taskId) && worker.output().includes("first chunk received")), `the worker running ${taskId}`);
 
 describe("graceful shutdown", () => {
   it("SIGTERM on an API process: each open stream gets a retry: line and a clean close, then resumes on the other API", async () => {
@@ -85,7 +85,7 @@ describe("graceful shutdown", () => {
     expect(stream.events.at(-1)?.type).toBe("end");
     // The client can see `end` before the survivor's log line reaches our pipe: wait for the line.
     const completedLine = new RegExp(`"taskId":"${accepted.taskId}"[^\\n]*"msg":"stream completed"`);
-    await waitFor(() => Promise.resolve(completedLine.test(survivor?.output() ?? "") ? true : undefined), 10_000, "the survivor's completion log line");
+    await whenOutput(survivor ? [survivor] : [], () => completedLine.test(survivor?.output() ?? "") || undefined, "the survivor's completion log line");
     const reply = await waitForFinalReply(user, conversation.id, accepted.taskId);
     expect(reply.status).toBe("completed");
     expect(reply.content).toBe(verdict.text);

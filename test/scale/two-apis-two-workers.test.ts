@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { SluiceProcess } from "../helpers/sluice-process.ts";
+import { whenOutput, type SluiceProcess } from "../helpers/sluice-process.ts";
 import { readSse, textOf } from "../helpers/sse-client.ts";
-import { registerUser, waitFor, waitForFinalReply, type ChatUser } from "../chat/support/chat-api.ts";
+import { registerUser, waitForFinalReply, type ChatUser } from "../chat/support/chat-api.ts";
 import { followStream, judgeStream, type ClientEvent, type FollowedStream } from "./support/follow-stream.ts";
 import { redisConnectionsOf } from "./support/redis-connections-of.ts";
 import { clusterStartTimeoutMs, startScaleCluster, type ScaleCluster } from "./support/scale-cluster.ts";
@@ -101,9 +101,9 @@ describe("two API and two worker processes", () => {
     const accepted = await user.send(conversation.id, "One more long answer");
     const stream = follow(accepted.taskId, () => apiB.url);
     await stream.until(deltas(3), "three text deltas");
-    const victim = await waitFor(
-      () => Promise.resolve(cluster.workers.find((worker) => worker.output().includes(accepted.taskId) && worker.output().includes("first chunk received"))),
-      10_000,
+    const victim = await whenOutput(
+      cluster.workers,
+      () => cluster.workers.find((worker) => worker.output().includes(accepted.taskId) && worker.output().includes("first chunk received")),
       "the worker running the task",
     );
     const survivor = cluster.workers.find((worker) => worker !== victim);

@@ -4,7 +4,6 @@ import { join } from "node:path";
 import { Redis } from "ioredis";
 import { inject } from "vitest";
 import { startRedisServer, type RedisServer } from "../../../src/embedded/redis-server.ts";
-import { isAlive } from "../../helpers/processes.ts";
 
 export interface PrivateRedis {
   readonly url: string;
@@ -52,8 +51,8 @@ export async function startPrivateRedis(options: {
       const current = pid();
       process.kill(current, "SIGCONT");
       process.kill(current, "SIGKILL");
-      const deadline = Date.now() + 10_000;
-      while (isAlive(current) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+      // Resolves on the child's exit event (the SIGTERM it sends after our SIGKILL finds nothing to stop).
+      await server.stop();
     },
     restart: async () => {
       server = await start(port);

@@ -6,9 +6,12 @@ import { clusterStartTimeoutMs, fastRecoveryIntervals, processReadyTimeoutMs, un
 
 /** Short intervals so recovery paths run within a test; a paused Redis is noticed within 1 s. */
 export const fastRecoveryEnv: Record<string, string> = {
-  LLM_PROVIDER: "simulated",
   ...fastRecoveryIntervals,
   REDIS_COMMAND_TIMEOUT_MS: "1000",
+};
+
+const baseEnv: Record<string, string> = {
+  LLM_PROVIDER: "simulated",
   SHUTDOWN_GRACE_MS: "1000",
   ...unreachedLimits,
   LOG_LEVEL: "info",
@@ -35,12 +38,26 @@ export interface Cluster {
  * `role: "start"` runs API and worker in one process (cheapest); otherwise `apis`
  * API processes and `workers` worker processes.
  */
-export async function startCluster(options: { env?: Record<string, string>; combined?: boolean; apis?: number; workers?: number; label?: string }): Promise<Cluster> {
+export async function startCluster(options: {
+  env?: Record<string, string>;
+  combined?: boolean;
+  apis?: number;
+  workers?: number;
+  label?: string;
+  /**
+   * "fast" (default): `fastRecoveryEnv`, for tests that kill, freeze or cut off a process.
+   * "shipped": the product's own lock, stall, sweep and Redis timeouts, for tests that kill
+   * nothing and load the machine: there a 1 s lock renewal or a 1 s Redis reply delayed by the
+   * load would take a healthy job over or fail a healthy read (seen in slow-consumers-and-leaks).
+   */
+  recovery?: "fast" | "shipped";
+}): Promise<Cluster> {
   const env: Record<string, string> = {
     DATABASE_URL: await createTestDatabase(options.label ?? "fault"),
     REDIS_KEY_PREFIX: uniqueKeyPrefix(options.label ?? "fault"),
     AUTH_SECRET: randomBytes(24).toString("hex"),
-    ...fastRecoveryEnv,
+    ...baseEnv,
+    ...((options.recovery ?? "fast") === "fast" ? fastRecoveryEnv : {}),
     ...options.env,
   };
   const apis: SluiceProcess[] = [];
