@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { SluiceError, isSluiceError, toErrorBody } from "../errors/catalog.ts";
-import { systemClock, type Clock } from "./clock.ts";
+import { systemClock, type Clock } from "../time/clock.ts";
 import { parseCursor, type Cursor } from "./cursor.ts";
 import { encodeSseComment, encodeSseRetry } from "./encode-sse-event.ts";
 import { defaultRetryJitterMs, defaultRetryMs, type StreamHub, type ViewerSink, type WhenLogMissingOption } from "./stream-hub.ts";
@@ -88,6 +88,13 @@ export async function serveSse(options: ServeSseOptions): Promise<void> {
 
   let closed = false;
   const finished = new Promise<void>((resolve) => {
+    // The caller may have awaited (a task lookup) while the client hung up: its "close" is gone,
+    // so an already closed response counts as closed now, or its viewer and lease would never be freed.
+    if (response.closed || response.destroyed) {
+      closed = true;
+      resolve();
+      return;
+    }
     response.once("close", () => {
       closed = true;
       resolve();
@@ -115,6 +122,7 @@ export async function serveSse(options: ServeSseOptions): Promise<void> {
       }
     },
   };
+  if (closed) return await finished;
   // Side by side: the hub's subscribe + read and the caller's admission cost one round trip, not two.
   const [openResult, admissionResult] = await Promise.allSettled([
     hub.open({ taskId, after, whenMissing: options.whenMissing ?? "wait", sink }),

@@ -2,9 +2,9 @@
  * No leaks through the real stream route either (src/api/streams/stream-routes.ts,
  * in the real app): clients that connect and abort at random moments — during
  * the lookup and the lease, during the replay, live, right as the stream ends —
- * leave no viewer, channel subscription or open-stream lease behind. A client
- * that hangs up during the Bearer path's task lookup is a known leak (the
- * `it.fails` below). The hub's own timers and listeners are counted by leaks.test.ts.
+ * leave no viewer, channel subscription or open-stream lease behind, by read
+ * token and by Bearer token (whose task lookup is awaited before serveSse). The
+ * hub's own timers and listeners are counted by leaks.test.ts.
  */
 import { once } from "node:events";
 import { connect as connectTcp } from "node:net";
@@ -57,7 +57,12 @@ describe("connect/abort cycles through the real route", () => {
       Array.from({ length: 3 }, async () => {
         const user = await registerUser(server.url, "leaks");
         const accepted = await user.send((await user.createConversation()).id, "hello");
-        return { user, taskId: accepted.taskId, tokenUrl: new URL(accepted.streamUrl, server.url).toString() };
+        return {
+          user,
+          taskId: accepted.taskId,
+          tokenUrl: new URL(accepted.streamUrl, server.url).toString(),
+          bearerUrl: `${server.url}/api/stream/${accepted.taskId}`,
+        };
       }),
     );
 
@@ -83,8 +88,9 @@ describe("connect/abort cycles through the real route", () => {
       const abort = new AbortController();
       const timer = setTimeout(() => abort.abort(), Math.floor(random() * 20));
       try {
-        // By read token only while the Bearer path leaks a hang-up during its lookup (the known bug below).
-        const connection = await openSse(stream.tokenUrl, {}, abort.signal);
+        // Half by read token, half by Bearer token (a lookup in PostgreSQL before serveSse).
+        const connection =
+          cycle % 2 === 0 ? await openSse(stream.tokenUrl, {}, abort.signal) : await openSse(stream.bearerUrl, { authorization: `Bearer ${stream.user.token}` }, abort.signal);
         if (!abort.signal.aborted) await Promise.race([connection.closed, new Promise((resolve) => abort.signal.addEventListener("abort", resolve))]);
         connection.abort();
       } catch {
@@ -114,15 +120,12 @@ describe("connect/abort cycles through the real route", () => {
     }
   }, 60_000);
 
-  // KNOWN BUG (Bearer only, hence `it.fails`; make it `it` once fixed, and put Bearer back into the cycles above):
-  // the route awaits the task lookup (PostgreSQL) before serveSse attaches its "close" listener, so a
-  // hang-up in that window is never seen: the viewer, its subscription, its heartbeat and the
-  // open-stream lease (renewed forever) stay, and after LIMIT_OPEN_STREAMS_PER_USER such hang-ups the
-  // user gets 429 on every stream until the API restarts. A read token needs no query before
-  // serveSse (its lookup runs inside the hub's open, only for a missing log), so that path is fine.
+  // A hang-up while the route awaits the Bearer path's task lookup (PostgreSQL) happens before
+  // serveSse could listen for "close"; serveSse treats an already closed response as closed, or the
+  // viewer, its subscription, its heartbeat and the open-stream lease (renewed forever) would stay,
+  // and after LIMIT_OPEN_STREAMS_PER_USER such hang-ups the user would get 429 on every stream.
   for (const by of ["read token", "Bearer token"] as const) {
-    const itOrKnownBug = by === "Bearer token" ? it.fails : it;
-    itOrKnownBug(`a client that hangs up while the server looks its task up keeps no open-stream slot and no viewer (${by})`, async () => {
+    it(`a client that hangs up while the server looks its task up keeps no open-stream slot and no viewer (${by})`, async () => {
       const limit = 3;
       const server = await startTestRuntime("route_leaks", { LIMIT_OPEN_STREAMS_PER_USER: String(limit) }, "api");
       onTestFinished(async () => await server.stop());
