@@ -16,7 +16,7 @@ import { createParser } from "eventsource-parser";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startSluiceProcess } from "../helpers/sluice-process.ts";
 import { analyseTask, type RecordedEvent } from "../rig/stream-recorder.ts";
-import { call, createConversation, signUp, until } from "./support/chat-api.ts";
+import { call, createConversation, signUp } from "./support/chat-api.ts";
 import { clusterStartTimeoutMs, startCluster, type Cluster } from "./support/start-cluster.ts";
 
 const streamCount = positiveInteger(process.env.SLUICE_STORM_STREAMS, 500);
@@ -92,6 +92,37 @@ interface StormClient {
   readonly events: RecordedEvent[];
   readonly connections: ConnectionRecord[];
   readonly done: Promise<void>;
+  /** Calls `listener` after each event this client records; returns the unsubscribe. */
+  onEvent(listener: () => void): () => void;
+}
+
+/**
+ * Resolves once `accept(client)` holds for every client, checked for a client
+ * whenever it records an event (no polling; each check looks at one client, so
+ * 500 clients stay cheap). Rejects when a client ends without it.
+ */
+function whenEveryClient(clients: readonly StormClient[], accept: (client: StormClient) => boolean, what: string): Promise<void> {
+  return Promise.all(
+    clients.map(
+      (client) =>
+        new Promise<void>((resolve, reject) => {
+          const check = (): boolean => {
+            if (!accept(client)) return false;
+            unsubscribe();
+            resolve();
+            return true;
+          };
+          const unsubscribe = client.onEvent(check);
+          if (check()) return;
+          client.done.then(
+            () => {
+              if (!check()) reject(new Error(`stream ${client.taskId} ended before ${what}`));
+            },
+            (error: unknown) => reject(error instanceof Error ? error : new Error(String(error))),
+          );
+        }),
+    ),
+  ).then(() => undefined);
 }
 
 /**
@@ -103,6 +134,7 @@ interface StormClient {
 function followLikeEventSource(port: number, path: string, token: string, taskId: string, deadlineMs: number): StormClient {
   const events: RecordedEvent[] = [];
   const connections: ConnectionRecord[] = [];
+  const listeners = new Set<() => void>();
   let lastEventId: string | undefined;
   // The HTML spec leaves the initial delay to the browser; a few seconds is usual.
   let delayMs = 3_000;
@@ -135,6 +167,7 @@ function followLikeEventSource(port: number, path: string, token: string, taskId
             events.push({ taskId, connection, cursor: message.id, type: message.event ?? data.type, data, at: Date.now() });
             record.events += 1;
             if (data.type === "end") record.ended = true;
+            for (const listener of [...listeners]) listener();
           },
           // The spec: the id of a dispatched event becomes the last event ID.
           onId: (id) => (lastEventId = id),
@@ -159,7 +192,11 @@ function followLikeEventSource(port: number, path: string, token: string, taskId
       await new Promise((resolve) => setTimeout(resolve, delayMs));
     }
   })();
-  return { taskId, events, connections, done };
+  const onEvent = (listener: () => void): (() => void) => {
+    listeners.add(listener);
+    return () => listeners.delete(listener);
+  };
+  return { taskId, events, connections, done, onEvent };
 }
 
 let cluster: Cluster;
@@ -220,7 +257,7 @@ describe("reconnect storm", () => {
       );
     }
     // Every client is live (it has text) before the API goes away.
-    await until(() => clients.every((client) => client.events.some((event) => event.type === "text-delta")), 60_000, "every stream to deliver text");
+    await whenEveryClient(clients, (client) => client.events.some((event) => event.type === "text-delta"), "every stream to deliver text");
     const oldApi = cluster.apis[0];
     if (!oldApi) throw new Error("no API");
     const stoppedAt = Date.now();
@@ -233,7 +270,7 @@ describe("reconnect storm", () => {
     const newApiReadyMs = Date.now() - stoppedAt;
     // Every client is back and receiving new text before the generations are ended.
     const receivingAgain = (client: StormClient): boolean => client.events.some((event) => event.connection > 0 && event.type === "text-delta");
-    await until(() => clients.every(receivingAgain), 60_000, "every stream to deliver text after the restart");
+    await whenEveryClient(clients, receivingAgain, "every stream to deliver text after the restart");
     for (let batch = 0; batch < tasks.length; batch += 20) {
       await Promise.all(tasks.slice(batch, batch + 20).map(({ taskId }) => call(`http://127.0.0.1:${forwarder.port}`, "POST", `/api/stream/${encodeURIComponent(taskId)}/cancel`, { token: session.token })));
     }

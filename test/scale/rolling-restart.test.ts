@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { SluiceProcess } from "../helpers/sluice-process.ts";
-import { registerUser, waitFor, waitForFinalReply, type ChatUser } from "../chat/support/chat-api.ts";
+import { whenOutput, type SluiceProcess } from "../helpers/sluice-process.ts";
+import { registerUser, waitForFinalReply, type ChatUser } from "../chat/support/chat-api.ts";
 import { closingHint, followStream, judgeStream, type ClientEvent, type FollowedStream } from "./support/follow-stream.ts";
 import { clusterStartTimeoutMs, startScaleCluster, type ScaleCluster } from "./support/scale-cluster.ts";
 
@@ -70,7 +70,7 @@ describe("rolling restart under load", () => {
     /** The not-yet-restarted worker running most of these generations: restarting it must hand them back. */
     const busiestWorker = async (live: readonly RunningStream[]): Promise<SluiceProcess> => {
       // A worker logs each task it runs ("first chunk received"); wait until those lines have reached us.
-      await waitFor(() => Promise.resolve(live.every((stream) => cluster.workers.some((worker) => worker.output().includes(stream.taskId))) || undefined), 10_000, "the workers' log lines");
+      await whenOutput(cluster.workers, () => live.every((stream) => cluster.workers.some((worker) => worker.output().includes(stream.taskId))) || undefined, "the workers' log lines");
       const running = (worker: SluiceProcess): number => live.filter((stream) => worker.output().includes(stream.taskId)).length;
       const candidates = originalWorkers.filter((worker) => cluster.workers.includes(worker));
       return candidates.reduce((best, worker) => (running(worker) > running(best) ? worker : best));
