@@ -71,7 +71,8 @@ const agent = new Agent({ keepAlive: true, maxSockets: Number.POSITIVE_INFINITY 
 // SSE gets its own connections: sharing the keep-alive pool with the POSTs delayed
 // (re)connections by hundreds of ms in this client (measured against the floor baseline).
 const sseAgent = new Agent({ keepAlive: false, maxSockets: Number.POSITIVE_INFINITY });
-const session = plan.sessionFile ? (JSON.parse(readFileSync(plan.sessionFile, "utf8")) as { token: string; conversationIds: string[] }) : undefined;
+/** One bearer token per conversation (its owner's), aligned with conversationIds. */
+const session = plan.sessionFile ? (JSON.parse(readFileSync(plan.sessionFile, "utf8")) as { tokens: string[]; conversationIds: string[] }) : undefined;
 const stampPattern = /⟨(\d+)⟩/g;
 
 const latencies: number[] = [];
@@ -100,7 +101,7 @@ const noteError = (message: string): void => {
 async function runStream(index: number): Promise<void> {
   const submittedAt = monotonicMicros();
   let streamUrl: string;
-  const headers: Record<string, string> = session ? { Authorization: `Bearer ${session.token}` } : {};
+  const headers: Record<string, string> = session ? { Authorization: `Bearer ${session.tokens[index] ?? ""}` } : {};
   // The OpenAI-compatible bench server reads its pace from the message (bench/providers); the simulated provider ignores it.
   const content = `bench tokens_per_second=${plan.tokensPerSecond} token_count=${plan.tokenCount}`;
   if (plan.kind === "sluice") {

@@ -38,16 +38,16 @@ export async function idleConnections(options: {
   const server = prepared.processes[0];
   if (!server) throw new Error("no server process to watch");
   const urls: string[] = [];
-  const headers: Record<string, string> = {};
   if (prepared.kind === "sluice" && prepared.sessionFile) {
-    const session = JSON.parse(readFileSync(prepared.sessionFile, "utf8")) as { token: string; conversationIds: string[] };
-    headers.Authorization = `Bearer ${session.token}`;
+    const session = JSON.parse(readFileSync(prepared.sessionFile, "utf8")) as { tokens: string[]; conversationIds: string[] };
     const ids = session.conversationIds.slice(0, count);
     let next = 0;
     await Promise.all(
       Array.from({ length: 32 }, async () => {
         while (next < ids.length) {
-          const id = ids[next++];
+          const index = next++;
+          const id = ids[index];
+          const headers = { Authorization: `Bearer ${session.tokens[index] ?? ""}` };
           const accepted = (await requestJson(`${prepared.baseUrl}/api/conversations/${id}/messages`, { agent, method: "POST", body: { content: "idle" }, headers })) as { streamUrl: string };
           urls.push(accepted.streamUrl);
         }
@@ -65,7 +65,7 @@ export async function idleConnections(options: {
     setTimeout(() => reject(new Error(`only ${opened} of ${urls.length} idle streams opened in 60 s`)), 60_000).unref();
     for (const url of urls) {
       connections.push(
-        openSse(`${prepared.baseUrl}${url}`, { agent, headers }, {
+        openSse(`${prepared.baseUrl}${url}`, { agent }, {
           onOpen: (status) => {
             if (status !== 200) reject(new Error(`idle stream: HTTP ${status}`));
             else if ((opened += 1) === urls.length) resolve();

@@ -66,8 +66,12 @@ export async function createSluiceSystem(variant: SluiceVariant, context: System
       // Readiness of a worker is read from its "worker started" line, an info line.
       LOG_LEVEL: ["silent", "fatal", "error", "warn"].includes(context.logLevel) ? "info" : context.logLevel,
       ENABLE_WEB_UI: "false",
-      // The per-user limits protect a shared service from one user; the load client is one user.
+      // The per-user limits protect a shared service from one user; the load client is a few dozen
+      // users (prepareSession), each with many more streams than a person would open.
       LIMIT_GENERATIONS_PER_USER: "1000000",
+      LIMIT_AUTH_PER_MINUTE: "1000000",
+      // Registration is set-up, not measured: the OWASP-strength hash would only slow it down.
+      TEST_ONLY_WEAK_PASSWORD_HASHING: "true",
       LIMIT_OPEN_STREAMS_PER_USER: "1000000",
       LIMIT_MESSAGES_PER_MINUTE: "1000000",
       WORKER_CONCURRENCY: "20000",
@@ -146,26 +150,38 @@ export async function createSluiceSystem(variant: SluiceVariant, context: System
   }
 }
 
-/** One user and `count` conversations, created before any measurement (one active reply per conversation). */
+/** Streams per bench user: a burst of starts comes from many users, as it would in production. */
+const conversationsPerUser = 25;
+
+/**
+ * `count` conversations over ceil(count / 25) users, created before any measurement (one active
+ * reply per conversation). One user for everything would serialize every accept on that user's
+ * generation-limit lock, which no real burst does.
+ */
 async function prepareSession(baseUrl: string, count: number, file: string): Promise<void> {
   const agent = new Agent({ keepAlive: true, maxSockets: 32 });
-  const registered = (await requestJson(`${baseUrl}/api/auth/register`, {
-    agent,
-    method: "POST",
-    body: { email: `bench-${Date.now()}@example.com`, password: "bench-password" },
-  })) as { token: string };
-  const headers = { Authorization: `Bearer ${registered.token}` };
+  const userTokens: string[] = [];
+  for (let user = 0; user < Math.ceil(count / conversationsPerUser); user += 1) {
+    const registered = (await requestJson(`${baseUrl}/api/auth/register`, {
+      agent,
+      method: "POST",
+      body: { email: `bench-${Date.now()}-${user}@example.com`, password: "bench-password" },
+    })) as { token: string };
+    userTokens.push(registered.token);
+  }
   const conversationIds: string[] = new Array<string>(count);
+  const tokens: string[] = Array.from({ length: count }, (_, index) => userTokens[Math.floor(index / conversationsPerUser)] ?? "");
   let next = 0;
   await Promise.all(
     Array.from({ length: 32 }, async () => {
       while (next < count) {
         const index = next++;
+        const headers = { Authorization: `Bearer ${tokens[index] ?? ""}` };
         const created = (await requestJson(`${baseUrl}/api/conversations`, { agent, method: "POST", body: {}, headers })) as { id: string };
         conversationIds[index] = created.id;
       }
     }),
   );
   agent.destroy();
-  writeFileSync(file, JSON.stringify({ token: registered.token, conversationIds }));
+  writeFileSync(file, JSON.stringify({ tokens, conversationIds }));
 }
