@@ -9,6 +9,7 @@ import { answerFrameworkError, registerErrorHandling } from "./errors/error-hand
 import { registerHealthRoutes, type ReadinessProbe } from "./health/health-routes.ts";
 import { registerSecurityHeaders } from "./web/register-security-headers.ts";
 import { withSpan } from "../tracing/with-span.ts";
+import { createRequestLogController } from "./log-requests.ts";
 
 export interface AppDependencies {
   readonly logger: Logger;
@@ -26,6 +27,8 @@ export async function buildApp(config: Config, dependencies: AppDependencies): P
   const fastifyLogger: FastifyBaseLogger = dependencies.logger;
   const app = Fastify({
     loggerInstance: fastifyLogger,
+    // One line per request instead of two (log-requests.ts).
+    logController: createRequestLogController(),
     bodyLimit: config.limits.bodyBytes,
     // Slowloris: a client that trickles headers or a body is cut off. Node checks the
     // timeout every connectionsCheckingInterval (30 s by default), so check at a quarter
