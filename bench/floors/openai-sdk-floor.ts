@@ -1,0 +1,47 @@
+// The floor of the real provider path: CPU per token of the official `openai` SDK alone reading
+// the benchmark's OpenAI-compatible server (bench/providers), with nothing of Sluice around it.
+//   node bench/floors/openai-sdk-floor.ts [streams=200] [tokensPerSecond=20] [tokensPerStream=100]
+// Sluice's worker cannot spend less than this per token on that path (BENCHMARKS.md, "Floors").
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import OpenAI from "openai";
+
+const [streams = 200, rate = 20, count = 100] = process.argv.slice(2).map(Number);
+const provider = spawn(process.execPath, ["bench/providers/openai-compatible-server.ts"], { env: { ...process.env, BENCH_PORT: "0" }, stdio: ["ignore", "pipe", "inherit"] });
+try {
+  let output = "";
+  const port = await new Promise<number>((resolve, reject) => {
+    provider.once("exit", () => reject(new Error("the provider exited before listening")));
+    provider.stdout.on("data", (data: Buffer) => {
+      output += data.toString();
+      const match = /"listening":(\d+)/.exec(output);
+      if (match) resolve(Number(match[1]));
+    });
+  });
+  const client = new OpenAI({ apiKey: "floor", baseURL: `http://127.0.0.1:${port}/v1`, maxRetries: 0 });
+  const cpuBefore = process.cpuUsage();
+  const startedAt = performance.now();
+  let tokens = 0;
+  await Promise.all(
+    Array.from({ length: streams }, async (_, index) => {
+      // Spread over one second, as the benchmark's ramp does.
+      await new Promise((resolve) => setTimeout(resolve, (index * 1000) / streams));
+      const stream = await client.chat.completions.create({
+        model: "floor",
+        messages: [{ role: "user", content: `bench tokens_per_second=${rate} token_count=${count}` }],
+        stream: true,
+        stream_options: { include_usage: true },
+      });
+      for await (const chunk of stream) if (chunk.choices[0]?.delta?.content) tokens += 1;
+    }),
+  );
+  const cpu = process.cpuUsage(cpuBefore);
+  const cpuMs = (cpu.user + cpu.system) / 1000;
+  console.log(
+    `openai SDK alone: ${streams} streams x ${rate} tokens/s, ${tokens} tokens in ${(performance.now() - startedAt).toFixed(0)} ms; ` +
+      `CPU ${cpuMs.toFixed(0)} ms = ${((cpuMs * 1000) / tokens).toFixed(1)} µs per token`,
+  );
+} finally {
+  provider.kill();
+  await once(provider, "exit");
+}
