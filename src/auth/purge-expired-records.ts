@@ -1,5 +1,6 @@
 import type { IdempotencyRepository } from "../storage/idempotency-repository.ts";
 import type { SessionsRepository } from "../storage/sessions-repository.ts";
+import { repeatEvery, type Clock } from "../time/clock.ts";
 
 export interface PurgeExpiredRecords {
   /** One bounded pass: at most `batchSize × maxBatches` rows of each table. */
@@ -22,7 +23,8 @@ export function startPurgeExpiredRecords(options: {
   intervalMs: number;
   batchSize: number;
   maxBatches: number;
-  now: () => number;
+  /** Its wall clock dates the cut-offs; the passes run on its timers. */
+  clock: Clock;
   onError: (error: unknown) => void;
 }): PurgeExpiredRecords {
   const drain = async (purgeBatch: () => Promise<number>): Promise<number> => {
@@ -35,20 +37,19 @@ export function startPurgeExpiredRecords(options: {
     return total;
   };
   const runOnce = async (): Promise<{ sessions: number; idempotencyKeys: number }> => {
-    const now = options.now();
+    const now = options.clock.wallClockMs();
     const sessions = await drain(() => options.sessions.purgeExpired(new Date(now), new Date(now - options.sessionIdleTimeoutMinutes * 60_000), options.batchSize));
     const idempotencyKeys = await drain(() => options.idempotencyKeys.purgeExpired(new Date(now - options.idempotencyKeyTtlHours * 3600_000), options.batchSize));
     return { sessions, idempotencyKeys };
   };
   let running: Promise<unknown> | undefined;
-  const timer = setInterval(() => {
+  const stop = repeatEvery(options.clock, options.intervalMs, () => {
     // A pass still running (a slow database) is not overlapped by the next one.
     running ??= runOnce()
       .catch(options.onError)
       .finally(() => {
         running = undefined;
       });
-  }, options.intervalMs);
-  timer.unref();
-  return { runOnce, stop: () => clearInterval(timer) };
+  });
+  return { runOnce, stop };
 }

@@ -18,7 +18,7 @@ async function twoProcesses(sessions: Map<string, User>, ttlMs = 60_000) {
       const original = subscriber.subscribe.bind(subscriber);
       subscriber.subscribe = ((...channels: string[]) => original(...channels).finally(resolve)) as typeof subscriber.subscribe;
     });
-    const cache = createSessionCache<User>({ load: loads, ttlMs, maxEntries: 100, channel, subscriber, publisher, now: () => clock });
+    const cache = createSessionCache<User>({ load: loads, ttlMs, maxEntries: 100, channel, subscriber, publisher, clock: { monotonicMs: () => clock } });
     // With TTL 0 the cache subscribes to nothing.
     if (ttlMs > 0) await subscribed;
     return cache;

@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import type { Clock } from "../time/clock.ts";
 
 /** The pub/sub side the cache listens on: the process's one subscriber connection (ioredis in subscriber mode). */
 export interface RevocationSubscriber {
@@ -23,7 +24,8 @@ export interface SessionCacheOptions<User extends { id: string }> {
   channel: string;
   subscriber: RevocationSubscriber;
   publisher: RevocationPublisher;
-  now: () => number;
+  /** Entry lifetimes, in this process only. */
+  clock: Pick<Clock, "monotonicMs">;
 }
 
 export interface SessionCache<User> {
@@ -90,7 +92,7 @@ export function createSessionCache<User extends { id: string }>(options: Session
       if (!enabled) return options.load(token);
       const key = tokenKey(token);
       const cached = entries.get(key);
-      const now = options.now();
+      const now = options.clock.monotonicMs();
       if (cached && cached.expiresAt > now) return cached.user;
       if (cached) entries.delete(key);
       const seen = revocations;

@@ -10,6 +10,7 @@ import { conversations, idempotencyKeys, messages, sessions, users } from "../st
 import { createSessionsRepository } from "../storage/sessions-repository.ts";
 import { createUsersRepository } from "../storage/users-repository.ts";
 import { createAccountsService, sessionTouchIntervalMs } from "./accounts-service.ts";
+import { createManualClock } from "../time/manual-clock.ts";
 
 const cheap = { cost: 2 ** 10, blockSize: 8, parallelization: 1 };
 const idleMinutes = 30;
@@ -34,7 +35,7 @@ function accountsWith(parameters = cheap) {
     passwords: createPasswordHasher(parameters),
     hashGate: createConcurrencyGate({ running: 2, queued: 10, code: "SIGN_IN_BUSY", retryAfterSeconds: 1 }),
     loginAttempts: { attempt: () => Promise.resolve(), succeeded: () => Promise.resolve() },
-    now: () => clockMs,
+    clock: { wallClockMs: () => clockMs },
     onBackgroundError: (error) => backgroundErrors.push(error),
   });
 }
@@ -114,7 +115,7 @@ describe("purge of expired sessions and Idempotency-Key records", () => {
       intervalMs: 3600_000,
       batchSize: 2,
       maxBatches: 2,
-      now: () => nowMs,
+      clock: createManualClock(0, { wallClockStartMs: nowMs }),
       onError: (error) => backgroundErrors.push(error),
     });
     try {

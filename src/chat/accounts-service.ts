@@ -6,6 +6,7 @@ import type { ConcurrencyGate } from "../limits/concurrency-gate.ts";
 import type { LoginAttempts } from "../limits/login-attempts.ts";
 import type { AuthenticatedUser, SessionsRepository } from "../storage/sessions-repository.ts";
 import type { UserSettings, UsersRepository } from "../storage/users-repository.ts";
+import type { Clock } from "../time/clock.ts";
 
 export interface AccountsService {
   register(email: string, password: string): Promise<{ user: AuthenticatedUser; token: string }>;
@@ -31,7 +32,8 @@ export function createAccountsService(dependencies: {
   /** Caps the scrypt runs in this process (LIMIT_PASSWORD_HASHES); beyond it 503 SIGN_IN_BUSY. */
   hashGate: ConcurrencyGate;
   loginAttempts: LoginAttempts;
-  now: () => number;
+  /** Session expiry and last use, stored in PostgreSQL. */
+  clock: Pick<Clock, "wallClockMs">;
   /** Failures of work done off the request's path (the idle-timeout bookkeeping). */
   onBackgroundError: (error: unknown) => void;
 }): AccountsService {
@@ -39,7 +41,7 @@ export function createAccountsService(dependencies: {
   const idleTimeoutMs = dependencies.sessionIdleTimeoutMinutes * 60_000;
   const startSession = async (user: AuthenticatedUser): Promise<{ user: AuthenticatedUser; token: string }> => {
     const { token, tokenHash } = createSessionToken();
-    const now = dependencies.now();
+    const now = dependencies.clock.wallClockMs();
     await sessions.create(user.id, tokenHash, new Date(now + dependencies.sessionTtlHours * 3600_000), new Date(now));
     return { user, token };
   };
@@ -70,7 +72,7 @@ export function createAccountsService(dependencies: {
       return startSession({ id: row.id, email: row.email });
     },
     authenticate: async (token) => {
-      const now = dependencies.now();
+      const now = dependencies.clock.wallClockMs();
       const found = await sessions.findUser(hashToken(token), new Date(now), new Date(now - idleTimeoutMs));
       if (!found) return undefined;
       if (now - found.lastUsedAt.getTime() >= sessionTouchIntervalMs) {

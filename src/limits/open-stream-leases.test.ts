@@ -7,7 +7,7 @@ describe("open-stream leases", () => {
   it("caps a user's open streams, frees a slot on release, renews, and lets a crashed holder's lease lapse", async () => {
     const redis = connectTestRedis();
     let now = 1_000_000;
-    const leases = createOpenStreamLeases({ redis, keyPrefix: uniqueKeyPrefix("lease"), limit: 2, leaseMs: 1_000, now: () => now });
+    const leases = createOpenStreamLeases({ redis, keyPrefix: uniqueKeyPrefix("lease"), limit: 2, leaseMs: 1_000, clock: { wallClockMs: () => now } });
     const first = await leases.acquire("u1");
     const second = await leases.acquire("u1");
     const refused = await leases.acquire("u1").catch((error: unknown) => error);

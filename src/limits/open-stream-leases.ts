@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import type { Redis } from "ioredis";
 import { SluiceError } from "../errors/catalog.ts";
 import { defineScript } from "../redis/run-script.ts";
+import type { Clock } from "../time/clock.ts";
 
 export interface OpenStreamLease {
   /** Extends the lease; called on each heartbeat so a crashed API process's leases lapse by themselves. */
@@ -23,18 +24,18 @@ redis.call('ZADD', KEYS[1], ARGV[2], ARGV[4])
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
 return 1`);
 
-export function createOpenStreamLeases(options: { redis: Redis; keyPrefix: string; limit: number; leaseMs: number; now: () => number }): OpenStreamLeases {
+export function createOpenStreamLeases(options: { redis: Redis; keyPrefix: string; limit: number; leaseMs: number; clock: Pick<Clock, "wallClockMs"> }): OpenStreamLeases {
   return {
     acquire: async (userId) => {
       const key = `${options.keyPrefix}{streams:${userId}}`;
       const member = randomBytes(9).toString("base64url");
-      const now = options.now();
+      const now = options.clock.wallClockMs();
       const ok = await acquire(options.redis, [key], [now, now + options.leaseMs, options.limit, member, options.leaseMs * 2]);
       if (ok !== 1) throw new SluiceError("TOO_MANY_OPEN_STREAMS", undefined, { details: { retryAfterSeconds: 5 } });
       return {
         // One round trip per renewal: every open viewer renews, so this runs for all of them.
         renew: async () => {
-          await options.redis.multi().zadd(key, "XX", options.now() + options.leaseMs, member).pexpire(key, options.leaseMs * 2).exec();
+          await options.redis.multi().zadd(key, "XX", options.clock.wallClockMs() + options.leaseMs, member).pexpire(key, options.leaseMs * 2).exec();
         },
         release: async () => {
           await options.redis.zrem(key, member);

@@ -1,4 +1,4 @@
-import type { Clock } from "./clock.ts";
+import type { Clock } from "../time/clock.ts";
 import type { ProviderEvent } from "./llm-provider.ts";
 import { ProviderError } from "./provider-error.ts";
 import { createStorableText } from "./storable-text.ts";

@@ -1,6 +1,6 @@
 import OpenAI, { APIConnectionError, APIError, APIUserAbortError } from "openai";
 import { classifySdkError } from "./classify-sdk-error.ts";
-import type { Clock } from "./clock.ts";
+import type { Clock } from "../time/clock.ts";
 import { guardProviderStream } from "./guard-provider-stream.ts";
 import type { ChatRequest, LlmProvider, ProviderEvent } from "./llm-provider.ts";
 import { ProviderError } from "./provider-error.ts";

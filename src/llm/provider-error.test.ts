@@ -37,13 +37,12 @@ describe("providerErrorFromStatus", () => {
     [403, "auth", "PROVIDER_ERROR", false],
     [400, "bad-request", "PROVIDER_ERROR", false],
     [404, "bad-request", "PROVIDER_ERROR", false],
-  ] as const)("maps HTTP %i to %s", (status, kind, code, transient) => {
+  ] as const)("maps HTTP %i to %s", (status, kind, code, retryable) => {
     const error = providerErrorFromStatus(status, headers({ "retry-after": "2" }), undefined);
     expect(error).toBeInstanceOf(ProviderError);
     expect(error.kind).toBe(kind);
     expect(error.code).toBe(code);
-    expect(error.transient).toBe(transient);
-    expect(error.retryable).toBe(transient);
+    expect(error.retryable).toBe(retryable);
     expect(error.providerStatus).toBe(status);
     expect(error.retryAfterMs).toBe(status === 429 ? 2000 : undefined);
   });
@@ -55,10 +54,10 @@ describe("ProviderError", () => {
     ["idle-timeout", "PROVIDER_TIMEOUT", true],
     ["connection", "PROVIDER_ERROR", true],
     ["aborted", "PROVIDER_ERROR", false],
-  ] as const)("%s has code %s", (kind, code, transient) => {
+  ] as const)("%s has code %s", (kind, code, retryable) => {
     const error = new ProviderError(kind);
     expect(error.code).toBe(code);
-    expect(error.transient).toBe(transient);
+    expect(error.retryable).toBe(retryable);
     expect(error.name).toBe("ProviderError");
   });
 });

@@ -1,7 +1,7 @@
 import { SluiceError, type ErrorCode } from "../errors/catalog.ts";
 
 /**
- * Why a provider stream failed. The worker retries only transient kinds and
+ * Why a provider stream failed. The worker retries only retryable kinds and
  * only before the first token (a retry after text was streamed would repeat it).
  */
 export type ProviderErrorKind =
@@ -14,16 +14,16 @@ export type ProviderErrorKind =
   | "auth"
   | "aborted";
 
-const kindDefinitions: Record<ProviderErrorKind, { code: ErrorCode; transient: boolean }> = {
-  "rate-limited": { code: "PROVIDER_RATE_LIMITED", transient: true },
-  server: { code: "PROVIDER_ERROR", transient: true },
-  connection: { code: "PROVIDER_ERROR", transient: true },
-  truncated: { code: "PROVIDER_TRUNCATED", transient: true },
-  "idle-timeout": { code: "PROVIDER_TIMEOUT", transient: true },
-  "bad-request": { code: "PROVIDER_ERROR", transient: false },
-  auth: { code: "PROVIDER_ERROR", transient: false },
+const kindDefinitions: Record<ProviderErrorKind, { code: ErrorCode; retryable: boolean }> = {
+  "rate-limited": { code: "PROVIDER_RATE_LIMITED", retryable: true },
+  server: { code: "PROVIDER_ERROR", retryable: true },
+  connection: { code: "PROVIDER_ERROR", retryable: true },
+  truncated: { code: "PROVIDER_TRUNCATED", retryable: true },
+  "idle-timeout": { code: "PROVIDER_TIMEOUT", retryable: true },
+  "bad-request": { code: "PROVIDER_ERROR", retryable: false },
+  auth: { code: "PROVIDER_ERROR", retryable: false },
   // The catalog has no "cancelled" code; an abort is the caller's own decision, never retried.
-  aborted: { code: "PROVIDER_ERROR", transient: false },
+  aborted: { code: "PROVIDER_ERROR", retryable: false },
 };
 
 export interface ProviderErrorOptions {
@@ -36,14 +36,14 @@ export interface ProviderErrorOptions {
 }
 
 /**
- * The only error a provider stream throws. `transient` (not the catalog's
- * `retryable`, which is per code) says whether retrying the same request may succeed.
+ * The only error a provider stream throws. Its `retryable` is per kind, not per
+ * code (PROVIDER_ERROR is both a 5xx and a bad request): whether retrying the same
+ * request may succeed. The worker retries on it before the first token.
  *
  * @example throw new ProviderError("rate-limited", { retryAfterMs: 2000, status: 429 });
  */
 export class ProviderError extends SluiceError {
   readonly kind: ProviderErrorKind;
-  readonly transient: boolean;
   readonly retryAfterMs: number | undefined;
   readonly providerStatus: number | undefined;
   override readonly retryable: boolean;
@@ -57,8 +57,7 @@ export class ProviderError extends SluiceError {
     );
     this.name = "ProviderError";
     this.kind = kind;
-    this.transient = definition.transient;
-    this.retryable = definition.transient;
+    this.retryable = definition.retryable;
     this.retryAfterMs = options.retryAfterMs;
     this.providerStatus = options.status;
   }

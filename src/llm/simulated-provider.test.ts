@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { ChatRequest, LlmProvider, ProviderEvent } from "./llm-provider.ts";
-import { createManualClock, type ManualClock } from "./manual-clock.ts";
+import { createManualClock, type ManualClock } from "../time/manual-clock.ts";
 import { createSimulatedProvider, simulatedReplyText } from "./simulated-provider.ts";
 import { monotonicMicros, parseTokenStamps } from "./token-stamp.ts";
 
@@ -160,7 +160,7 @@ describe("simulated provider", () => {
     const pending = iterator.next();
     await clock.waitForTimers(1);
     controller.abort();
-    await expect(pending).rejects.toMatchObject({ name: "ProviderError", kind: "aborted", transient: false });
+    await expect(pending).rejects.toMatchObject({ name: "ProviderError", kind: "aborted", retryable: false });
     expect(clock.pendingTimers()).toBe(0);
   });
 

@@ -1,4 +1,4 @@
-import { sleep, systemClock, type Clock } from "./clock.ts";
+import { sleep, systemClock, type Clock } from "../time/clock.ts";
 import type { ChatRequest, ChatTurn, LlmProvider, ProviderEvent } from "./llm-provider.ts";
 import { ProviderError } from "./provider-error.ts";
 import { simulatedWords, splitIntoSmallTokens } from "./simulated-text.ts";
@@ -46,13 +46,13 @@ export function createSimulatedProvider(options: SimulatedProviderOptions): LlmP
   async function* simulatedEvents(request: ChatRequest, signal: AbortSignal): AsyncGenerator<ProviderEvent> {
     throwIfAborted(signal);
     const plan = planReply(request, options);
-    const startMs = clock.now();
+    const startMs = clock.monotonicMs();
     let emitted = 0;
     while (emitted < plan.tokens.length) {
       const due =
         intervalMs === 0
           ? plan.tokens.length
-          : Math.min(plan.tokens.length, Math.floor((clock.now() - startMs) / intervalMs) + 1);
+          : Math.min(plan.tokens.length, Math.floor((clock.monotonicMs() - startMs) / intervalMs) + 1);
       if (due > emitted) {
         const stamp = plan.stamped ? formatTokenStamp(stampMicros()) : "";
         let delta = "";
@@ -64,7 +64,7 @@ export function createSimulatedProvider(options: SimulatedProviderOptions): LlmP
         continue;
       }
       try {
-        await sleep(clock, startMs + emitted * intervalMs - clock.now(), signal);
+        await sleep(clock, startMs + emitted * intervalMs - clock.monotonicMs(), signal);
       } catch (error) {
         throw new ProviderError("aborted", { message: "The request was aborted.", cause: error });
       }

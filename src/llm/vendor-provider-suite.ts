@@ -2,9 +2,9 @@
 // server, run through the real SDK (openai-provider.test.ts, anthropic-provider.test.ts).
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { countPromptCharacters, type FakeProviderServer, type FakeServerOptions, type RecordedRequest } from "../../test/rig/fake-provider-script.ts";
-import type { Clock } from "./clock.ts";
+import type { Clock } from "../time/clock.ts";
 import type { ChatRequest, LlmProvider, ProviderEvent } from "./llm-provider.ts";
-import { createManualClock } from "./manual-clock.ts";
+import { createManualClock } from "../time/manual-clock.ts";
 import { ProviderError } from "./provider-error.ts";
 
 export interface VendorSuiteOptions {
@@ -82,13 +82,13 @@ export function describeVendorProvider(name: string, suite: VendorSuiteOptions):
     it("maps 429 to rate-limited with Retry-After, without retrying inside the SDK", async () => {
       const { error, events } = await collect(provider.stream(withModel("fake-rate-limit"), new AbortController().signal));
       expect(events).toEqual([]);
-      expect(providerError(error)).toMatchObject({ kind: "rate-limited", code: "PROVIDER_RATE_LIMITED", transient: true, retryAfterMs: 7000, providerStatus: 429 });
+      expect(providerError(error)).toMatchObject({ kind: "rate-limited", code: "PROVIDER_RATE_LIMITED", retryable: true, retryAfterMs: 7000, providerStatus: 429 });
       expect(server.requests).toHaveLength(1);
     });
 
     it("maps 500 to a transient server error, without retrying inside the SDK", async () => {
       const { error } = await collect(provider.stream(withModel("fake-server-error"), new AbortController().signal));
-      expect(providerError(error)).toMatchObject({ kind: "server", code: "PROVIDER_ERROR", transient: true, providerStatus: 500 });
+      expect(providerError(error)).toMatchObject({ kind: "server", code: "PROVIDER_ERROR", retryable: true, providerStatus: 500 });
       expect(server.requests).toHaveLength(1);
     });
 
@@ -97,12 +97,12 @@ export function describeVendorProvider(name: string, suite: VendorSuiteOptions):
       ["fake-bad-request", "bad-request"],
     ])("maps %s to a permanent %s error", async (model, kind) => {
       const { error } = await collect(provider.stream(withModel(model), new AbortController().signal));
-      expect(providerError(error)).toMatchObject({ kind, code: "PROVIDER_ERROR", transient: false });
+      expect(providerError(error)).toMatchObject({ kind, code: "PROVIDER_ERROR", retryable: false });
     });
 
     it.each(["fake-cut", "fake-reset"])("reports %s (no finish reason) as truncated, never as a finished reply", async (model) => {
       const { text, events, error } = await collect(provider.stream(withModel(model), new AbortController().signal));
-      expect(providerError(error)).toMatchObject({ kind: "truncated", code: "PROVIDER_TRUNCATED", transient: true });
+      expect(providerError(error)).toMatchObject({ kind: "truncated", code: "PROVIDER_TRUNCATED", retryable: true });
       expect(text.length).toBeGreaterThan(0);
       expect(server.expectedText().startsWith(text)).toBe(true);
       expect(events.some((event) => event.type === "finish")).toBe(false);
@@ -134,7 +134,7 @@ export function describeVendorProvider(name: string, suite: VendorSuiteOptions):
       clock.advance(4999);
       expect(clock.pendingTimers()).toBe(1);
       clock.advance(1);
-      await expect(stalled).rejects.toMatchObject({ kind: "idle-timeout", code: "PROVIDER_TIMEOUT", transient: true });
+      await expect(stalled).rejects.toMatchObject({ kind: "idle-timeout", code: "PROVIDER_TIMEOUT", retryable: true });
       const request = server.requests[0];
       await request?.closed;
       expect(request?.closedByClient).toBe(true);
@@ -161,7 +161,7 @@ export function describeVendorProvider(name: string, suite: VendorSuiteOptions):
       // The server is now silent, so only the abort can end this wait.
       const pending = iterator.next();
       controller.abort();
-      await expect(pending).rejects.toMatchObject({ kind: "aborted", transient: false });
+      await expect(pending).rejects.toMatchObject({ kind: "aborted", retryable: false });
       const request = server.requests[0];
       await request?.closed;
       expect(request?.closedByClient).toBe(true);
@@ -190,7 +190,7 @@ export function describeVendorProvider(name: string, suite: VendorSuiteOptions):
       await closed.close();
       const refused = suite.createProvider({ apiKey: "k", baseUrl: closed.url, idleTimeoutMs: generousIdleMs });
       const { error } = await collect(refused.stream(conversation, new AbortController().signal));
-      expect(providerError(error)).toMatchObject({ kind: "connection", code: "PROVIDER_ERROR", transient: true });
+      expect(providerError(error)).toMatchObject({ kind: "connection", code: "PROVIDER_ERROR", retryable: true });
     });
   });
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { createManualClock } from "./manual-clock.ts";
+import { createManualClock } from "../time/manual-clock.ts";
 import { ProviderError } from "./provider-error.ts";
 import { withIdleTimeout } from "./with-idle-timeout.ts";
 

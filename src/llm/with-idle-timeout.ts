@@ -1,4 +1,4 @@
-import { systemClock, type Clock } from "./clock.ts";
+import { systemClock, type Clock } from "../time/clock.ts";
 import { ProviderError } from "./provider-error.ts";
 
 /**
@@ -25,7 +25,7 @@ export async function* withIdleTimeout<T>(
   const iterator = source[Symbol.asyncIterator]();
   let exhausted = false;
   // When the pending next() was asked for; the watchdog measures silence from it.
-  let waitingSince = clock.now();
+  let waitingSince = clock.monotonicMs();
   let interrupt: ((error: ProviderError) => void) | undefined;
   let failure: ProviderError | undefined;
   const fail = (error: ProviderError): void => {
@@ -36,7 +36,7 @@ export async function* withIdleTimeout<T>(
   const arm = (delayMs: number): void => {
     watchdog = clock.setTimeout(() => {
       watchdog = undefined;
-      const silentForMs = clock.now() - waitingSince;
+      const silentForMs = clock.monotonicMs() - waitingSince;
       if (silentForMs >= idleTimeoutMs) fail(new ProviderError("idle-timeout", { message: `The provider sent nothing for ${idleTimeoutMs} ms.` }));
       else arm(idleTimeoutMs - silentForMs);
     }, delayMs);
@@ -47,7 +47,7 @@ export async function* withIdleTimeout<T>(
     signal.addEventListener("abort", onAbort, { once: true });
     arm(idleTimeoutMs);
     for (;;) {
-      waitingSince = clock.now();
+      waitingSince = clock.monotonicMs();
       const next = iterator.next();
       const result = await new Promise<IteratorResult<T>>((resolve, reject) => {
         interrupt = reject;

@@ -31,7 +31,7 @@ import { createMessagesRepository } from "../storage/messages-repository.ts";
 import { createSessionsRepository } from "../storage/sessions-repository.ts";
 import { createUsersRepository } from "../storage/users-repository.ts";
 import { streamKeys, type StreamHub, type StreamLog } from "../streaming/index.ts";
-import { systemClock } from "../time/clock.ts";
+import type { Clock } from "../time/clock.ts";
 
 const webDist = fileURLToPath(new URL("../../web/dist", import.meta.url));
 
@@ -46,9 +46,9 @@ export function composeApiFeatures(options: {
   /** The process's pub/sub connection (the hub's), for session revocations. */
   subscriber: RevocationSubscriber;
   logger: Logger;
-  now: () => number;
+  clock: Clock;
 }): Array<(app: App) => Promise<void> | void> {
-  const { config, db, redis, now } = options;
+  const { config, db, redis, clock } = options;
   const keyPrefix = config.redis.keyPrefix;
   const users = createUsersRepository(db);
   const sessions = createSessionsRepository(db);
@@ -56,7 +56,7 @@ export function composeApiFeatures(options: {
   const messages = createMessagesRepository(db);
   const streamTokens = createStreamTokenSigner(config.auth.secret, config.auth.streamTokenTtlSeconds);
   const streamUrl = (taskId: string, userId: string): string =>
-    `/api/stream/${encodeURIComponent(taskId)}?token=${encodeURIComponent(streamTokens.sign(taskId, userId, now()))}`;
+    `/api/stream/${encodeURIComponent(taskId)}?token=${encodeURIComponent(streamTokens.sign(taskId, userId, clock.wallClockMs()))}`;
 
   const storedAccounts = createAccountsService({
     users,
@@ -66,7 +66,7 @@ export function composeApiFeatures(options: {
     passwords: createPasswordHasher(config.auth.passwordHashing),
     hashGate: createConcurrencyGate({ running: config.limits.passwordHashes, queued: config.limits.passwordHashQueue, code: "SIGN_IN_BUSY", retryAfterSeconds: 1 }),
     loginAttempts: createLoginAttempts({ redis, keyPrefix, limit: config.limits.loginAttemptsPerAccount, windowMs: config.limits.loginAccountWindowMinutes * 60_000 }),
-    now,
+    clock,
     onBackgroundError: (error) => options.logger.warn({ err: error }, "session last-use update failed"),
   });
   // Authentication costs no PostgreSQL round trip while a session is cached (SESSION_CACHE_TTL_MS);
@@ -78,7 +78,7 @@ export function composeApiFeatures(options: {
     channel: `${keyPrefix}sessions:revoked`,
     subscriber: options.subscriber,
     publisher: redis,
-    now: () => systemClock.now(),
+    clock,
   });
   const accounts: typeof storedAccounts = {
     ...storedAccounts,
@@ -150,7 +150,7 @@ export function composeApiFeatures(options: {
         intervalMs: 60_000,
         batchSize: 500,
         maxBatches: 10,
-        now,
+        clock,
         onError: (error) => options.logger.warn({ err: error }, "purge of expired sessions and idempotency keys failed"),
       });
       app.addHook("onClose", (_instance, done) => {
@@ -167,12 +167,12 @@ export function composeApiFeatures(options: {
         authenticate,
         requireUser,
         streamTokens,
-        leases: createOpenStreamLeases({ redis, keyPrefix, limit: config.limits.openStreamsPerUser, leaseMs, now }),
+        leases: createOpenStreamLeases({ redis, keyPrefix, limit: config.limits.openStreamsPerUser, leaseMs, clock }),
         leaseRenewMs: Math.floor(leaseMs / 3),
         heartbeatMs: config.stream.heartbeatIntervalMs,
         retryMs: config.stream.retryMs,
         retryJitterMs: config.stream.retryJitterMs,
-        now,
+        clock,
       }),
     async (app) => {
       if (config.webUi && !(await registerWebUi(app, webDist))) {

@@ -9,6 +9,7 @@ import { pingCluster } from "../redis/ping-cluster.ts";
 import { openDatabase } from "../storage/database.ts";
 import { createMessagesRepository } from "../storage/messages-repository.ts";
 import { createStreamHub, createStreamLog } from "../streaming/index.ts";
+import { systemClock } from "../time/clock.ts";
 import type { RunningWorker } from "../worker/start-worker.ts";
 import { startTracing } from "../tracing/start-tracing.ts";
 import { createRedisConnector, streamLogOptions } from "./redis-connector.ts";
@@ -40,7 +41,8 @@ export async function startRuntime(role: Role, config: Config, logger: Logger, s
       }
     }
   };
-  const now = (): number => Date.now();
+  // The one place the real clock is chosen; everything below gets it injected.
+  const clock = systemClock;
   const startSingleRedis = async (): Promise<string> => {
     const redis = await resolveRedis(config, logger, searchPath);
     cleanups.push(() => redis.stop());
@@ -99,7 +101,7 @@ export async function startRuntime(role: Role, config: Config, logger: Logger, s
     } else if (role === "start" || role === "worker") {
       // Loaded per role: a worker never loads Fastify and the routes, an API never loads the SDKs (start-up time).
       const { startWorkerRole } = await import("./worker-role.ts");
-      const running = await startWorkerRole({ config, connect, commands, queue, messages: createMessagesRepository(database.db), logger, metrics, now });
+      const running = await startWorkerRole({ config, connect, commands, queue, messages: createMessagesRepository(database.db), logger, metrics, clock });
       cleanups.push(() => running.stop());
       worker = running;
       let workerReady = false;
@@ -136,6 +138,7 @@ export async function startRuntime(role: Role, config: Config, logger: Logger, s
         log: streamLog,
         subscriber,
         subscribeMode: sharded ? "ssubscribe" : "subscribe",
+        clock,
         stallTimeoutMs: config.stream.stallTimeoutMs,
         retryMs: config.stream.retryMs,
         retryJitterMs: config.stream.retryJitterMs,
@@ -164,7 +167,7 @@ export async function startRuntime(role: Role, config: Config, logger: Logger, s
           (app) => {
             if (config.apiMetricsPort === undefined) registerMetricsRoute(app, scraped);
           },
-          ...composeApiFeatures({ config, db: database.db, redis: commands, queue, streamLog, hub, subscriber, logger, now }),
+          ...composeApiFeatures({ config, db: database.db, redis: commands, queue, streamLog, hub, subscriber, logger, clock }),
         ],
       });
       // On shutdown the hub tells every SSE client to reconnect elsewhere (retry: with jitter) before the server closes.

@@ -7,6 +7,7 @@ import type { GenerationQueue } from "../queue/generation-queue.ts";
 import type { RedisRole } from "../redis/connect-redis.ts";
 import type { MessagesRepository } from "../storage/messages-repository.ts";
 import { createStreamLog } from "../streaming/index.ts";
+import type { Clock } from "../time/clock.ts";
 import { startWorker, type RunningWorker } from "../worker/start-worker.ts";
 import { streamLogOptions } from "./redis-connector.ts";
 
@@ -23,7 +24,7 @@ export async function startWorkerRole(options: {
   messages: MessagesRepository;
   logger: Logger;
   metrics: SluiceMetrics;
-  now: () => number;
+  clock: Clock;
 }): Promise<RunningWorker> {
   const { config, connect, logger } = options;
   logger.info({ provider: config.llm.provider, model: config.llm.defaultModel, reason: config.llm.providerReason }, `LLM provider: ${config.llm.provider} (${config.llm.providerReason})`);
@@ -56,7 +57,7 @@ export async function startWorkerRole(options: {
     messages: options.messages,
     provider,
     logger,
-    now: options.now,
+    clock: options.clock,
     metrics: options.metrics,
   });
 }

@@ -6,6 +6,7 @@ import { createMetrics } from "../metrics/create-metrics.ts";
 import { createGenerationQueue } from "../queue/generation-queue.ts";
 import { openDatabase } from "../storage/database.ts";
 import { createMessagesRepository, type MessagesRepository } from "../storage/messages-repository.ts";
+import { systemClock } from "../time/clock.ts";
 import { startTracing } from "../tracing/start-tracing.ts";
 import { createPortRpc } from "./port-rpc.ts";
 import { createRedisConnector } from "./redis-connector.ts";
@@ -52,7 +53,7 @@ const connect = createRedisConnector({ config, redisUrl: data.redisUrl, processN
 const commands = connect("commands");
 const queue = createGenerationQueue(connect("queue"), config.redis.keyPrefix);
 cleanups.push(() => queue.close());
-const running = await startWorkerRole({ config, connect, commands, queue, messages, logger, metrics, now: () => Date.now() });
+const running = await startWorkerRole({ config, connect, commands, queue, messages, logger, metrics, clock: systemClock });
 cleanups.push(() => running.stop());
 
 const control: WorkerThreadControl = {

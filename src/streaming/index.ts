@@ -1,6 +1,5 @@
 // The streaming core's public surface (PROTOCOL.md). It depends on Redis and
 // node:http types only: the API and the worker wire it in.
-export { systemClock, type Clock } from "./clock.ts";
 export { formatCursor, parseCursor, type Cursor } from "./cursor.ts";
 export { encodeSseComment, encodeSseEvent, encodeSseRetry } from "./encode-sse-event.ts";
 export type {

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { createMemoryViewer, interpret } from "../../test/streaming/helpers/memory-viewer.ts";
 import { createStreamingRig } from "../../test/streaming/helpers/streaming-rig.ts";
-import { createManualClock } from "../../test/streaming/helpers/manual-clock.ts";
+import { systemClock } from "../time/clock.ts";
+import { createManualClock } from "../time/manual-clock.ts";
 import type { StreamHub } from "./stream-hub.ts";
 import type { Cursor } from "./cursor.ts";
 import { noopStreamMetrics } from "./stream-metrics.ts";
@@ -35,8 +36,8 @@ describe("stream hub", () => {
   it("measures flush-to-SSE latency from the writer's stamp, for live appends only", async () => {
     const observed: number[] = [];
     const { hub, log } = createStreamingRig({
-      log: { now: () => 1_000_000 },
-      hub: { wallClockMs: () => 1_000_003.25, metrics: { ...noopStreamMetrics, flushToSse: (milliseconds) => observed.push(milliseconds) } },
+      log: { clock: createManualClock(0, { wallClockStartMs: 1_000_000 }) },
+      hub: { clock: { ...systemClock, wallClockMs: () => 1_000_003.25 }, metrics: { ...noopStreamMetrics, flushToSse: (milliseconds) => observed.push(milliseconds) } },
     });
     const { attempt } = await log.beginAttempt("t");
     await log.append("t", attempt, [{ type: "text-delta", delta: "replayed" }]);

@@ -1,5 +1,5 @@
 import { SluiceError, isSluiceError } from "../errors/catalog.ts";
-import { systemClock, wallClockMs, type Clock } from "./clock.ts";
+import { systemClock, type Clock } from "../time/clock.ts";
 import { createCountedTimers, type TimerHandle } from "./counted-timers.ts";
 import type { Cursor } from "./cursor.ts";
 import { encodeSseRetry } from "./encode-sse-event.ts";
@@ -77,9 +77,8 @@ export interface StreamHubOptions {
   subscriber: PubSubConnection;
   /** "ssubscribe" for Redis Cluster, matching the log's "spublish". */
   subscribeMode?: "subscribe" | "ssubscribe";
+  /** Timers and `monotonicMs`; its `wallClockMs` is compared with the writers' flush stamps for `metrics.flushToSse`. */
   clock?: Clock;
-  /** Wall clock (ms since the epoch), compared with the writers' flush stamps for `metrics.flushToSse`. */
-  wallClockMs?: () => number;
   random?: () => number;
   /** A live stream with no notification for this long is read from the log (ms). */
   stallTimeoutMs?: number;
@@ -115,7 +114,6 @@ export function createStreamHub(options: StreamHubOptions): StreamHub {
   const { log, subscriber } = options;
   const sharded = options.subscribeMode === "ssubscribe";
   const clock = options.clock ?? systemClock;
-  const wallClock = options.wallClockMs ?? wallClockMs;
   const random = options.random ?? Math.random;
   const metrics = options.metrics ?? noopStreamMetrics;
   const stallTimeoutMs = options.stallTimeoutMs ?? defaultStallTimeoutMs;
@@ -168,13 +166,13 @@ export function createStreamHub(options: StreamHubOptions): StreamHub {
       if (stream.buffered.push(notification) > maxBufferedNotifications) stream.buffered.shift();
       return;
     }
-    const receivedAt = clock.now();
+    const receivedAt = clock.monotonicMs();
     const headBefore = stream.head;
     ingest(stream, notification.incarnation, notification.entries);
-    metrics.deliveryLatency(clock.now() - receivedAt);
+    metrics.deliveryLatency(clock.monotonicMs() - receivedAt);
     // Live path only: the head moved, so these entries were just written to the viewers at it.
     // Skew between the two wall clocks could make it negative; 0 is the honest floor.
-    if (notification.flushedAtMs !== undefined && stream.head > headBefore) metrics.flushToSse(Math.max(0, wallClock() - notification.flushedAtMs));
+    if (notification.flushedAtMs !== undefined && stream.head > headBefore) metrics.flushToSse(Math.max(0, clock.wallClockMs() - notification.flushedAtMs));
   };
 
   // After a reconnect the connection may have missed anything: resubscribe
@@ -212,7 +210,7 @@ export function createStreamHub(options: StreamHubOptions): StreamHub {
       buffered: [],
       syncing: false,
       syncAgain: false,
-      lastActivityAt: clock.now(),
+      lastActivityAt: clock.monotonicMs(),
       closed: false,
     };
     streams.set(taskId, stream);
@@ -230,7 +228,7 @@ export function createStreamHub(options: StreamHubOptions): StreamHub {
         stream.ended = meta.state === "ended";
       }
       stream.ready = true;
-      stream.lastActivityAt = clock.now();
+      stream.lastActivityAt = clock.monotonicMs();
       const buffered = stream.buffered;
       stream.buffered = [];
       for (const notification of buffered) ingest(stream, notification.incarnation, notification.entries);
@@ -274,7 +272,7 @@ export function createStreamHub(options: StreamHubOptions): StreamHub {
    */
   function ingest(stream: StreamState, incarnation: string, entries: readonly LogEntry[]): void {
     if (stream.closed) return;
-    stream.lastActivityAt = clock.now();
+    stream.lastActivityAt = clock.monotonicMs();
     if (incarnation !== stream.incarnation) adoptIncarnation(stream, incarnation, 0);
     const fresh = entries.filter((entry) => entry.seq > stream.head);
     const first = fresh[0];
@@ -371,7 +369,7 @@ export function createStreamHub(options: StreamHubOptions): StreamHub {
     if (sweeper !== undefined || hubClosed) return;
     sweeper = timers.set(() => {
       sweeper = undefined;
-      const now = clock.now();
+      const now = clock.monotonicMs();
       for (const stream of streams.values()) {
         if (!stream.ready || stream.ended || stream.syncing || now - stream.lastActivityAt < stallTimeoutMs) continue;
         stream.lastActivityAt = now;

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { isSluiceError } from "../errors/catalog.ts";
 import { connectTestRedis, uniqueKeyPrefix } from "../../test/helpers/redis.ts";
+import { createManualClock } from "../time/manual-clock.ts";
 import { createStreamLog, type StreamLogOptions } from "./stream-log.ts";
 
 function setup(overrides: Partial<StreamLogOptions> = {}) {
@@ -177,7 +178,7 @@ describe("stream log", () => {
   });
 
   it("publishes each append with its entries and the writer's flush stamp on the stream's channel", async () => {
-    const { log } = setup({ now: () => 1_795_000_000_123.5 });
+    const { log } = setup({ clock: createManualClock(0, { wallClockStartMs: 1_795_000_000_123.5 }) });
     const subscriber = connectTestRedis();
     const messages: string[] = [];
     subscriber.on("message", (_channel: string, message: string) => messages.push(message));

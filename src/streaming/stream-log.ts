@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { SluiceError } from "../errors/catalog.ts";
-import { wallClockMs } from "./clock.ts";
+import { systemClock, type Clock } from "../time/clock.ts";
 import { formatCursor } from "./cursor.ts";
 import { endEvent, parseStreamEvent, type ContentEvent, type EndEvent, type EndOutcome, type LogEntry } from "./events.ts";
 import { defineScript, type RedisClient } from "../redis/run-script.ts";
@@ -16,8 +16,7 @@ export interface StreamLimits {
   maxEventBytes: number;
 }
 
-/** PROTOCOL.md section 6. */
-// The same defaults as src/config (STREAM_*), for callers that build a log without the app config (tests, bench).
+/** PROTOCOL.md section 6. Also the defaults of STREAM_MAX_* (src/config/env-schema.ts imports them). */
 export const defaultStreamLimits: StreamLimits = { maxEntries: 100_000, maxBytes: 16 * 1024 * 1024, maxEventBytes: 256 * 1024 };
 export const defaultStreamTtlSeconds = 3600;
 export const defaultReadPageSize = 500;
@@ -34,8 +33,8 @@ export interface StreamLogOptions {
   readPageSize?: number;
   /** Random token naming one copy of a log; injected for tests. Must match [A-Za-z0-9]{1,64}. */
   newIncarnation?: () => string;
-  /** Wall clock (ms since the epoch) stamped on each append's notification for the API's flush-to-SSE latency. */
-  now?: () => number;
+  /** Its wall clock is stamped on each append's notification for the API's flush-to-SSE latency. */
+  clock?: Pick<Clock, "wallClockMs">;
 }
 
 export interface AttemptStarted {
@@ -128,7 +127,7 @@ export function createStreamLog(options: StreamLogOptions): StreamLog {
   const pageSize = options.readPageSize ?? defaultReadPageSize;
   const newIncarnation = options.newIncarnation ?? (() => randomBytes(6).toString("hex"));
   // Sub-millisecond: the API subtracts it from its own wall clock, and same-host latencies are well under 1 ms.
-  const now = options.now ?? wallClockMs;
+  const clock = options.clock ?? systemClock;
   const keysOf = (taskId: string): StreamKeys => streamKeys(keyPrefix, taskId);
   const writeKeys = (taskId: string): string[] => {
     const keys = keysOf(taskId);
@@ -169,7 +168,7 @@ export function createStreamLog(options: StreamLogOptions): StreamLog {
         return JSON.stringify(event);
       });
       const reply = asArray(
-        await runAppend(redis, writeKeys(taskId), [publishCommand, attempt, limits.maxEntries, limits.maxBytes, limits.maxEventBytes, expectedFirstSeq ?? "", now().toFixed(3), ...jsons]),
+        await runAppend(redis, writeKeys(taskId), [publishCommand, attempt, limits.maxEntries, limits.maxBytes, limits.maxEventBytes, expectedFirstSeq ?? "", clock.wallClockMs().toFixed(3), ...jsons]),
       );
       switch (reply[0]) {
         case "OK":

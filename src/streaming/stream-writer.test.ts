@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { SluiceError } from "../errors/catalog.ts";
-import { createManualClock } from "../../test/streaming/helpers/manual-clock.ts";
+import { createManualClock } from "../time/manual-clock.ts";
 import { connectTestRedis, uniqueKeyPrefix } from "../../test/helpers/redis.ts";
 import type { ContentEvent, EndOutcome } from "./events.ts";
 import type { EndResult, StreamLog } from "./stream-log.ts";

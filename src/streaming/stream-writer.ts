@@ -1,5 +1,5 @@
 import { SluiceError, isSluiceError } from "../errors/catalog.ts";
-import { systemClock, type Clock } from "./clock.ts";
+import { systemClock, type Clock } from "../time/clock.ts";
 import type { ContentEvent, EndOutcome } from "./events.ts";
 import type { EndResult, StreamLog } from "./stream-log.ts";
 
@@ -111,7 +111,7 @@ export function createStreamWriter(options: StreamWriterOptions): StreamWriter {
 
   function kick(): void {
     if (inFlight !== undefined || failure !== undefined || pending.length === 0) return;
-    const now = clock.now();
+    const now = clock.monotonicMs();
     const dueAt = lastFlushAt + windowMs;
     if (flushNow || pendingBytes >= maxBytes || now >= dueAt) {
       cancelTimer();

@@ -1,5 +1,6 @@
 import type { Redis } from "ioredis";
 import { cancelChannel, cancelledTasks } from "../queue/cancel-signals.ts";
+import { repeatEvery, type Clock } from "../time/clock.ts";
 
 export interface CancelWatcher {
   /** Registers a running task; its controller is aborted when a cancel arrives. Returns the unregister function. */
@@ -16,7 +17,7 @@ export interface CancelWatcher {
  * markers of running tasks are also checked every `markerCheckMs` and after
  * every reconnect: a cancel is never lost, only delayed by at most that period.
  */
-export function createCancelWatcher(options: { subscriber: Redis; redis: Redis; keyPrefix: string; markerCheckMs: number; onError: (error: unknown) => void }): CancelWatcher {
+export function createCancelWatcher(options: { subscriber: Redis; redis: Redis; keyPrefix: string; markerCheckMs: number; clock: Clock; onError: (error: unknown) => void }): CancelWatcher {
   const running = new Map<string, AbortController>();
   const channel = cancelChannel(options.keyPrefix);
   const abort = (taskId: string): void => running.get(taskId)?.abort(new Error("cancelled"));
@@ -32,10 +33,9 @@ export function createCancelWatcher(options: { subscriber: Redis; redis: Redis; 
   options.subscriber.on("ready", onReady);
   const ready = options.subscriber.subscribe(channel).then(() => undefined);
   ready.catch(options.onError);
-  const timer = setInterval(() => {
+  const stopMarkerChecks = repeatEvery(options.clock, options.markerCheckMs, () => {
     if (running.size > 0) void checkMarkers().catch(options.onError);
-  }, options.markerCheckMs);
-  timer.unref();
+  });
   return {
     ready,
     watch: (taskId, controller) => {
@@ -46,7 +46,7 @@ export function createCancelWatcher(options: { subscriber: Redis; redis: Redis; 
     },
     isCancelled: async (taskId) => (await cancelledTasks(options.redis, options.keyPrefix, [taskId])).has(taskId),
     close: async () => {
-      clearInterval(timer);
+      stopMarkerChecks();
       options.subscriber.off("message", onMessage);
       options.subscriber.off("ready", onReady);
       await options.subscriber.unsubscribe(channel).catch(() => undefined);

@@ -6,6 +6,7 @@ import type { LlmProvider, ProviderEvent } from "../llm/llm-provider.ts";
 import type { FinalResult, MessagesRepository, TaskRecord } from "../storage/messages-repository.ts";
 import { createStreamLog, type StreamLog } from "../streaming/index.ts";
 import type { LogEntry } from "../streaming/events.ts";
+import { systemClock } from "../time/clock.ts";
 import { createGenerationJob } from "./generation-job.ts";
 
 // The job against a real Redis log; PostgreSQL and the provider are small stand-ins that keep
@@ -71,7 +72,7 @@ function setup(options: { provider: LlmProvider; row: Row; onFinish?: () => Prom
     coalesceMaxBytes: 1024,
     providerMaxRetries: 0,
     finalSaveRetryMs: 0,
-    now: () => Date.now(),
+    clock: systemClock,
   });
   const data = { taskId: "task_1", messageId: "m1", conversationId: "c1", userId: "u1", model: "sim" };
   // Registered after connectTestRedis's own hook, so it runs first (vitest runs them in reverse).

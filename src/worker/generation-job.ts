@@ -2,13 +2,13 @@ import { SpanKind } from "@opentelemetry/api";
 import type { Logger } from "pino";
 import { SluiceError, isSluiceError, type ErrorCode } from "../errors/catalog.ts";
 import { redisFailure } from "../errors/dependency-failure.ts";
-import { sleep, systemClock } from "../llm/clock.ts";
 import type { ChatTurn, LlmProvider } from "../llm/llm-provider.ts";
 import { isProviderError } from "../llm/provider-error.ts";
 import type { GenerationJobData } from "../queue/generation-queue.ts";
 import type { FinalResult, MessagesRepository } from "../storage/messages-repository.ts";
 import { createStreamWriter, type StreamLog } from "../streaming/index.ts";
 import { contextFromTraceparent } from "../tracing/traceparent.ts";
+import { sleep, type Clock } from "../time/clock.ts";
 import { failSpan, startSpan, withSpan } from "../tracing/with-span.ts";
 import type { CancelWatcher } from "./cancel-watcher.ts";
 import { retryDatabase, retryWithinBudget } from "./retry-within-budget.ts";
@@ -25,7 +25,8 @@ export interface GenerationJobDependencies {
   providerMaxRetries: number;
   /** How long the final save is retried while PostgreSQL is unavailable (ms). */
   finalSaveRetryMs: number;
-  now: () => number;
+  /** Durations (time to first token) on its monotonic scale; backoff sleeps on it. */
+  clock: Clock;
   metrics?: GenerationMetrics;
 }
 
@@ -116,7 +117,7 @@ export function createGenerationJob(
     let text = "";
     let usage: { inputTokens: number; outputTokens: number } | undefined;
     let outcome: Outcome = { status: "completed" };
-    const startedAt = dependencies.now();
+    const startedAt = dependencies.clock.monotonicMs();
     const providerSpan = startSpan("provider call", { kind: SpanKind.CLIENT, attributes: { "gen_ai.request.model": data.model, "sluice.attempt": started.attempt } });
     try {
       if (await cancelledBeforeStart) cancel.abort(new Error("cancelled"));
@@ -126,7 +127,7 @@ export function createGenerationJob(
           for await (const event of dependencies.provider.stream({ model: data.model, messages: turns }, signal)) {
             if (event.type === "text-delta") {
               if (text === "") {
-                const providerTimeToFirstTokenMs = dependencies.now() - startedAt;
+                const providerTimeToFirstTokenMs = dependencies.clock.monotonicMs() - startedAt;
                 dependencies.metrics?.providerTimeToFirstToken.observe(providerTimeToFirstTokenMs / 1000);
                 providerSpan.addEvent("first chunk", { "sluice.time_to_first_token_ms": providerTimeToFirstTokenMs });
                 log.info({ providerTimeToFirstTokenMs, attempt: started.attempt }, "first chunk received");
@@ -143,11 +144,12 @@ export function createGenerationJob(
           break;
         } catch (error) {
           if (signal.aborted) break;
-          const transient = isProviderError(error) && error.transient;
-          if (transient && text === "" && retry < dependencies.providerMaxRetries) {
-            const delayMs = error.retryAfterMs ?? Math.min(250 * 2 ** retry, 8_000);
+          // The catalog's `retryable` (per kind for a ProviderError) decides: a bad request is permanent.
+          const retryable = isSluiceError(error) && error.retryable;
+          if (retryable && text === "" && retry < dependencies.providerMaxRetries) {
+            const delayMs = (isProviderError(error) ? error.retryAfterMs : undefined) ?? Math.min(250 * 2 ** retry, 8_000);
             log.warn({ err: error, retry: retry + 1, delayMs }, "transient provider error before the first token; retrying");
-            await sleep(systemClock, delayMs, signal).catch(() => undefined);
+            await sleep(dependencies.clock, delayMs, signal).catch(() => undefined);
             continue;
           }
           outcome = { status: "failed", error: errorInfo(error) };
@@ -196,7 +198,7 @@ export function createGenerationJob(
           errorCode: outcome.error?.code ?? null,
           errorMessage: outcome.error?.message ?? null,
         }),
-      { budgetMs: dependencies.finalSaveRetryMs, baseDelayMs: 200, maxDelayMs: 2_000, onRetry: (error, attempt) => log.warn({ err: error, attempt }, "final save failed; retrying") },
+      { budgetMs: dependencies.finalSaveRetryMs, baseDelayMs: 200, maxDelayMs: 2_000, clock: dependencies.clock, onRetry: (error, attempt) => log.warn({ err: error, attempt }, "final save failed; retrying") },
     ));
     if (saved === "stale" || saved === "missing") {
       log.warn({ saved }, "final save refused; not ending the stream");
@@ -222,7 +224,7 @@ export function createGenerationJob(
       await streamLog.end(taskId, again.attempt, endOutcome);
     });
     dependencies.metrics?.generations.inc({ status: outcome.status });
-    log.info({ status: outcome.status, chunks: lastSeq, characters: text.length, durationMs: dependencies.now() - startedAt, errorCode: outcome.error?.code }, "stream completed");
+    log.info({ status: outcome.status, chunks: lastSeq, characters: text.length, durationMs: dependencies.clock.monotonicMs() - startedAt, errorCode: outcome.error?.code }, "stream completed");
     return "done";
   };
   const attemptOnce = async (data: GenerationJobData, shutdown: AbortSignal, minAttempt: number | undefined): Promise<GenerationJobResult | LogLost> => {
@@ -279,8 +281,7 @@ async function endAfterSave(dependencies: GenerationJobDependencies, log: Logger
       maxDelayMs: 2_000,
       retryable: refusedByRedis,
       signal: shutdown,
-      now: dependencies.now,
-      sleep: (ms) => sleep(systemClock, ms, shutdown).catch(() => undefined),
+      clock: dependencies.clock,
       onRetry: (error, attempt) => log.warn({ err: error, code: redisFailure(error).code, retry: attempt }, "could not write end; retrying"),
     });
   } catch (error) {

@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import type { GenerationQueue } from "../queue/generation-queue.ts";
 import type { MessagesRepository, TaskRecord } from "../storage/messages-repository.ts";
 import type { StreamLog, StreamMeta } from "../streaming/index.ts";
+import { createManualClock, type ManualClock } from "../time/manual-clock.ts";
 import { createOrphanSweeper } from "./orphan-sweeper.ts";
 
 // Redis restarted empty: the task's job is gone ("unknown"). Whether to enqueue it again depends on
@@ -10,7 +11,7 @@ import { createOrphanSweeper } from "./orphan-sweeper.ts";
 
 const graceMs = 1_000;
 
-function sweeperWith(meta: { current: StreamMeta | undefined }, clock: { nowMs: number }) {
+function sweeperWith(meta: { current: StreamMeta | undefined }, clock: ManualClock) {
   const added: string[] = [];
   const task: TaskRecord & { taskId: string } = {
     taskId: "task_1", messageId: "m1", conversationId: "c1", userId: "u1", status: "streaming", attempt: 1, model: "sim", createdAt: new Date(0), updatedAt: new Date(0),
@@ -26,7 +27,7 @@ function sweeperWith(meta: { current: StreamMeta | undefined }, clock: { nowMs: 
   const streamLog: Partial<StreamLog> = { inspect: () => Promise.resolve(meta.current) };
   const sweeper = createOrphanSweeper({
     queue: queue as GenerationQueue, messages: messages as MessagesRepository, streamLog: streamLog as StreamLog,
-    logger: pino({ level: "silent" }), intervalMs: 3_600_000, graceMs, now: () => clock.nowMs,
+    logger: pino({ level: "silent" }), intervalMs: 3_600_000, graceMs, clock,
   });
   return { sweeper, added };
 }
@@ -36,12 +37,12 @@ const liveMeta = (lastSeq: number): StreamMeta => ({ incarnation: "abc", attempt
 describe("orphan sweeper, job vanished", () => {
   it("leaves a task alone while its log keeps moving (a generation is still running)", async () => {
     const meta = { current: liveMeta(3) };
-    const clock = { nowMs: 10_000 };
+    const clock = createManualClock(10_000);
     const { sweeper, added } = sweeperWith(meta, clock);
     try {
       for (let sweep = 0; sweep < 6; sweep += 1) {
         expect(await sweeper.sweep()).toEqual({ requeued: 0, failed: 0 });
-        clock.nowMs += graceMs;
+        clock.advance(graceMs);
         meta.current = liveMeta(meta.current.lastSeq + 5);
       }
       expect(added).toEqual([]);
@@ -52,15 +53,15 @@ describe("orphan sweeper, job vanished", () => {
 
   it("enqueues it again once its log stood still (or stayed missing) for the grace period, and only once", async () => {
     const meta: { current: StreamMeta | undefined } = { current: undefined };
-    const clock = { nowMs: 10_000 };
+    const clock = createManualClock(10_000);
     const { sweeper, added } = sweeperWith(meta, clock);
     try {
       expect(await sweeper.sweep()).toEqual({ requeued: 0, failed: 0 });
-      clock.nowMs += graceMs - 1;
+      clock.advance(graceMs - 1);
       expect(await sweeper.sweep()).toEqual({ requeued: 0, failed: 0 });
-      clock.nowMs += 1;
+      clock.advance(1);
       expect(await sweeper.sweep()).toEqual({ requeued: 1, failed: 0 });
-      clock.nowMs += graceMs * 5;
+      clock.advance(graceMs * 5);
       expect(await sweeper.sweep()).toEqual({ requeued: 0, failed: 0 });
       expect(added).toEqual(["task_1"]);
     } finally {

@@ -3,6 +3,7 @@ import { errorCatalog, type ErrorCode } from "../errors/catalog.ts";
 import { enqueueGeneration, type GenerationQueue } from "../queue/generation-queue.ts";
 import type { MessagesRepository } from "../storage/messages-repository.ts";
 import type { StreamLog } from "../streaming/index.ts";
+import { repeatEvery, type Clock } from "../time/clock.ts";
 
 export interface OrphanSweeper {
   /** One pass; returns what it did (for tests and logs). */
@@ -29,7 +30,8 @@ export function createOrphanSweeper(options: {
   logger: Logger;
   intervalMs: number;
   graceMs: number;
-  now: () => number;
+  /** Its wall clock, compared with the rows' `updated_at`. */
+  clock: Clock;
 }): OrphanSweeper {
   const { queue, messages, streamLog, logger } = options;
   // Per task without a job: what its log looked like and since when (ms), from earlier sweeps.
@@ -37,7 +39,7 @@ export function createOrphanSweeper(options: {
   const sweep = async (): Promise<{ requeued: number; failed: number }> => {
     let requeued = 0;
     let failed = 0;
-    const now = options.now();
+    const now = options.clock.wallClockMs();
     const seen = new Map<string, { log: string; sinceMs: number }>();
     const candidates = await messages.staleActive(new Date(now - options.graceMs), 500);
     for (const task of candidates) {
@@ -68,7 +70,7 @@ export function createOrphanSweeper(options: {
     return { requeued, failed };
   };
   let running = false;
-  const timer = setInterval(() => {
+  const stop = repeatEvery(options.clock, options.intervalMs, () => {
     if (running) return;
     running = true;
     sweep()
@@ -76,9 +78,8 @@ export function createOrphanSweeper(options: {
       .finally(() => {
         running = false;
       });
-  }, options.intervalMs);
-  timer.unref();
-  return { sweep, stop: () => clearInterval(timer) };
+  });
+  return { sweep, stop };
 }
 
 /**

@@ -1,5 +1,6 @@
 import { isUnavailableError } from "../errors/dependency-failure.ts";
 import { sqlStateOf } from "../storage/database-errors.ts";
+import { sleep, systemClock, type Clock } from "../time/clock.ts";
 
 export interface RetryOptions {
   /** Keep retrying for this long (ms): a restart or failover takes seconds to a minute. */
@@ -10,10 +11,10 @@ export interface RetryOptions {
   /** Errors worth another try; any other is thrown at once. */
   retryable: (error: unknown) => boolean;
   onRetry?: (error: unknown, attempt: number) => void;
-  /** Stops retrying (the last error is thrown) once aborted. */
+  /** Stops retrying (the last error is thrown) once aborted; an abort also ends the wait for the next try. */
   signal?: AbortSignal;
-  now?: () => number;
-  sleep?: (ms: number) => Promise<void>;
+  /** The budget is measured and the backoff waited on it (default: the system clock). */
+  clock?: Clock;
 }
 
 /**
@@ -22,17 +23,16 @@ export interface RetryOptions {
  * last error is thrown when the next wait would pass the budget.
  */
 export async function retryWithinBudget<T>(operation: () => Promise<T>, options: RetryOptions): Promise<T> {
-  const now = options.now ?? Date.now;
-  const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
-  const deadline = now() + options.budgetMs;
+  const clock = options.clock ?? systemClock;
+  const deadline = clock.monotonicMs() + options.budgetMs;
   for (let attempt = 1; ; attempt += 1) {
     try {
       return await operation();
     } catch (error) {
       const delay = Math.min(options.maxDelayMs, options.baseDelayMs * 2 ** (attempt - 1));
-      if (!options.retryable(error) || options.signal?.aborted === true || now() + delay > deadline) throw error;
+      if (!options.retryable(error) || options.signal?.aborted === true || clock.monotonicMs() + delay > deadline) throw error;
       options.onRetry?.(error, attempt);
-      await sleep(delay);
+      await sleep(clock, delay, options.signal).catch(() => undefined);
     }
   }
 }

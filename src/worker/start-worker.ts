@@ -6,6 +6,7 @@ import { finalFailureCode, retryOrGiveUp } from "../queue/generation-retries.ts"
 import type { MessagesRepository } from "../storage/messages-repository.ts";
 import type { StreamLog } from "../streaming/index.ts";
 import type { LlmProvider } from "../llm/llm-provider.ts";
+import { sleep, type Clock } from "../time/clock.ts";
 import { createCancelWatcher } from "./cancel-watcher.ts";
 import { createGenerationJob, type GenerationMetrics } from "./generation-job.ts";
 import { oneRunPerTask } from "./one-run-per-task.ts";
@@ -48,7 +49,7 @@ export function startWorker(options: {
   messages: MessagesRepository;
   provider: LlmProvider;
   logger: Logger;
-  now: () => number;
+  clock: Clock;
   metrics?: GenerationMetrics;
 }): RunningWorker {
   const { settings, logger } = options;
@@ -57,6 +58,7 @@ export function startWorker(options: {
     redis: options.connections.commands,
     keyPrefix: settings.keyPrefix,
     markerCheckMs: 2_000,
+    clock: options.clock,
     onError: (error) => logger.warn({ err: error }, "cancel watcher error"),
   });
   const runJob = createGenerationJob({
@@ -69,7 +71,7 @@ export function startWorker(options: {
     coalesceMaxBytes: settings.coalesceMaxBytes,
     providerMaxRetries: settings.providerMaxRetries,
     finalSaveRetryMs: settings.finalSaveRetryMs,
-    now: options.now,
+    clock: options.clock,
     ...(options.metrics ? { metrics: options.metrics } : {}),
   });
   // Aborted when the shutdown grace period is over: running generations stop unsaved and their
@@ -82,7 +84,7 @@ export function startWorker(options: {
       // A retry after a dependency failure waits for PostgreSQL first (within the same budget as
       // the final save), so the new attempt's `reset` does not empty the viewers' text while the
       // attempt cannot run. A task deleted meanwhile has nothing left to run.
-      if (job.attemptsMade > 0 && !(await retryDatabase(() => options.messages.findTask(job.data.taskId), { budgetMs: settings.finalSaveRetryMs, baseDelayMs: 200, maxDelayMs: 2_000 }))) return;
+      if (job.attemptsMade > 0 && !(await retryDatabase(() => options.messages.findTask(job.data.taskId), { budgetMs: settings.finalSaveRetryMs, baseDelayMs: 200, maxDelayMs: 2_000, clock: options.clock }))) return;
       outcome = await runTask(job.data);
     } catch (error) {
       // The job decides retries (generation-retries.ts): a dependency failure with attempts left is
@@ -134,7 +136,7 @@ export function startWorker(options: {
     logger,
     intervalMs: settings.orphanSweepIntervalMs,
     graceMs: settings.orphanGraceMs,
-    now: options.now,
+    clock: options.clock,
   });
   return {
     sweeper,
@@ -144,17 +146,15 @@ export function startWorker(options: {
       // Graceful: stop taking jobs and let running ones finish within the grace period; past it,
       // abort them so they hand their jobs back (a second close() would not force anything: BullMQ
       // returns the first call's promise).
-      let timer: NodeJS.Timeout | undefined;
+      const graceOver = new AbortController();
       const graceful = worker.close();
-      const timedOut = new Promise<"timeout">((resolve) => {
-        timer = setTimeout(() => resolve("timeout"), settings.shutdownGraceMs);
-      });
+      const timedOut = sleep(options.clock, settings.shutdownGraceMs, graceOver.signal).then(() => "timeout" as const, () => "closed" as const);
       if ((await Promise.race([graceful, timedOut])) === "timeout") {
         logger.warn({ graceMs: settings.shutdownGraceMs }, "shutdown grace period over; handing running jobs back");
         shutdown.abort();
         await graceful;
       }
-      clearTimeout(timer);
+      graceOver.abort();
       await cancels.close();
     },
   };

@@ -4,7 +4,7 @@
  * subscription, listener, timer or open response behind.
  */
 import { describe, expect, it } from "vitest";
-import { systemClock, type Clock } from "../../src/streaming/clock.ts";
+import { systemClock, type Clock } from "../../src/time/clock.ts";
 import type { StreamHub } from "../../src/streaming/stream-hub.ts";
 import { createStreamWriter } from "../../src/streaming/stream-writer.ts";
 import { openSse } from "./helpers/http-sse-client.ts";
@@ -15,7 +15,8 @@ import { createStreamingRig } from "./helpers/streaming-rig.ts";
 function countingClock(): Clock & { outstanding(): number } {
   const live = new Set<unknown>();
   return {
-    now: () => systemClock.now(),
+    monotonicMs: () => systemClock.monotonicMs(),
+    wallClockMs: () => systemClock.wallClockMs(),
     setTimeout(callback, delayMs) {
       const handle = systemClock.setTimeout(() => {
         live.delete(handle);

@@ -8,6 +8,7 @@ import type { OpenStreamLeases } from "../../limits/open-stream-leases.ts";
 import type { AuthenticatedUser } from "../../storage/sessions-repository.ts";
 import { activeStatuses } from "../../storage/messages-repository.ts";
 import { serveSse, type StreamHub, type WhenLogMissingOption } from "../../streaming/index.ts";
+import { repeatEvery, type Clock } from "../../time/clock.ts";
 import type { App } from "../app-type.ts";
 import { bearerToken, currentUser, type RequireUser } from "../auth/authenticate.ts";
 import { isTaskId, standardErrors, taskParams, text } from "../schemas.ts";
@@ -24,7 +25,8 @@ export interface StreamRouteDependencies {
   heartbeatMs: number;
   retryMs: number;
   retryJitterMs: number;
-  now: () => number;
+  /** Its wall clock checks read tokens' expiry; lease renewal and the SSE timers run on it. */
+  clock: Clock;
 }
 
 const streamQuery = z.object({
@@ -44,7 +46,7 @@ export function registerStreamRoutes(app: App, dependencies: StreamRouteDependen
    */
   const streamReader = async (request: FastifyRequest, taskId: string, readToken: string | undefined): Promise<{ userId: string; whenMissing: WhenLogMissingOption }> => {
     if (readToken !== undefined) {
-      const userId = dependencies.streamTokens.verify(readToken, taskId, dependencies.now());
+      const userId = dependencies.streamTokens.verify(readToken, taskId, dependencies.clock.wallClockMs());
       if (userId) return { userId, whenMissing: () => generations.whenStreamMissing(userId, taskId) };
       throw new SluiceError("UNAUTHENTICATED", "The stream token is invalid or expired; fetch a new streamUrl.");
     }
@@ -72,10 +74,10 @@ export function registerStreamRoutes(app: App, dependencies: StreamRouteDependen
       const { taskId } = request.params;
       const { userId, whenMissing } = await streamReader(request, taskId, request.query.token);
       // The open-streams lease is taken beside the hub's open (serveSse's admission), released on close.
-      let renewal: ReturnType<typeof setInterval> | undefined;
+      let stopRenewal: (() => void) | undefined;
       let closed = false;
       const lease = callRedis(() => dependencies.leases.acquire(userId)).then((acquired) => {
-        if (!closed) renewal = setInterval(() => void acquired.renew().catch(() => undefined), dependencies.leaseRenewMs);
+        if (!closed) stopRenewal = repeatEvery(dependencies.clock, dependencies.leaseRenewMs, () => void acquired.renew().catch(() => undefined));
         return acquired;
       });
       // Judged by serveSse; this only keeps an early refusal (a bad cursor answered first) from being unhandled.
@@ -91,9 +93,10 @@ export function registerStreamRoutes(app: App, dependencies: StreamRouteDependen
         heartbeatMs: dependencies.heartbeatMs,
         retryMs: dependencies.retryMs,
         retryJitterMs: dependencies.retryJitterMs,
+        clock: dependencies.clock,
         onClose: () => {
           closed = true;
-          clearInterval(renewal);
+          stopRenewal?.();
           void lease.then((acquired) => acquired.release()).catch(() => undefined);
         },
       });

@@ -1,1 +1,0 @@
-export { systemClock, wallClockMs, type Clock } from "../time/clock.ts";
