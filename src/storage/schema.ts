@@ -106,3 +106,38 @@ export const idempotencyKeys = pgTable(
     index("idempotency_keys_conversation_idx").on(table.conversationId),
   ],
 );
+
+/**
+ * API keys for the OpenAI-compatible `/v1` routes (README "Use Sluice from the OpenAI SDK"): only the
+ * SHA-256 of a key is stored, like a session token's; `prefix` is the key's first characters, shown
+ * in listings so a user can tell keys apart. Revoking deletes the row.
+ */
+export const apiKeys = pgTable(
+  "api_keys",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    userId: uuid("user_id").notNull().references(() => users.id, { onDelete: "cascade" }),
+    name: text("name"),
+    keyHash: text("key_hash").notNull().unique(),
+    prefix: text("prefix").notNull(),
+    createdAt: createdAt(),
+    lastUsedAt: timestamp("last_used_at", { withTimezone: true, mode: "date" }),
+  },
+  (table) => [index("api_keys_user_idx").on(table.userId, table.createdAt)],
+);
+
+/**
+ * `/v1/chat/completions` calls made with `store: true`: their task can be fetched again with
+ * `GET /v1/chat/completions/{id}`. The text itself is the assistant message of the call's
+ * conversation; the row goes with the conversation.
+ */
+export const storedCompletions = pgTable(
+  "stored_completions",
+  {
+    taskId: text("task_id").primaryKey(),
+    userId: uuid("user_id").notNull().references(() => users.id, { onDelete: "cascade" }),
+    conversationId: uuid("conversation_id").notNull().references(() => conversations.id, { onDelete: "cascade" }),
+    createdAt: createdAt(),
+  },
+  (table) => [index("stored_completions_conversation_idx").on(table.conversationId)],
+);

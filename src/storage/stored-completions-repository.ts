@@ -1,0 +1,47 @@
+import { and, eq } from "drizzle-orm";
+import type { Db } from "./database.ts";
+import { messages, storedCompletions } from "./schema.ts";
+
+export interface StoredCompletion {
+  taskId: string;
+  createdAt: Date;
+  status: (typeof messages.$inferSelect)["status"];
+  content: string;
+  model: string | null;
+  inputTokens: number | null;
+  outputTokens: number | null;
+  errorCode: string | null;
+}
+
+export interface StoredCompletionsRepository {
+  /** Marks a `/v1/chat/completions` call made with `store: true` as retrievable. */
+  insert(input: { taskId: string; userId: string; conversationId: string }): Promise<void>;
+  /** The call's reply for its owner; undefined for a missing, unstored or foreign one (404 for all). */
+  find(userId: string, taskId: string): Promise<StoredCompletion | undefined>;
+}
+
+export function createStoredCompletionsRepository(db: Db): StoredCompletionsRepository {
+  return {
+    insert: async (input) => {
+      await db.insert(storedCompletions).values(input);
+    },
+    find: async (userId, taskId) => {
+      const [row] = await db
+        .select({
+          taskId: storedCompletions.taskId,
+          createdAt: storedCompletions.createdAt,
+          status: messages.status,
+          content: messages.content,
+          model: messages.model,
+          inputTokens: messages.inputTokens,
+          outputTokens: messages.outputTokens,
+          errorCode: messages.errorCode,
+        })
+        .from(storedCompletions)
+        .innerJoin(messages, eq(messages.taskId, storedCompletions.taskId))
+        .where(and(eq(storedCompletions.taskId, taskId), eq(storedCompletions.userId, userId)))
+        .limit(1);
+      return row && { ...row, createdAt: new Date(row.createdAt) };
+    },
+  };
+}
