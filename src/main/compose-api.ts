@@ -7,6 +7,8 @@ import { registerAuthRoutes } from "../api/auth/auth-routes.ts";
 import { registerConversationRoutes } from "../api/conversations/conversation-routes.ts";
 import { registerDocs } from "../api/docs/register-docs.ts";
 import { registerMeRoutes } from "../api/me/me-routes.ts";
+import { registerApiKeyRoutes } from "../api/openai/api-key-routes.ts";
+import { registerOpenAiApi } from "../api/openai/register-openai-api.ts";
 import { registerStreamRoutes } from "../api/streams/stream-routes.ts";
 import { registerWebUi } from "../api/web/register-web-ui.ts";
 import { createPasswordHasher } from "../auth/password-hashing.ts";
@@ -14,6 +16,8 @@ import { startPurgeExpiredRecords } from "../auth/purge-expired-records.ts";
 import { createSessionCache, type RevocationSubscriber } from "../auth/session-cache.ts";
 import { createStreamTokenSigner } from "../auth/stream-read-tokens.ts";
 import { createAccountsService } from "../chat/accounts-service.ts";
+import { createApiKeysService } from "../chat/api-keys-service.ts";
+import { createChatCompletionsService } from "../chat/chat-completions-service.ts";
 import { createConversationsService } from "../chat/conversations-service.ts";
 import { createGenerationsService } from "../chat/generations-service.ts";
 import type { Config } from "../config/config.ts";
@@ -24,11 +28,13 @@ import { createLoginAttempts } from "../limits/login-attempts.ts";
 import { createOpenStreamLeases } from "../limits/open-stream-leases.ts";
 import { requestCancel } from "../queue/cancel-signals.ts";
 import type { GenerationQueue } from "../queue/generation-queue.ts";
+import { createApiKeysRepository } from "../storage/api-keys-repository.ts";
 import { createConversationsRepository } from "../storage/conversations-repository.ts";
 import type { Db } from "../storage/database.ts";
 import { createIdempotencyRepository } from "../storage/idempotency-repository.ts";
 import { createMessagesRepository } from "../storage/messages-repository.ts";
 import { createSessionsRepository } from "../storage/sessions-repository.ts";
+import { createStoredCompletionsRepository } from "../storage/stored-completions-repository.ts";
 import { createUsersRepository } from "../storage/users-repository.ts";
 import { streamKeys, type StreamHub, type StreamLog } from "../streaming/index.ts";
 import type { Clock } from "../time/clock.ts";
@@ -159,6 +165,34 @@ export function composeApiFeatures(options: {
       });
     },
     (app) => registerMeRoutes(app, { accounts, requireUser, models: config.llm.allowedModels }),
+    (app) => {
+      // The OpenAI-compatible API (README "Use Sluice from the OpenAI SDK"): keys managed under
+      // /api/me, used on /v1; its calls are ordinary generations with this user's limits.
+      const apiKeys = createApiKeysService({
+        apiKeys: createApiKeysRepository(db),
+        maxKeysPerUser: 50,
+        clock,
+        onBackgroundError: (error) => options.logger.warn({ err: error }, "API key last-use update failed"),
+      });
+      registerApiKeyRoutes(app, { apiKeys, requireUser });
+      return registerOpenAiApi(app, {
+        apiKeys,
+        completions: createChatCompletionsService({
+          db,
+          conversations: conversationsRepository,
+          generations,
+          storedCompletions: createStoredCompletionsRepository(db),
+          models: config.llm.allowedModels,
+          limits: { messageChars: config.limits.messageChars, historyTurns: 1_000 },
+        }),
+        hub: options.hub,
+        leases: createOpenStreamLeases({ redis, keyPrefix, limit: config.limits.openStreamsPerUser, leaseMs, clock }),
+        leaseRenewMs: Math.floor(leaseMs / 3),
+        heartbeatMs: config.stream.heartbeatIntervalMs,
+        models: config.llm.allowedModels,
+        clock,
+      });
+    },
     (app) => registerConversationRoutes(app, { conversations, generations, requireUser, messageChars: config.limits.messageChars }),
     (app) =>
       registerStreamRoutes(app, {
