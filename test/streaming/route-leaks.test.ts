@@ -10,6 +10,7 @@ import { once } from "node:events";
 import { connect as connectTcp } from "node:net";
 import pg from "pg";
 import { describe, expect, it, onTestFinished } from "vitest";
+import { createGenerationQueue } from "../../src/queue/generation-queue.ts";
 import { createStreamLog } from "../../src/streaming/stream-log.ts";
 import { createStreamWriter } from "../../src/streaming/stream-writer.ts";
 import { registerUser } from "../chat/support/chat-api.ts";
@@ -132,6 +133,13 @@ describe("connect/abort cycles through the real route", () => {
       const user = await registerUser(server.url, "leaver");
       const accepted = await user.send((await user.createConversation()).id, "hello");
       const bearer = { Authorization: `Bearer ${user.token}` };
+      // A read token asks PostgreSQL only when the log is missing and the job is no longer pending
+      // (generations-service whenStreamMissing): without the job, its open looks the task up too.
+      if (by === "read token") {
+        const queue = createGenerationQueue(connectTestRedis(), server.env.REDIS_KEY_PREFIX ?? "");
+        await queue.remove(accepted.taskId);
+        await queue.close();
+      }
       // Holding the messages table makes the task lookup wait, so the hang-up lands inside it every time.
       const blocker = new pg.Client({ connectionString: server.env.DATABASE_URL });
       await blocker.connect();

@@ -8,12 +8,15 @@
  * - scripted streams: an API without a worker. Tasks are accepted through the
  *   real API (`POST …/messages`), so the route finds them in PostgreSQL, and no
  *   worker ever takes them; the test plays the generation through the real
- *   StreamLog, and saves the final status through the real messages repository
- *   as the worker's final save would (the route answers 410 from it).
+ *   StreamLog, saves the final status through the real messages repository
+ *   as the worker's final save would, and removes the job at the end as a
+ *   finished job leaves the queue (the route answers 410 from PostgreSQL only
+ *   once the job is no longer pending).
  * - generations: API and worker (`start`) with the simulated provider, slow
  *   enough to be cancelled mid-stream.
  */
 import { Redis } from "ioredis";
+import { createGenerationQueue } from "../../../src/queue/generation-queue.ts";
 import { openDatabase } from "../../../src/storage/database.ts";
 import { createMessagesRepository, type FinalResult } from "../../../src/storage/messages-repository.ts";
 import { createStreamLog } from "../../../src/streaming/stream-log.ts";
@@ -39,6 +42,8 @@ export const startSluiceTarget: StartConformanceTarget = async () => {
   ]);
   const redis = new Redis(scripted.env.REDIS_URL ?? "", { maxRetriesPerRequest: null });
   const log = createStreamLog({ redis, keyPrefix: scripted.env.REDIS_KEY_PREFIX ?? "" });
+  // The queued job the scripted "worker" plays: finished (here: removed) at `end`, as a real worker's job would be.
+  const queue = createGenerationQueue(redis, scripted.env.REDIS_KEY_PREFIX ?? "");
   const database = await openDatabase({ url: scripted.env.DATABASE_URL, dataDirectory: scripted.env.DATA_DIR ?? "", poolSize: 2, statementTimeoutMs: 10_000 });
   const messages = createMessagesRepository(database.db);
   const [scriptedStranger, generatingStranger] = await Promise.all([registerUser(scripted.url, "stranger"), registerUser(generating.url, "stranger")]);
@@ -63,6 +68,7 @@ export const startSluiceTarget: StartConformanceTarget = async () => {
           // The worker's order: the final save, then `end` into the log.
           await messages.forceFinish(taskId, finalResult(outcome));
           await log.end(taskId, attempt, outcome);
+          await queue.remove(taskId);
         },
         async retry() {
           attempt = (await log.beginAttempt(taskId)).attempt;
@@ -81,6 +87,7 @@ export const startSluiceTarget: StartConformanceTarget = async () => {
   return {
     target,
     stop: async () => {
+      await queue.close();
       redis.disconnect();
       await database.close();
       await Promise.all([scripted.stop(), generating.stop()]);
