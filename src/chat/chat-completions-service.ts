@@ -18,6 +18,8 @@ export interface CompletionRequest {
 export interface StartedCompletion {
   taskId: string;
   conversationId: string;
+  /** When stored, the stored row's time, so later reads of the call show the same `created`. */
+  createdAt: Date | undefined;
 }
 
 export interface ChatCompletionsService {
@@ -29,6 +31,10 @@ export interface ChatCompletionsService {
   start(userId: string, request: CompletionRequest): Promise<StartedCompletion>;
   /** A `store: true` call of this user, else NOT_FOUND (missing, unstored and foreign alike). */
   find(userId: string, taskId: string): Promise<StoredCompletion>;
+  /** Cancels a stored call's generation (any API process, any worker); NOT_FOUND as `find`. */
+  cancel(userId: string, taskId: string): Promise<void>;
+  /** For reading a stored call's log again: wait while it runs, STREAM_EXPIRED once its log is gone. */
+  whenStreamMissing(userId: string, taskId: string): Promise<"wait" | "STREAM_NOT_FOUND" | "STREAM_EXPIRED">;
 }
 
 export function createChatCompletionsService(dependencies: {
@@ -64,13 +70,18 @@ export function createChatCompletionsService(dependencies: {
         await conversations.delete(userId, conversation.id).catch(() => undefined);
         throw error;
       }
-      if (request.store) await dependencies.storedCompletions.insert({ taskId, userId, conversationId: conversation.id });
-      return { taskId, conversationId: conversation.id };
+      const createdAt = request.store ? await dependencies.storedCompletions.insert({ taskId, userId, conversationId: conversation.id }) : undefined;
+      return { taskId, conversationId: conversation.id, createdAt };
     },
     find: async (userId, taskId) => {
       const found = await dependencies.storedCompletions.find(userId, taskId);
       if (!found) throw new SluiceError("NOT_FOUND", "No such chat completion.");
       return found;
     },
+    cancel: async (userId, taskId) => {
+      if (!(await dependencies.storedCompletions.find(userId, taskId))) throw new SluiceError("NOT_FOUND", "No such response.");
+      await generations.cancel(userId, taskId);
+    },
+    whenStreamMissing: async (userId, taskId) => generations.whenStreamMissing(userId, taskId),
   };
 }

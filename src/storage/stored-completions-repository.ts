@@ -15,7 +15,8 @@ export interface StoredCompletion {
 
 export interface StoredCompletionsRepository {
   /** Marks a `/v1/chat/completions` call made with `store: true` as retrievable. */
-  insert(input: { taskId: string; userId: string; conversationId: string }): Promise<void>;
+  /** Returns the row's creation time, the `created` of the call's answers. */
+  insert(input: { taskId: string; userId: string; conversationId: string }): Promise<Date>;
   /** The call's reply for its owner; undefined for a missing, unstored or foreign one (404 for all). */
   find(userId: string, taskId: string): Promise<StoredCompletion | undefined>;
 }
@@ -23,7 +24,8 @@ export interface StoredCompletionsRepository {
 export function createStoredCompletionsRepository(db: Db): StoredCompletionsRepository {
   return {
     insert: async (input) => {
-      await db.insert(storedCompletions).values(input);
+      const [row] = await db.insert(storedCompletions).values(input).returning({ createdAt: storedCompletions.createdAt });
+      return row ? new Date(row.createdAt) : new Date();
     },
     find: async (userId, taskId) => {
       const [row] = await db

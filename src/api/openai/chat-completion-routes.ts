@@ -2,9 +2,8 @@ import type { FastifyReply } from "fastify";
 import { z } from "zod";
 import type { ChatCompletionsService } from "../../chat/chat-completions-service.ts";
 import { SluiceError } from "../../errors/catalog.ts";
-import { callRedis } from "../../errors/dependency-failure.ts";
-import type { OpenStreamLease, OpenStreamLeases } from "../../limits/open-stream-leases.ts";
-import { sseHeaders, type StreamHub } from "../../streaming/index.ts";
+import type { OpenStreamLeases } from "../../limits/open-stream-leases.ts";
+import type { StreamHub } from "../../streaming/index.ts";
 import type { Clock } from "../../time/clock.ts";
 import type { App } from "../app-type.ts";
 import { text } from "../schemas.ts";
@@ -12,6 +11,7 @@ import { chatCompletionBody, toCompletionRequest } from "./chat-completion-reque
 import { chatCompletion, completionIdOf, createChunkStream, createCompletionCollector, generationFailure, taskIdOfCompletion, toUsage, type CompletionIdentity } from "./chat-completion-format.ts";
 import { openAiErrorBody } from "./openai-errors.ts";
 import { apiKeyUser } from "./api-key-user.ts";
+import { holdOpenStreamLease, serveMappedStream } from "./serve-mapped-stream.ts";
 import { watchGeneration } from "./watch-generation.ts";
 
 export interface ChatCompletionRouteDependencies {
@@ -33,18 +33,7 @@ export interface ChatCompletionRouteDependencies {
 export function registerChatCompletionRoutes(v1: App, dependencies: ChatCompletionRouteDependencies): void {
   const { completions, hub } = dependencies;
 
-  /** One open-stream slot of the key's user for as long as the answer is being read (README "Limits"). */
-  const holdLease = async (userId: string): Promise<() => void> => {
-    const lease: OpenStreamLease = await callRedis(() => dependencies.leases.acquire(userId));
-    const renewal = setInterval(() => void lease.renew().catch(() => undefined), dependencies.leaseRenewMs);
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      clearInterval(renewal);
-      void lease.release().catch(() => undefined);
-    };
-  };
+  const holdLease = (userId: string): Promise<() => void> => holdOpenStreamLease(dependencies.leases, userId, dependencies.leaseRenewMs);
 
   v1.post(
     "/chat/completions",
@@ -109,52 +98,18 @@ export function registerChatCompletionRoutes(v1: App, dependencies: ChatCompleti
     return chatCompletion(identity, { text: collector.text, usage: collector.usage, finishReason: "stop" });
   };
 
-  /** Server-sent `chat.completion.chunk`s as the log grows, then `[DONE]`; heartbeat comments meanwhile. */
+  /** Server-sent `chat.completion.chunk`s as the log grows, then `[DONE]`. */
   const streamCompletion = async (reply: FastifyReply, taskId: string, identity: CompletionIdentity, includeUsage: boolean, release: () => void): Promise<void> => {
     const chunks = createChunkStream(identity, { includeUsage });
-    const response = reply.raw;
-    const watch = await watchGeneration({
+    await serveMappedStream({
+      reply,
       hub,
       taskId,
-      onEntries: (entries) => {
-        const text = chunks.push(entries);
-        const accepted = text === "" || response.write(text);
-        if (chunks.finished) response.end();
-        return accepted;
-      },
+      heartbeatMs: dependencies.heartbeatMs,
+      map: (entries) => chunks.push(entries),
+      isFinished: () => chunks.finished,
+      closedByServerFrame: `data: ${JSON.stringify(openAiErrorBody(503, "The server stopped streaming this generation; retry.", "SERVICE_UNAVAILABLE"))}\n\n`,
+      onClose: release,
     });
-    reply.hijack();
-    const onDrain = (): void => watch.resume();
-    const heartbeat = setInterval(() => {
-      if (!response.writableEnded && !response.writableNeedDrain) response.write(": ping\n\n");
-    }, dependencies.heartbeatMs);
-    let resolveFinished: () => void = () => undefined;
-    const finished = new Promise<void>((resolve) => {
-      resolveFinished = resolve;
-    });
-    const onClose = (): void => {
-      clearInterval(heartbeat);
-      response.off("drain", onDrain);
-      watch.close();
-      release();
-      resolveFinished();
-    };
-    response.once("close", onClose);
-    // A client that hung up while the generation was being accepted: its close event is gone already.
-    if (response.closed || response.destroyed) {
-      onClose();
-      return;
-    }
-    response.on("drain", onDrain);
-    response.writeHead(200, sseHeaders);
-    void watch.done.then((outcome) => {
-      // The hub let go before `end` (this process is shutting down): OpenAI's stream has no cursor
-      // to resume from, so the client is told to retry, and the generation runs on.
-      if (outcome === "closed" && !response.writableEnded) {
-        response.end(`data: ${JSON.stringify(openAiErrorBody(503, "The server stopped streaming this generation; retry.", "SERVICE_UNAVAILABLE"))}\n\n`);
-      }
-    });
-    watch.start();
-    await finished;
   };
 }

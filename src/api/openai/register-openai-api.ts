@@ -6,6 +6,7 @@ import { bearerToken } from "../auth/authenticate.ts";
 import { text } from "../schemas.ts";
 import { registerChatCompletionRoutes, type ChatCompletionRouteDependencies } from "./chat-completion-routes.ts";
 import { registerOpenAiErrorHandling } from "./openai-errors.ts";
+import { registerResponseRoutes } from "./response-routes.ts";
 
 export interface OpenAiApiDependencies extends ChatCompletionRouteDependencies {
   apiKeys: ApiKeysService;
@@ -44,6 +45,7 @@ export async function registerOpenAiApi(app: App, dependencies: OpenAiApiDepende
         },
       );
       registerChatCompletionRoutes(v1, dependencies);
+      registerResponseRoutes(v1, dependencies);
       return Promise.resolve();
     },
     { prefix: "/v1" },

@@ -1,5 +1,5 @@
 import type { LogEntry, StreamEvent } from "../../streaming/events.ts";
-import type { StreamHub, ViewerSink } from "../../streaming/index.ts";
+import type { StreamHub, ViewerSink, WhenLogMissingOption } from "../../streaming/index.ts";
 
 export interface GenerationWatch {
   /** Begins the replay, then live delivery; call once the consumer can take entries. */
@@ -22,6 +22,8 @@ export interface GenerationWatch {
 export async function watchGeneration(options: {
   hub: StreamHub;
   taskId: string;
+  /** Default "wait": a call's own generation, whose log appears when a worker starts it. */
+  whenMissing?: WhenLogMissingOption;
   onEntries: (entries: LogEntry[]) => boolean;
 }): Promise<GenerationWatch> {
   let settle: (outcome: "ended" | "closed") => void = () => undefined;
@@ -41,7 +43,7 @@ export async function watchGeneration(options: {
       settle(ended ? "ended" : "closed");
     },
   };
-  const opened = await options.hub.open({ taskId: options.taskId, whenMissing: "wait", sink });
+  const opened = await options.hub.open({ taskId: options.taskId, whenMissing: options.whenMissing ?? "wait", sink });
   if (opened.status === "finished") {
     settle("ended");
     return { done, start: () => undefined, resume: () => undefined, close: () => undefined };
