@@ -60,6 +60,8 @@ export interface Config {
     readonly maxEventBytes: number;
     readonly coalesceWindowMs: number;
     readonly coalesceMaxBytes: number;
+    /** The load-adaptive window's budget (ms); at or below coalesceWindowMs the window is fixed. */
+    readonly coalesceMaxWindowMs: number;
     readonly heartbeatIntervalMs: number;
     readonly retryMs: number;
     readonly retryJitterMs: number;
@@ -173,6 +175,7 @@ export function loadConfig(environment: Readonly<Record<string, string | undefin
       maxEventBytes: env.STREAM_MAX_EVENT_BYTES,
       coalesceWindowMs: env.COALESCE_WINDOW_MS,
       coalesceMaxBytes: env.COALESCE_MAX_BYTES,
+      coalesceMaxWindowMs: env.COALESCE_MAX_WINDOW_MS,
       heartbeatIntervalMs: env.HEARTBEAT_INTERVAL_MS,
       retryMs: env.SSE_RETRY_MS,
       retryJitterMs: env.SSE_RETRY_JITTER_MS,

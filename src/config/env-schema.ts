@@ -97,6 +97,8 @@ export const envSchema = z.object({
   STREAM_MAX_EVENT_BYTES: integer(256).default(256 * 1024),
   COALESCE_WINDOW_MS: integer(0, 10_000).default(16),
   COALESCE_MAX_BYTES: integer(1, 1024 * 1024).default(4096),
+  /** The widest coalescing window under load: the worker doubles its window while its event loop falls behind (src/streaming/load-adaptive-window.ts). At or below COALESCE_WINDOW_MS: no adaptation. */
+  COALESCE_MAX_WINDOW_MS: integer(0, 10_000).default(100),
   HEARTBEAT_INTERVAL_MS: integer(100).default(15_000),
   SSE_RETRY_MS: integer(100).default(2_000),
   /** Random extra added to each viewer's `retry:`, so a restart's reconnects spread out. */

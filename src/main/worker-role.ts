@@ -1,3 +1,4 @@
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import type { Redis } from "ioredis";
 import type { Logger } from "pino";
 import type { Config } from "../config/config.ts";
@@ -7,6 +8,7 @@ import type { GenerationQueue } from "../queue/generation-queue.ts";
 import type { RedisRole } from "../redis/connect-redis.ts";
 import type { MessagesRepository } from "../storage/messages-repository.ts";
 import { createStreamLog } from "../streaming/index.ts";
+import { createLoadAdaptiveWindow } from "../streaming/load-adaptive-window.ts";
 import type { Clock } from "../time/clock.ts";
 import { startWorker, type RunningWorker } from "../worker/start-worker.ts";
 import { streamLogOptions } from "./redis-connector.ts";
@@ -35,7 +37,22 @@ export async function startWorkerRole(options: {
     simulated: config.llm.simulated,
     idleTimeoutMs: config.llm.idleTimeoutMs,
   });
-  return startWorker({
+  // One window for the process: its event loop is what falls behind under load.
+  const loopDelay = monitorEventLoopDelay({ resolution: loopDelayResolutionMs });
+  loopDelay.enable();
+  const coalesceWindow = createLoadAdaptiveWindow({
+    baseMs: config.stream.coalesceWindowMs,
+    maxMs: config.stream.coalesceMaxWindowMs,
+    clock: options.clock,
+    loopDelayMs: () => {
+      // The histogram holds each tick's lateness plus the sampling interval itself.
+      const p99Ms = loopDelay.percentile(99) / 1e6 - loopDelayResolutionMs;
+      loopDelay.reset();
+      return Math.max(0, p99Ms);
+    },
+    onChange: (windowMs) => logger.debug({ windowMs }, "coalescing window changed"),
+  });
+  const running = startWorker({
     settings: {
       keyPrefix: config.redis.keyPrefix,
       concurrency: config.worker.concurrency,
@@ -46,7 +63,7 @@ export async function startWorkerRole(options: {
       orphanGraceMs: config.worker.orphanTimeoutMs,
       shutdownGraceMs: config.worker.shutdownGraceMs,
       finalSaveRetryMs: config.worker.finalSaveRetryMs,
-      coalesceWindowMs: config.stream.coalesceWindowMs,
+      coalesceWindowMs: () => coalesceWindow.current(),
       coalesceMaxBytes: config.stream.coalesceMaxBytes,
       providerMaxRetries: config.llm.maxRetries,
     },
@@ -60,4 +77,15 @@ export async function startWorkerRole(options: {
     clock: options.clock,
     metrics: options.metrics,
   });
+  return {
+    ...running,
+    stop: async () => {
+      await running.stop();
+      coalesceWindow.stop();
+      loopDelay.disable();
+    },
+  };
 }
+
+/** The event-loop delay histogram's sampling interval (ms). */
+const loopDelayResolutionMs = 10;

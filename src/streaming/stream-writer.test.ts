@@ -37,7 +37,7 @@ function scriptedLog() {
   return { log, calls, settle, texts, inFlight: () => settlers.length };
 }
 
-function setup(options: { windowMs?: number; maxBytes?: number } = {}) {
+function setup(options: { windowMs?: number | (() => number); maxBytes?: number } = {}) {
   const clock = createManualClock(1_000);
   const scripted = scriptedLog();
   const writer = createStreamWriter({
@@ -52,6 +52,29 @@ function setup(options: { windowMs?: number; maxBytes?: number } = {}) {
 }
 
 describe("stream writer coalescing", () => {
+  it("reads a window given as a function at each decision (the load-adaptive window)", async () => {
+    let windowMs = 16;
+    const { writer, clock, settle, texts } = setup({ windowMs: () => windowMs });
+    writer.appendText("a");
+    await settle();
+    // 50 ms later, past a 16 ms window: out at once, alone.
+    clock.advance(50);
+    writer.appendText("b");
+    expect(texts()).toEqual([["a"], ["b"]]);
+    await settle();
+    // The process fell behind: the window widened to 100 ms, so the next token waits and merges.
+    windowMs = 100;
+    clock.advance(50);
+    writer.appendText("c");
+    expect(texts()).toEqual([["a"], ["b"]]);
+    clock.advance(40);
+    writer.appendText("d");
+    expect(texts()).toEqual([["a"], ["b"]]);
+    clock.advance(10);
+    expect(texts()).toEqual([["a"], ["b"], ["cd"]]);
+    await settle();
+  });
+
   it("sends the first token at once, then coalesces within the window", async () => {
     const { writer, clock, settle, texts } = setup();
     writer.appendText("Hel");

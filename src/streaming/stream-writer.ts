@@ -20,7 +20,8 @@ export interface StreamWriterOptions {
    */
   startSeq?: number;
   clock?: Clock;
-  coalesceWindowMs?: number;
+  /** A number, or the current window of a load-adaptive policy (load-adaptive-window.ts), read at each decision. */
+  coalesceWindowMs?: number | (() => number);
   coalesceMaxBytes?: number;
 }
 
@@ -61,7 +62,8 @@ export function createStreamWriter(options: StreamWriterOptions): StreamWriter {
   const { log, taskId, attempt } = options;
   let nextSeq = options.startSeq === undefined ? undefined : options.startSeq + 1;
   const clock = options.clock ?? systemClock;
-  const windowMs = options.coalesceWindowMs ?? defaultCoalesceWindowMs;
+  const window = options.coalesceWindowMs ?? defaultCoalesceWindowMs;
+  const windowMs = typeof window === "number" ? () => window : window;
   const maxBytes = options.coalesceMaxBytes ?? defaultCoalesceMaxBytes;
   const abort = new AbortController();
 
@@ -112,7 +114,7 @@ export function createStreamWriter(options: StreamWriterOptions): StreamWriter {
   function kick(): void {
     if (inFlight !== undefined || failure !== undefined || pending.length === 0) return;
     const now = clock.monotonicMs();
-    const dueAt = lastFlushAt + windowMs;
+    const dueAt = lastFlushAt + windowMs();
     if (flushNow || pendingBytes >= maxBytes || now >= dueAt) {
       cancelTimer();
       startFlush(now);

@@ -19,7 +19,8 @@ export interface GenerationJobDependencies {
   provider: LlmProvider;
   cancels: CancelWatcher;
   logger: Logger;
-  coalesceWindowMs: number;
+  /** Fixed, or the process's load-adaptive window (src/streaming/load-adaptive-window.ts). */
+  coalesceWindowMs: number | (() => number);
   coalesceMaxBytes: number;
   /** Provider retries for transient errors, only before the first token reaches the log. */
   providerMaxRetries: number;

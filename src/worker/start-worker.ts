@@ -26,7 +26,7 @@ export interface WorkerSettings {
   orphanSweepIntervalMs: number;
   orphanGraceMs: number;
   shutdownGraceMs: number;
-  coalesceWindowMs: number;
+  coalesceWindowMs: number | (() => number);
   coalesceMaxBytes: number;
   providerMaxRetries: number;
   finalSaveRetryMs: number;
