@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { messageRoles, messageStatuses } from "../storage/schema.ts";
 
 /**
  * Acceptable text for every string a client sends (PROTOCOL.md section 9): no
@@ -32,9 +33,9 @@ export const userView = z.object({ id: z.uuid(), email: z.string() });
 
 export const messageView = z.object({
   id: z.uuid(),
-  role: z.enum(["user", "assistant"]),
+  role: z.enum(messageRoles),
   content: z.string(),
-  status: z.enum(["pending", "streaming", "completed", "cancelled", "failed"]),
+  status: z.enum(messageStatuses),
   createdAt: z.string(),
   completedAt: z.string().nullable(),
   model: z.string().nullable(),

@@ -1,7 +1,7 @@
 import { SluiceError } from "../errors/catalog.ts";
 import type { ConversationsRepository, PageCursor } from "../storage/conversations-repository.ts";
 import { decodePageCursor } from "../storage/conversations-repository.ts";
-import type { MessagesRepository } from "../storage/messages-repository.ts";
+import { isActiveStatus, type MessagesRepository } from "../storage/messages-repository.ts";
 import { presentConversation, presentMessage, type ConversationView, type MessageView } from "./present.ts";
 
 export interface ActiveGeneration {
@@ -54,7 +54,7 @@ export function createConversationsService(dependencies: {
       const conversation = await conversations.find(userId, id);
       if (!conversation) throw notFound();
       const rows = await messages.listForConversation(id);
-      const active = rows.find((row) => row.role === "assistant" && (row.status === "pending" || row.status === "streaming"));
+      const active = rows.find((row) => row.role === "assistant" && isActiveStatus(row.status));
       return {
         ...presentConversation(conversation),
         messages: rows.map(presentMessage),
@@ -70,7 +70,7 @@ export function createConversationsService(dependencies: {
     delete: async (userId, id) => {
       if (!(await conversations.find(userId, id))) throw notFound();
       const tasks = (await messages.listForConversation(id)).flatMap((row) =>
-        row.taskId ? [{ taskId: row.taskId, active: row.status === "pending" || row.status === "streaming" }] : [],
+        row.taskId ? [{ taskId: row.taskId, active: isActiveStatus(row.status) }] : [],
       );
       if (!(await conversations.delete(userId, id))) throw notFound();
       await dependencies.discardStreams(tasks);

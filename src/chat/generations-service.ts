@@ -9,7 +9,7 @@ import { enqueueGeneration, type GenerationQueue } from "../queue/generation-que
 import type { Db } from "../storage/database.ts";
 import { violatedConstraint, sqlStateOf, uniqueViolation } from "../storage/database-errors.ts";
 import { createIdempotencyRepository } from "../storage/idempotency-repository.ts";
-import { activeStatuses, createMessagesRepository, type MessagesRepository, type TaskRecord, type TurnInput } from "../storage/messages-repository.ts";
+import { createMessagesRepository, isActiveStatus, type MessagesRepository, type TaskRecord, type TurnInput } from "../storage/messages-repository.ts";
 import type { StreamLog } from "../streaming/stream-log.ts";
 import { presentMessage, type MessageView } from "./present.ts";
 
@@ -146,19 +146,19 @@ export function createGenerationsService(dependencies: GenerationsDependencies):
     cancel: async (userId, taskId) => {
       const task = await messages.findTask(taskId);
       if (!task || task.userId !== userId) throw new SluiceError("STREAM_NOT_FOUND");
-      if (task.status === "pending" || task.status === "streaming") {
+      if (isActiveStatus(task.status)) {
         await callRedis(() => requestCancel(dependencies.redis, dependencies.keyPrefix, taskId));
       }
     },
     whenStreamMissing: async (userId, taskId) => {
       const task = await messages.findTask(taskId);
       if (!task || task.userId !== userId) return "STREAM_NOT_FOUND";
-      return activeStatuses.includes(task.status as (typeof activeStatuses)[number]) ? "wait" : "STREAM_EXPIRED";
+      return isActiveStatus(task.status) ? "wait" : "STREAM_EXPIRED";
     },
     streamAccess: async (userId, taskId) => {
       const task = await messages.findTask(taskId);
       if (!task || task.userId !== userId) throw new SluiceError("STREAM_NOT_FOUND");
-      if (task.status !== "pending" && task.status !== "streaming") {
+      if (!isActiveStatus(task.status)) {
         const meta = await callRedis(() => dependencies.streamLog.inspect(taskId));
         if (!meta) throw new SluiceError("STREAM_EXPIRED");
       }

@@ -2,9 +2,8 @@ import { randomBytes } from "node:crypto";
 import { isAbsolute, join, resolve } from "node:path";
 import { z } from "zod";
 import { readOrCreateSecret } from "../embedded/private-files.ts";
+import type { ProviderName } from "../llm/llm-provider.ts";
 import { envSchema, type Env } from "./env-schema.ts";
-
-export type ProviderName = "simulated" | "openai" | "anthropic";
 
 const defaultModels: Record<ProviderName, string> = {
   simulated: "sluice-simulated",

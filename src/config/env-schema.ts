@@ -1,8 +1,21 @@
 import { isIP } from "node:net";
 import { z } from "zod";
+import {
+  defaultCoalesceMaxBytes,
+  defaultCoalesceWindowMs,
+  defaultHeartbeatMs,
+  defaultKeyPrefix,
+  defaultRetryJitterMs,
+  defaultRetryMs,
+  defaultStallTimeoutMs,
+  defaultStreamLimits,
+  defaultStreamTtlSeconds,
+} from "../streaming/index.ts";
+import { providerNames } from "../llm/llm-provider.ts";
 
 /**
- * Every environment variable Sluice reads, with its default and unit.
+ * Every environment variable Sluice reads, with its default and unit. The streaming
+ * core's defaults are its own constants (src/streaming), so each is declared once.
  * README.md ("Configuration") lists the same variables; keep them in step.
  * Only this folder reads process.env (STYLE.md: config is parsed once).
  */
@@ -62,10 +75,10 @@ export const envSchema = z.object({
   REDIS_URL: z.union([z.url({ protocol: /^rediss?$/ }), z.string().regex(clusterUrlPattern, "expected redis+cluster://host:port[,host:port...]")]).optional(),
   /** Seed nodes of a Redis Cluster (`host:port,host:port`); when set, REDIS_URL is ignored. */
   REDIS_CLUSTER_NODES: clusterNodeList.optional(),
-  REDIS_KEY_PREFIX: z.string().regex(/^[A-Za-z0-9:_-]+$/).default("sluice:"),
+  REDIS_KEY_PREFIX: z.string().regex(/^[A-Za-z0-9:_-]+$/).default(defaultKeyPrefix),
   REDIS_COMMAND_TIMEOUT_MS: integer(50).default(5_000),
 
-  LLM_PROVIDER: z.enum(["simulated", "openai", "anthropic"]).optional(),
+  LLM_PROVIDER: z.enum(providerNames).optional(),
   LLM_MODEL: optionalText,
   LLM_MODELS: optionalText,
   OPENAI_API_KEY: optionalText,
@@ -91,19 +104,19 @@ export const envSchema = z.object({
   TEST_ONLY_WEAK_PASSWORD_HASHING: flag.default(false),
   STREAM_TOKEN_TTL_SECONDS: integer(10).default(900),
 
-  STREAM_TTL_SECONDS: integer(1).default(3600),
-  STREAM_MAX_ENTRIES: integer(10).default(100_000),
-  STREAM_MAX_BYTES: integer(1024).default(16 * 1024 * 1024),
-  STREAM_MAX_EVENT_BYTES: integer(256).default(256 * 1024),
-  COALESCE_WINDOW_MS: integer(0, 10_000).default(16),
-  COALESCE_MAX_BYTES: integer(1, 1024 * 1024).default(4096),
+  STREAM_TTL_SECONDS: integer(1).default(defaultStreamTtlSeconds),
+  STREAM_MAX_ENTRIES: integer(10).default(defaultStreamLimits.maxEntries),
+  STREAM_MAX_BYTES: integer(1024).default(defaultStreamLimits.maxBytes),
+  STREAM_MAX_EVENT_BYTES: integer(256).default(defaultStreamLimits.maxEventBytes),
+  COALESCE_WINDOW_MS: integer(0, 10_000).default(defaultCoalesceWindowMs),
+  COALESCE_MAX_BYTES: integer(1, 1024 * 1024).default(defaultCoalesceMaxBytes),
   /** The widest coalescing window under load: the worker doubles its window while its event loop falls behind (src/streaming/load-adaptive-window.ts). At or below COALESCE_WINDOW_MS: no adaptation. */
   COALESCE_MAX_WINDOW_MS: integer(0, 10_000).default(100),
-  HEARTBEAT_INTERVAL_MS: integer(100).default(15_000),
-  SSE_RETRY_MS: integer(100).default(2_000),
+  HEARTBEAT_INTERVAL_MS: integer(100).default(defaultHeartbeatMs),
+  SSE_RETRY_MS: integer(100).default(defaultRetryMs),
   /** Random extra added to each viewer's `retry:`, so a restart's reconnects spread out. */
-  SSE_RETRY_JITTER_MS: integer(0).default(1_000),
-  STREAM_STALL_TIMEOUT_MS: integer(100).default(3_000),
+  SSE_RETRY_JITTER_MS: integer(0).default(defaultRetryJitterMs),
+  STREAM_STALL_TIMEOUT_MS: integer(100).default(defaultStallTimeoutMs),
 
   WORKER_CONCURRENCY: integer(1, 100_000).default(500),
   JOB_ATTEMPTS: integer(1, 50).default(3),

@@ -1,3 +1,4 @@
+import { findInCauseChain } from "./cause-chain.ts";
 import { SluiceError } from "./catalog.ts";
 
 // Node's socket error codes, and SQLSTATE classes 08 (connection), 53 (resources), 57 (operator
@@ -6,12 +7,7 @@ const networkCodes = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE"
 const unavailableSqlStateClasses = new Set(["08", "53", "57"]);
 
 function codeOf(error: unknown): string | undefined {
-  for (let current: unknown = error, depth = 0; current && depth < 4; depth += 1) {
-    const code = (current as { code?: unknown }).code;
-    if (typeof code === "string") return code;
-    current = (current as { cause?: unknown }).cause;
-  }
-  return undefined;
+  return findInCauseChain(error, ({ code }) => (typeof code === "string" ? code : undefined));
 }
 
 /** True for errors that mean PostgreSQL or the network is unavailable. */
@@ -28,11 +24,7 @@ export function isUnavailableError(error: unknown): boolean {
  * it is the same for plain commands and for a write inside a Lua script (BullMQ's too).
  */
 export function isRedisOutOfMemory(error: unknown): boolean {
-  for (let current: unknown = error, depth = 0; current && depth < 4; depth += 1) {
-    if (current instanceof Error && current.name === "ReplyError" && current.message.startsWith("OOM ")) return true;
-    current = (current as { cause?: unknown }).cause;
-  }
-  return false;
+  return findInCauseChain(error, (link) => (link instanceof Error && link.name === "ReplyError" && link.message.startsWith("OOM ") ? true : undefined)) === true;
 }
 
 /**

@@ -24,7 +24,9 @@ export type ProviderEvent =
   | { type: "usage"; inputTokens: number; outputTokens: number }
   | { type: "finish"; reason: string };
 
-export type ProviderName = "simulated" | "openai" | "anthropic";
+/** The providers Sluice ships (LLM_PROVIDER). */
+export const providerNames = ["simulated", "openai", "anthropic"] as const;
+export type ProviderName = (typeof providerNames)[number];
 
 export interface LlmProvider {
   readonly name: ProviderName;

@@ -10,6 +10,8 @@
  * constraint, data type, routine), and the statement's verb.
  */
 
+import { causeChain } from "../errors/cause-chain.ts";
+
 /** Fields of a PostgreSQL error (pg and PGlite) that name schema objects, never data. */
 const keptDatabaseFields = ["code", "severity", "schema", "table", "column", "dataType", "constraint", "routine"] as const;
 /** Fields of other errors in the chain that may quote a statement or its values. */
@@ -28,6 +30,14 @@ function isErrorLike(value: unknown): value is ErrorLike {
   return typeof value === "object" && value !== null && typeof (value as { message?: unknown }).message === "string";
 }
 
+/** The cause chain up to its first link that is not error-shaped. */
+function* errorLikeChain(error: unknown): Generator<ErrorLike> {
+  for (const link of causeChain(error, maxDepth)) {
+    if (!isErrorLike(link)) return;
+    yield link;
+  }
+}
+
 /** pg's and PGlite's DatabaseError: a SQLSTATE and a severity straight from the server. */
 function isPostgresError(error: ErrorLike): boolean {
   return typeof error.code === "string" && /^[0-9A-Z]{5}$/.test(error.code) && typeof error.severity === "string";
@@ -39,12 +49,7 @@ function carriesStatement(error: ErrorLike): boolean {
 }
 
 function needsRedaction(error: unknown): boolean {
-  let current: unknown = error;
-  for (let depth = 0; isErrorLike(current) && depth < maxDepth; depth += 1) {
-    if (isPostgresError(current) || carriesStatement(current)) return true;
-    current = current.cause;
-  }
-  return false;
+  return [...errorLikeChain(error)].some((link) => isPostgresError(link) || carriesStatement(link));
 }
 
 /**
@@ -52,12 +57,7 @@ function needsRedaction(error: unknown): boolean {
  * @example sqlStateIn(new DrizzleQueryError(sql, params, pgError)) // "23505"
  */
 export function sqlStateIn(error: unknown): string | undefined {
-  let current: unknown = error;
-  for (let depth = 0; isErrorLike(current) && depth < maxDepth; depth += 1) {
-    if (isPostgresError(current)) return current.code as string;
-    current = current.cause;
-  }
-  return undefined;
+  return [...errorLikeChain(error)].find(isPostgresError)?.code as string | undefined;
 }
 
 /**
@@ -115,10 +115,6 @@ function redactedStack(stack: unknown, header: string): string {
 /** "outer: inner: innermost", as pino joins the messages of a cause chain. */
 export function messageWithCauses(error: unknown): string {
   const messages: string[] = [];
-  let current: unknown = error;
-  for (let depth = 0; isErrorLike(current) && depth < maxDepth; depth += 1) {
-    if (current.message && !messages.includes(current.message)) messages.push(current.message);
-    current = current.cause;
-  }
+  for (const { message } of errorLikeChain(error)) if (message && !messages.includes(message)) messages.push(message);
   return messages.join(": ");
 }

@@ -36,7 +36,7 @@ import { createMessagesRepository } from "../storage/messages-repository.ts";
 import { createSessionsRepository } from "../storage/sessions-repository.ts";
 import { createStoredCompletionsRepository } from "../storage/stored-completions-repository.ts";
 import { createUsersRepository } from "../storage/users-repository.ts";
-import { streamKeys, type StreamHub, type StreamLog } from "../streaming/index.ts";
+import type { StreamHub, StreamLog } from "../streaming/index.ts";
 import type { Clock } from "../time/clock.ts";
 
 const webDist = fileURLToPath(new URL("../../web/dist", import.meta.url));
@@ -115,16 +115,14 @@ export function composeApiFeatures(options: {
       const tombstoneTtlMs = 60_000;
       const tombstone = { status: "cancelled" as const, error: { code: "CONVERSATION_DELETED", message: new SluiceError("CONVERSATION_DELETED").message } };
       for (const { taskId, active } of tasks) {
-        const keys = streamKeys(keyPrefix, taskId);
         if (active || (await options.streamLog.inspect(taskId))?.state === "live") {
           await options.streamLog.forceEnd(taskId, tombstone);
-          await redis.pexpire(keys.log, tombstoneTtlMs);
-          await redis.pexpire(keys.meta, tombstoneTtlMs);
+          await options.streamLog.expire(taskId, tombstoneTtlMs);
           await requestCancel(redis, keyPrefix, taskId);
           // 0 (nothing removed) while a worker holds it: that run is refused by the tombstone.
           await options.queue.remove(taskId);
         } else {
-          await redis.del(keys.log, keys.meta);
+          await options.streamLog.remove(taskId);
         }
       }
     },

@@ -5,7 +5,13 @@ import { messages, users, type MessageStatus } from "./schema.ts";
 
 export type MessageRow = typeof messages.$inferSelect;
 export type { TurnInput, TurnOutcome };
+/** A reply still queued or being generated: the one definition of "active" outside SQL migrations. */
 export const activeStatuses = ["pending", "streaming"] as const satisfies readonly MessageStatus[];
+export type ActiveStatus = (typeof activeStatuses)[number];
+
+export function isActiveStatus(status: string): status is ActiveStatus {
+  return (activeStatuses as readonly string[]).includes(status);
+}
 export type FinalStatus = "completed" | "cancelled" | "failed";
 
 export interface TaskRecord {

@@ -200,4 +200,17 @@ describe("stream log", () => {
     await log.beginAttempt("t");
     await expect.poll(() => messages.length).toBe(1);
   });
+
+  it("expires a log (entries and meta) when told, live or ended, and removes one at once", async () => {
+    const { log, redis } = setup();
+    await log.beginAttempt("t");
+    await log.expire("t", 60_000);
+    for (const key of [log.keys("t").log, log.keys("t").meta]) {
+      expect(await redis.pttl(key)).toBeGreaterThan(50_000);
+      expect(await redis.pttl(key)).toBeLessThanOrEqual(60_000);
+    }
+    await log.remove("t");
+    expect(await log.inspect("t")).toBeUndefined();
+    expect(await redis.exists(log.keys("t").log)).toBe(0);
+  });
 });

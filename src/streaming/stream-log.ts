@@ -60,20 +60,21 @@ export interface EndResult {
   alreadyEnded: boolean;
 }
 
-export type StreamState = "live" | "ended";
+/** Whether the log has its `end` (the meta hash's `state`). */
+export type LogState = "live" | "ended";
 
 export interface StreamMeta {
   incarnation: string;
   attempt: number;
   lastSeq: number;
   bytes: number;
-  state: StreamState;
+  state: LogState;
   endSeq: number | undefined;
 }
 
 export interface LogPage {
   incarnation: string;
-  state: StreamState;
+  state: LogState;
   attempt: number;
   /** Last seq in the log when the page was read. */
   lastSeq: number;
@@ -104,6 +105,10 @@ export interface StreamLog {
   /** Entries after `afterSeq` (at most `limit`, default pageSize) with the meta of the same instant; undefined when there is no log. */
   read(taskId: string, afterSeq: number, limit?: number): Promise<LogPage | undefined>;
   inspect(taskId: string): Promise<StreamMeta | undefined>;
+  /** Shortens the log's life (entries and meta) to `ttlMs`, ended or not: a deleted conversation's tombstone. */
+  expire(taskId: string, ttlMs: number): Promise<void>;
+  /** Deletes the log and its meta now. */
+  remove(taskId: string): Promise<void>;
 }
 
 const runBeginAttempt = defineScript(beginAttemptScript);
@@ -225,6 +230,17 @@ export function createStreamLog(options: StreamLogOptions): StreamLog {
         state: fields.state === "ended" ? "ended" : "live",
         endSeq: fields.endSeq === undefined ? undefined : Number(fields.endSeq),
       };
+    },
+
+    async expire(taskId, ttlMs) {
+      const keys = keysOf(taskId);
+      await redis.pexpire(keys.log, ttlMs);
+      await redis.pexpire(keys.meta, ttlMs);
+    },
+
+    async remove(taskId) {
+      const keys = keysOf(taskId);
+      await redis.del(keys.log, keys.meta);
     },
   };
 }

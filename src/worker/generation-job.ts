@@ -5,7 +5,7 @@ import { redisFailure } from "../errors/dependency-failure.ts";
 import type { ChatTurn, LlmProvider } from "../llm/llm-provider.ts";
 import { isProviderError } from "../llm/provider-error.ts";
 import type { GenerationJobData } from "../queue/generation-queue.ts";
-import type { FinalResult, MessagesRepository } from "../storage/messages-repository.ts";
+import { isActiveStatus, type FinalResult, type MessagesRepository } from "../storage/messages-repository.ts";
 import { createStreamWriter, type StreamLog } from "../streaming/index.ts";
 import { contextFromTraceparent } from "../tracing/traceparent.ts";
 import { sleep, type Clock } from "../time/clock.ts";
@@ -92,7 +92,7 @@ export function createGenerationJob(
       // Redis lost the log (restart without persistence) and counted attempts from 1 again,
       // below what PostgreSQL has seen: begin once more above it, so fencing never goes backwards.
       const current = await messages.findTask(taskId);
-      if (started.created && current && (current.status === "pending" || current.status === "streaming") && current.attempt >= started.attempt) {
+      if (started.created && current && isActiveStatus(current.status) && current.attempt >= started.attempt) {
         started = await streamLog.beginAttempt(taskId, { model: data.model, minAttempt: current.attempt + 1 });
         task = await messages.beginAttempt(taskId, started.attempt);
       }
@@ -317,7 +317,7 @@ function errorInfo(error: unknown): { code: ErrorCode; message: string } {
 /** The PostgreSQL row is final, gone, or owned by a newer attempt: make sure the log agrees and stop. */
 async function settleWithoutRunning(dependencies: GenerationJobDependencies, taskId: string, attempt: number, log: Logger): Promise<void> {
   const task = await dependencies.messages.findTask(taskId);
-  if (task && (task.status === "pending" || task.status === "streaming")) {
+  if (task && isActiveStatus(task.status)) {
     log.warn({ attempt: task.attempt }, "a newer attempt owns this task; stopping");
     return;
   }

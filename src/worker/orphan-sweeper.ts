@@ -1,7 +1,7 @@
 import type { Logger } from "pino";
 import { errorCatalog, type ErrorCode } from "../errors/catalog.ts";
 import { enqueueGeneration, type GenerationQueue } from "../queue/generation-queue.ts";
-import type { MessagesRepository } from "../storage/messages-repository.ts";
+import { isActiveStatus, type MessagesRepository } from "../storage/messages-repository.ts";
 import type { StreamLog } from "../streaming/index.ts";
 import { repeatEvery, type Clock } from "../time/clock.ts";
 
@@ -109,7 +109,7 @@ export async function endFailedGeneration(
   // Saved by its attempt (or deleted with its conversation, whose log then holds its tombstone):
   // a live log gets the row's own outcome, never a second, contradicting one.
   const row = await messages.findTask(taskId);
-  if (row && meta?.state === "live" && row.status !== "pending" && row.status !== "streaming") {
+  if (row && meta?.state === "live" && !isActiveStatus(row.status)) {
     await streamLog.forceEnd(taskId, { status: row.status, messageId });
   }
   return "already-final";

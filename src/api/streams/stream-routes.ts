@@ -6,7 +6,7 @@ import { SluiceError } from "../../errors/catalog.ts";
 import { callRedis } from "../../errors/dependency-failure.ts";
 import type { OpenStreamLeases } from "../../limits/open-stream-leases.ts";
 import type { AuthenticatedUser } from "../../storage/sessions-repository.ts";
-import { activeStatuses } from "../../storage/messages-repository.ts";
+import { isActiveStatus } from "../../storage/messages-repository.ts";
 import { serveSse, type StreamHub, type WhenLogMissingOption } from "../../streaming/index.ts";
 import { repeatEvery, type Clock } from "../../time/clock.ts";
 import type { App } from "../app-type.ts";
@@ -56,7 +56,7 @@ export function registerStreamRoutes(app: App, dependencies: StreamRouteDependen
     // A malformed id is not found, like another user's, before any query (schemas.ts).
     if (!isTaskId(taskId)) throw new SluiceError("STREAM_NOT_FOUND");
     const task = await generations.streamAccess(user.id, taskId);
-    return { userId: user.id, whenMissing: activeStatuses.includes(task.status as (typeof activeStatuses)[number]) ? "wait" : "STREAM_EXPIRED" };
+    return { userId: user.id, whenMissing: isActiveStatus(task.status) ? "wait" : "STREAM_EXPIRED" };
   };
 
   app.get(
