@@ -6,6 +6,7 @@ import { callRedis } from "../errors/dependency-failure.ts";
 import type { FixedWindowLimiter } from "../limits/fixed-window-limiter.ts";
 import { requestCancel } from "../queue/cancel-signals.ts";
 import { enqueueGeneration, type GenerationQueue } from "../queue/generation-queue.ts";
+import { isJobPending } from "../queue/job-pending.ts";
 import type { Db } from "../storage/database.ts";
 import { violatedConstraint, sqlStateOf, uniqueViolation } from "../storage/database-errors.ts";
 import { createIdempotencyRepository } from "../storage/idempotency-repository.ts";
@@ -151,6 +152,9 @@ export function createGenerationsService(dependencies: GenerationsDependencies):
       }
     },
     whenStreamMissing: async (userId, taskId) => {
+      // The usual case: the client opened the stream before the worker began. The token already
+      // proved the owner; the job says "queued" without PostgreSQL. Anything else asks PostgreSQL.
+      if (await callRedis(() => isJobPending(dependencies.queue, dependencies.redis, taskId))) return "wait";
       const task = await messages.findTask(taskId);
       if (!task || task.userId !== userId) return "STREAM_NOT_FOUND";
       return isActiveStatus(task.status) ? "wait" : "STREAM_EXPIRED";
