@@ -7,6 +7,7 @@ import type { MessagesRepository } from "../storage/messages-repository.ts";
 import type { StreamLog } from "../streaming/index.ts";
 import type { LlmProvider } from "../llm/llm-provider.ts";
 import { sleep, type Clock } from "../time/clock.ts";
+import { redactDatabaseError } from "../logging/redact-database-error.ts";
 import { createCancelWatcher } from "./cancel-watcher.ts";
 import { createGenerationJob, type GenerationMetrics } from "./generation-job.ts";
 import { oneRunPerTask } from "./one-run-per-task.ts";
@@ -89,7 +90,8 @@ export function startWorker(options: {
     } catch (error) {
       // The job decides retries (generation-retries.ts): a dependency failure with attempts left is
       // rethrown for BullMQ to retry as a new fenced attempt; anything else fails the job for good.
-      throw retryOrGiveUp(error, job.attemptsMade, settings.attempts);
+      // BullMQ keeps the thrown error's message and stack in the job hash: never a statement's text or parameters.
+      throw redactDatabaseError(retryOrGiveUp(error, job.attemptsMade, settings.attempts));
     }
     const { result, joined } = outcome;
     if (joined) logger.info({ taskId: job.data.taskId }, "a second job for a task running here waited for it");

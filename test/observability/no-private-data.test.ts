@@ -1,3 +1,4 @@
+import { Redis } from "ioredis";
 import { randomBytes } from "node:crypto";
 import { createServer } from "node:http";
 import { gunzipSync } from "node:zlib";
@@ -5,7 +6,7 @@ import pg from "pg";
 import { describe, expect, it } from "vitest";
 import { call, createConversation, sendMessage, signUp, ApiError } from "../faults/support/chat-api.ts";
 import { createTestDatabase } from "../helpers/postgres.ts";
-import { uniqueKeyPrefix } from "../helpers/redis.ts";
+import { testRedisUrl, uniqueKeyPrefix } from "../helpers/redis.ts";
 import { startSluiceProcess, type SluiceProcess } from "../helpers/sluice-process.ts";
 
 // A failed SQL statement through the real API and worker processes (RELIABILITY.md, "Abuse",
@@ -89,6 +90,16 @@ describe("a failed SQL statement", () => {
       // Worker path: the simulated model echoes the canary and the final save's UPDATE fails.
       await sendMessage(session, conversationId, `echo:${workerCanary}`);
       await waitForOutput(worker, /"msg":"generation job failed"/);
+      // BullMQ keeps a failed job's error message and stack in Redis (for a day): they must not carry it either.
+      const redis = new Redis(testRedisUrl());
+      try {
+        const failedJobKeys = (await redis.keys(`${env.REDIS_KEY_PREFIX}{queue}:generations:task_*`)).filter((key) => !key.includes(":", key.indexOf("task_")));
+        const failures = await Promise.all(failedJobKeys.map(async (key) => await redis.hmget(key, "failedReason", "stacktrace")));
+        expect(failures.flat().some((field) => field !== null)).toBe(true);
+        expect(JSON.stringify(failures)).not.toContain(workerCanary);
+      } finally {
+        redis.disconnect();
+      }
       // The user's own text is stored and shown to them: only logs and spans must not carry it.
       expect(JSON.stringify(await call(session.baseUrl, "GET", `/api/conversations/${conversationId}`, { token: session.token }))).toContain(workerCanary);
     } finally {
