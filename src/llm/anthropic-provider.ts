@@ -1,5 +1,5 @@
 import Anthropic, { APIConnectionError, APIError, APIUserAbortError } from "@anthropic-ai/sdk";
-import { classifySdkError } from "./classify-sdk-error.ts";
+import { classifySdkError, sdkClientOptions } from "./classify-sdk-error.ts";
 import type { Clock } from "../time/clock.ts";
 import { guardProviderStream } from "./guard-provider-stream.ts";
 import type { ChatRequest, LlmProvider, ProviderEvent } from "./llm-provider.ts";
@@ -24,12 +24,7 @@ const sdkErrors = { APIError, APIConnectionError, APIUserAbortError };
  * A reply is complete only after `message_stop` following a `message_delta` with a stop_reason.
  */
 export function createAnthropicProvider(options: AnthropicProviderOptions): LlmProvider {
-  const client = new Anthropic({
-    apiKey: options.apiKey,
-    ...(options.baseUrl === undefined ? {} : { baseURL: options.baseUrl }),
-    maxRetries: 0,
-    logLevel: "off",
-  });
+  const client = new Anthropic(sdkClientOptions(options));
   const defaultMaxTokens = options.defaultMaxOutputTokens ?? defaultAnthropicMaxOutputTokens;
   return {
     name: "anthropic",

@@ -2,6 +2,15 @@ import { ProviderError, providerErrorFromStatus } from "./provider-error.ts";
 
 type ErrorClass = abstract new (...args: never[]) => Error;
 
+/**
+ * What both official SDK clients are built with: retries off (the worker decides retries,
+ * and only before the first token) and no console logging (malformed chunks are reported as
+ * ProviderError instead).
+ */
+export function sdkClientOptions(options: { apiKey: string; baseUrl?: string }): { apiKey: string; baseURL?: string; maxRetries: 0; logLevel: "off" } {
+  return { apiKey: options.apiKey, ...(options.baseUrl === undefined ? {} : { baseURL: options.baseUrl }), maxRetries: 0, logLevel: "off" };
+}
+
 /** The error classes both official SDKs (openai, @anthropic-ai/sdk) export under the same names. */
 export interface SdkErrorClasses {
   APIError: ErrorClass;

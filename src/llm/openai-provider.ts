@@ -1,5 +1,5 @@
 import OpenAI, { APIConnectionError, APIError, APIUserAbortError } from "openai";
-import { classifySdkError } from "./classify-sdk-error.ts";
+import { classifySdkError, sdkClientOptions } from "./classify-sdk-error.ts";
 import type { Clock } from "../time/clock.ts";
 import { guardProviderStream } from "./guard-provider-stream.ts";
 import type { ChatRequest, LlmProvider, ProviderEvent } from "./llm-provider.ts";
@@ -20,13 +20,7 @@ const sdkErrors = { APIError, APIConnectionError, APIUserAbortError };
  * the worker decides retries, and only before the first token.
  */
 export function createOpenAiProvider(options: OpenAiProviderOptions): LlmProvider {
-  const client = new OpenAI({
-    apiKey: options.apiKey,
-    ...(options.baseUrl === undefined ? {} : { baseURL: options.baseUrl }),
-    maxRetries: 0,
-    // The SDK logs malformed chunks to the console; we report them as ProviderError instead.
-    logLevel: "off",
-  });
+  const client = new OpenAI(sdkClientOptions(options));
   return {
     name: "openai",
     stream: (request, signal) =>

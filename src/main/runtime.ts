@@ -6,12 +6,12 @@ import { createMetrics } from "../metrics/create-metrics.ts";
 import { serveMetrics } from "../metrics/serve-metrics.ts";
 import { createGenerationQueue, queueJobCounts } from "../queue/generation-queue.ts";
 import { pingCluster } from "../redis/ping-cluster.ts";
-import { openDatabase } from "../storage/database.ts";
 import { createMessagesRepository } from "../storage/messages-repository.ts";
 import { createStreamHub, createStreamLog } from "../streaming/index.ts";
 import { systemClock } from "../time/clock.ts";
 import type { RunningWorker } from "../worker/start-worker.ts";
 import { startTracing } from "../tracing/start-tracing.ts";
+import { openConfiguredDatabase } from "./open-configured-database.ts";
 import { createRedisConnector, streamLogOptions } from "./redis-connector.ts";
 import type { ThreadMetrics } from "./worker-thread-protocol.ts";
 import { resolveRedis } from "./resolve-redis.ts";
@@ -60,16 +60,7 @@ export async function startRuntime(role: Role, config: Config, logger: Logger, s
       cleanups.push(() => tracing.shutdown());
       if (tracing.enabled) logger.info({ endpoint: config.tracing.tracesEndpoint }, "OpenTelemetry tracing on");
     }
-    const database = await openDatabase({
-      url: config.database.url,
-      dataDirectory: config.dataDirectory,
-      poolSize: config.database.poolSize,
-      statementTimeoutMs: config.database.statementTimeoutMs,
-      onPoolError: (error) => {
-        metrics.postgresErrors.inc();
-        logger.warn({ err: error }, "PostgreSQL pool client error");
-      },
-    });
+    const database = await openConfiguredDatabase(config, metrics, logger);
     cleanups.push(() => database.close());
     logger.info({ kind: database.kind }, database.kind === "pglite" ? "using embedded PostgreSQL (PGlite): DATABASE_URL is unset" : "using PostgreSQL");
     if (role !== "worker") {

@@ -4,11 +4,11 @@ import { parentPort, workerData } from "node:worker_threads";
 import { createLogger } from "../logging/create-logger.ts";
 import { createMetrics } from "../metrics/create-metrics.ts";
 import { createGenerationQueue } from "../queue/generation-queue.ts";
-import { openDatabase } from "../storage/database.ts";
 import { createMessagesRepository, type MessagesRepository } from "../storage/messages-repository.ts";
 import { systemClock } from "../time/clock.ts";
 import { startTracing } from "../tracing/start-tracing.ts";
 import { createPortRpc } from "./port-rpc.ts";
+import { openConfiguredDatabase } from "./open-configured-database.ts";
 import { createRedisConnector } from "./redis-connector.ts";
 import { messagesMethods, type WorkerThreadControl, type WorkerThreadData } from "./worker-thread-protocol.ts";
 import { startWorkerRole } from "./worker-role.ts";
@@ -35,16 +35,7 @@ let messages: MessagesRepository;
 if (config.database.url === undefined) {
   messages = rpc.proxy<MessagesRepository>("messages", messagesMethods);
 } else {
-  const database = await openDatabase({
-    url: config.database.url,
-    dataDirectory: config.dataDirectory,
-    poolSize: config.database.poolSize,
-    statementTimeoutMs: config.database.statementTimeoutMs,
-    onPoolError: (error) => {
-      metrics.postgresErrors.inc();
-      logger.warn({ err: error }, "PostgreSQL pool client error");
-    },
-  });
+  const database = await openConfiguredDatabase(config, metrics, logger);
   cleanups.push(() => database.close());
   messages = createMessagesRepository(database.db);
 }
