@@ -155,7 +155,7 @@ interface Route {
 }
 
 /** A valid value for each string body field. */
-const validText = { email: "fuzz-valid@example.test", password: "correct horse battery", title: "a title", content: "echo:hi", model: "sluice-simulated", defaultModel: "sluice-simulated", systemPrompt: "Be brief." };
+const validText = { email: "fuzz-valid@example.test", password: "correct horse battery", title: "a title", name: "a key", content: "echo:hi", model: "sluice-simulated", defaultModel: "sluice-simulated", systemPrompt: "Be brief." };
 /** Text PostgreSQL cannot store or UTF-8 cannot carry, alone and around valid text. */
 const unstorableText = fc.oneof(
   fc.constantFrom("\u0000", "\ud800", "\udc00", "\ud83d"),
@@ -178,6 +178,9 @@ const routes: Route[] = [
   { method: "POST", path: () => "/api/auth/logout-all", protected: true },
   { method: "GET", path: () => "/api/me", protected: true },
   { method: "PATCH", path: () => "/api/me/settings", protected: true, fields: ["defaultModel", "systemPrompt"] },
+  { method: "POST", path: () => "/api/me/api-keys", protected: true, fields: ["name"] },
+  { method: "GET", path: () => "/api/me/api-keys", protected: true },
+  { method: "DELETE", path: (ids) => `/api/me/api-keys/${ids.conversation}`, protected: true },
   { method: "POST", path: () => "/api/conversations", protected: true, fields: ["title"] },
   { method: "GET", path: () => "/api/conversations", protected: true },
   { method: "GET", path: (ids) => `/api/conversations/${ids.conversation}`, protected: true },
@@ -194,7 +197,8 @@ describe("every route under random and hostile input", () => {
     const document = (await (await fetch(`${sluice.url}/api/docs/json`)).json()) as { paths: Record<string, Record<string, unknown>> };
     const documented = Object.entries(document.paths).flatMap(([path, methods]) => Object.keys(methods).map((method) => `${method.toUpperCase()} ${path}`));
     const fuzzed = routes.map((route) => `${route.method} ${route.path({ conversation: "{id}", task: "{taskId}" })}`);
-    for (const route of documented) expect(fuzzed).toContain(route);
+    // /v1 answers in OpenAI's error shape, not this one: test/openai/v1-fuzzing.property.test.ts fuzzes it.
+    for (const route of documented.filter((entry) => !entry.includes(" /v1/"))) expect(fuzzed).toContain(route);
   });
 
   for (const route of routes) {

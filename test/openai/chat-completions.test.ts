@@ -232,6 +232,15 @@ describe("POST /v1/chat/completions", () => {
   });
 });
 
+describe("/api/docs", () => {
+  it("lists the key routes and the /v1 routes", async () => {
+    const docs = await call<{ paths: Record<string, unknown> }>(sluice.url, "GET", "/api/docs/json");
+    for (const path of ["/api/me/api-keys", "/api/me/api-keys/{id}", "/v1/models", "/v1/chat/completions", "/v1/chat/completions/{id}", "/v1/responses", "/v1/responses/{id}", "/v1/responses/{id}/cancel"]) {
+      expect(Object.keys(docs.body.paths), path).toContain(path);
+    }
+  });
+});
+
 describe("limits per key, as per user", () => {
   let limited: TestRuntime;
   beforeAll(async () => {
