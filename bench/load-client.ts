@@ -20,8 +20,10 @@ export interface LoadPlan {
   rampMs: number;
   tokensPerSecond: number;
   tokenCount: number;
-  /** Sluice only: JSON file with `{ token, conversationIds }` prepared by run.ts (outside the measurement). */
+  /** Sluice only: JSON file with `{ tokens, conversationIds }` prepared by run.ts (outside the measurement). */
   sessionFile?: string;
+  /** Sluice only: the first conversation this client uses (two clients of one step use disjoint ranges). */
+  conversationOffset?: number;
   /** Each stream disconnects after this many tokens and resumes from its cursor once... */
   resumeAfterTokens?: number;
   /** ...after staying away this long, so the resume has missed tokens to replay (ms). */
@@ -101,11 +103,12 @@ const noteError = (message: string): void => {
 async function runStream(index: number): Promise<void> {
   const submittedAt = monotonicMicros();
   let streamUrl: string;
-  const headers: Record<string, string> = session ? { Authorization: `Bearer ${session.tokens[index] ?? ""}` } : {};
+  const conversation = index + (plan.conversationOffset ?? 0);
+  const headers: Record<string, string> = session ? { Authorization: `Bearer ${session.tokens[conversation] ?? ""}` } : {};
   // The OpenAI-compatible bench server reads its pace from the message (bench/providers); the simulated provider ignores it.
   const content = `bench tokens_per_second=${plan.tokensPerSecond} token_count=${plan.tokenCount}`;
   if (plan.kind === "sluice") {
-    const conversationId = session?.conversationIds[index];
+    const conversationId = session?.conversationIds[conversation];
     if (!conversationId) throw new Error(`no conversation for stream ${index}`);
     const accepted = (await requestJson(`${plan.baseUrl}/api/conversations/${conversationId}/messages`, { agent, method: "POST", body: { content }, headers })) as { streamUrl: string };
     streamUrl = accepted.streamUrl;

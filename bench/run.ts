@@ -13,7 +13,8 @@ import { join } from "node:path";
 import { databaseRoles, startBenchServices, type BenchServices } from "./lib/bench-services.ts";
 import { idleConnections, type IdleRecord } from "./lib/idle-connections.ts";
 import { runStep, type StepRecord } from "./lib/run-step.ts";
-import { createSystem, isSluice, systemLabels, systemNames, type SystemName } from "./lib/systems.ts";
+import { createSystem, isSluice, systemLabels, systemNames, type PreparedSystem, type SystemName } from "./lib/systems.ts";
+import type { WatchedProcess } from "./lib/process-stats.ts";
 import { renderChart } from "./lib/render-chart.ts";
 import { renderTable } from "./lib/render-table.ts";
 import { repositoryRoot } from "./lib/spawn-server.ts";
@@ -40,6 +41,14 @@ const settings = {
   /** An unmeasured step before each system's sweep (`--warmup=0` turns it off). */
   warmupStreams: Number(option("warmup") ?? 20),
   logLevel: option("log-level") ?? "info",
+  /**
+   * Generation starts per second in the burst scenario (issue 13: "500 generations started within
+   * one second must not freeze the streams already running"); 0 = no burst. Sluice systems only.
+   */
+  burstStartsPerSecond: Number(option("burst") ?? (quick ? 0 : 500)),
+  burstSeconds: Number(option("burst-seconds") ?? 5),
+  /** Streams already running (20 tokens/s) while the burst starts. */
+  burstRunningStreams: Number(option("burst-running") ?? 100),
   sluiceEnv: Object.fromEntries((option("sluice-env")?.split(",") ?? []).map((pair) => pair.split(":", 2) as [string, string])),
 };
 
@@ -77,7 +86,7 @@ try {
     const system = await createSystem(name, {
       services,
       resultsDirectory,
-      conversations: Math.max(...settings.steps, settings.idleConnections, settings.resumeStreams),
+      conversations: Math.max(...settings.steps, settings.idleConnections, settings.resumeStreams, settings.burstRunningStreams + settings.burstStartsPerSecond * settings.burstSeconds),
       profile: profile && isSluice(name),
       logLevel: settings.logLevel,
       sluiceEnv: settings.sluiceEnv,
@@ -142,6 +151,13 @@ try {
           log(`resume ${name}: to headers p50 ${record.result.resumeToHeadersMs?.p50} p99 ${record.result.resumeToHeadersMs?.p99} ms, to first event p50 ${resume?.p50} p99 ${resume?.p99} ms; lost ${record.result.lost} dup ${record.result.duplicated} failed ${record.result.failed}`);
         }
       }
+      // The real provider path only: its pace and length travel in each message, so the running
+      // streams and the burst's short replies can differ (the simulated worker has one of each).
+      if (name.startsWith("sluice-openai") && settings.burstStartsPerSecond > 0) {
+        const rate = settings.rates[0] ?? 20;
+        const prepared = await system.prepare(rate, Math.round(rate * settings.streamSeconds));
+        await runBurst(name, prepared, [...prepared.processes, ...infrastructure]);
+      }
       // Idle viewers once per design: the openai variants share Sluice's API, and `start` cannot stop its worker alone.
       if (name === "sluice" || name === "polling" || name === "pubsub") {
         const prepared = await system.stopGenerator();
@@ -155,6 +171,45 @@ try {
   }
 } finally {
   await services?.stop();
+}
+
+/**
+ * The burst: `burstRunningStreams` streams at 20 tokens/s run for the whole scenario; a second
+ * load client starts `burstStartsPerSecond` short generations per second for `burstSeconds`,
+ * beginning 2 s in. The running streams' token latency is the figure: the target is p99 < 100 ms.
+ */
+async function runBurst(name: SystemName, prepared: PreparedSystem, processes: WatchedProcess[]): Promise<void> {
+  if (!prepared.sessionFile) return;
+  const runningSeconds = settings.burstSeconds + 6;
+  const running = runStep({
+    services: services as BenchServices,
+    system: name,
+    scenario: "burst-running",
+    plan: { kind: prepared.kind, baseUrl: prepared.baseUrl, sessionFile: prepared.sessionFile, streams: settings.burstRunningStreams, rampMs: 1_000, tokensPerSecond: 20, tokenCount: 20 * runningSeconds, timeoutMs: runningSeconds * 1000 + 60_000 },
+    processes,
+    onProgress: (line) => log(`  ${name} burst, running: ${line}`),
+    statementsRoles: statementRoles(name),
+  });
+  // Scenario timing, not synchronisation: the running streams are live by then.
+  await new Promise((resolve) => setTimeout(resolve, 2_000));
+  const burstStreams = settings.burstStartsPerSecond * settings.burstSeconds;
+  const burst = runStep({
+    services: services as BenchServices,
+    system: name,
+    scenario: "burst",
+    plan: { kind: prepared.kind, baseUrl: prepared.baseUrl, sessionFile: prepared.sessionFile, conversationOffset: settings.burstRunningStreams, streams: burstStreams, rampMs: settings.burstSeconds * 1000, tokensPerSecond: 50, tokenCount: 5, timeoutMs: settings.burstSeconds * 1000 + 120_000 },
+    processes,
+    onProgress: (line) => log(`  ${name} burst, new: ${line}`),
+    resetCounters: false,
+  });
+  const [runningRecord, burstRecord] = await Promise.all([running, burst]);
+  steps.push(runningRecord, burstRecord);
+  const latency = runningRecord.result.latencyMs;
+  const starts = burstRecord.result.startsPerSecond;
+  log(
+    `burst ${name}: ${burstStreams} generations over ${settings.burstSeconds} s (starts/s peak ${starts?.peak ?? "-"} mean ${starts?.mean ?? "-"}, POST->answer p50 ${burstRecord.result.submitToAnswerMs.p50} p99 ${burstRecord.result.submitToAnswerMs.p99} ms, failed ${burstRecord.result.failed}); ` +
+      `the ${settings.burstRunningStreams} running streams: p50 ${latency.p50} p99 ${latency.p99} max ${latency.max} ms, lost ${runningRecord.result.lost} dup ${runningRecord.result.duplicated} (${runningRecord.passed ? "PASS" : "FAIL"})`,
+  );
 }
 
 function statementRoles(name: SystemName): Record<string, true> {

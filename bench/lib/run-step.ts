@@ -9,7 +9,8 @@ import { repositoryRoot } from "./spawn-server.ts";
 
 export interface StepRecord {
   system: string;
-  scenario: "sweep" | "resume";
+  /** burst-running: streams already running while a burst of new generations starts (burst). */
+  scenario: "sweep" | "resume" | "burst-running" | "burst";
   tokensPerSecond: number;
   streams: number;
   passed: boolean;
@@ -50,12 +51,14 @@ export async function runStep(options: {
   onProgress: (line: string) => void;
   /** Roles whose most frequent statements are kept in the record. */
   statementsRoles?: Record<string, true>;
+  /** False for a step that overlaps another: the counters are the other step's (default true). */
+  resetCounters?: boolean;
 }): Promise<StepRecord> {
   const { services, plan } = options;
   const probed = options.processes.filter((watched) => watched.loopDelayFile !== undefined);
   // Discards what the probes saw before the step (the answer to this first ask).
   await Promise.all(probed.map((watched) => readEventLoopDelay(watched.pid, watched.loopDelayFile ?? "")));
-  await services.resetCounters();
+  if (options.resetCounters ?? true) await services.resetCounters();
   const startedAt = performance.now();
   const child = spawn(process.execPath, [join(repositoryRoot, "bench", "load-client.ts"), JSON.stringify(plan)], {
     cwd: repositoryRoot,
