@@ -68,6 +68,17 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
       return 0; // the table does not exist before the first migration
     }
   };
+  /** The same Database over either driver; `client` answers the readiness ping. */
+  const opened = (kind: Database["kind"], db: Db, client: { query(text: string): Promise<unknown> }, migrate: () => Promise<void>, close: () => Promise<void>): Database => ({
+    db,
+    kind,
+    migrate,
+    migrationsApplied: async () => (await countApplied(db)) >= expectedMigrations,
+    ping: async () => {
+      await client.query("select 1");
+    },
+    close,
+  });
 
   if (options.url === undefined) {
     const directory = join(options.dataDirectory, "pglite");
@@ -81,16 +92,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
     ]);
     const client = await PGlite.create(directory);
     const db = drizzlePglite({ client, schema });
-    return {
-      db: db as unknown as Db,
-      kind: "pglite",
-      migrate: async () => migratePglite(db, { migrationsFolder }),
-      migrationsApplied: async () => (await countApplied(db)) >= expectedMigrations,
-      ping: async () => {
-        await client.query("select 1");
-      },
-      close: async () => client.close(),
-    };
+    return opened("pglite", db, client, async () => migratePglite(db, { migrationsFolder }), async () => client.close());
   }
 
   const pool = new GuardedPool({
@@ -103,16 +105,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
   });
   pool.on("error", (error) => options.onPoolError?.(error));
   const db = drizzleNodePostgres({ client: pool, schema });
-  return {
-    db: db as unknown as Db,
-    kind: "postgres",
-    migrate: async () => migrateNodePostgres(db, { migrationsFolder }),
-    migrationsApplied: async () => (await countApplied(db)) >= expectedMigrations,
-    ping: async () => {
-      await pool.query("select 1");
-    },
-    close: async () => pool.end(),
-  };
+  return opened("postgres", db, pool, async () => migrateNodePostgres(db, { migrationsFolder }), async () => pool.end());
 }
 
 /** Raw SQL rows from either driver (both return `{ rows }` from execute). */
