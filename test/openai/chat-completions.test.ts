@@ -244,7 +244,8 @@ describe("/api/docs", () => {
 describe("limits per key, as per user", () => {
   let limited: TestRuntime;
   beforeAll(async () => {
-    limited = await startTestRuntime("openai-limits", { LIMIT_MESSAGES_PER_MINUTE: "2" });
+    // Replies take about 2 s, so a stream is still open when the next request comes.
+    limited = await startTestRuntime("openai-limits", { LIMIT_MESSAGES_PER_MINUTE: "2", LIMIT_OPEN_STREAMS_PER_USER: "1", SIMULATED_TOKENS_PER_SECOND: "40", SIMULATED_TOKEN_COUNT: "80" });
   });
   afterAll(async () => {
     await limited.stop();
@@ -265,5 +266,28 @@ describe("limits per key, as per user", () => {
     // A refused call leaves no conversation behind.
     const listed = await carol.call<{ items: ConversationJson[] }>("GET", "/api/conversations");
     expect(listed.body.items.length).toBe(2);
+  });
+
+  it("share the user's open-stream slots: a second stream while one is read is RateLimitError, and a slot frees when it closes", async () => {
+    const dave = await registerUser(limited.url, "dave");
+    const created = await dave.call<{ key: string }>("POST", "/api/me/api-keys", {});
+    const sdk = new OpenAI({ apiKey: created.body.key, baseURL: `${limited.url}/v1`, maxRetries: 0 });
+    const first = await sdk.chat.completions.create({ model, messages: [{ role: "user", content: "a long one" }], stream: true });
+    const reading = first[Symbol.asyncIterator]();
+    await reading.next();
+    const second = await sdk.chat.completions.create({ model, messages: [{ role: "user", content: "echo:two" }], stream: true }).catch((error: unknown) => error);
+    expect(second).toBeInstanceOf(OpenAI.RateLimitError);
+    expect((second as InstanceType<typeof OpenAI.RateLimitError>).error).toMatchObject({ code: "rate_limit_exceeded" });
+    // The REST stream of the same user counts against the same slots.
+    const conversations = await dave.call<{ items: Array<{ id: string }> }>("GET", "/api/conversations");
+    const detail = await dave.conversation(conversations.body.items[0]?.id ?? "");
+    const restStream = await dave.call("GET", `/api/stream/${detail.activeGeneration?.taskId ?? ""}`);
+    expect(restStream.status).toBe(429);
+    await reading.return?.();
+    const third = await waitFor(async () => sdk.chat.completions.create({ model, messages: [{ role: "user", content: "echo:three" }] }).catch((error: unknown) => {
+      if (error instanceof OpenAI.RateLimitError) return undefined;
+      throw error;
+    }), 10_000, "the first stream's slot to be released");
+    expect(third.choices[0]?.message.content).toBe("three");
   });
 });

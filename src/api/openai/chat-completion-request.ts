@@ -1,7 +1,7 @@
 import { z } from "zod";
 import type { CompletionRequest } from "../../chat/chat-completions-service.ts";
-import { SluiceError } from "../../errors/catalog.ts";
 import { text } from "../schemas.ts";
+import { foldInstructions } from "./fold-instructions.ts";
 
 const textPart = z.strictObject({ type: z.literal("text"), text: text() });
 const content = z.union([text(), z.array(textPart).min(1).max(100)]);
@@ -50,27 +50,8 @@ export type ChatCompletionBody = z.infer<typeof chatCompletionBody>;
 
 const flatten = (value: z.infer<typeof content>): string => (typeof value === "string" ? value : value.map((part) => part.text).join(""));
 
-/**
- * The body as one Sluice turn: the last message must be the user's; earlier user and assistant
- * messages become the conversation's history. Sluice's worker sends only the account's system
- * prompt as a system message, so `system` and `developer` text is put before the first user
- * message (separated by a blank line), where every provider reads it.
- */
+/** The body as one Sluice turn (fold-instructions.ts); text parts are joined. */
 export function toCompletionRequest(body: ChatCompletionBody): CompletionRequest {
-  const instructions: string[] = [];
-  const turns: Array<{ role: "user" | "assistant"; content: string }> = [];
-  for (const entry of body.messages) {
-    const textOf = flatten(entry.content);
-    if (entry.role === "system" || entry.role === "developer") instructions.push(textOf);
-    else turns.push({ role: entry.role, content: textOf });
-  }
-  const last = turns.at(-1);
-  if (!last || last.role !== "user" || body.messages.at(-1)?.role !== "user") {
-    throw new SluiceError("VALIDATION_FAILED", "The last message must have the role \"user\".", { details: { issues: [{ path: "body/messages", message: "the last message must be the user's" }] } });
-  }
-  const firstUser = turns.findIndex((turn) => turn.role === "user");
-  const prefix = instructions.filter((instruction) => instruction !== "").join("\n\n");
-  const withInstructions = turns.map((turn, index) => (index === firstUser && prefix !== "" ? { ...turn, content: `${prefix}\n\n${turn.content}` } : turn));
-  const final = withInstructions.pop();
-  return { model: body.model, history: withInstructions, content: final?.content ?? "", store: body.store === true };
+  const turns = body.messages.map((entry) => ({ role: entry.role, content: flatten(entry.content) }));
+  return foldInstructions({ model: body.model, turns, store: body.store === true, param: "messages" });
 }

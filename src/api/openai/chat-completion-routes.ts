@@ -8,11 +8,10 @@ import type { Clock } from "../../time/clock.ts";
 import type { App } from "../app-type.ts";
 import { text } from "../schemas.ts";
 import { chatCompletionBody, toCompletionRequest } from "./chat-completion-request.ts";
-import { chatCompletion, completionIdOf, createChunkStream, createCompletionCollector, generationFailure, taskIdOfCompletion, toUsage, type CompletionIdentity } from "./chat-completion-format.ts";
+import { chatCompletion, completionIdOf, createChunkStream, generationFailure, taskIdOfCompletion, toUsage, type CompletionIdentity } from "./chat-completion-format.ts";
 import { openAiErrorBody } from "./openai-errors.ts";
 import { apiKeyUser } from "./api-key-user.ts";
-import { holdOpenStreamLease, serveMappedStream } from "./serve-mapped-stream.ts";
-import { watchGeneration } from "./watch-generation.ts";
+import { collectGeneration, holdOpenStreamLease, serveMappedStream } from "./serve-mapped-stream.ts";
 
 export interface ChatCompletionRouteDependencies {
   completions: ChatCompletionsService;
@@ -77,25 +76,12 @@ export function registerChatCompletionRoutes(v1: App, dependencies: ChatCompleti
 
   /** Reads the whole log, then answers once; the client leaving stops only the reading. */
   const collectCompletion = async (reply: FastifyReply, taskId: string, identity: CompletionIdentity): Promise<unknown> => {
-    const collector = createCompletionCollector();
-    const watch = await watchGeneration({ hub, taskId, onEntries: (entries) => (collector.push(entries), true) });
-    const onClose = (): void => watch.close();
-    reply.raw.once("close", onClose);
-    try {
-      if (reply.raw.closed || reply.raw.destroyed) watch.close();
-      else watch.start();
-      await watch.done;
-    } finally {
-      reply.raw.off("close", onClose);
-      watch.close();
-    }
-    const end = collector.end;
-    if (!end) throw new SluiceError("SERVICE_UNAVAILABLE", "The server stopped reading the generation; retry.", { details: { retryAfterSeconds: 1 } });
+    const { text, usage, end } = await collectGeneration(reply, hub, taskId);
     if (end.status === "failed") {
       const failure = generationFailure(end);
       return reply.status(failure.status).send(failure.body);
     }
-    return chatCompletion(identity, { text: collector.text, usage: collector.usage, finishReason: "stop" });
+    return chatCompletion(identity, { text, usage, finishReason: "stop" });
   };
 
   /** Server-sent `chat.completion.chunk`s as the log grows, then `[DONE]`. */

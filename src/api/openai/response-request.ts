@@ -2,6 +2,7 @@ import { z } from "zod";
 import type { CompletionRequest } from "../../chat/chat-completions-service.ts";
 import { SluiceError } from "../../errors/catalog.ts";
 import { text } from "../schemas.ts";
+import { foldInstructions } from "./fold-instructions.ts";
 
 const part = z.strictObject({ type: z.enum(["input_text", "output_text"]), text: text(), annotations: z.array(z.unknown()).max(0).optional() });
 const inputMessage = z.strictObject({
@@ -40,26 +41,16 @@ export const responseBody = z.strictObject({
 
 export type ResponseBody = z.infer<typeof responseBody>;
 
-/** As for Chat Completions (chat-completion-request.ts): the last input must be the user's; instructions go before the first user message. */
+/** As for Chat Completions (fold-instructions.ts); `instructions` come first, like a developer message. */
 export function toResponseRequest(body: ResponseBody): CompletionRequest {
   const store = body.store ?? true;
   if (body.background === true && !store) {
     throw new SluiceError("VALIDATION_FAILED", "A background response must be stored (store: true).", { details: { issues: [{ path: "body/store", message: "background needs store" }] } });
   }
   const items = typeof body.input === "string" ? [{ role: "user" as const, content: body.input }] : body.input;
-  const instructions = body.instructions ? [body.instructions] : [];
-  const turns: Array<{ role: "user" | "assistant"; content: string }> = [];
-  for (const item of items) {
-    const content = typeof item.content === "string" ? item.content : item.content.map((entry) => entry.text).join("");
-    if (item.role === "system" || item.role === "developer") instructions.push(content);
-    else turns.push({ role: item.role, content });
-  }
-  if (turns.at(-1)?.role !== "user" || items.at(-1)?.role !== "user") {
-    throw new SluiceError("VALIDATION_FAILED", "The last input item must have the role \"user\".", { details: { issues: [{ path: "body/input", message: "the last item must be the user's" }] } });
-  }
-  const firstUser = turns.findIndex((turn) => turn.role === "user");
-  const prefix = instructions.filter((instruction) => instruction !== "").join("\n\n");
-  const withInstructions = turns.map((turn, index) => (index === firstUser && prefix !== "" ? { ...turn, content: `${prefix}\n\n${turn.content}` } : turn));
-  const final = withInstructions.pop();
-  return { model: body.model, history: withInstructions, content: final?.content ?? "", store };
+  const turns = [
+    ...(body.instructions ? [{ role: "developer" as const, content: body.instructions }] : []),
+    ...items.map((item) => ({ role: item.role, content: typeof item.content === "string" ? item.content : item.content.map((entry) => entry.text).join("") })),
+  ];
+  return foldInstructions({ model: body.model, turns, store, param: "input" });
 }

@@ -5,13 +5,12 @@ import type { StoredCompletion } from "../../storage/stored-completions-reposito
 import type { App } from "../app-type.ts";
 import { text } from "../schemas.ts";
 import { apiKeyUser } from "./api-key-user.ts";
-import { createCompletionCollector, generationFailure } from "./chat-completion-format.ts";
+import { generationFailure } from "./chat-completion-format.ts";
 import type { ChatCompletionRouteDependencies } from "./chat-completion-routes.ts";
 import { openAiErrorBody } from "./openai-errors.ts";
 import { createResponseEventMapper, encodeResponseEvent, responseIdOf, responseObject, responseUsage, taskIdOfResponse, type ResponseIdentity, type ResponseStatus } from "./response-events.ts";
 import { responseBody, toResponseRequest } from "./response-request.ts";
-import { holdOpenStreamLease, serveMappedStream } from "./serve-mapped-stream.ts";
-import { watchGeneration } from "./watch-generation.ts";
+import { collectGeneration, holdOpenStreamLease, serveMappedStream } from "./serve-mapped-stream.ts";
 
 const retrieveQuery = z.object({
   stream: z.enum(["true", "false"]).optional(),
@@ -94,26 +93,13 @@ export function registerResponseRoutes(v1: App, dependencies: ChatCompletionRout
   );
 
   const collectResponse = async (reply: FastifyReply, taskId: string, identity: ResponseIdentity): Promise<unknown> => {
-    const collector = createCompletionCollector();
-    const watch = await watchGeneration({ hub, taskId, onEntries: (entries) => (collector.push(entries), true) });
-    const onClose = (): void => watch.close();
-    reply.raw.once("close", onClose);
-    try {
-      if (reply.raw.closed || reply.raw.destroyed) watch.close();
-      else watch.start();
-      await watch.done;
-    } finally {
-      reply.raw.off("close", onClose);
-      watch.close();
-    }
-    const end = collector.end;
-    if (!end) throw new SluiceError("SERVICE_UNAVAILABLE", "The server stopped reading the generation; retry.", { details: { retryAfterSeconds: 1 } });
+    const { text: replyText, usage, end } = await collectGeneration(reply, hub, taskId);
     if (end.status === "failed") {
       const failure = generationFailure(end).body.error;
       return responseObject(identity, { status: "failed", text: undefined, usage: null, error: { code: failure.code ?? "internal", message: failure.message } });
     }
-    const usage = collector.usage && responseUsage(collector.usage.prompt_tokens, collector.usage.completion_tokens);
-    return responseObject(identity, { status: end.status === "cancelled" ? "cancelled" : "completed", text: collector.text, usage, error: null });
+    const responseUsageOf = usage && responseUsage(usage.prompt_tokens, usage.completion_tokens);
+    return responseObject(identity, { status: end.status === "cancelled" ? "cancelled" : "completed", text: replyText, usage: responseUsageOf, error: null });
   };
 
   const idParams = z.object({ id: text().max(100) });

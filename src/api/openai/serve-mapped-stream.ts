@@ -1,8 +1,10 @@
 import type { FastifyReply } from "fastify";
+import { SluiceError } from "../../errors/catalog.ts";
 import { callRedis } from "../../errors/dependency-failure.ts";
 import type { OpenStreamLease, OpenStreamLeases } from "../../limits/open-stream-leases.ts";
-import type { LogEntry } from "../../streaming/events.ts";
+import type { EndEvent, LogEntry } from "../../streaming/events.ts";
 import { sseHeaders, type StreamHub, type WhenLogMissingOption } from "../../streaming/index.ts";
+import { createCompletionCollector } from "./chat-completion-format.ts";
 import { watchGeneration } from "./watch-generation.ts";
 
 /** One open-stream slot of the user while a `/v1` answer is read (README "Limits"); the returned release is idempotent. */
@@ -85,4 +87,27 @@ export async function serveMappedStream(options: MappedStreamOptions): Promise<v
   });
   watch.start();
   await finished;
+}
+
+/**
+ * Reads the whole log for a non-streamed answer: the text after the last reset, the last usage
+ * and the `end`. The client leaving stops only this reading; a hub that lets go first (shutdown)
+ * is a 503 to retry.
+ */
+export async function collectGeneration(reply: FastifyReply, hub: StreamHub, taskId: string): Promise<{ text: string; usage: ReturnType<typeof createCompletionCollector>["usage"]; end: EndEvent }> {
+  const collector = createCompletionCollector();
+  const watch = await watchGeneration({ hub, taskId, onEntries: (entries) => (collector.push(entries), true) });
+  const onClose = (): void => watch.close();
+  reply.raw.once("close", onClose);
+  try {
+    if (reply.raw.closed || reply.raw.destroyed) watch.close();
+    else watch.start();
+    await watch.done;
+  } finally {
+    reply.raw.off("close", onClose);
+    watch.close();
+  }
+  const end = collector.end;
+  if (!end) throw new SluiceError("SERVICE_UNAVAILABLE", "The server stopped reading the generation; retry.", { details: { retryAfterSeconds: 1 } });
+  return { text: collector.text, usage: collector.usage, end };
 }
