@@ -274,7 +274,8 @@ async function endAfterSave(dependencies: GenerationJobDependencies, log: Logger
       if (!(isSluiceError(error) && error.code === "STALE_ATTEMPT")) throw error;
     }
   };
-  const refusedByRedis = (error: unknown): boolean => ["STORE_FULL", "SERVICE_UNAVAILABLE"].includes(redisFailure(error).code);
+  // The catalog decides: Redis full or unavailable is retryable; a log that refuses the end (too large) is not.
+  const refusedByRedis = (error: unknown): boolean => redisFailure(error).retryable;
   try {
     await retryWithinBudget(writeEndUnlessSuperseded, {
       budgetMs: endRetryBudgetMs,
