@@ -291,3 +291,36 @@ describe("limits per key, as per user", () => {
     expect(third.choices[0]?.message.content).toBe("three");
   });
 });
+
+describe("the SDK's own retries", () => {
+  let busy: TestRuntime;
+  beforeAll(async () => {
+    // One generation at a time per user, each about 1 s long.
+    busy = await startTestRuntime("openai-retries", { LIMIT_GENERATIONS_PER_USER: "1", SIMULATED_TOKENS_PER_SECOND: "40", SIMULATED_TOKEN_COUNT: "40" });
+  });
+  afterAll(async () => {
+    await busy.stop();
+  });
+
+  it("wait out a 429 by its Retry-After and then succeed, creating one generation", async () => {
+    const erin = await registerUser(busy.url, "erin");
+    const created = await erin.call<{ key: string }>("POST", "/api/me/api-keys", {});
+    const statuses: number[] = [];
+    const countingFetch: typeof fetch = async (input, init) => {
+      const answer = await fetch(input, init);
+      statuses.push(answer.status);
+      return answer;
+    };
+    const patient = new OpenAI({ apiKey: created.body.key, baseURL: `${busy.url}/v1`, maxRetries: 2, fetch: countingFetch });
+    const running = await patient.chat.completions.create({ model, messages: [{ role: "user", content: "a long one" }], stream: true });
+    const reading = running[Symbol.asyncIterator]();
+    await reading.next(); // the first generation is running: the next call is refused once
+    const { data, response } = await patient.chat.completions.create({ model, messages: [{ role: "user", content: "echo:after the wait" }] }).withResponse();
+    expect(data.choices[0]?.message.content).toBe("after the wait");
+    expect(response.status).toBe(200);
+    expect(statuses).toEqual([200, 429, 200]);
+    await reading.return?.();
+    const listed = await erin.call<{ items: unknown[] }>("GET", "/api/conversations");
+    expect(listed.body.items.length).toBe(2);
+  }, 30_000);
+});
