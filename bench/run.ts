@@ -151,6 +151,27 @@ try {
           log(`resume ${name}: to headers p50 ${record.result.resumeToHeadersMs?.p50} p99 ${record.result.resumeToHeadersMs?.p99} ms, to first event p50 ${resume?.p50} p99 ${resume?.p99} ms; lost ${record.result.lost} dup ${record.result.duplicated} failed ${record.result.failed}`);
         }
       }
+      if (name.startsWith("sluice-openai")) {
+        // The start path on an idle system: one message at a time (every 200 ms; each reply lasts
+        // 100 ms), so POST -> answer and POST -> first token are latency, not queueing.
+        const rate = settings.rates[0] ?? 20;
+        const prepared = await system.prepare(rate, Math.round(rate * settings.streamSeconds));
+        const record = await runStep({
+          services,
+          system: name,
+          scenario: "start-path",
+          plan: { kind: prepared.kind, baseUrl: prepared.baseUrl, sessionFile: prepared.sessionFile ?? "", streams: 50, rampMs: 10_000, tokensPerSecond: 50, tokenCount: 5, timeoutMs: 60_000 },
+          processes: [...prepared.processes, ...infrastructure],
+          onProgress: () => undefined,
+          statementsRoles: statementRoles(name),
+        });
+        steps.push(record);
+        const { result } = record;
+        log(
+          `start path ${name} (idle, one at a time): POST->answer p50 ${result.submitToAnswerMs.p50} p99 ${result.submitToAnswerMs.p99} ms, ` +
+            `->start p50 ${result.submitToStartMs?.p50 ?? "-"} ms, ->first token p50 ${result.submitToFirstTokenMs.p50} p99 ${result.submitToFirstTokenMs.p99} ms; stmts/msg ${record.statementsPerMessage}`,
+        );
+      }
       // The real provider path only: its pace and length travel in each message, so the running
       // streams and the burst's short replies can differ (the simulated worker has one of each).
       if (name.startsWith("sluice-openai") && settings.burstStartsPerSecond > 0) {

@@ -10,7 +10,7 @@ import { repositoryRoot } from "./spawn-server.ts";
 export interface StepRecord {
   system: string;
   /** burst-running: streams already running while a burst of new generations starts (burst). */
-  scenario: "sweep" | "resume" | "burst-running" | "burst";
+  scenario: "sweep" | "resume" | "burst-running" | "burst" | "start-path";
   tokensPerSecond: number;
   streams: number;
   passed: boolean;
