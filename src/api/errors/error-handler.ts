@@ -39,7 +39,7 @@ export function toSluiceError(error: unknown): SluiceError {
   if (status !== undefined && status >= 400 && status < 500) {
     if (status === 413) return new SluiceError("BODY_TOO_LARGE");
     if (status === 415) return new SluiceError("UNSUPPORTED_MEDIA_TYPE");
-    return new SluiceError("VALIDATION_FAILED", "The request is not valid.");
+    return new SluiceError("VALIDATION_FAILED");
   }
   // PostgreSQL refused a value the schemas let through: the request's fault, never a 500 (issue 12).
   if (isDataException(error)) return new SluiceError("VALIDATION_FAILED", "The request holds a value that cannot be stored or compared.");
