@@ -103,7 +103,9 @@ describe("requests without a valid bearer token", () => {
         const body = route.method === "GET" || route.method === "DELETE" ? undefined : { content: "hi", title: "t" };
         const answer = await call(sluice.url, route.method, fill(route.path), { headers, ...(body === undefined ? {} : { body }) });
         expect(answer.status, `${route.method} ${route.path} ${JSON.stringify(headers).slice(0, 80)}: ${answer.text}`).toBe(401);
-        expectErrorShape(answer, "UNAUTHENTICATED");
+        // /v1 answers in OpenAI's error shape (README "Use Sluice from the OpenAI SDK"; test/openai).
+        if (route.path.startsWith("/v1/")) expect((answer.body as { error?: { code?: unknown } }).error?.code, answer.text).toBe("invalid_api_key");
+        else expectErrorShape(answer, "UNAUTHENTICATED");
       }
     }
     // A logged-out session token is invalid everywhere too.
