@@ -103,6 +103,25 @@ describe("POST /v1/responses", () => {
     expect(stored.output_text.length).toBeLessThan(300);
   });
 
+  it("a foreground call whose client goes away still completes and is stored", async () => {
+    const controller = new AbortController();
+    const call = aliceClient.responses.create({ model, input: "abandoned in the foreground" }, { signal: controller.signal });
+    const conversationCount = (await alice.call<{ items: unknown[] }>("GET", "/api/conversations?limit=100")).body.items.length;
+    const active = await waitFor(async () => {
+      const listed = await alice.call<{ items: Array<{ id: string }> }>("GET", "/api/conversations?limit=100");
+      if (listed.body.items.length <= conversationCount) return undefined;
+      const newest = await alice.conversation(listed.body.items[0]?.id ?? "");
+      return newest.activeGeneration?.taskId;
+    }, 10_000, "the call's generation to start");
+    controller.abort();
+    await expect(call).rejects.toBeInstanceOf(OpenAI.APIUserAbortError);
+    const saved = await waitFor(async () => {
+      const current = await aliceClient.responses.retrieve(`resp_${active}`);
+      return current.status === "completed" ? current : undefined;
+    }, 20_000, "the abandoned response to complete");
+    expect(saved.output_text.length).toBeGreaterThan(20);
+  });
+
   it("keeps responses to their user: another user's id is NotFoundError on every route", async () => {
     const response = await aliceClient.responses.create({ model, input: "echo:mine", background: true });
     await expect(bobClient.responses.retrieve(response.id)).rejects.toBeInstanceOf(OpenAI.NotFoundError);

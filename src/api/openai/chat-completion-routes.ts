@@ -76,7 +76,9 @@ export function registerChatCompletionRoutes(v1: App, dependencies: ChatCompleti
 
   /** Reads the whole log, then answers once; the client leaving stops only the reading. */
   const collectCompletion = async (reply: FastifyReply, taskId: string, identity: CompletionIdentity): Promise<unknown> => {
-    const { text, usage, end } = await collectGeneration(reply, hub, taskId);
+    const collected = await collectGeneration(reply, hub, taskId);
+    if (!collected) return reply.hijack();
+    const { text, usage, end } = collected;
     if (end.status === "failed") {
       const failure = generationFailure(end);
       return reply.status(failure.status).send(failure.body);

@@ -93,7 +93,9 @@ export function registerResponseRoutes(v1: App, dependencies: ChatCompletionRout
   );
 
   const collectResponse = async (reply: FastifyReply, taskId: string, identity: ResponseIdentity): Promise<unknown> => {
-    const { text: replyText, usage, end } = await collectGeneration(reply, hub, taskId);
+    const collected = await collectGeneration(reply, hub, taskId);
+    if (!collected) return reply.hijack();
+    const { text: replyText, usage, end } = collected;
     if (end.status === "failed") {
       const failure = generationFailure(end).body.error;
       return responseObject(identity, { status: "failed", text: undefined, usage: null, error: { code: failure.code ?? "internal", message: failure.message } });

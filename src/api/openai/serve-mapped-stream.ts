@@ -91,10 +91,10 @@ export async function serveMappedStream(options: MappedStreamOptions): Promise<v
 
 /**
  * Reads the whole log for a non-streamed answer: the text after the last reset, the last usage
- * and the `end`. The client leaving stops only this reading; a hub that lets go first (shutdown)
- * is a 503 to retry.
+ * and the `end`. The client leaving stops only this reading (undefined: the route answers
+ * nothing, after `reply.hijack()`); a hub that lets go first (shutdown) is a 503 to retry.
  */
-export async function collectGeneration(reply: FastifyReply, hub: StreamHub, taskId: string): Promise<{ text: string; usage: ReturnType<typeof createCompletionCollector>["usage"]; end: EndEvent }> {
+export async function collectGeneration(reply: FastifyReply, hub: StreamHub, taskId: string): Promise<{ text: string; usage: ReturnType<typeof createCompletionCollector>["usage"]; end: EndEvent } | undefined> {
   const collector = createCompletionCollector();
   const watch = await watchGeneration({ hub, taskId, onEntries: (entries) => (collector.push(entries), true) });
   const onClose = (): void => watch.close();
@@ -108,6 +108,8 @@ export async function collectGeneration(reply: FastifyReply, hub: StreamHub, tas
     watch.close();
   }
   const end = collector.end;
+  // The client went away: nobody to answer (the generation runs on); the route sends nothing.
+  if (!end && (reply.raw.closed || reply.raw.destroyed)) return undefined;
   if (!end) throw new SluiceError("SERVICE_UNAVAILABLE", "The server stopped reading the generation; retry.", { details: { retryAfterSeconds: 1 } });
   return { text: collector.text, usage: collector.usage, end };
 }
