@@ -1,0 +1,72 @@
+import type { Logger } from "pino";
+import { isSluiceError } from "../errors/catalog.ts";
+import type { GenerationJobData } from "../queue/generation-queue.ts";
+import { isActiveStatus, type FinalResult, type HistoryTurn, type MessagesRepository, type TaskRecord } from "../storage/messages-repository.ts";
+import type { AttemptStarted, StreamLog } from "../streaming/index.ts";
+import { appendSavedText } from "./saved-text.ts";
+
+export interface FencedAttempt {
+  started: AttemptStarted;
+  task: TaskRecord & { history: HistoryTurn[] };
+}
+
+/**
+ * Step 1 of an attempt: begin it in the log (the fencing epoch; clients see `start`
+ * or `reset`), then take the PostgreSQL row for the same attempt, which returns the
+ * prompt's history. Undefined when there is nothing to run: the log already ended,
+ * or the row is final, gone or a newer attempt's (the log is then made to agree).
+ */
+export async function beginFencedAttempt(
+  dependencies: { streamLog: StreamLog; messages: MessagesRepository },
+  data: GenerationJobData,
+  minAttempt: number | undefined,
+  log: Logger,
+): Promise<FencedAttempt | undefined> {
+  const { streamLog, messages } = dependencies;
+  const { taskId } = data;
+  let started;
+  try {
+    started = await streamLog.beginAttempt(taskId, { model: data.model, ...(minAttempt === undefined ? {} : { minAttempt }) });
+  } catch (error) {
+    if (isSluiceError(error) && error.code === "STALE_ATTEMPT") return undefined; // the log already ended
+    throw error;
+  }
+  let task = await messages.beginAttempt(taskId, started.attempt);
+  if (!task) {
+    // Redis lost the log (restart without persistence) and counted attempts from 1 again,
+    // below what PostgreSQL has seen: begin once more above it, so fencing never goes backwards.
+    const current = await messages.findTask(taskId);
+    if (started.created && current && isActiveStatus(current.status) && current.attempt >= started.attempt) {
+      started = await streamLog.beginAttempt(taskId, { model: data.model, minAttempt: current.attempt + 1 });
+      task = await messages.beginAttempt(taskId, started.attempt);
+    }
+  }
+  if (!task) {
+    await settleWithoutRunning(dependencies, taskId, started.attempt, log);
+    return undefined;
+  }
+  return { started, task };
+}
+
+/** The PostgreSQL row is final, gone, or owned by a newer attempt: make sure the log agrees and stop. */
+async function settleWithoutRunning(dependencies: { streamLog: StreamLog; messages: MessagesRepository }, taskId: string, attempt: number, log: Logger): Promise<void> {
+  const task = await dependencies.messages.findTask(taskId);
+  if (task && isActiveStatus(task.status)) {
+    log.warn({ attempt: task.attempt }, "a newer attempt owns this task; stopping");
+    return;
+  }
+  const status = task ? (task.status as FinalResult["status"]) : "cancelled";
+  // This attempt's `reset` told every client to drop the text of the attempt that saved the message
+  // (it lost its lock between the save and `end`); send the saved text again, so that the text after
+  // the last reset is the saved message (PROTOCOL.md 3.2). Chunks stay under the event size limit.
+  const saved = task && attempt > 1 ? (await dependencies.messages.listForConversation(task.conversationId)).find((row) => row.id === task.messageId) : undefined;
+  if (saved) {
+    try {
+      await appendSavedText(dependencies.streamLog, taskId, attempt, saved.content);
+    } catch (error) {
+      if (isSluiceError(error) && error.code === "STALE_ATTEMPT") return;
+      throw error;
+    }
+  }
+  await dependencies.streamLog.forceEnd(taskId, { status, ...(task ? { messageId: task.messageId } : {}) });
+}
