@@ -4,6 +4,7 @@ import type { Logger } from "pino";
 import type { App } from "../api/app-type.ts";
 import { createRequireUser } from "../api/auth/authenticate.ts";
 import { registerAuthRoutes } from "../api/auth/auth-routes.ts";
+import { registerUiChatRoutes } from "../api/chat-sdk/ui-chat-routes.ts";
 import { registerConversationRoutes } from "../api/conversations/conversation-routes.ts";
 import { registerDocs } from "../api/docs/register-docs.ts";
 import { registerMeRoutes } from "../api/me/me-routes.ts";
@@ -20,6 +21,7 @@ import { createApiKeysService } from "../chat/api-keys-service.ts";
 import { createChatCompletionsService } from "../chat/chat-completions-service.ts";
 import { createConversationsService } from "../chat/conversations-service.ts";
 import { createGenerationsService } from "../chat/generations-service.ts";
+import { createUiChatsService } from "../chat/ui-chats-service.ts";
 import type { Config } from "../config/config.ts";
 import { SluiceError } from "../errors/catalog.ts";
 import { createConcurrencyGate } from "../limits/concurrency-gate.ts";
@@ -191,6 +193,17 @@ export function composeApiFeatures(options: {
         clock,
       });
     },
+    // The AI SDK's useChat (README "Use Sluice from useChat"): its chats are conversations, its streams the logs.
+    (app) =>
+      registerUiChatRoutes(app, {
+        chats: createUiChatsService({ db, conversations: conversationsRepository, messages, generations }),
+        generations,
+        requireUser,
+        hub: options.hub,
+        leases: createOpenStreamLeases({ redis, keyPrefix, limit: config.limits.openStreamsPerUser, leaseMs, clock }),
+        leaseRenewMs: Math.floor(leaseMs / 3),
+        heartbeatMs: config.stream.heartbeatIntervalMs,
+      }),
     (app) => registerConversationRoutes(app, { conversations, generations, requireUser, messageChars: config.limits.messageChars }),
     (app) =>
       registerStreamRoutes(app, {

@@ -1,0 +1,212 @@
+import { DefaultChatTransport, readUIMessageStream, type UIMessage, type UIMessageChunk } from "ai";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { chatConversationId } from "../../src/chat/ui-chats-service.ts";
+import { expectErrorShape, registerUser, waitForFinalReply, type ChatUser } from "../chat/support/chat-api.ts";
+import { startTestRuntime, type TestRuntime } from "../chat/support/start-test-runtime.ts";
+
+let sluice: TestRuntime;
+let alice: ChatUser;
+let bob: ChatUser;
+
+beforeAll(async () => {
+  // About a second for the simulated model's own reply (long enough to reload, cancel or hit a limit mid-reply); echo replies are short.
+  sluice = await startTestRuntime("use-chat-api", { SIMULATED_TOKENS_PER_SECOND: "200", SIMULATED_TOKEN_COUNT: "200", LIMIT_OPEN_STREAMS_PER_USER: "2" });
+  alice = await registerUser(sluice.url, "alice");
+  bob = await registerUser(sluice.url, "bob");
+});
+afterAll(async () => {
+  await sluice.stop();
+});
+
+let chatCounter = 0;
+const newChatId = (): string => `chat${Date.now().toString(36)}${(chatCounter++).toString(36)}`;
+const userMessage = (text: string): UIMessage => ({ id: `m${(chatCounter++).toString(36)}`, role: "user", parts: [{ type: "text", text }] });
+
+/** The AI SDK's own transport, as useChat builds it, with the user's bearer token. */
+function transportOf(user: ChatUser): DefaultChatTransport<UIMessage> {
+  return new DefaultChatTransport({ api: `${sluice.url}/api/chat`, headers: { authorization: `Bearer ${user.token}` } });
+}
+
+async function collect(stream: ReadableStream<UIMessageChunk>): Promise<{ chunks: UIMessageChunk[]; message: UIMessage | undefined }> {
+  const chunks: UIMessageChunk[] = [];
+  const tee = stream.pipeThrough(new TransformStream<UIMessageChunk, UIMessageChunk>({ transform: (chunk, controller) => (chunks.push(chunk), controller.enqueue(chunk)) }));
+  let message: UIMessage | undefined;
+  for await (const snapshot of readUIMessageStream({ stream: tee })) message = snapshot;
+  return { chunks, message };
+}
+
+const textOf = (message: UIMessage | undefined): string => (message?.parts ?? []).map((part) => (part.type === "text" ? part.text : "")).join("");
+
+async function send(user: ChatUser, chatId: string, messages: UIMessage[], trigger: "submit-message" | "regenerate-message" = "submit-message") {
+  return collect(await transportOf(user).sendMessages({ chatId, messages, trigger, messageId: undefined, abortSignal: undefined }));
+}
+
+describe("POST /api/chat", () => {
+  it("answers the UI message stream protocol, and the message is a Sluice generation saved under the chat's conversation", async () => {
+    const chatId = newChatId();
+    const response = await fetch(`${sluice.url}/api/chat`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${alice.token}`, "content-type": "application/json" },
+      body: JSON.stringify({ id: chatId, messages: [userMessage("echo:hello from useChat")], trigger: "submit-message" }),
+    });
+    expect(response.status).toBe(200);
+    expect(response.headers.get("x-vercel-ai-ui-message-stream")).toBe("v1");
+    expect(response.headers.get("content-type")).toMatch(/^text\/event-stream/);
+    const body = await response.text();
+    expect(body.endsWith("data: [DONE]\n\n")).toBe(true);
+    const types = body.split("\n\n").filter((frame) => frame.startsWith("data: {")).map((frame) => (JSON.parse(frame.slice(6)) as { type: string }).type);
+    expect(types[0]).toBe("start");
+    expect(types.slice(1, 3)).toEqual(["start-step", "text-start"]);
+    expect(types.slice(-3)).toEqual(["text-end", "finish-step", "finish"]);
+
+    const conversation = await alice.conversation(chatConversationId(chatId));
+    expect(conversation.title).toBe("echo:hello from useChat");
+    expect(conversation.messages.map((message) => message.role)).toEqual(["user", "assistant"]);
+    expect(conversation.messages[0]?.content).toBe("echo:hello from useChat");
+    const start = JSON.parse(body.split("\n\n")[0]!.slice(6)) as { messageId: string; messageMetadata: { taskId: string; conversationId: string } };
+    expect(start.messageId).toBe(conversation.messages[1]?.id);
+    expect(start.messageMetadata.conversationId).toBe(conversation.id);
+    expect(start.messageMetadata.taskId).toBe(conversation.messages[1]?.taskId);
+  });
+
+  it("keeps the history itself: the next turn takes only the last user message, and regenerate-message replaces the last reply", async () => {
+    const chatId = newChatId();
+    const first = await send(alice, chatId, [userMessage("echo:one")]);
+    expect(textOf(first.message)).toContain("one");
+    // A client-edited past is ignored: only the last message is the new turn.
+    const edited: UIMessage[] = [userMessage("echo:something else entirely"), { id: "x", role: "assistant", parts: [{ type: "text", text: "made up" }] }, userMessage("echo:two")];
+    const second = await send(alice, chatId, edited);
+    const conversation = await alice.conversation(chatConversationId(chatId));
+    expect(conversation.messages.map((message) => message.content)).toEqual(["echo:one", textOf(first.message), "echo:two", textOf(second.message)]);
+
+    const regenerated = await send(alice, chatId, edited.slice(0, 3), "regenerate-message");
+    const after = await alice.conversation(chatConversationId(chatId));
+    expect(after.messages).toHaveLength(4);
+    expect(after.messages[3]?.id).toBe(regenerated.message?.id);
+    expect(after.messages[3]?.id).not.toBe(second.message?.id);
+    expect(after.messages[3]?.content).toBe(textOf(regenerated.message));
+  });
+
+  it("refuses a bad body with 400 in the error shape, before anything is stored", async () => {
+    const chatId = newChatId();
+    const post = (body: unknown) => alice.call("POST", "/api/chat", { body });
+    const cases: unknown[] = [
+      {},
+      { id: chatId, messages: [], trigger: "submit-message" },
+      { id: chatId, messages: [userMessage("hi")], trigger: "resume-stream" },
+      { id: chatId, messages: [userMessage("hi")], trigger: "submit-message", extra: true },
+      { id: "", messages: [userMessage("hi")], trigger: "submit-message" },
+      { id: chatId, messages: [{ id: "a", role: "assistant", parts: [{ type: "text", text: "hi" }] }], trigger: "submit-message" },
+      { id: chatId, messages: [{ id: "a", role: "user", parts: [{ type: "file", mediaType: "image/png", url: "data:," }] }], trigger: "submit-message" },
+      { id: chatId, messages: [userMessage("   ")], trigger: "submit-message" },
+      { id: chatId, messages: [userMessage("a\u0000b")], trigger: "submit-message" },
+      { id: chatId, messages: [userMessage("edited")], trigger: "submit-message", messageId: "m1" },
+      { id: chatId, messages: [userMessage("hi")], trigger: "submit-message", model: "no-such-model" },
+    ];
+    for (const body of cases) {
+      const answer = await post(body);
+      expect(answer.status, JSON.stringify(body)).toBe(400);
+      expectErrorShape(answer);
+    }
+    expect((await alice.call("GET", `/api/conversations/${chatConversationId(chatId)}`)).status).toBe(404);
+    const unauthenticated = await fetch(`${sluice.url}/api/chat`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ id: chatId, messages: [userMessage("hi")], trigger: "submit-message" }) });
+    expect(unauthenticated.status).toBe(401);
+  });
+
+  it("answers another user's chat id with 404 on POST, and as an unknown chat (204, []) on its reads", async () => {
+    const chatId = newChatId();
+    await send(alice, chatId, [userMessage("echo:alice's")]);
+    for (const trigger of ["submit-message", "regenerate-message"] as const) {
+      const answer = await bob.call("POST", "/api/chat", { body: { id: chatId, messages: [userMessage("echo:bob's")], trigger } });
+      expect(answer.status, trigger).toBe(404);
+      expectErrorShape(answer, "NOT_FOUND");
+    }
+    expect((await bob.call("GET", `/api/chat/${chatId}/stream`)).status).toBe(204);
+    expect((await bob.call("GET", `/api/chat/${chatId}/messages`)).body).toEqual([]);
+    expect((await alice.call<unknown[]>("GET", `/api/chat/${chatId}/messages`)).body).toHaveLength(2);
+    expect((await alice.conversation(chatConversationId(chatId))).messages).toHaveLength(2);
+    // Regenerating a chat that does not exist is not a way to create one.
+    expect((await alice.call("POST", "/api/chat", { body: { id: newChatId(), messages: [userMessage("x")], trigger: "regenerate-message" } })).status).toBe(404);
+  });
+
+  it("applies the user's limits: a second reply in a generating chat is 409, open streams over the limit 429 with nothing started", async () => {
+    const carol = await registerUser(sluice.url, "carol");
+    const controller = new AbortController();
+    /** Starts a long reply (the simulated model's text, about a second) and holds its stream open. */
+    const open = (chatId: string) =>
+      fetch(`${sluice.url}/api/chat`, {
+        method: "POST",
+        signal: controller.signal,
+        headers: { authorization: `Bearer ${carol.token}`, "content-type": "application/json" },
+        body: JSON.stringify({ id: chatId, messages: [userMessage("tell me a long story")], trigger: "submit-message" }),
+      });
+    try {
+      const [first, second] = [newChatId(), newChatId()];
+      expect((await open(first)).status).toBe(200);
+      // The answer's headers come after the turn was accepted, so the reply is still generating.
+      const inProgress = await carol.call("POST", "/api/chat", { body: { id: first, messages: [userMessage("and another")], trigger: "submit-message" } });
+      expect(inProgress.status).toBe(409);
+      expectErrorShape(inProgress, "GENERATION_IN_PROGRESS");
+      expect((await open(second)).status).toBe(200);
+      const third = newChatId();
+      const overLimit = await carol.call("POST", "/api/chat", { body: { id: third, messages: [userMessage("one more")], trigger: "submit-message" } });
+      expect(overLimit.status).toBe(429);
+      expectErrorShape(overLimit, "TOO_MANY_OPEN_STREAMS");
+      expect((await carol.call("GET", `/api/conversations/${chatConversationId(third)}`)).status).toBe(404);
+      const resumeOverLimit = await carol.call("GET", `/api/chat/${first}/stream`);
+      expect(resumeOverLimit.status).toBe(429);
+      expectErrorShape(resumeOverLimit, "TOO_MANY_OPEN_STREAMS");
+    } finally {
+      controller.abort();
+    }
+  });
+});
+
+describe("GET /api/chat/:id/stream", () => {
+  it("answers 204 for a chat without an active generation, and the active one from its start, rebuilt into the saved message", async () => {
+    const chatId = newChatId();
+    expect((await alice.call("GET", `/api/chat/${chatId}/stream`)).status).toBe(204);
+    const controller = new AbortController();
+    const transport = transportOf(alice);
+    // Send, read a little, drop the connection (a reload), then reconnect as useChat's resume does.
+    const stream = await transport.sendMessages({ chatId, messages: [userMessage("tell me a long story")], trigger: "submit-message", messageId: undefined, abortSignal: controller.signal });
+    const reader = stream.getReader();
+    const seen: UIMessageChunk[] = [];
+    while (!seen.some((chunk) => chunk.type === "text-delta")) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      seen.push(value);
+    }
+    controller.abort();
+    await reader.cancel().catch(() => undefined);
+    const resumed = await transport.reconnectToStream({ chatId });
+    expect(resumed).not.toBeNull();
+    const { chunks, message } = await collect(resumed!);
+    expect(chunks[0]?.type).toBe("start");
+    expect(chunks.filter((chunk) => chunk.type === "text-start")).toHaveLength(1);
+    const start = seen[0] as { type: "start"; messageId: string; messageMetadata: { taskId: string; conversationId: string } };
+    const saved = await waitForFinalReply(alice, start.messageMetadata.conversationId, start.messageMetadata.taskId);
+    expect(message?.id).toBe(saved.id);
+    expect(textOf(message)).toBe(saved.content);
+    expect(saved.status).toBe("completed");
+    expect((await alice.call("GET", `/api/chat/${chatId}/stream`)).status).toBe(204);
+  });
+
+  it("is cancelled by the stop endpoint: the stream ends with abort and finish, the reply is saved as cancelled", async () => {
+    const chatId = newChatId();
+    const stream = await transportOf(alice).sendMessages({ chatId, messages: [userMessage("tell me a long story")], trigger: "submit-message", messageId: undefined, abortSignal: undefined });
+    const chunks: UIMessageChunk[] = [];
+    let cancelled = false;
+    for await (const chunk of stream) {
+      chunks.push(chunk);
+      if (!cancelled && chunk.type === "text-delta") {
+        cancelled = true;
+        const taskId = (chunks[0] as { messageMetadata: { taskId: string } }).messageMetadata.taskId;
+        expect((await alice.call("POST", `/api/stream/${taskId}/cancel`)).status).toBe(202);
+      }
+    }
+    expect(chunks.map((chunk) => chunk.type).slice(-2)).toEqual(["abort", "finish"]);
+    const conversation = await alice.conversation(chatConversationId(chatId));
+    expect(conversation.messages[1]?.status).toBe("cancelled");
+  });
+});
