@@ -190,6 +190,10 @@ const routes: Route[] = [
   { method: "POST", path: (ids) => `/api/conversations/${ids.conversation}/regenerate`, protected: true, fields: ["model"] },
   { method: "GET", path: (ids) => `/api/stream/${ids.task}`, protected: false },
   { method: "POST", path: (ids) => `/api/stream/${ids.task}/cancel`, protected: true },
+  // useChat's routes (README "Use Sluice from useChat"); a conversation id as a chat id names no chat (204, []).
+  { method: "POST", path: () => "/api/chat", protected: true, fields: ["model"] },
+  { method: "GET", path: (ids) => `/api/chat/${ids.conversation}/stream`, protected: true },
+  { method: "GET", path: (ids) => `/api/chat/${ids.conversation}/messages`, protected: true },
 ];
 
 describe("every route under random and hostile input", () => {
