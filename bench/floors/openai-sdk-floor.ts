@@ -1,12 +1,15 @@
 // The floor of the real provider path: CPU per token of the official `openai` SDK alone reading
 // the benchmark's OpenAI-compatible server (bench/providers), with nothing of Sluice around it.
-//   node bench/floors/openai-sdk-floor.ts [streams=200] [tokensPerSecond=20] [tokensPerStream=100]
+//   node bench/floors/openai-sdk-floor.ts [streams=200] [tokensPerSecond=20] [tokensPerStream=100] [fetch=global|node-stream]
 // Sluice's worker cannot spend less than this per token on that path (BENCHMARKS.md, "Floors").
+// fetch=node-stream gives the SDK Sluice's own fetch (src/llm/node-stream-fetch.ts); global is Node's.
 import { spawn } from "node:child_process";
 import { once } from "node:events";
 import OpenAI from "openai";
+import { nodeStreamFetch } from "../../src/llm/node-stream-fetch.ts";
 
-const [streams = 200, rate = 20, count = 100] = process.argv.slice(2).map(Number);
+const [streams = 200, rate = 20, count = 100] = process.argv.slice(2, 5).map(Number);
+const fetchName = process.argv[5] ?? "global";
 const provider = spawn(process.execPath, ["bench/providers/openai-compatible-server.ts"], { env: { ...process.env, BENCH_PORT: "0" }, stdio: ["ignore", "pipe", "inherit"] });
 try {
   let output = "";
@@ -18,7 +21,7 @@ try {
       if (match) resolve(Number(match[1]));
     });
   });
-  const client = new OpenAI({ apiKey: "floor", baseURL: `http://127.0.0.1:${port}/v1`, maxRetries: 0 });
+  const client = new OpenAI({ apiKey: "floor", baseURL: `http://127.0.0.1:${port}/v1`, maxRetries: 0, ...(fetchName === "node-stream" ? { fetch: nodeStreamFetch } : {}) });
   const cpuBefore = process.cpuUsage();
   const startedAt = performance.now();
   let tokens = 0;
@@ -38,7 +41,7 @@ try {
   const cpu = process.cpuUsage(cpuBefore);
   const cpuMs = (cpu.user + cpu.system) / 1000;
   console.log(
-    `openai SDK alone: ${streams} streams x ${rate} tokens/s, ${tokens} tokens in ${(performance.now() - startedAt).toFixed(0)} ms; ` +
+    `openai SDK alone (${fetchName} fetch): ${streams} streams x ${rate} tokens/s, ${tokens} tokens in ${(performance.now() - startedAt).toFixed(0)} ms; ` +
       `CPU ${cpuMs.toFixed(0)} ms = ${((cpuMs * 1000) / tokens).toFixed(1)} µs per token`,
   );
 } finally {

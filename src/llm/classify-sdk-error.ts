@@ -1,14 +1,15 @@
 import { ProviderError, providerErrorFromStatus } from "./provider-error.ts";
+import { nodeStreamFetch } from "./node-stream-fetch.ts";
 
 type ErrorClass = abstract new (...args: never[]) => Error;
 
 /**
  * What both official SDK clients are built with: retries off (the worker decides retries,
- * and only before the first token) and no console logging (malformed chunks are reported as
- * ProviderError instead).
+ * and only before the first token), no console logging (malformed chunks are reported as
+ * ProviderError instead), and node-stream-fetch.ts as their fetch (the hot path's CPU).
  */
-export function sdkClientOptions(options: { apiKey: string; baseUrl?: string }): { apiKey: string; baseURL?: string; maxRetries: 0; logLevel: "off" } {
-  return { apiKey: options.apiKey, ...(options.baseUrl === undefined ? {} : { baseURL: options.baseUrl }), maxRetries: 0, logLevel: "off" };
+export function sdkClientOptions(options: { apiKey: string; baseUrl?: string }): { apiKey: string; baseURL?: string; maxRetries: 0; logLevel: "off"; fetch: typeof nodeStreamFetch } {
+  return { apiKey: options.apiKey, ...(options.baseUrl === undefined ? {} : { baseURL: options.baseUrl }), maxRetries: 0, logLevel: "off", fetch: nodeStreamFetch };
 }
 
 /** The error classes both official SDKs (openai, @anthropic-ai/sdk) export under the same names. */
