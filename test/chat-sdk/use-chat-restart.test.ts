@@ -1,0 +1,64 @@
+import { DefaultChatTransport, readUIMessageStream, type UIMessage, type UIMessageChunk } from "ai";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { registerUser, replyOf, type ChatUser } from "../chat/support/chat-api.ts";
+import { startTestRuntime, type TestRuntime } from "../chat/support/start-test-runtime.ts";
+
+// An API process and a worker on one database, Redis prefix and AUTH_SECRET; the API is
+// restarted mid-reply. A default reply is 120 words at 40 words/s (~3 s).
+let apiA: TestRuntime;
+let apiB: TestRuntime | undefined;
+let worker: TestRuntime;
+let user: ChatUser;
+
+beforeAll(async () => {
+  apiA = await startTestRuntime("use-chat-restart", { SIMULATED_TOKENS_PER_SECOND: "40", SIMULATED_TOKEN_COUNT: "120" }, "api");
+  worker = await startTestRuntime("use-chat-restart-worker", apiA.env, "worker");
+  user = await registerUser(apiA.url, "restart");
+});
+afterAll(async () => {
+  await apiB?.stop();
+  await worker?.stop();
+});
+
+const transportOn = (baseUrl: string) => new DefaultChatTransport<UIMessage>({ api: `${baseUrl}/api/chat`, headers: { authorization: `Bearer ${user.token}` } });
+
+it("a useChat reply survives its API process: the stream closes with an error chunk, and the resume on the next process rebuilds the saved message", async () => {
+  const chatId = "restart-chat";
+  const stream = await transportOn(apiA.url).sendMessages({
+    chatId,
+    messages: [{ id: "u1", role: "user", parts: [{ type: "text", text: "tell me a long story" }] }],
+    trigger: "submit-message",
+    messageId: undefined,
+    abortSignal: undefined,
+  });
+  const reader = stream.getReader();
+  const seen: UIMessageChunk[] = [];
+  while (!seen.some((chunk) => chunk.type === "text-delta")) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    seen.push(value);
+  }
+  // The API shuts down gracefully: its open stream ends with an error chunk, the generation goes on in the worker.
+  const stopped = apiA.stop();
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    seen.push(value);
+  }
+  await stopped;
+  expect(seen.at(-1)).toEqual({ type: "error", errorText: expect.stringMatching(/^SERVICE_UNAVAILABLE: /) as unknown });
+  expect(seen.some((chunk) => chunk.type === "finish")).toBe(false);
+
+  apiB = await startTestRuntime("use-chat-restart-b", apiA.env, "api");
+  const resumed = await transportOn(apiB.url).reconnectToStream({ chatId });
+  expect(resumed).not.toBeNull();
+  let message: UIMessage | undefined;
+  for await (const snapshot of readUIMessageStream({ stream: resumed! })) message = snapshot;
+  const start = seen[0] as { messageId: string; messageMetadata: { conversationId: string; taskId: string } };
+  // `finish` comes from the log's `end`, which is written only after the final save: one read suffices.
+  const saved = replyOf(await user.conversation(start.messageMetadata.conversationId, apiB.url), start.messageMetadata.taskId);
+  expect(saved.status).toBe("completed");
+  expect(message?.id).toBe(start.messageId);
+  expect(message?.parts.filter((part) => part.type === "text")).toHaveLength(1);
+  expect(message?.parts.map((part) => (part.type === "text" ? part.text : "")).join("")).toBe(saved.content);
+});
