@@ -95,4 +95,12 @@ it("useChat streams a reply from Sluice, resumes it after a reload mid-reply, an
   expect(saved.content.startsWith(beforeReload)).toBe(true);
   expect(saved.content.length).toBeGreaterThan(beforeReload.length);
   expect(await page.locator("article[data-role=assistant]").getAttribute("data-message-id")).toBe(saved.id);
+
+  // Once the reply is saved, a reload shows it from the history and the resume finds nothing (204).
+  const nothingActive = page.waitForResponse((response) => response.url().endsWith(`/api/chat/${chatId}/stream`));
+  await page.reload();
+  expect((await nothingActive).status()).toBe(204);
+  await page.locator('article[data-role="assistant"]').waitFor();
+  expect(await page.locator("article").count()).toBe(2);
+  expect(await assistantText.textContent()).toBe(saved.content);
 });

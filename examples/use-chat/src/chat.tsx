@@ -1,16 +1,34 @@
 import { useChat } from "@ai-sdk/react";
 import { DefaultChatTransport } from "ai";
-import { useMemo, useState, type FormEvent } from "react";
-import { cancelReply, type SluiceMessage } from "./sluice.ts";
+import { useMemo, useRef, useState, type FormEvent } from "react";
+import { cancelReply, loadHistory, type SluiceMessage } from "./sluice.ts";
 
 export function Chat({ chatId, token, history }: { chatId: string; token: string; history: SluiceMessage[] }) {
+  const onNoActiveReply = useRef(() => {});
   const transport = useMemo(
     // POST /api/chat to send, GET /api/chat/:id/stream to resume: DefaultChatTransport's own URLs.
-    () => new DefaultChatTransport<SluiceMessage>({ api: "/api/chat", headers: { authorization: `Bearer ${token}` } }),
+    () =>
+      new DefaultChatTransport<SluiceMessage>({
+        api: "/api/chat",
+        headers: { authorization: `Bearer ${token}` },
+        fetch: async (input, init) => {
+          const response = await fetch(input, init);
+          if (init?.method === "GET" && response.status === 204) onNoActiveReply.current();
+          return response;
+        },
+      }),
     [token],
   );
   // resume: true reconnects on mount; Sluice answers the reply still generating (from its start), or 204.
-  const { messages, sendMessage, status, error, stop } = useChat<SluiceMessage>({ id: chatId, messages: history, transport, resume: true });
+  const { messages, setMessages, sendMessage, status, error, stop } = useChat<SluiceMessage>({ id: chatId, messages: history, transport, resume: true });
+  // A reply that ended between loading the history and the resume (so the resume found nothing
+  // active) is saved by then: show it from the history.
+  onNoActiveReply.current = () => {
+    if (messages.at(-1)?.role !== "user") return;
+    void loadHistory(chatId, token).then((saved) => {
+      if (saved.at(-1)?.role === "assistant") setMessages(saved);
+    });
+  };
   const [input, setInput] = useState("");
 
   const onSubmit = (event: FormEvent) => {
