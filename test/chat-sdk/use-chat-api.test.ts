@@ -10,7 +10,7 @@ let bob: ChatUser;
 
 beforeAll(async () => {
   // About a second for the simulated model's own reply (long enough to reload, cancel or hit a limit mid-reply); echo replies are short.
-  sluice = await startTestRuntime("use-chat-api", { SIMULATED_TOKENS_PER_SECOND: "200", SIMULATED_TOKEN_COUNT: "200", LIMIT_OPEN_STREAMS_PER_USER: "2" });
+  sluice = await startTestRuntime("use-chat-api", { SIMULATED_TOKENS_PER_SECOND: "200", SIMULATED_TOKEN_COUNT: "200", LIMIT_OPEN_STREAMS_PER_USER: "2", LIMIT_MESSAGE_CHARS: "2000" });
   alice = await registerUser(sluice.url, "alice");
   bob = await registerUser(sluice.url, "bob");
 });
@@ -59,6 +59,9 @@ describe("POST /api/chat", () => {
     expect(types.slice(1, 3)).toEqual(["start-step", "text-start"]);
     expect(types.slice(-3)).toEqual(["text-end", "finish-step", "finish"]);
 
+    // The chat id names the conversation: a name-based (version 5) UUID, the same whoever computes it.
+    expect(chatConversationId(chatId)).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(chatConversationId(chatId)).not.toBe(chatConversationId(`${chatId}x`));
     const conversation = await alice.conversation(chatConversationId(chatId));
     expect(conversation.title).toBe("echo:hello from useChat");
     expect(conversation.messages.map((message) => message.role)).toEqual(["user", "assistant"]);
@@ -142,6 +145,11 @@ describe("POST /api/chat", () => {
       });
     try {
       const [first, second] = [newChatId(), newChatId()];
+      const tooLong = await carol.call("POST", "/api/chat", { body: { id: first, messages: [userMessage("x".repeat(2001))], trigger: "submit-message" } });
+      expect(tooLong.status).toBe(413);
+      expectErrorShape(tooLong, "MESSAGE_TOO_LONG");
+      // Refused before any turn: the chat id is still new, and the next message creates its conversation.
+      expect((await carol.call("GET", `/api/conversations/${chatConversationId(first)}`)).status).toBe(404);
       expect((await open(first)).status).toBe(200);
       // The answer's headers come after the turn was accepted, so the reply is still generating.
       const inProgress = await carol.call("POST", "/api/chat", { body: { id: first, messages: [userMessage("and another")], trigger: "submit-message" } });
