@@ -2,7 +2,7 @@ import { SluiceError } from "../errors/catalog.ts";
 import type { ConversationsRepository, PageCursor } from "../storage/conversations-repository.ts";
 import { decodePageCursor } from "../storage/conversations-repository.ts";
 import { isActiveStatus, type MessagesRepository } from "../storage/messages-repository.ts";
-import { presentConversation, presentMessage, type ConversationView, type MessageView } from "./present.ts";
+import { presentConversation, presentMessage, presentSearchHit, type ConversationView, type MessageView, type SearchResultView } from "./present.ts";
 
 export interface ActiveGeneration {
   taskId: string;
@@ -25,6 +25,10 @@ export interface ConversationsService {
    * CONVERSATION_DELETED), cancels it and drops the finished streams' logs.
    */
   delete(userId: string, id: string): Promise<void>;
+  /** Title and message-text search, newest activity first; the cursor is the listing's. */
+  search(userId: string, options: { query: string; limit: number; cursor: string | undefined }): Promise<{ items: SearchResultView[]; nextCursor: string | null }>;
+  /** Tokens in and out over all the user's replies (GET /api/me). */
+  usageTotals(userId: string): Promise<{ inputTokens: number; outputTokens: number; messages: number }>;
 }
 
 export function createConversationsService(dependencies: {
@@ -42,14 +46,14 @@ export function createConversationsService(dependencies: {
   return {
     create: async (userId, title) => presentConversation(await conversations.create(userId, title)),
     list: async (userId, { limit, cursor }) => {
-      let decoded: PageCursor | undefined;
-      if (cursor !== undefined) {
-        decoded = decodePageCursor(cursor);
-        if (!decoded) throw new SluiceError("VALIDATION_FAILED", "The page cursor is not valid.");
-      }
-      const page = await conversations.list(userId, { limit, cursor: decoded });
+      const page = await conversations.list(userId, { limit, cursor: decodeCursor(cursor) });
       return { items: page.items.map(presentConversation), nextCursor: page.nextCursor };
     },
+    search: async (userId, { query, limit, cursor }) => {
+      const page = await conversations.search(userId, query, { limit, cursor: decodeCursor(cursor) });
+      return { items: page.items.map(presentSearchHit), nextCursor: page.nextCursor };
+    },
+    usageTotals: (userId) => conversations.usageTotals(userId),
     get: async (userId, id) => {
       const conversation = await conversations.find(userId, id);
       if (!conversation) throw notFound();
@@ -76,4 +80,11 @@ export function createConversationsService(dependencies: {
       await dependencies.discardStreams(tasks);
     },
   };
+}
+
+function decodeCursor(cursor: string | undefined): PageCursor | undefined {
+  if (cursor === undefined) return undefined;
+  const decoded = decodePageCursor(cursor);
+  if (!decoded) throw new SluiceError("VALIDATION_FAILED", "The page cursor is not valid.");
+  return decoded;
 }

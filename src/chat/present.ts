@@ -1,5 +1,6 @@
 import type { ConversationRow } from "../storage/conversations-repository.ts";
 import type { MessageRow } from "../storage/messages-repository.ts";
+import { highlightStart, highlightStop, type SearchHit } from "../storage/search-conversations.ts";
 
 /** The public JSON shapes of the HTTP API (documented in OpenAPI at /api/docs). */
 export interface ConversationView {
@@ -39,4 +40,41 @@ export function presentMessage(row: MessageRow): MessageView {
     usage: row.inputTokens === null || row.outputTokens === null ? null : { inputTokens: row.inputTokens, outputTokens: row.outputTokens },
     error: row.errorCode ? { code: row.errorCode, message: row.errorMessage ?? "" } : null,
   };
+}
+
+export interface SearchResultView {
+  conversation: ConversationView;
+  /** The newest matching message (open the conversation there); null when only the title matched. */
+  message: {
+    id: string;
+    role: "user" | "assistant";
+    createdAt: string;
+    /** Plain text around the match, at most about 24 words. */
+    snippet: string;
+    /** The matched words in `snippet`, as [start, end) UTF-16 offsets. */
+    highlights: Array<{ start: number; end: number }>;
+  } | null;
+}
+
+export function presentSearchHit(hit: SearchHit): SearchResultView {
+  const { message } = hit;
+  return {
+    conversation: presentConversation(hit.conversation),
+    message: message ? { id: message.id, role: message.role, createdAt: message.createdAt.toISOString(), ...splitHighlights(message.snippet) } : null,
+  };
+}
+
+/** ts_headline's marked text → plain text and offsets; a marker the text itself held is dropped. */
+function splitHighlights(marked: string): { snippet: string; highlights: Array<{ start: number; end: number }> } {
+  let snippet = "";
+  let openedAt: number | null = null;
+  const highlights: Array<{ start: number; end: number }> = [];
+  for (const character of marked) {
+    if (character === highlightStart) openedAt = snippet.length;
+    else if (character === highlightStop) {
+      if (openedAt !== null && snippet.length > openedAt) highlights.push({ start: openedAt, end: snippet.length });
+      openedAt = null;
+    } else snippet += character;
+  }
+  return { snippet, highlights };
 }

@@ -164,7 +164,7 @@ export function composeApiFeatures(options: {
         done();
       });
     },
-    (app) => registerMeRoutes(app, { accounts, requireUser, models: config.llm.allowedModels }),
+    (app) => registerMeRoutes(app, { accounts, requireUser, models: config.llm.allowedModels, usageTotals: (userId) => conversations.usageTotals(userId) }),
     (app) => {
       // The OpenAI-compatible API (README "Use Sluice from the OpenAI SDK"): keys managed under
       // /api/me, used on /v1; its calls are ordinary generations with this user's limits.

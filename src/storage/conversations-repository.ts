@@ -1,6 +1,7 @@
 import { and, desc, eq, sql } from "drizzle-orm";
 import type { Db } from "./database.ts";
 import { conversations } from "./schema.ts";
+import { searchConversations, usageTotals, type SearchHit } from "./search-conversations.ts";
 
 export type ConversationRow = typeof conversations.$inferSelect;
 export interface ConversationPage {
@@ -17,6 +18,9 @@ export interface ConversationsRepository {
   rename(userId: string, id: string, title: string): Promise<ConversationRow | undefined>;
   /** Deletes the conversation and, by cascade, its messages. */
   delete(userId: string, id: string): Promise<boolean>;
+  /** Full-text search over titles and message text; only this user's conversations (search-conversations.ts). */
+  search(userId: string, query: string, options: { limit: number; cursor: PageCursor | undefined }): Promise<{ items: SearchHit[]; nextCursor: string | null }>;
+  usageTotals(userId: string): Promise<{ inputTokens: number; outputTokens: number; messages: number }>;
 }
 
 /** Opaque page cursor: the exact PostgreSQL timestamp text (microseconds) and the id. */
@@ -85,5 +89,10 @@ export function createConversationsRepository(db: Db): ConversationsRepository {
         .returning({ id: conversations.id });
       return deleted.length > 0;
     },
+    search: async (userId, query, options) => {
+      const page = await searchConversations(db, userId, query, options);
+      return { items: page.items, nextCursor: page.next ? encodePageCursor(page.next) : null };
+    },
+    usageTotals: (userId) => usageTotals(db, userId),
   };
 }

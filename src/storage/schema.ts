@@ -75,6 +75,11 @@ export const messages = pgTable(
   },
   (table) => [
     index("messages_conversation_idx").on(table.conversationId, table.createdAt, table.id),
+    // Search (GET /api/conversations/search): full-text over message text with the 'simple'
+    // configuration (no stemming, any language); the query must use this exact expression.
+    index("messages_content_search_idx").using("gin", sql`to_tsvector('simple', ${table.content})`),
+    // Per-user usage totals (GET /api/me) read only this user's rows.
+    index("messages_user_idx").on(table.userId),
     // At most one reply generating per conversation: the 409 GENERATION_IN_PROGRESS rule, race-free.
     uniqueIndex("messages_one_active_per_conversation")
       .on(table.conversationId)

@@ -135,7 +135,7 @@ const badCursor: fc.Arbitrary<string> = fc.constantFrom(
 const queryString: fc.Arbitrary<string> = fc.oneof(
   fc
     .dictionary(
-      fc.constantFrom("limit", "cursor", "lastEventId", "token", "__proto__", "x"),
+      fc.constantFrom("limit", "cursor", "lastEventId", "token", "q", "__proto__", "x"),
       fc.oneof(fc.string({ maxLength: 300 }), fc.integer().map(String), fc.constantFrom("-1", "0", "101", "1e3", "abc-1", "[]", "\u0000", "\ud800"), badCursor),
       { maxKeys: 3 },
     )
@@ -183,6 +183,7 @@ const routes: Route[] = [
   { method: "DELETE", path: (ids) => `/api/me/api-keys/${ids.conversation}`, protected: true },
   { method: "POST", path: () => "/api/conversations", protected: true, fields: ["title"] },
   { method: "GET", path: () => "/api/conversations", protected: true },
+  { method: "GET", path: () => "/api/conversations/search", protected: true },
   { method: "GET", path: (ids) => `/api/conversations/${ids.conversation}`, protected: true },
   { method: "PATCH", path: (ids) => `/api/conversations/${ids.conversation}`, protected: true, fields: ["title"] },
   { method: "DELETE", path: (ids) => `/api/conversations/${ids.conversation}`, protected: true },

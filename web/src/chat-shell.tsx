@@ -6,6 +6,8 @@ import type { Session } from "./auth/use-session.ts";
 import { ChatView } from "./chat/chat-view.tsx";
 import { NewChatView } from "./chat/new-chat-view.tsx";
 import { ConversationList } from "./conversations/conversation-list.tsx";
+import { SearchBox, SearchResults, useConversationSearch } from "./conversations/conversation-search.tsx";
+import { ConversationTitle } from "./conversations/conversation-title.tsx";
 import { broadcastToTabs, listenToTabs } from "./navigation/tab-channel.ts";
 import { conversationIdFromPath, conversationPath, usePath } from "./navigation/use-path.ts";
 import { ErrorNotice } from "./ui/error-notice.tsx";
@@ -20,6 +22,9 @@ export function ChatShell({ api, session, onSignOut }: { api: ApiClient; session
   const [listLoading, setListLoading] = useState(true);
   const [listError, setListError] = useState<ErrorInfo | null>(null);
   const [sidebarOpen, setSidebarOpen] = useState(false);
+  const search = useConversationSearch(api);
+  /** A search result's message to scroll to and highlight; `requestedAt` lets the same result be opened again. */
+  const [focus, setFocus] = useState<{ conversationId: string; messageId: string; requestedAt: number } | null>(null);
 
   const refreshConversations = useCallback(async () => {
     try {
@@ -65,6 +70,14 @@ export function ChatShell({ api, session, onSignOut }: { api: ApiClient; session
     [navigate],
   );
 
+  const openResult = useCallback(
+    (id: string, messageId: string | null) => {
+      setFocus(messageId === null ? null : { conversationId: id, messageId, requestedAt: Date.now() });
+      open(id);
+    },
+    [open],
+  );
+
   const remove = useCallback(
     async (conversation: ConversationSummary) => {
       try {
@@ -81,19 +94,22 @@ export function ChatShell({ api, session, onSignOut }: { api: ApiClient; session
 
   const onConversationsChanged = useCallback(() => {
     void refreshConversations();
+    // A finished reply changes the account's token total.
+    api
+      .me()
+      .then(setMe)
+      .catch(() => undefined);
     broadcastToTabs({ type: "conversations-changed" });
-  }, [refreshConversations]);
+  }, [api, refreshConversations]);
 
-  const header = (title: string, extra: ReactNode) => (
+  const header = (title: string, extra: ReactNode, onRename?: (title: string) => Promise<void>) => (
     <header className="chat-header">
       <button type="button" className="icon-button menu-button" aria-label="Open conversations" aria-expanded={sidebarOpen} onClick={() => setSidebarOpen(true)}>
         <svg viewBox="0 0 24 24" width="20" height="20" aria-hidden="true">
           <path d="M4 7h16M4 12h16M4 17h16" stroke="currentColor" strokeWidth="2" strokeLinecap="round" />
         </svg>
       </button>
-      <h1 className="chat-title" title={title}>
-        {title}
-      </h1>
+      <ConversationTitle key={conversationId ?? "new"} title={title} onRename={onRename} />
       {extra}
       {me && me.models.length > 1 && (
         <label className="model-picker">
@@ -129,22 +145,34 @@ export function ChatShell({ api, session, onSignOut }: { api: ApiClient; session
           </svg>
           New conversation
         </button>
+        <SearchBox search={search} />
         {listError && <ErrorNotice error={listError} onDismiss={() => setListError(null)} />}
-        <ConversationList
-          conversations={conversations}
-          activeId={conversationId}
-          loading={listLoading}
-          onOpen={open}
-          onDelete={(conversation) => void remove(conversation)}
-        />
-        {nextCursor && (
+        {search.active ? (
+          <SearchResults search={search} onOpen={openResult} />
+        ) : (
+          <ConversationList
+            conversations={conversations}
+            activeId={conversationId}
+            loading={listLoading}
+            onOpen={open}
+            onDelete={(conversation) => void remove(conversation)}
+          />
+        )}
+        {!search.active && nextCursor && (
           <button type="button" className="ghost-button load-more" onClick={() => void loadMore()}>
             Show older
           </button>
         )}
         <div className="sidebar-footer">
-          <span className="account-email" title={email}>
-            {email}
+          <span className="account-summary">
+            <span className="account-email" title={email}>
+              {email}
+            </span>
+            {me?.usage && (
+              <span className="account-usage" data-testid="account-usage" title={`${me.usage.inputTokens} tokens in, ${me.usage.outputTokens} tokens out over ${me.usage.messages} replies`}>
+                {formatTokens(me.usage.inputTokens + me.usage.outputTokens)} tokens used
+              </span>
+            )}
           </span>
           <button type="button" className="ghost-button" onClick={onSignOut}>
             Sign out
@@ -172,9 +200,14 @@ export function ChatShell({ api, session, onSignOut }: { api: ApiClient; session
             model={model}
             onConversationsChanged={onConversationsChanged}
             header={header}
+            focusMessage={focus?.conversationId === conversationId ? focus : null}
           />
         )}
       </main>
     </div>
   );
+}
+
+function formatTokens(count: number): string {
+  return new Intl.NumberFormat(undefined, { notation: count >= 10_000 ? "compact" : "standard" }).format(count);
 }

@@ -14,6 +14,23 @@ const listQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(100).default(30),
   cursor: pageCursor.optional(),
 });
+const searchQuery = z.strictObject({
+  q: text().trim().min(1, "Type something to search for.").max(200),
+  limit: z.coerce.number().int().min(1).max(50).default(20),
+  cursor: pageCursor.optional(),
+});
+const searchResult = z.object({
+  conversation: conversationView,
+  message: z
+    .object({
+      id: z.uuid(),
+      role: messageView.shape.role,
+      createdAt: z.string(),
+      snippet: z.string(),
+      highlights: z.array(z.object({ start: z.number().int(), end: z.number().int() })),
+    })
+    .nullable(),
+});
 const idempotencyHeaders = z.object({ "idempotency-key": z.string().min(1).max(200).regex(/^[\x21-\x7e]+$/).optional() });
 
 export function registerConversationRoutes(
@@ -40,6 +57,23 @@ export function registerConversationRoutes(
     "/api/conversations",
     { onRequest: requireUser, schema: { tags, summary: "List conversations, newest activity first", querystring: listQuery, response: { 200: z.object({ items: z.array(conversationView), nextCursor: z.string().nullable() }), ...standardErrors } } },
     async (request) => conversations.list(currentUser(request).id, { limit: request.query.limit, cursor: request.query.cursor }),
+  );
+  app.get(
+    "/api/conversations/search",
+    {
+      onRequest: requireUser,
+      schema: {
+        tags,
+        summary: "Search your conversations' titles and message text",
+        description:
+          "PostgreSQL full-text search ('simple' configuration: whole words, no stemming, any language) in web-search syntax: words, \"a phrase\", `or`, `-word`. " +
+          "Newest activity first, keyset-paged with the listing's cursor. Each result names the newest matching message with a snippet " +
+          "(highlights are [start, end) offsets into it), or `message: null` when only the title matched.",
+        querystring: searchQuery,
+        response: { 200: z.object({ items: z.array(searchResult), nextCursor: z.string().nullable() }), ...standardErrors },
+      },
+    },
+    async (request) => conversations.search(currentUser(request).id, { query: request.query.q, limit: request.query.limit, cursor: request.query.cursor }),
   );
   app.get(
     "/api/conversations/:id",

@@ -11,15 +11,29 @@ const settingsPatch = z.strictObject({
   systemPrompt: text().max(20_000).nullable().optional(),
 });
 
-export function registerMeRoutes(app: App, dependencies: { accounts: AccountsService; requireUser: RequireUser; models: readonly string[] }): void {
-  const { accounts, requireUser, models } = dependencies;
+const usage = z.object({ inputTokens: z.number().int(), outputTokens: z.number().int(), messages: z.number().int() }).describe("Tokens in and out over all your replies that recorded usage, and how many replies that is");
+
+export function registerMeRoutes(
+  app: App,
+  dependencies: {
+    accounts: AccountsService;
+    requireUser: RequireUser;
+    models: readonly string[];
+    usageTotals: (userId: string) => Promise<z.infer<typeof usage>>;
+  },
+): void {
+  const { accounts, requireUser, models, usageTotals } = dependencies;
   app.get(
     "/api/me",
     {
       onRequest: requireUser,
-      schema: { tags: ["me"], summary: "The signed-in user, their settings and the allowed models", response: { 200: z.object({ user: userView, settings, models: z.array(z.string()) }), ...standardErrors } },
+      schema: { tags: ["me"], summary: "The signed-in user, their settings, the allowed models and token usage", response: { 200: z.object({ user: userView, settings, models: z.array(z.string()), usage }), ...standardErrors } },
     },
-    async (request) => ({ ...(await accounts.profile(currentUser(request).id)), models: [...models] }),
+    async (request) => {
+      const userId = currentUser(request).id;
+      const [profile, totals] = await Promise.all([accounts.profile(userId), usageTotals(userId)]);
+      return { ...profile, models: [...models], usage: totals };
+    },
   );
   app.patch(
     "/api/me/settings",

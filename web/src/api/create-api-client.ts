@@ -6,6 +6,7 @@ import type {
   ConversationSummary,
   MeResponse,
   RegenerateResponse,
+  SearchPage,
   SendMessageResponse,
 } from "./types.ts";
 
@@ -72,6 +73,13 @@ export function createApiClient(options: ApiClientOptions) {
     },
     createConversation: (title?: string) =>
       request<ConversationSummary>("POST", "/api/conversations", title === undefined ? {} : { title }),
+    searchConversations: (query: string, cursor?: string | null, limit = 20) => {
+      const parameters = new URLSearchParams({ q: query, limit: String(limit) });
+      if (cursor) parameters.set("cursor", cursor);
+      return request<SearchPage>("GET", `/api/conversations/search?${parameters.toString()}`);
+    },
+    renameConversation: (id: string, title: string) =>
+      request<ConversationSummary>("PATCH", `/api/conversations/${encodeURIComponent(id)}`, { title }),
     getConversation: (id: string) => request<Conversation>("GET", `/api/conversations/${encodeURIComponent(id)}`),
     deleteConversation: (id: string) => request<undefined>("DELETE", `/api/conversations/${encodeURIComponent(id)}`),
     sendMessage: (conversationId: string, content: string, model?: string) =>

@@ -14,6 +14,8 @@ export interface MeResponse {
   user: User;
   settings: { defaultModel: string | null; systemPrompt: string | null };
   models: string[];
+  /** Tokens over all the user's replies that recorded usage. */
+  usage?: { inputTokens: number; outputTokens: number; messages: number };
 }
 
 export interface ConversationSummary {
@@ -44,6 +46,8 @@ export interface Message {
   model: string | null;
   taskId: string | null;
   error: ErrorInfo | null;
+  /** Tokens in (the prompt) and out (the reply), on finished assistant messages. */
+  usage?: { inputTokens: number; outputTokens: number } | null;
 }
 
 export interface ActiveGeneration {
@@ -68,4 +72,22 @@ export interface RegenerateResponse {
   assistantMessage: { id: string; status: MessageStatus } & Partial<Message>;
   taskId: string;
   streamUrl: string;
+}
+
+export interface SearchResult {
+  conversation: ConversationSummary;
+  /** The newest matching message; null when only the title matched. */
+  message: {
+    id: string;
+    role: "user" | "assistant";
+    createdAt: string;
+    snippet: string;
+    /** [start, end) offsets of the matched words in `snippet`. */
+    highlights: Array<{ start: number; end: number }>;
+  } | null;
+}
+
+export interface SearchPage {
+  items: SearchResult[];
+  nextCursor: string | null;
 }

@@ -1,5 +1,5 @@
 import type { ReactNode } from "react";
-import { useRef } from "react";
+import { useEffect, useRef, useState } from "react";
 import type { ApiClient } from "../api/create-api-client.ts";
 import { ErrorNotice } from "../ui/error-notice.tsx";
 import { Composer } from "./composer.tsx";
@@ -13,14 +13,29 @@ export interface ChatViewProps {
   conversationId: string;
   model: string | undefined;
   onConversationsChanged: () => void;
-  header: (title: string, extra: ReactNode) => ReactNode;
+  header: (title: string, extra: ReactNode, onRename?: (title: string) => Promise<void>) => ReactNode;
+  /** Opened from a search result: scroll to this message and highlight it. */
+  focusMessage: { messageId: string; requestedAt: number } | null;
 }
 
-export function ChatView({ api, conversationId, model, onConversationsChanged, header }: ChatViewProps) {
+export function ChatView({ api, conversationId, model, onConversationsChanged, header, focusMessage }: ChatViewProps) {
   const controller = useConversation(api, conversationId, onConversationsChanged);
   const { conversation, live, loadError, actionError, generating } = controller;
   const scrollRef = useRef<HTMLDivElement>(null);
-  useStickToBottom(scrollRef, [conversation?.messages.length, live?.text.length, live?.status]);
+  const { release: releaseStickToBottom } = useStickToBottom(scrollRef, [conversation?.messages.length, live?.text.length, live?.status]);
+  const [highlightedId, setHighlightedId] = useState<string | null>(null);
+  const loaded = conversation !== null;
+
+  // Runs after the stick-to-bottom effect (declared first); unpinned, so later renders and new
+  // text leave the found message in view until the reader scrolls back to the bottom.
+  useEffect(() => {
+    if (!loaded || !focusMessage) return;
+    const element = scrollRef.current?.querySelector<HTMLElement>(`[data-message-id="${CSS.escape(focusMessage.messageId)}"]`);
+    if (!element) return;
+    releaseStickToBottom();
+    element.scrollIntoView({ block: "center" });
+    setHighlightedId(focusMessage.messageId);
+  }, [loaded, focusMessage, releaseStickToBottom]);
 
   const messages = conversation?.messages ?? [];
   const lastMessage = messages.at(-1);
@@ -28,7 +43,7 @@ export function ChatView({ api, conversationId, model, onConversationsChanged, h
 
   return (
     <>
-      {header(title, <ConnectionStatus connection={controller.connection} />)}
+      {header(title, <ConnectionStatus connection={controller.connection} />, conversation ? controller.rename : undefined)}
       <div className="chat-scroll" ref={scrollRef}>
         <div className="chat-column">
           {loadError && !conversation && <ErrorNotice error={loadError} />}
@@ -45,6 +60,9 @@ export function ChatView({ api, conversationId, model, onConversationsChanged, h
               return (
                 <MessageView
                   key={message.id}
+                  id={message.id}
+                  highlighted={message.id === highlightedId}
+                  usage={message.usage ?? null}
                   role={message.role}
                   content={streamed ? streamed.text : message.content}
                   status={streamed ? streamed.status : message.status}

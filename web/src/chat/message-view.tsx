@@ -4,6 +4,11 @@ import { ErrorNotice } from "../ui/error-notice.tsx";
 import { renderMarkdown } from "./render-markdown.ts";
 
 export interface MessageViewProps {
+  id: string;
+  /** Opened from a search result: marked until another result is opened. */
+  highlighted: boolean;
+  /** Tokens in and out, once the reply is saved. */
+  usage: { inputTokens: number; outputTokens: number } | null;
   role: "user" | "assistant";
   content: string;
   status: MessageStatus;
@@ -13,10 +18,11 @@ export interface MessageViewProps {
   onRegenerate?: (() => void) | undefined;
 }
 
-export const MessageView = memo(function MessageView({ role, content, status, error, model, onRegenerate }: MessageViewProps) {
+export const MessageView = memo(function MessageView({ id, highlighted, usage, role, content, status, error, model, onRegenerate }: MessageViewProps) {
+  const highlight = highlighted ? " message-highlighted" : "";
   if (role === "user") {
     return (
-      <article className="message message-user" data-testid="message-user" aria-label="You said">
+      <article className={`message message-user${highlight}`} data-testid="message-user" data-message-id={id} data-highlighted={highlighted || undefined} aria-label="You said">
         <div className="message-bubble">{content}</div>
       </article>
     );
@@ -24,8 +30,10 @@ export const MessageView = memo(function MessageView({ role, content, status, er
   const waiting = (status === "pending" || status === "streaming") && content.length === 0;
   return (
     <article
-      className={`message message-assistant status-${status}`}
+      className={`message message-assistant status-${status}${highlight}`}
       data-testid="message-assistant"
+      data-message-id={id}
+      data-highlighted={highlighted || undefined}
       data-status={status}
       aria-label="Assistant replied"
       aria-busy={status === "pending" || status === "streaming"}
@@ -44,9 +52,18 @@ export const MessageView = memo(function MessageView({ role, content, status, er
         {status === "cancelled" && <p className="message-note">Stopped — the reply was cut short.</p>}
         {status === "failed" && error && <ErrorNotice error={error} />}
         {status === "failed" && !error && <ErrorNotice error={{ code: "INTERNAL", message: "The reply failed." }} />}
-        {(onRegenerate || model) && (
+        {(onRegenerate || model || usage) && (
           <div className="message-actions">
             {model && <span className="message-model">{model}</span>}
+            {usage && (
+              <span
+                className="message-usage"
+                data-testid="message-usage"
+                title={`${usage.inputTokens} tokens in (the conversation sent to the model), ${usage.outputTokens} tokens out (this reply)`}
+              >
+                {usage.inputTokens} in · {usage.outputTokens} out
+              </span>
+            )}
             {onRegenerate && (
               <button type="button" className="ghost-button" onClick={onRegenerate} data-testid="message-regenerate">
                 <svg viewBox="0 0 24 24" width="14" height="14" aria-hidden="true">

@@ -50,7 +50,7 @@ export function NewChatView({ api, model, greetingName, onStarted, header }: New
             </div>
           ) : (
             <div className="message-list">
-              <MessageView role="user" content={pending} status="completed" error={null} model={null} />
+              <MessageView id="pending" highlighted={false} usage={null} role="user" content={pending} status="completed" error={null} model={null} />
             </div>
           )}
         </div>

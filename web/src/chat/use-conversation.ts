@@ -19,6 +19,8 @@ export interface ConversationController {
   send: (content: string, model?: string) => Promise<boolean>;
   stop: () => Promise<void>;
   regenerate: () => Promise<void>;
+  /** Saves a new title; rejects with the ApiError so the title editor can show it. */
+  rename: (title: string) => Promise<void>;
   dismissError: () => void;
 }
 
@@ -230,6 +232,16 @@ export function useConversation(api: ApiClient, conversationId: string, onChange
     }
   }, [api, conversationId, startStreaming]);
 
+  const rename = useCallback(
+    async (title: string) => {
+      const renamed = await api.renameConversation(conversationId, title);
+      setConversation((previous) => (previous === null ? previous : { ...previous, title: renamed.title, updatedAt: renamed.updatedAt }));
+      onChangedRef.current();
+      broadcastToTabs({ type: "conversation-changed", conversationId });
+    },
+    [api, conversationId],
+  );
+
   const generating = live !== null ? !live.ended : conversation?.activeGeneration != null;
 
   return {
@@ -242,6 +254,7 @@ export function useConversation(api: ApiClient, conversationId: string, onChange
     send,
     stop,
     regenerate,
+    rename,
     dismissError: () => setActionError(null),
   };
 }

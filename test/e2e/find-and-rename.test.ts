@@ -1,0 +1,146 @@
+// Finding and naming conversations in a real chromium against the real Sluice (simulated model):
+// inline rename in the header (Enter saves, Escape cancels, a refused title shows its error),
+// search over titles and message text that opens at the matching message, and token usage.
+import { afterAll, beforeAll, describe, expect, test, vi } from "vitest";
+
+vi.setConfig({ testTimeout: 120_000 });
+import type { Page } from "playwright-core";
+import { ensureWebBuilt } from "./support/ensure-web-built.ts";
+import { launchBrowser, saveScreenshot, type TestBrowser } from "./support/launch-browser.ts";
+import { conversationIdFromUrl, fetchSavedConversation, register, sendMessage, uniqueEmail, waitForStatus } from "./support/chat-page.ts";
+import { startSluice, type RunningSluice } from "./support/start-sluice.ts";
+
+let sluice: RunningSluice;
+let browser: TestBrowser;
+
+beforeAll(async () => {
+  await ensureWebBuilt();
+  // Fast replies: this file is about the sidebar and the header, not streaming.
+  [sluice, browser] = await Promise.all([startSluice({ tokensPerSecond: 400, tokenCount: 40 }), launchBrowser()]);
+}, 120_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await sluice?.stop();
+});
+
+async function freshPage(): Promise<Page> {
+  const page = await browser.newPage();
+  await page.goto(`${sluice.url}/`);
+  await page.evaluate(() => localStorage.clear());
+  await page.reload();
+  return page;
+}
+
+/** Sends `echo:<reply>` and waits for the saved reply, so each turn is one user and one assistant message. */
+async function turn(page: Page, reply: string): Promise<void> {
+  const before = await page.getByTestId("message-assistant").count();
+  await sendMessage(page, `echo:${reply}`);
+  await page.waitForFunction((count) => document.querySelectorAll('[data-testid="message-assistant"]').length > count, before);
+  await waitForStatus(page, "completed");
+}
+
+const filler = (topic: string) =>
+  Array.from({ length: 8 }, (_, index) => `Paragraph ${index + 1} about ${topic}: long enough to push earlier turns out of view.`).join("\n\n");
+
+describe("finding and naming conversations", () => {
+  test("rename inline, search titles and text, open a result at its message, see token usage", async () => {
+    const page = await freshPage();
+    await register(page, sluice.url, uniqueEmail("find"));
+
+    // Conversation A: the word to find is in its first turn, far above the latest.
+    await turn(page, "Grandma's recipe: bitter orange marmalade with a splash of whisky.");
+    const recipeConversation = conversationIdFromUrl(page);
+    for (const topic of ["jars", "labels", "storage"]) await turn(page, filler(topic));
+
+    // Conversation B, where the rename happens.
+    await page.getByTestId("new-conversation").click();
+    await turn(page, "Drive the coast road and stop at every lighthouse.");
+    const tripConversation = conversationIdFromUrl(page);
+
+    // Per-message usage under the reply.
+    const usage = page.getByTestId("message-usage").last();
+    await usage.waitFor();
+    expect(await usage.textContent()).toMatch(/^\d+ in · \d+ out$/);
+
+    // Rename with the keyboard: Enter saves, the header and the sidebar both change.
+    await page.getByTestId("conversation-rename").click();
+    const input = page.getByTestId("conversation-title-input");
+    await input.waitFor();
+    expect(await input.evaluate((element) => element === document.activeElement)).toBe(true);
+    await input.fill("Road trip ideas");
+    await saveScreenshot(page, "rename-editing");
+    await input.press("Enter");
+    await page.getByTestId("conversation-title").filter({ hasText: "Road trip ideas" }).waitFor();
+    await page.locator(`[data-testid="conversation-list"] [data-conversation-id="${tripConversation}"]`).filter({ hasText: "Road trip ideas" }).waitFor();
+    expect((await fetchSavedConversation(page, sluice.url, tripConversation)).title).toBe("Road trip ideas");
+
+    // Escape cancels without saving.
+    await page.getByTestId("conversation-rename").click();
+    await input.fill("Not this one");
+    await input.press("Escape");
+    await page.getByTestId("conversation-title").filter({ hasText: "Road trip ideas" }).waitFor();
+    expect(await input.count()).toBe(0);
+
+    // A blank title is refused by the API; the field stays open and says why.
+    await page.getByTestId("conversation-rename").click();
+    await input.fill("   ");
+    await input.press("Enter");
+    const error = page.getByTestId("conversation-title-error");
+    await error.waitFor();
+    expect(await error.textContent()).toContain("VALIDATION_FAILED");
+    expect(await input.getAttribute("aria-invalid")).toBe("true");
+    await saveScreenshot(page, "rename-error");
+    await input.press("Escape");
+    expect((await fetchSavedConversation(page, sluice.url, tripConversation)).title).toBe("Road trip ideas");
+
+    // The new title survives a reload.
+    await page.reload();
+    await page.getByTestId("conversation-title").filter({ hasText: "Road trip ideas" }).waitFor();
+
+    // Search by message text: a result with a highlighted snippet; it opens at that message.
+    const searchBox = page.getByTestId("conversation-search");
+    await searchBox.fill("marmalade");
+    const result = page.getByTestId("search-result").filter({ has: page.locator("mark", { hasText: "marmalade" }) });
+    await result.waitFor();
+    expect(await page.getByTestId("search-result").count()).toBe(1);
+    expect(await result.getAttribute("data-conversation-id")).toBe(recipeConversation);
+    await saveScreenshot(page, "search-results");
+    await result.locator("a").click();
+    await page.waitForURL(`**/c/${recipeConversation}`);
+    const found = page.locator('[data-highlighted="true"]');
+    await found.waitFor();
+    expect(await found.textContent()).toContain("bitter orange marmalade");
+    // Scrolled to: the found message is inside the visible part of the chat, not at the bottom.
+    await page.waitForFunction(() => {
+      const element = document.querySelector('[data-highlighted="true"]');
+      const scroller = document.querySelector(".chat-scroll");
+      if (!element || !scroller) return false;
+      const box = element.getBoundingClientRect();
+      const view = scroller.getBoundingClientRect();
+      return box.top >= view.top && box.bottom <= view.bottom && scroller.scrollTop + scroller.clientHeight < scroller.scrollHeight - 50;
+    });
+    await saveScreenshot(page, "search-opened-at-message");
+
+    // Search by title: the renamed conversation, without a message snippet.
+    await searchBox.fill("road trip");
+    const byTitle = page.locator(`[data-testid="search-result"][data-conversation-id="${tripConversation}"]`);
+    await byTitle.waitFor();
+    expect(await byTitle.getByTestId("search-snippet").count()).toBe(0);
+
+    // Nothing found says so; Escape clears the search and the list comes back.
+    await searchBox.fill("xylophone");
+    await page.getByTestId("search-empty").waitFor();
+    await searchBox.press("Escape");
+    await page.getByTestId("conversation-list").waitFor();
+    expect(await page.getByTestId("conversation-list").locator("li").count()).toBe(2);
+
+    // The account's token total in the sidebar (GET /api/me): counted, and the same after a reload.
+    const usageTotal = page.getByTestId("account-usage");
+    await page.waitForFunction(() => /^[1-9][\d,.]*\s?\w* tokens used$/.test(document.querySelector('[data-testid="account-usage"]')?.textContent ?? ""));
+    const shown = await usageTotal.textContent();
+    await page.reload();
+    await usageTotal.filter({ hasText: shown ?? "" }).waitFor();
+    await page.close();
+  });
+});
