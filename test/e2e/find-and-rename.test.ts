@@ -141,6 +141,20 @@ describe("finding and naming conversations", () => {
     const shown = await usageTotal.textContent();
     await page.reload();
     await usageTotal.filter({ hasText: shown ?? "" }).waitFor();
+
+    // At phone width the search lives in the slide-in sidebar; a result closes it and opens the chat.
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.getByRole("button", { name: "Open conversations" }).click();
+    await searchBox.fill("lighthouse");
+    await page.locator(`[data-testid="search-result"][data-conversation-id="${tripConversation}"]`).waitFor();
+    await page.waitForFunction(() => {
+      const sidebar = document.querySelector(".sidebar");
+      return sidebar !== null && getComputedStyle(sidebar).transform === "none";
+    });
+    await saveScreenshot(page, "phone-search");
+    await page.locator(`[data-testid="search-result"][data-conversation-id="${tripConversation}"] a`).click();
+    await page.waitForURL(`**/c/${tripConversation}`);
+    await page.locator('[data-highlighted="true"]').filter({ hasText: "every lighthouse" }).first().waitFor();
     await page.close();
   });
 });
