@@ -127,6 +127,12 @@ describe("finding and naming conversations", () => {
     const byTitle = page.locator(`[data-testid="search-result"][data-conversation-id="${tripConversation}"]`);
     await byTitle.waitFor();
     expect(await byTitle.getByTestId("search-snippet").count()).toBe(0);
+    // Renaming the open conversation while searching updates the results.
+    await page.getByTestId("conversation-rename").click();
+    await input.fill("Road trip snacks");
+    await input.press("Enter");
+    await page.locator(`[data-testid="search-result"][data-conversation-id="${recipeConversation}"]`).filter({ hasText: "Road trip snacks" }).waitFor();
+    expect(await page.getByTestId("search-result").count()).toBe(2);
 
     // Nothing found says so; Escape clears the search and the list comes back.
     await searchBox.fill("xylophone");

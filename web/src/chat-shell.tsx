@@ -23,6 +23,7 @@ export function ChatShell({ api, session, onSignOut }: { api: ApiClient; session
   const [listError, setListError] = useState<ErrorInfo | null>(null);
   const [sidebarOpen, setSidebarOpen] = useState(false);
   const search = useConversationSearch(api);
+  const refreshSearch = search.refresh;
   /** A search result's message to scroll to and highlight; `requestedAt` lets the same result be opened again. */
   const [focus, setFocus] = useState<{ conversationId: string; messageId: string; requestedAt: number } | null>(null);
 
@@ -59,8 +60,11 @@ export function ChatShell({ api, session, onSignOut }: { api: ApiClient; session
         setModel((current) => current ?? response.settings.defaultModel ?? undefined);
       })
       .catch(() => undefined);
-    return listenToTabs(() => void refreshConversations());
-  }, [api, refreshConversations]);
+    return listenToTabs(() => {
+      void refreshConversations();
+      refreshSearch();
+    });
+  }, [api, refreshConversations, refreshSearch]);
 
   const open = useCallback(
     (id: string | null) => {
@@ -99,8 +103,9 @@ export function ChatShell({ api, session, onSignOut }: { api: ApiClient; session
       .me()
       .then(setMe)
       .catch(() => undefined);
+    refreshSearch();
     broadcastToTabs({ type: "conversations-changed" });
-  }, [api, refreshConversations]);
+  }, [api, refreshConversations, refreshSearch]);
 
   const header = (title: string, extra: ReactNode, onRename?: (title: string) => Promise<void>) => (
     <header className="chat-header">

@@ -17,6 +17,8 @@ export interface SearchState {
   loading: boolean;
   error: ErrorInfo | null;
   loadMore: () => Promise<void>;
+  /** Runs the query again (a conversation was renamed, replied to or deleted). */
+  refresh: () => void;
 }
 
 /** GET /api/conversations/search for the typed query; answers for an older query are dropped. */
@@ -26,8 +28,10 @@ export function useConversationSearch(api: ApiClient): SearchState {
   const [nextCursor, setNextCursor] = useState<string | null>(null);
   const [loading, setLoading] = useState(false);
   const [error, setError] = useState<ErrorInfo | null>(null);
+  const [version, setVersion] = useState(0);
   const latestRef = useRef(0);
   const trimmed = query.trim();
+  const refresh = useCallback(() => setVersion((current) => current + 1), []);
 
   useEffect(() => {
     const request = ++latestRef.current;
@@ -59,7 +63,7 @@ export function useConversationSearch(api: ApiClient): SearchState {
         });
     }, searchDelayMs);
     return () => clearTimeout(timer);
-  }, [api, trimmed]);
+  }, [api, trimmed, version]);
 
   const loadMore = useCallback(async () => {
     if (!nextCursor) return;
@@ -74,7 +78,7 @@ export function useConversationSearch(api: ApiClient): SearchState {
     }
   }, [api, nextCursor, trimmed]);
 
-  return { query, setQuery, active: trimmed !== "", results, nextCursor, loading, error, loadMore };
+  return { query, setQuery, active: trimmed !== "", results, nextCursor, loading, error, loadMore, refresh };
 }
 
 export function SearchBox({ search }: { search: SearchState }) {
