@@ -18,6 +18,8 @@ const oomReply = (): Error => new ReplyError("OOM command not allowed when used 
 interface Row {
   task: TaskRecord;
   final?: FinalResult & { attempt: number };
+  /** The row was deleted under the generation (its conversation or user went). */
+  deleted?: boolean;
 }
 
 function fakeMessages(row: Row, hooks: { onFinish?: () => Promise<void> } = {}): MessagesRepository {
@@ -29,6 +31,7 @@ function fakeMessages(row: Row, hooks: { onFinish?: () => Promise<void> } = {}):
       return Promise.resolve({ ...row.task, history: [{ role: "user" as const, content: "hi" }] });
     },
     finish: async (_taskId, attempt, result) => {
+      if (row.deleted) return "missing";
       if (row.final) return "already-final";
       if (attempt !== row.task.attempt) return "stale";
       row.final = { ...result, attempt };
@@ -94,6 +97,27 @@ const newRow = (): Row => ({
 });
 
 const textOf = (entries: readonly LogEntry[]): string => entries.map((entry) => (entry.event.type === "text-delta" ? entry.event.delta : "")).join("");
+
+describe("generation job when its row is deleted under it", () => {
+  it("ends the log cancelled / CONVERSATION_DELETED once, saving nothing, so viewers are not left waiting", async () => {
+    let release = (): void => undefined;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const row = newRow();
+    const job = setup({ provider: fakeProvider(["half ", "a reply"], { at: 1, gate }), row });
+    const running = job.run();
+    for (const deadline = Date.now() + 10_000; textOf(await job.entries()) !== "half "; ) {
+      if (Date.now() > deadline) throw new Error("the first chunk never reached the log");
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    // Deleted in PostgreSQL by hand (a user removed with their conversations): no API call ends the log.
+    row.deleted = true;
+    release();
+    await expect(running).resolves.toBe("done");
+    expect(row.final).toBeUndefined();
+    const ends = (await job.entries()).filter((entry) => entry.event.type === "end").map((entry) => entry.event);
+    expect(ends).toEqual([expect.objectContaining({ type: "end", status: "cancelled", error: expect.objectContaining({ code: "CONVERSATION_DELETED" }) })]);
+  });
+});
 
 describe("generation job when Redis loses or refuses the log", () => {
   it("a log lost mid-stream: begins again above the lost attempt, so the recreated log holds reset, the whole reply and one end", async () => {

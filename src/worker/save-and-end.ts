@@ -1,5 +1,5 @@
 import type { Logger } from "pino";
-import { isSluiceError, type ErrorCode } from "../errors/catalog.ts";
+import { SluiceError, isSluiceError, type ErrorCode } from "../errors/catalog.ts";
 import { redisFailure } from "../errors/dependency-failure.ts";
 import type { FinalResult, MessagesRepository } from "../storage/messages-repository.ts";
 import type { AttemptStarted, StreamLog, StreamWriter } from "../streaming/index.ts";
@@ -20,7 +20,8 @@ const endRetryBudgetMs = 60_000;
  * Step 3 of an attempt: the final message in one idempotent UPDATE (retried
  * while PostgreSQL is unavailable, for `finalSaveRetryMs`), and only after its
  * commit the `end` entry (PROTOCOL.md: `end` follows the save). A save refused
- * as stale or missing (a newer attempt, a deleted task) writes no `end`: false.
+ * as stale (a newer attempt owns the task) writes no `end`; a task whose row is
+ * gone gets a `cancelled`/CONVERSATION_DELETED `end`. Both answer ended: false.
  * A log lost after the save is recreated with the saved text and the end.
  */
 export async function saveAndEnd(
@@ -45,8 +46,18 @@ export async function saveAndEnd(
       }),
     { budgetMs: dependencies.finalSaveRetryMs, baseDelayMs: 200, maxDelayMs: 2_000, clock, onRetry: (error, retry) => log.warn({ err: error, attempt: retry }, "final save failed; retrying") },
   ));
-  if (saved === "stale" || saved === "missing") {
+  if (saved === "stale") {
+    // A newer attempt owns the task and will end the log.
     log.warn({ saved }, "final save refused; not ending the stream");
+    return { ended: false, lastSeq };
+  }
+  if (saved === "missing") {
+    // The row is gone (its conversation or user was deleted under the generation): nothing to
+    // save, but the log must still end, or its viewers would wait on heartbeats for ever.
+    // One try, no retry budget: a conversation deleted through the API has already ended the log
+    // with its tombstone (this end is then refused, harmlessly); this covers rows deleted behind the API.
+    log.warn({ saved }, "the task's row is gone; ending the stream as deleted");
+    await writer.end({ status: "cancelled", error: { code: "CONVERSATION_DELETED", message: new SluiceError("CONVERSATION_DELETED").message } }).catch(() => undefined);
     return { ended: false, lastSeq };
   }
   const endOutcome = { status: outcome.status, messageId: attempt.messageId, ...(outcome.error ? { error: outcome.error } : {}) };

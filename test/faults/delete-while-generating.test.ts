@@ -142,7 +142,7 @@ describe("deleting a conversation while its reply generates", () => {
     await expectOneDeletedEnd(generating, report, endAfterDeleteMs, context);
     // Its next flush is refused by the ended log (or, cancelled first, its save finds no row).
     await until(
-      () => new RegExp(`"taskId":"${generating.taskId}"[^\\n]*"msg":"(attempt superseded; stopping without saving|final save refused; not ending the stream)"`).test(worker.output()),
+      () => new RegExp(`"taskId":"${generating.taskId}"[^\\n]*"msg":"(attempt superseded; stopping without saving|the task's row is gone; ending the stream as deleted)"`).test(worker.output()),
       30_000,
       "the worker to stop",
     );
@@ -172,7 +172,8 @@ describe("deleting a conversation while its reply generates", () => {
     const { report, endAfterDeleteMs } = deleted;
     const context = `${JSON.stringify({ ...report, text: undefined, endAfterDeleteMs })}\n${worker.output().slice(-3_000)}`;
     await expectOneDeletedEnd(generating, report, endAfterDeleteMs, context);
-    await workerLogged(generating.taskId, "final save refused; not ending the stream");
+    // The save finds no row; the worker's own `end` (cancelled/CONVERSATION_DELETED) is refused by the tombstone.
+    await workerLogged(generating.taskId, "the task's row is gone; ending the stream as deleted");
     await expectTombstone(redis, generating, context);
   }, 120_000);
 
