@@ -115,7 +115,8 @@ describe("generation job when its row is deleted under it", () => {
     await expect(running).resolves.toBe("done");
     expect(row.final).toBeUndefined();
     const ends = (await job.entries()).filter((entry) => entry.event.type === "end").map((entry) => entry.event);
-    expect(ends).toEqual([expect.objectContaining({ type: "end", status: "cancelled", error: expect.objectContaining({ code: "CONVERSATION_DELETED" }) })]);
+    expect(ends).toHaveLength(1);
+    expect(ends[0]).toMatchObject({ type: "end", status: "cancelled", error: { code: "CONVERSATION_DELETED" } });
   });
 });
 
