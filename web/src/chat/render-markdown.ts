@@ -32,7 +32,7 @@ const defaultImage = markdown.renderer.rules.image ?? ((tokens, index, options, 
 markdown.renderer.rules.image = (tokens, index, options, env, self) => {
   const token = tokens[index];
   if (!token) return "";
-  const source = token.attrGet("src") ?? "";
+  const source = String(token.attrGet("src") ?? "");
   if (isSameOriginOrData(source)) return defaultImage(tokens, index, options, env, self);
   const label = self.renderInlineAsText(token.children ?? [], options, env) || source;
   const escape = markdown.utils.escapeHtml;
