@@ -1,9 +1,10 @@
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
+import { createServer } from "node:net";
 import { join } from "node:path";
 import { Redis } from "ioredis";
-import { describe, expect, inject, it } from "vitest";
+import { describe, expect, inject, it, onTestFinished } from "vitest";
 import { startRedisServer } from "./redis-server.ts";
 import { isAlive } from "../../test/helpers/processes.ts";
 
@@ -33,12 +34,18 @@ describe("managed redis-server", () => {
   it("restarts a supervised server that was killed, on the same port", async () => {
     const directory = mkdtempSync(join(tmpdir(), "sluice-managed-redis-"));
     const exits: Array<NodeJS.Signals | null> = [];
+    const logs: string[] = [];
     const server = await startRedisServer({
       executable: inject("redisExecutable"),
       dataDirectory: directory,
       appendOnly: true,
       supervise: true,
       onUnexpectedExit: (_code, signal) => exits.push(signal),
+      onLog: (line) => logs.push(line),
+    });
+    onTestFinished((context) => {
+      // What the server and the supervisor said, when the restart is what failed.
+      if (context.task.result?.state === "fail") console.log(logs.slice(-40).join("\n"));
     });
     const firstPid = server.pid();
     const client = new Redis(server.url, { maxRetriesPerRequest: null });
@@ -51,5 +58,44 @@ describe("managed redis-server", () => {
     client.disconnect();
     await server.stop();
     rmSync(directory, { recursive: true, force: true });
+  });
+
+  it("keeps restarting a supervised server whose restart fails, until it stays up", async () => {
+    const directory = mkdtempSync(join(tmpdir(), "sluice-managed-redis-"));
+    let restartFailed = (): void => undefined;
+    const failedOnce = new Promise<void>((resolve) => (restartFailed = resolve));
+    let died = (): void => undefined;
+    const dead = new Promise<void>((resolve) => (died = resolve));
+    const server = await startRedisServer({
+      executable: inject("redisExecutable"),
+      dataDirectory: directory,
+      appendOnly: false,
+      supervise: true,
+      onUnexpectedExit: () => died(),
+      onLog: (line) => {
+        if (line.includes("restart failed")) restartFailed();
+      },
+    });
+    const client = new Redis(server.url, { maxRetriesPerRequest: null });
+    try {
+      await client.set("up", "1");
+      // Someone else takes the port the moment the server dies: its restart cannot bind.
+      // It hangs up on every connection (the client's reconnects), so it never stands in for Redis.
+      const squatter = createServer((socket) => socket.destroy());
+      const killed = server.pid();
+      process.kill(killed ?? -1, "SIGKILL");
+      // The supervisor waits 500 ms after the exit before it restarts: the port is ours by then.
+      await dead;
+      await new Promise<void>((resolve) => squatter.listen(server.port, "127.0.0.1", resolve));
+      await failedOnce;
+      await new Promise<void>((resolve) => squatter.close(() => resolve()));
+      // The supervisor tries again on its own; the client's command waits for it.
+      expect(await client.ping()).toBe("PONG");
+      expect(server.pid()).not.toBe(killed);
+    } finally {
+      client.disconnect();
+      await server.stop();
+      rmSync(directory, { recursive: true, force: true });
+    }
   });
 });

@@ -99,13 +99,22 @@ async function launch(options: RedisServerOptions, port: number): Promise<RedisS
     started.once("exit", (code, signal) => {
       if (stopping) return;
       options.onUnexpectedExit?.(code, signal);
-      if (options.supervise) {
-        // Back off briefly so a server that dies at once does not spin.
-        restartTimer = setTimeout(() => {
-          spawnChild().catch((error: unknown) => options.onLog?.(`redis-server restart failed: ${String(error)}`));
-        }, 500);
-      }
+      if (options.supervise) restartAfter(500);
     });
+  };
+
+  // A supervised server is started again until it stays up: a restart that fails (a port still
+  // held, an AOF being repaired, a loaded machine missing the PING deadline) is retried with a
+  // backoff up to 5 s, never given up, while this process has not asked it to stop.
+  const restartAfter = (delayMs: number): void => {
+    restartTimer = setTimeout(() => {
+      if (stopping) return;
+      spawnChild().catch((error: unknown) => {
+        options.onLog?.(`redis-server restart failed: ${String(error)}; trying again`);
+        child?.kill("SIGKILL");
+        if (!stopping) restartAfter(Math.min(delayMs * 2, 5_000));
+      });
+    }, delayMs);
   };
 
   const killOnExit = (): void => {
