@@ -150,13 +150,15 @@ export async function createSluiceSystem(variant: SluiceVariant, context: System
   }
 }
 
-/** Streams per bench user: a burst of starts comes from many users, as it would in production. */
-const conversationsPerUser = 25;
+/**
+ * Streams per bench user: 3, the default LIMIT_GENERATIONS_PER_USER. A burst of starts comes from
+ * many users, as it would in production, not from one user holding hundreds of generations.
+ */
+const conversationsPerUser = 3;
 
 /**
- * `count` conversations over ceil(count / 25) users, created before any measurement (one active
- * reply per conversation). One user for everything would serialize every accept on that user's
- * generation-limit lock, which no real burst does.
+ * `count` conversations over ceil(count / 3) users, created before any measurement (one active
+ * reply per conversation).
  */
 async function prepareSession(baseUrl: string, count: number, file: string): Promise<void> {
   const agent = new Agent({ keepAlive: true, maxSockets: 32 });
