@@ -42,7 +42,7 @@ export async function searchConversations(
   options: { limit: number; cursor: KeysetPosition | undefined },
 ): Promise<SearchPage> {
   const { limit, cursor } = options;
-  const tsQuery = sql`websearch_to_tsquery('simple', ${query})`;
+  const tsQuery = sql`websearch_to_tsquery('simple', ${withoutEmptyNegations(query)})`;
   const after = cursor ? sql`and (c.updated_at, c.id) < (${cursor.updatedAt}::timestamptz, ${cursor.id}::uuid)` : sql``;
   const headlineOptions = `StartSel=${highlightStart}, StopSel=${highlightStop}, MaxWords=24, MinWords=8, ShortWord=2, MaxFragments=1, FragmentDelimiter=" … "`;
   const rows = await selectRows<{
@@ -108,4 +108,14 @@ export async function usageTotals(db: Db, userId: string): Promise<{ inputTokens
   `,
   );
   return { inputTokens: Number(row?.input_tokens ?? 0), outputTokens: Number(row?.output_tokens ?? 0), messages: Number(row?.messages ?? 0) };
+}
+
+/**
+ * websearch_to_tsquery fails ("tsquery stack too small", an internal error) on a few dozen `-`
+ * that negate nothing (the route fuzzer's `q` of 36 dashes gave a 500). A `-` negates only the word
+ * or "phrase" right after it, so a dash before anything else is a space, and a run of dashes (a
+ * negated negation) is a space too.
+ */
+export function withoutEmptyNegations(query: string): string {
+  return query.replace(/-{2,}/g, " ").replace(/-(?![\p{L}\p{N}"])/gu, " ");
 }

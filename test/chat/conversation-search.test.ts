@@ -74,6 +74,11 @@ describe("GET /api/conversations/search", () => {
     expectErrorShape(forged, "VALIDATION_FAILED");
     // Only punctuation: a valid request with nothing to look for.
     expect((await search(alice, `?q=${encodeURIComponent("!!! ---")}`)).body).toEqual({ items: [], nextCursor: null });
+    // Dozens of dashes negating nothing made websearch_to_tsquery fail ("tsquery stack too small"): a 500, found by the route fuzzer.
+    for (const query of ["-".repeat(36), "- ".repeat(36), `${"-".repeat(36)}saffron`]) {
+      const answer = await search(alice, `?q=${encodeURIComponent(query)}`);
+      expect(answer.status, query).toBe(200);
+    }
   });
 
   it("answers 401 without a session", async () => {
