@@ -19,7 +19,14 @@ export interface StreamLimits {
 /** PROTOCOL.md section 6. Also the defaults of STREAM_MAX_* (src/config/env-schema.ts imports them). */
 export const defaultStreamLimits: StreamLimits = { maxEntries: 100_000, maxBytes: 16 * 1024 * 1024, maxEventBytes: 256 * 1024 };
 export const defaultStreamTtlSeconds = 3600;
-export const defaultReadPageSize = 500;
+/**
+ * Entries per `read` page. Each catch-up holds a page in memory several times over (the reply,
+ * the parsed events, the frames, the joined write), up to ~4 KiB an entry. At 500 entries, 50
+ * slow readers resuming at once can hold ~2 MB each several times over: the likely cause of one
+ * CI run where fault 12's API grew 401 MB (others: 0-14 MB). At 100 it is a fifth, for a few
+ * more round trips on a long resume.
+ */
+export const defaultReadPageSize = 100;
 
 export interface StreamLogOptions {
   redis: RedisClient;
