@@ -1,4 +1,5 @@
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { serveBenchProcess } from "../lib/serve-bench-process.ts";
 import { createSimulatedProvider } from "../../src/llm/simulated-provider.ts";
 
 /**
@@ -45,24 +46,7 @@ let nextId = 0;
 
 /** Starts the HTTP server on BENCH_PORT (0 = any) and prints `{"listening":port}` for bench/run.ts. */
 export async function runBaseline(baseline: Baseline): Promise<void> {
-  const server = createServer((request, response) => {
-    void route(baseline, request, response).catch((error: unknown) => {
-      if (!response.headersSent) response.writeHead(500).end(String(error));
-      else response.destroy();
-    });
-  });
-  server.keepAliveTimeout = 60_000;
-  server.maxConnections = 100_000;
-  await new Promise<void>((resolve) => server.listen(Number(process.env.BENCH_PORT ?? 0), "127.0.0.1", resolve));
-  const address = server.address();
-  process.stdout.write(`${JSON.stringify({ listening: typeof address === "object" && address ? address.port : 0 })}\n`);
-  const stop = (): void => {
-    server.closeAllConnections();
-    server.close();
-    void Promise.resolve(baseline.close?.()).finally(() => process.exit(0));
-  };
-  process.on("SIGTERM", stop);
-  process.on("SIGINT", stop);
+  await serveBenchProcess({ handle: (request, response) => route(baseline, request, response), onStop: () => baseline.close?.() });
 }
 
 async function route(baseline: Baseline, request: IncomingMessage, response: ServerResponse): Promise<void> {

@@ -13,7 +13,8 @@
 // Pace and length per request: the last user message may say
 // `tokens_per_second=<n> token_count=<n>` (the load client writes its plan
 // there, so one server serves every rate); otherwise the env defaults apply.
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { serveBenchProcess } from "../lib/serve-bench-process.ts";
 import { simulatedWords } from "../../src/llm/simulated-text.ts";
 import { formatTokenStamp, monotonicMicros } from "../../src/llm/token-stamp.ts";
 
@@ -138,21 +139,4 @@ async function handle(request: IncomingMessage, response: ServerResponse): Promi
   response.end(`${end}data: [DONE]\n\n`);
 }
 
-const server = createServer((request, response) => {
-  void handle(request, response).catch((error: unknown) => {
-    if (!response.headersSent) errorBody(response, 500, String(error));
-    else response.destroy();
-  });
-});
-server.keepAliveTimeout = 60_000;
-server.maxConnections = 100_000;
-await new Promise<void>((resolve) => server.listen(Number(process.env.BENCH_PORT ?? 0), "127.0.0.1", resolve));
-const address = server.address();
-process.stdout.write(`${JSON.stringify({ listening: typeof address === "object" && address ? address.port : 0 })}\n`);
-const stop = (): void => {
-  server.closeAllConnections();
-  server.close();
-  process.exit(0);
-};
-process.on("SIGTERM", stop);
-process.on("SIGINT", stop);
+await serveBenchProcess({ handle, onError: (response, error) => errorBody(response, 500, String(error)) });

@@ -11,7 +11,6 @@ import type { Db } from "../storage/database.ts";
 import { violatedConstraint, sqlStateOf, uniqueViolation } from "../storage/database-errors.ts";
 import { createIdempotencyRepository } from "../storage/idempotency-repository.ts";
 import { createMessagesRepository, isActiveStatus, type MessagesRepository, type TaskRecord, type TurnInput } from "../storage/messages-repository.ts";
-import type { StreamLog } from "../streaming/stream-log.ts";
 import { presentMessage, type MessageView } from "./present.ts";
 
 export interface GenerationAccepted {
@@ -28,7 +27,10 @@ export interface GenerationsService {
   regenerate(userId: string, conversationId: string, input: { model?: string | undefined }): Promise<GenerationAccepted>;
   /** Durable marker first, then a notification; any API process, any worker. */
   cancel(userId: string, taskId: string): Promise<void>;
-  /** Resolves the task for its owner, or throws STREAM_NOT_FOUND (missing or foreign) / STREAM_EXPIRED (final, log gone). */
+  /**
+   * Resolves the task for its owner, or throws STREAM_NOT_FOUND (missing or foreign). Whether a
+   * final task's log has expired (410) is the hub's to find: its open reads the log anyway.
+   */
   streamAccess(userId: string, taskId: string): Promise<TaskRecord>;
   /**
    * For a stream whose log does not exist (asked only then): wait while the task is
@@ -43,7 +45,6 @@ export interface GenerationsDependencies {
   redis: Redis;
   keyPrefix: string;
   queue: GenerationQueue;
-  streamLog: StreamLog;
   messages: MessagesRepository;
   messageLimiter: FixedWindowLimiter;
   limits: { generationsPerUser: number; messageChars: number };
@@ -162,10 +163,6 @@ export function createGenerationsService(dependencies: GenerationsDependencies):
     streamAccess: async (userId, taskId) => {
       const task = await messages.findTask(taskId);
       if (!task || task.userId !== userId) throw new SluiceError("STREAM_NOT_FOUND");
-      if (!isActiveStatus(task.status)) {
-        const meta = await callRedis(() => dependencies.streamLog.inspect(taskId));
-        if (!meta) throw new SluiceError("STREAM_EXPIRED");
-      }
       return task;
     },
   };

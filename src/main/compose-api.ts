@@ -134,7 +134,6 @@ export function composeApiFeatures(options: {
     redis,
     keyPrefix,
     queue: options.queue,
-    streamLog: options.streamLog,
     messages,
     messageLimiter: createFixedWindowLimiter({ redis, keyPrefix, name: "messages", limit: config.limits.messagesPerMinute, windowMs: 60_000, code: "RATE_LIMITED" }),
     limits: { generationsPerUser: config.limits.generationsPerUser, messageChars: config.limits.messageChars },

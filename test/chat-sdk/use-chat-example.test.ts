@@ -1,4 +1,3 @@
-import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -7,6 +6,7 @@ import { afterAll, beforeAll, expect, it } from "vitest";
 import { chatConversationId } from "../../src/chat/ui-chats-service.ts";
 import { registerUser, waitForFinalReply, type ChatUser } from "../chat/support/chat-api.ts";
 import { startTestRuntime, type TestRuntime } from "../chat/support/start-test-runtime.ts";
+import { viteBuild } from "../e2e/support/ensure-web-built.ts";
 import { launchBrowser, saveScreenshot, type TestBrowser } from "../e2e/support/launch-browser.ts";
 
 const exampleRoot = join(import.meta.dirname, "..", "..", "examples", "use-chat");
@@ -19,17 +19,7 @@ let browser: TestBrowser;
 
 /** `vite build` of the example as a user would run it (React's production build), into a temporary folder. */
 async function buildExample(outDir: string): Promise<void> {
-  const viteCli = join(import.meta.dirname, "..", "..", "node_modules", "vite", "bin", "vite.js");
-  const child = spawn(process.execPath, [viteCli, "build", "--config", join(exampleRoot, "vite.config.ts"), "--outDir", outDir, "--emptyOutDir", "--logLevel", "warn"], {
-    cwd: exampleRoot,
-    env: { ...process.env, NODE_ENV: "production" },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let output = "";
-  child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
-  const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
-  if (code !== 0) throw new Error(`vite build of examples/use-chat failed (${code}):\n${output}`);
+  await viteBuild({ config: join(exampleRoot, "vite.config.ts"), cwd: exampleRoot, extraArgs: ["--outDir", outDir, "--emptyOutDir"] });
 }
 
 beforeAll(async () => {

@@ -51,10 +51,17 @@ async function listFiles(directory: string): Promise<string[]> {
 }
 
 async function runViteBuild(): Promise<void> {
+  await viteBuild({ config: join(webRoot, "vite.config.ts"), cwd: repositoryRoot });
+}
+
+/**
+ * `vite build` in a child process with React's production build (vitest sets NODE_ENV=test,
+ * which would make vite bundle the development build); fails with vite's output.
+ */
+export async function viteBuild(options: { config: string; cwd: string; extraArgs?: readonly string[] }): Promise<void> {
   const viteCli = join(repositoryRoot, "node_modules", "vite", "bin", "vite.js");
-  const child = spawn(process.execPath, [viteCli, "build", "--config", join(webRoot, "vite.config.ts"), "--logLevel", "warn"], {
-    cwd: repositoryRoot,
-    // vitest sets NODE_ENV=test, which would make vite bundle React's development build.
+  const child = spawn(process.execPath, [viteCli, "build", "--config", options.config, ...(options.extraArgs ?? []), "--logLevel", "warn"], {
+    cwd: options.cwd,
     env: { ...process.env, NODE_ENV: "production" },
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -62,5 +69,5 @@ async function runViteBuild(): Promise<void> {
   child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
   child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
   const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
-  if (code !== 0) throw new Error(`vite build failed (${code}):\n${output}`);
+  if (code !== 0) throw new Error(`vite build of ${options.config} failed (${code}):\n${output}`);
 }

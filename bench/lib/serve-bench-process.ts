@@ -1,0 +1,33 @@
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+
+/**
+ * The HTTP side every bench server process shares (baselines, the OpenAI-compatible provider):
+ * listens on BENCH_PORT (0 = any) on loopback, prints `{"listening":port}` for bench/run.ts,
+ * answers a handler's failure with `onError` (or a 500, or a cut connection once the answer has
+ * begun), and closes every connection and exits on SIGTERM or SIGINT, after `onStop`.
+ */
+export async function serveBenchProcess(options: {
+  handle: (request: IncomingMessage, response: ServerResponse) => Promise<void>;
+  onError?: (response: ServerResponse, error: unknown) => void;
+  onStop?: () => unknown;
+}): Promise<void> {
+  const server = createServer((request, response) => {
+    void options.handle(request, response).catch((error: unknown) => {
+      if (response.headersSent) response.destroy();
+      else if (options.onError) options.onError(response, error);
+      else response.writeHead(500).end(String(error));
+    });
+  });
+  server.keepAliveTimeout = 60_000;
+  server.maxConnections = 100_000;
+  await new Promise<void>((resolve) => server.listen(Number(process.env.BENCH_PORT ?? 0), "127.0.0.1", resolve));
+  const address = server.address();
+  process.stdout.write(`${JSON.stringify({ listening: typeof address === "object" && address ? address.port : 0 })}\n`);
+  const stop = (): void => {
+    server.closeAllConnections();
+    server.close();
+    void Promise.resolve(options.onStop?.()).finally(() => process.exit(0));
+  };
+  process.on("SIGTERM", stop);
+  process.on("SIGINT", stop);
+}
