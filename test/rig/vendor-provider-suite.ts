@@ -1,11 +1,11 @@
-// Test-only: the behaviour both vendor adapters must show against their fake
-// server, run through the real SDK (openai-provider.test.ts, anthropic-provider.test.ts).
+// The behaviour both vendor adapters must show against their fake server, run
+// through the real SDK (src/llm/openai-provider.test.ts, anthropic-provider.test.ts).
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { countPromptCharacters, type FakeProviderServer, type FakeServerOptions, type RecordedRequest } from "../../test/rig/fake-provider-script.ts";
-import type { Clock } from "../time/clock.ts";
-import type { ChatRequest, LlmProvider, ProviderEvent } from "./llm-provider.ts";
-import { createManualClock } from "../time/manual-clock.ts";
-import { ProviderError } from "./provider-error.ts";
+import { countPromptCharacters, type FakeProviderServer, type FakeServerOptions, type RecordedRequest } from "./fake-provider-script.ts";
+import type { Clock } from "../../src/time/clock.ts";
+import type { ChatRequest, LlmProvider, ProviderEvent } from "../../src/llm/llm-provider.ts";
+import { createManualClock } from "../../src/time/manual-clock.ts";
+import { ProviderError } from "../../src/llm/provider-error.ts";
 
 export interface VendorSuiteOptions {
   startServer(options?: FakeServerOptions): Promise<FakeProviderServer>;
