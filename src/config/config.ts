@@ -36,7 +36,7 @@ export interface Config {
     readonly defaultModel: string;
     readonly allowedModels: readonly string[];
     readonly openai: { readonly apiKey: string | undefined; readonly baseUrl: string | undefined };
-    readonly anthropic: { readonly apiKey: string | undefined; readonly baseUrl: string | undefined };
+    readonly anthropic: { readonly apiKey: string | undefined; readonly baseUrl: string | undefined; readonly thinkingBudgetTokens: number };
     readonly simulated: { readonly tokensPerSecond: number; readonly tokenCount: number; readonly stampTokens: boolean };
     readonly idleTimeoutMs: number;
     readonly maxRetries: number;
@@ -153,7 +153,7 @@ export function loadConfig(environment: Readonly<Record<string, string | undefin
       defaultModel,
       allowedModels,
       openai: { apiKey: env.OPENAI_API_KEY, baseUrl: env.OPENAI_BASE_URL },
-      anthropic: { apiKey: env.ANTHROPIC_API_KEY, baseUrl: env.ANTHROPIC_BASE_URL },
+      anthropic: { apiKey: env.ANTHROPIC_API_KEY, baseUrl: env.ANTHROPIC_BASE_URL, thinkingBudgetTokens: env.ANTHROPIC_THINKING_BUDGET_TOKENS },
       simulated: { tokensPerSecond: env.SIMULATED_TOKENS_PER_SECOND, tokenCount: env.SIMULATED_TOKEN_COUNT, stampTokens: env.SIMULATED_STAMP_TOKENS },
       idleTimeoutMs: env.PROVIDER_IDLE_TIMEOUT_MS,
       maxRetries: env.PROVIDER_MAX_RETRIES,

@@ -85,6 +85,12 @@ export const envSchema = z.object({
   OPENAI_BASE_URL: z.url().optional(),
   ANTHROPIC_API_KEY: optionalText,
   ANTHROPIC_BASE_URL: z.url().optional(),
+  /**
+   * Anthropic extended thinking: the reasoning budget in tokens, added to max_tokens (4096) so the
+   * answer keeps its room; the thinking streams as `reasoning-delta` and shows under "Thinking".
+   * 0 = off (no `thinking` sent). Anthropic's minimum is 1024.
+   */
+  ANTHROPIC_THINKING_BUDGET_TOKENS: z.coerce.number().int().refine((value) => value === 0 || (value >= 1024 && value <= 128_000), "expected 0 (off) or 1024-128000").default(0),
   SIMULATED_TOKENS_PER_SECOND: z.coerce.number().positive().max(100_000).default(30),
   SIMULATED_TOKEN_COUNT: integer(1, 1_000_000).default(120),
   /** Prefix each simulated word with its emit time (src/llm/token-stamp.ts), for the benchmark's cross-process latency. */

@@ -12,6 +12,11 @@ export interface AnthropicProviderOptions {
   idleTimeoutMs: number;
   /** The Messages API requires max_tokens; used when the request gives none. */
   defaultMaxOutputTokens?: number;
+  /**
+   * Extended thinking's budget in tokens (ANTHROPIC_THINKING_BUDGET_TOKENS); 0 or unset sends no
+   * `thinking` (the model's default). Thinking counts toward max_tokens, so the budget is added to it.
+   */
+  thinkingBudgetTokens?: number;
   clock?: Clock;
 }
 
@@ -26,10 +31,11 @@ const sdkErrors = { APIError, APIConnectionError, APIUserAbortError };
 export function createAnthropicProvider(options: AnthropicProviderOptions): LlmProvider {
   const client = new Anthropic(sdkClientOptions(options));
   const defaultMaxTokens = options.defaultMaxOutputTokens ?? defaultAnthropicMaxOutputTokens;
+  const thinkingBudgetTokens = options.thinkingBudgetTokens ?? 0;
   return {
     name: "anthropic",
     stream: (request, signal) =>
-      guardProviderStream((requestSignal) => anthropicEvents(client, request, defaultMaxTokens, requestSignal), {
+      guardProviderStream((requestSignal) => anthropicEvents(client, request, { defaultMaxTokens, thinkingBudgetTokens }, requestSignal), {
         signal,
         idleTimeoutMs: options.idleTimeoutMs,
         ...(options.clock === undefined ? {} : { clock: options.clock }),
@@ -41,9 +47,10 @@ export function createAnthropicProvider(options: AnthropicProviderOptions): LlmP
 async function* anthropicEvents(
   client: Anthropic,
   request: ChatRequest,
-  defaultMaxTokens: number,
+  limits: { defaultMaxTokens: number; thinkingBudgetTokens: number },
   signal: AbortSignal,
 ): AsyncGenerator<ProviderEvent> {
+  const { defaultMaxTokens, thinkingBudgetTokens } = limits;
   // The Messages API takes system instructions as a parameter, not as a turn.
   const system = request.messages
     .filter((turn) => turn.role === "system")
@@ -55,9 +62,11 @@ async function* anthropicEvents(
   const stream = await client.messages.create(
     {
       model: request.model,
-      max_tokens: request.maxOutputTokens ?? defaultMaxTokens,
+      max_tokens: (request.maxOutputTokens ?? defaultMaxTokens) + thinkingBudgetTokens,
       messages,
       ...(system.length > 0 ? { system } : {}),
+      // `display: "summarized"`: newer models omit the thinking text unless asked for it.
+      ...(thinkingBudgetTokens > 0 ? { thinking: { type: "enabled" as const, budget_tokens: thinkingBudgetTokens, display: "summarized" as const } } : {}),
       stream: true,
     },
     { signal },
@@ -77,6 +86,10 @@ async function* anthropicEvents(
       case "content_block_delta":
         if (event.delta.type === "text_delta" && event.delta.text.length > 0) {
           yield { type: "text-delta", delta: event.delta.text };
+        } else if (event.delta.type === "thinking_delta" && event.delta.thinking.length > 0) {
+          // Thinking blocks come before the text; their signature_delta (for sending them back
+          // in tool use) is not needed: Sluice never sends reasoning back to the model.
+          yield { type: "reasoning-delta", delta: event.delta.thinking };
         }
         break;
       case "message_delta":

@@ -4,7 +4,7 @@ import type { LlmProvider, ProviderName } from "./llm-provider.ts";
 export interface LlmProviderOptions {
   provider: ProviderName;
   openai?: { apiKey: string; baseUrl?: string };
-  anthropic?: { apiKey: string; baseUrl?: string; defaultMaxOutputTokens?: number };
+  anthropic?: { apiKey: string; baseUrl?: string; defaultMaxOutputTokens?: number; thinkingBudgetTokens?: number };
   simulated?: { tokensPerSecond: number; tokenCount: number; stampTokens?: boolean };
   /** A vendor stream that sends nothing for this long fails with PROVIDER_TIMEOUT. */
   idleTimeoutMs: number;

@@ -20,8 +20,8 @@ export interface GuardProviderStreamOptions {
  * 2. idle timeout and caller abort win over whatever the SDK is waiting on;
  * 3. every failure leaves as a ProviderError, the caller's abort always as "aborted";
  * 4. `finish` ends the stream; ending without one is "truncated", never a completed message;
- * 5. text is storable: U+0000 and lone surrogates become U+FFFD (storable-text.ts), so the
- *    stream and the saved message carry the same text and the final save cannot fail on it.
+ * 5. text and reasoning are storable: U+0000 and lone surrogates become U+FFFD (storable-text.ts),
+ *    so the stream and the saved message carry the same text and the final save cannot fail on it.
  */
 export async function* guardProviderStream(
   open: (signal: AbortSignal) => AsyncIterable<ProviderEvent>,
@@ -33,17 +33,20 @@ export async function* guardProviderStream(
   const forwardAbort = (): void => controller.abort(signal.reason);
   signal.addEventListener("abort", forwardAbort, { once: true });
   let receivedText = false;
-  const storable = createStorableText();
+  // One per part: a surrogate pair held back in the reasoning must not be completed by the answer.
+  const storable = { "text-delta": createStorableText(), "reasoning-delta": createStorableText() };
   try {
     for await (const event of withIdleTimeout(open(controller.signal), options.idleTimeoutMs, signal, options.clock)) {
-      if (event.type === "text-delta") {
+      if (event.type === "text-delta" || event.type === "reasoning-delta") {
         receivedText = true;
-        const delta = storable.push(event.delta);
-        if (delta !== "") yield { type: "text-delta", delta };
+        const delta = storable[event.type].push(event.delta);
+        if (delta !== "") yield { type: event.type, delta };
         continue;
       }
       if (event.type === "finish") {
-        const rest = storable.flush();
+        const reasoningRest = storable["reasoning-delta"].flush();
+        if (reasoningRest !== "") yield { type: "reasoning-delta", delta: reasoningRest };
+        const rest = storable["text-delta"].flush();
         if (rest !== "") yield { type: "text-delta", delta: rest };
       }
       yield event;

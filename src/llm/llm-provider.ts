@@ -17,10 +17,14 @@ export interface ChatRequest {
 /**
  * What a provider stream yields. `finish` comes exactly once, last, and only
  * when the provider gave a real finish reason; a stream that ends without one
- * throws a `ProviderError` of kind "truncated" instead.
+ * throws a `ProviderError` of kind "truncated" instead. `reasoning-delta` is the
+ * model's visible thinking (OpenAI-compatible `reasoning_content` / `reasoning`,
+ * Anthropic thinking blocks), streamed and saved apart from the answer and never
+ * sent back to the model as the assistant's turn.
  */
 export type ProviderEvent =
   | { type: "text-delta"; delta: string }
+  | { type: "reasoning-delta"; delta: string }
   | { type: "usage"; inputTokens: number; outputTokens: number }
   | { type: "finish"; reason: string };
 

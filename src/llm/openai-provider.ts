@@ -51,6 +51,8 @@ async function* openAiEvents(client: OpenAI, request: ChatRequest, signal: Abort
     if (!Array.isArray(chunk.choices)) throw malformed();
     for (const choice of chunk.choices) {
       if (choice.index !== 0) continue;
+      const reasoning = reasoningOf(choice.delta);
+      if (reasoning !== undefined) yield { type: "reasoning-delta", delta: reasoning };
       const text = choice.delta?.content;
       if (typeof text === "string" && text.length > 0) yield { type: "text-delta", delta: text };
       if (typeof choice.finish_reason === "string") finishReason = choice.finish_reason;
@@ -66,6 +68,19 @@ async function* openAiEvents(client: OpenAI, request: ChatRequest, signal: Abort
   }
   if (usage) yield usage;
   yield { type: "finish", reason: finishReason };
+}
+
+/**
+ * A chunk's reasoning text: `reasoning_content` as vLLM, DeepSeek and llama.cpp send it, or
+ * `reasoning` as Ollama and OpenRouter do (neither is in OpenAI's types). A server that sends
+ * both carries the same text twice, so the first one present wins.
+ */
+function reasoningOf(delta: object | undefined): string | undefined {
+  const fields = delta as { reasoning_content?: unknown; reasoning?: unknown } | undefined;
+  for (const value of [fields?.reasoning_content, fields?.reasoning]) {
+    if (typeof value === "string" && value.length > 0) return value;
+  }
+  return undefined;
 }
 
 function malformed(): ProviderError {

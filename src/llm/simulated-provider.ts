@@ -28,6 +28,14 @@ export const maxDeltaCharacters = 16_384;
 export const echoPrefix = "echo:";
 
 /**
+ * `think:` in front of the last user message (before `echo:`, if any) makes the model reason
+ * first: `thinkingWordCount` words of `reasoning-delta`, paced like the reply, then the reply
+ * to the rest of the message. The reasoning counts in the usage's output tokens.
+ */
+export const thinkPrefix = "think:";
+export const thinkingWordCount = 40;
+
+/**
  * The default provider and the benchmark load generator: a deterministic reply
  * paced by one timer per stream. When the event loop lags, the tokens that
  * are already due go out at once, in as few deltas as `maxDeltaCharacters`
@@ -47,17 +55,25 @@ export function createSimulatedProvider(options: SimulatedProviderOptions): LlmP
     throwIfAborted(signal);
     const plan = planReply(request, options);
     const startMs = clock.monotonicMs();
+    // The reasoning's tokens come first on the same pace; `emitted` counts both.
+    const thinking = plan.reasoning.length;
+    const total = thinking + plan.tokens.length;
     let emitted = 0;
-    while (emitted < plan.tokens.length) {
-      const due =
-        intervalMs === 0
-          ? plan.tokens.length
-          : Math.min(plan.tokens.length, Math.floor((clock.monotonicMs() - startMs) / intervalMs) + 1);
+    while (emitted < total) {
+      const due = intervalMs === 0 ? total : Math.min(total, Math.floor((clock.monotonicMs() - startMs) / intervalMs) + 1);
+      if (due > emitted && emitted < thinking) {
+        let delta = "";
+        for (; emitted < Math.min(due, thinking) && delta.length < maxDeltaCharacters; emitted++) delta += plan.reasoning[emitted];
+        yield { type: "reasoning-delta", delta };
+        throwIfAborted(signal);
+        continue;
+      }
       if (due > emitted) {
         const stamp = plan.stamped ? formatTokenStamp(stampMicros()) : "";
         let delta = "";
         for (; emitted < due && delta.length < maxDeltaCharacters; emitted++) {
-          delta += plan.stamped ? `${emitted === 0 ? "" : " "}${stamp}${plan.tokens[emitted]}` : plan.tokens[emitted];
+          const index = emitted - thinking;
+          delta += plan.stamped ? `${index === 0 ? "" : " "}${stamp}${plan.tokens[index]}` : plan.tokens[index];
         }
         yield { type: "text-delta", delta };
         throwIfAborted(signal);
@@ -69,12 +85,14 @@ export function createSimulatedProvider(options: SimulatedProviderOptions): LlmP
         throw new ProviderError("aborted", { message: "The request was aborted.", cause: error });
       }
     }
-    yield { type: "usage", inputTokens: estimateInputTokens(request.messages), outputTokens: plan.tokens.length };
+    yield { type: "usage", inputTokens: estimateInputTokens(request.messages), outputTokens: total };
     yield { type: "finish", reason: plan.finishReason };
   }
 }
 
 interface ReplyPlan {
+  /** Reasoning tokens (separators included), sent before the reply; [] without `think:`. */
+  reasoning: string[];
   /** Token texts as they appear in the reply (separators included) unless stamped. */
   tokens: string[];
   stamped: boolean;
@@ -83,24 +101,38 @@ interface ReplyPlan {
 
 function planReply(request: ChatRequest, options: SimulatedProviderOptions): ReplyPlan {
   const lastUser = request.messages.findLast((turn) => turn.role === "user");
-  if (lastUser?.content.startsWith(echoPrefix)) {
+  const thinks = lastUser?.content.startsWith(thinkPrefix) === true;
+  const reasoning = thinks ? joinedWords(simulatedWords([...request.messages, { role: "system", content: thinkPrefix }], thinkingWordCount)) : [];
+  const asked = thinks ? lastUser?.content.slice(thinkPrefix.length) : lastUser?.content;
+  if (asked?.startsWith(echoPrefix)) {
     // Verbatim and unstamped: browser tests assert the exact text (e.g. an XSS payload).
-    return { tokens: splitIntoSmallTokens(lastUser.content.slice(echoPrefix.length)), stamped: false, finishReason: "stop" };
+    return { reasoning, tokens: splitIntoSmallTokens(asked.slice(echoPrefix.length)), stamped: false, finishReason: "stop" };
   }
   const limit = request.maxOutputTokens ?? Number.POSITIVE_INFINITY;
   const count = Math.max(0, Math.min(options.tokenCount, limit));
   const words = simulatedWords(request.messages, count);
   const stamped = options.stampTokens === true;
   return {
-    tokens: stamped ? words : words.map((word, index) => (index === 0 ? word : ` ${word}`)),
+    reasoning,
+    tokens: stamped ? words : joinedWords(words),
     stamped,
     finishReason: count < options.tokenCount ? "length" : "stop",
   };
 }
 
+/** Words with their separators, as they appear in the text. */
+function joinedWords(words: readonly string[]): string[] {
+  return words.map((word, index) => (index === 0 ? word : ` ${word}`));
+}
+
 /** The simulated text for a conversation, unpaced and unstamped (what a finished reply contains). */
 export function simulatedReplyText(request: ChatRequest, tokenCount: number): string {
   return planReply(request, { tokensPerSecond: 1, tokenCount }).tokens.join("");
+}
+
+/** The simulated reasoning for a conversation: "" unless its last user message starts with `think:`. */
+export function simulatedReasoningText(request: ChatRequest): string {
+  return planReply(request, { tokensPerSecond: 1, tokenCount: 0 }).reasoning.join("");
 }
 
 function estimateInputTokens(messages: readonly ChatTurn[]): number {

@@ -33,7 +33,7 @@ export async function startWorkerRole(options: {
   const provider = await createLlmProvider({
     provider: config.llm.provider,
     openai: { apiKey: config.llm.openai.apiKey ?? "no-key", ...(config.llm.openai.baseUrl ? { baseUrl: config.llm.openai.baseUrl } : {}) },
-    anthropic: { apiKey: config.llm.anthropic.apiKey ?? "no-key", ...(config.llm.anthropic.baseUrl ? { baseUrl: config.llm.anthropic.baseUrl } : {}) },
+    anthropic: { apiKey: config.llm.anthropic.apiKey ?? "no-key", thinkingBudgetTokens: config.llm.anthropic.thinkingBudgetTokens, ...(config.llm.anthropic.baseUrl ? { baseUrl: config.llm.anthropic.baseUrl } : {}) },
     simulated: config.llm.simulated,
     idleTimeoutMs: config.llm.idleTimeoutMs,
   });

@@ -3,6 +3,7 @@ import {
   countPromptCharacters,
   hugeTokens,
   modelOf,
+  reasoningTokens,
   runFakeServerProcess,
   scriptTokens,
   startFakeServer,
@@ -71,8 +72,21 @@ async function respondAnthropic(exchange: FakeExchange): Promise<void> {
       },
     }),
   );
-  await exchange.write(event("content_block_start", { type: "content_block_start", index: 0, content_block: { type: "text", text: "" } }));
   await exchange.write(event("ping", { type: "ping" }));
+  // Extended thinking, when the request enables it: a thinking block (deltas, then its signature) before the text block.
+  const thinking = (request.body as { thinking?: { type?: unknown } } | undefined)?.thinking?.type === "enabled";
+  const reasoning = thinking ? reasoningTokens(options.seed, options.reasoningTokenCount) : [];
+  const textIndex = thinking ? 1 : 0;
+  if (thinking) {
+    await exchange.write(event("content_block_start", { type: "content_block_start", index: 0, content_block: { type: "thinking", thinking: "", signature: "" } }));
+    for (const token of reasoning) {
+      if (mode === "slow" && !(await exchange.delay(options.slowTokenDelayMs))) return;
+      await exchange.write(event("content_block_delta", { type: "content_block_delta", index: 0, delta: { type: "thinking_delta", thinking: token } }));
+    }
+    await exchange.write(event("content_block_delta", { type: "content_block_delta", index: 0, delta: { type: "signature_delta", signature: "RXVmYWtlLXNpZ25hdHVyZQ==" } }));
+    await exchange.write(event("content_block_stop", { type: "content_block_stop", index: 0 }));
+  }
+  await exchange.write(event("content_block_start", { type: "content_block_start", index: textIndex, content_block: { type: "text", text: "" } }));
 
   const tokens =
     mode === "huge" ? hugeTokens(options.seed, options.hugeReplyBytes) : scriptTokens(options.seed, options.tokenCount);
@@ -84,7 +98,7 @@ async function respondAnthropic(exchange: FakeExchange): Promise<void> {
     await exchange.write(
       event("content_block_delta", {
         type: "content_block_delta",
-        index: 0,
+        index: textIndex,
         delta: { type: "text_delta", text: tokens[index] ?? "" },
       }),
     );
@@ -92,9 +106,9 @@ async function respondAnthropic(exchange: FakeExchange): Promise<void> {
   switch (mode) {
     case "cut":
       // A stop_reason but no message_stop: still not a complete message.
-      await exchange.write(event("content_block_stop", { type: "content_block_stop", index: 0 }));
+      await exchange.write(event("content_block_stop", { type: "content_block_stop", index: textIndex }));
       await exchange.write(
-        event("message_delta", { type: "message_delta", delta: { stop_reason: "end_turn", stop_sequence: null }, usage: { output_tokens: sendCount } }),
+        event("message_delta", { type: "message_delta", delta: { stop_reason: "end_turn", stop_sequence: null }, usage: { output_tokens: reasoning.length + sendCount } }),
       );
       response.end();
       return;
@@ -111,12 +125,12 @@ async function respondAnthropic(exchange: FakeExchange): Promise<void> {
     default:
       break;
   }
-  await exchange.write(event("content_block_stop", { type: "content_block_stop", index: 0 }));
+  await exchange.write(event("content_block_stop", { type: "content_block_stop", index: textIndex }));
   await exchange.write(
     event("message_delta", {
       type: "message_delta",
       delta: { stop_reason: "end_turn", stop_sequence: null },
-      usage: { output_tokens: tokens.length },
+      usage: { output_tokens: reasoning.length + tokens.length },
     }),
   );
   await exchange.write(event("message_stop", { type: "message_stop" }));

@@ -3,6 +3,7 @@ import {
   countPromptCharacters,
   hugeTokens,
   modelOf,
+  reasoningTokens,
   runFakeServerProcess,
   scriptTokens,
   startFakeServer,
@@ -97,6 +98,12 @@ async function respondOpenAi(exchange: FakeExchange): Promise<void> {
   });
   await exchange.write(chunk([{ index: 0, delta: { role: "assistant", content: "", refusal: null }, logprobs: null, finish_reason: null }]));
 
+  // Reasoning first, as vLLM, DeepSeek and Ollama stream it: a delta field of its own, content null.
+  const reasoning = options.reasoningField === undefined ? [] : reasoningTokens(options.seed, options.reasoningTokenCount);
+  for (const token of reasoning) {
+    if (mode === "slow" && !(await exchange.delay(options.slowTokenDelayMs))) return;
+    await exchange.write(chunk([{ index: 0, delta: { content: null, [options.reasoningField ?? "reasoning"]: token }, logprobs: null, finish_reason: null }]));
+  }
   const tokens =
     mode === "huge" ? hugeTokens(options.seed, options.hugeReplyBytes) : scriptTokens(options.seed, options.tokenCount);
   const faulty = mode === "cut" || mode === "reset" || mode === "stall" || mode === "malformed";
@@ -126,8 +133,8 @@ async function respondOpenAi(exchange: FakeExchange): Promise<void> {
       await exchange.write(
         chunk([], {
           prompt_tokens: countPromptCharacters(request.body),
-          completion_tokens: tokens.length,
-          total_tokens: countPromptCharacters(request.body) + tokens.length,
+          completion_tokens: reasoning.length + tokens.length,
+          total_tokens: countPromptCharacters(request.body) + reasoning.length + tokens.length,
         }),
       );
   }

@@ -53,6 +53,11 @@ export function scriptTokens(seed: number, count: number): string[] {
   return tokens;
 }
 
+/** The reasoning streamed before the reply when a request gets some: another seed's tokens. */
+export function reasoningTokens(seed: number, count: number): string[] {
+  return scriptTokens(seed + 1, count);
+}
+
 /** The "huge" reply as ~1 KB ASCII chunks (so chunk boundaries never split a character). */
 export function hugeTokens(seed: number, totalBytes: number): string[] {
   const random = seededRandom(seed);
@@ -78,6 +83,14 @@ export interface FakeServerOptions {
   slowTokenDelayMs?: number;
   retryAfterSeconds?: number;
   hugeReplyBytes?: number;
+  /**
+   * OpenAI fake: send `reasoningTokenCount` tokens of reasoning before the reply in this delta
+   * field (`reasoning_content` as vLLM, DeepSeek and llama.cpp; `reasoning` as Ollama and
+   * OpenRouter); unset sends none. The Anthropic fake sends thinking blocks when the request asks.
+   */
+  reasoningField?: "reasoning_content" | "reasoning";
+  /** Default 12. */
+  reasoningTokenCount?: number;
 }
 
 export interface ResolvedFakeServerOptions {
@@ -88,6 +101,8 @@ export interface ResolvedFakeServerOptions {
   slowTokenDelayMs: number;
   retryAfterSeconds: number;
   hugeReplyBytes: number;
+  reasoningField: "reasoning_content" | "reasoning" | undefined;
+  reasoningTokenCount: number;
 }
 
 export interface RecordedRequest {
@@ -110,6 +125,8 @@ export interface FakeProviderServer {
   setMode(mode: FakeMode): void;
   /** The full reply text in normal and slow modes. */
   expectedText(seed?: number): string;
+  /** The reasoning text sent before the reply, when one is sent. */
+  expectedReasoning(seed?: number): string;
   /** The full reply text in huge mode. */
   expectedHugeText(seed?: number): string;
   /** Ends open streams (stall) and stops listening. */
@@ -149,6 +166,8 @@ export function resolveFakeServerOptions(options: FakeServerOptions): ResolvedFa
     slowTokenDelayMs: options.slowTokenDelayMs ?? 20,
     retryAfterSeconds: options.retryAfterSeconds ?? 7,
     hugeReplyBytes: options.hugeReplyBytes ?? 5 * 1024 * 1024,
+    reasoningField: options.reasoningField,
+    reasoningTokenCount: options.reasoningTokenCount ?? 12,
   };
 }
 
@@ -213,6 +232,7 @@ export async function startFakeServer(wire: FakeWireFormat, options: FakeServerO
       settings.mode = mode;
     },
     expectedText: (seed = settings.seed) => scriptTokens(seed, settings.tokenCount).join(""),
+    expectedReasoning: (seed = settings.seed) => reasoningTokens(seed, settings.reasoningTokenCount).join(""),
     expectedHugeText: (seed = settings.seed) => hugeTokens(seed, settings.hugeReplyBytes).join(""),
     close: () =>
       new Promise<void>((resolve) => {
@@ -283,7 +303,7 @@ export function countPromptCharacters(body: unknown): number {
   return total;
 }
 
-/** `--port N --mode M --seed S` for running a fake server as its own process. */
+/** `--port N --mode M --seed S` (and the other options, kebab-cased) for running a fake server as its own process. */
 export function parseFakeServerArgs(argv: readonly string[]): FakeServerOptions {
   const options: FakeServerOptions = {};
   for (let index = 0; index < argv.length; index += 2) {
@@ -295,6 +315,8 @@ export function parseFakeServerArgs(argv: readonly string[]): FakeServerOptions 
     else if (name === "--token-count") options.tokenCount = Number(value);
     else if (name === "--slow-token-delay-ms") options.slowTokenDelayMs = Number(value);
     else if (name === "--mode" && isFakeMode(value)) options.mode = value;
+    else if (name === "--reasoning-field" && (value === "reasoning_content" || value === "reasoning")) options.reasoningField = value;
+    else if (name === "--reasoning-token-count") options.reasoningTokenCount = Number(value);
     else throw new Error(`unknown argument ${name} ${value}`);
   }
   return options;
