@@ -72,13 +72,13 @@ async function respondAnthropic(exchange: FakeExchange): Promise<void> {
       },
     }),
   );
-  await exchange.write(event("ping", { type: "ping" }));
   // Extended thinking, when the request enables it: a thinking block (deltas, then its signature) before the text block.
   const thinking = (request.body as { thinking?: { type?: unknown } } | undefined)?.thinking?.type === "enabled";
   const reasoning = thinking ? reasoningTokens(options.seed, options.reasoningTokenCount) : [];
   const textIndex = thinking ? 1 : 0;
   if (thinking) {
     await exchange.write(event("content_block_start", { type: "content_block_start", index: 0, content_block: { type: "thinking", thinking: "", signature: "" } }));
+    await exchange.write(event("ping", { type: "ping" }));
     for (const token of reasoning) {
       if (mode === "slow" && !(await exchange.delay(options.slowTokenDelayMs))) return;
       await exchange.write(event("content_block_delta", { type: "content_block_delta", index: 0, delta: { type: "thinking_delta", thinking: token } }));
@@ -87,6 +87,7 @@ async function respondAnthropic(exchange: FakeExchange): Promise<void> {
     await exchange.write(event("content_block_stop", { type: "content_block_stop", index: 0 }));
   }
   await exchange.write(event("content_block_start", { type: "content_block_start", index: textIndex, content_block: { type: "text", text: "" } }));
+  if (!thinking) await exchange.write(event("ping", { type: "ping" }));
 
   const tokens =
     mode === "huge" ? hugeTokens(options.seed, options.hugeReplyBytes) : scriptTokens(options.seed, options.tokenCount);
