@@ -26,6 +26,16 @@ export interface ResetEvent {
   model?: string;
 }
 
+/**
+ * A new attempt that continues the reply already in the log instead of restarting it
+ * (PROTOCOL.md 4.3): clients keep everything they have; what follows is appended.
+ */
+export interface ContinueEvent {
+  type: "continue";
+  attempt: number;
+  model?: string;
+}
+
 export interface TextDeltaEvent {
   type: "text-delta";
   delta: string;
@@ -49,10 +59,10 @@ export interface EndEvent {
   messageId?: string;
 }
 
-export type StreamEvent = StartEvent | ResetEvent | TextDeltaEvent | ReasoningDeltaEvent | UsageEvent | EndEvent;
+export type StreamEvent = StartEvent | ResetEvent | ContinueEvent | TextDeltaEvent | ReasoningDeltaEvent | UsageEvent | EndEvent;
 export type StreamEventType = StreamEvent["type"];
 
-/** Events a worker appends between `beginAttempt` and `end`; the log writes start, reset and end itself. */
+/** Events a worker appends between `beginAttempt` and `end`; the log writes start, reset, continue and end itself. */
 export type ContentEvent = TextDeltaEvent | ReasoningDeltaEvent | UsageEvent;
 
 /** One entry of the log: its sequence number (from 1, no holes) and its event. */

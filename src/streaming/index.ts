@@ -4,6 +4,7 @@ export { formatCursor, parseCursor, type Cursor } from "./cursor.ts";
 export { encodeSseComment, encodeSseEvent, encodeSseRetry } from "./encode-sse-event.ts";
 export type {
   ContentEvent,
+  ContinueEvent,
   EndEvent,
   EndOutcome,
   EndStatus,

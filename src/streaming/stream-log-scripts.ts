@@ -17,9 +17,14 @@
 
 /**
  * ARGV: publish command, new incarnation (used only if the meta is created), model
- * suffix (`,"model":"…"` or ""), minimum attempt ("" = none). The minimum lets the
- * caller keep attempt numbers above what PostgreSQL has seen when Redis lost the
- * log (a restart without persistence), so the fencing never goes backwards.
+ * suffix (`,"model":"…"` or ""), minimum attempt ("" = none), continue-after seq
+ * ("" = restart). The minimum lets the caller keep attempt numbers above what
+ * PostgreSQL has seen when Redis lost the log (a restart without persistence), so
+ * the fencing never goes backwards. With a continue-after seq, a later attempt
+ * writes `continue` instead of `reset` if the log still ends at that seq: the
+ * caller read the reply up to it and continues it (PROTOCOL.md 4.3); if anything
+ * was appended since (a zombie of the old attempt), it restarts with `reset`.
+ * Either way the attempt number is bumped first, so the old attempt is fenced.
  */
 export const beginAttemptScript = `
 local state = redis.call('HGET', KEYS[2], 'state')
@@ -36,9 +41,13 @@ if ARGV[4] ~= '' and attempt < tonumber(ARGV[4]) then
 end
 local seq = redis.call('HINCRBY', KEYS[2], 'lastSeq', 1)
 local incarnation = redis.call('HGET', KEYS[2], 'incarnation')
+local continued = 0
 local json
 if attempt == 1 then
   json = '{"type":"start","attempt":1' .. ARGV[3] .. '}'
+elseif ARGV[5] ~= '' and created == 0 and seq - 1 == tonumber(ARGV[5]) then
+  continued = 1
+  json = '{"type":"continue","attempt":' .. attempt .. ARGV[3] .. '}'
 else
   json = '{"type":"reset","attempt":' .. attempt .. ',"reason":"retry"' .. ARGV[3] .. '}'
 end
@@ -47,7 +56,7 @@ redis.call('HINCRBY', KEYS[2], 'bytes', #json)
 redis.call('PERSIST', KEYS[1])
 redis.call('PERSIST', KEYS[2])
 redis.call(ARGV[1], KEYS[3], incarnation .. ' ' .. seq .. '\\n' .. json)
-return {'OK', attempt, incarnation, seq, created}
+return {'OK', attempt, incarnation, seq, created, continued}
 `;
 
 /**

@@ -47,10 +47,12 @@ export interface StreamLogOptions {
 export interface AttemptStarted {
   attempt: number;
   incarnation: string;
-  /** Seq of the start or reset entry. */
+  /** Seq of the start, reset or continue entry. */
   seq: number;
   /** True when this call created the log (first attempt, or the log was lost and is being replaced). */
   created: boolean;
+  /** True when the attempt began with `continue`: the log's text up to `continueAfterSeq` stays the reply's start. */
+  continued: boolean;
 }
 
 export interface AppendResult {
@@ -96,9 +98,11 @@ export interface StreamLog {
   keys(taskId: string): StreamKeys;
   /**
    * Starts attempt 1 (appends `start`) or a retry (appends `reset`), creating the
-   * log if missing. Rejects with STALE_ATTEMPT when the stream has already ended.
+   * log if missing. With `continueAfterSeq`, a retry appends `continue` instead when
+   * the log still ends at that seq (the caller has read the reply up to it), else
+   * `reset` (`continued` says which). Rejects with STALE_ATTEMPT when the stream has already ended.
    */
-  beginAttempt(taskId: string, options?: { model?: string; minAttempt?: number }): Promise<AttemptStarted>;
+  beginAttempt(taskId: string, options?: { model?: string; minAttempt?: number; continueAfterSeq?: number }): Promise<AttemptStarted>;
   /**
    * Appends events atomically (one EVALSHA), fenced by attempt. Rejects with
    * STALE_ATTEMPT, EVENT_TOO_LARGE, STREAM_TOO_LARGE or STREAM_NOT_FOUND (the log
@@ -167,10 +171,12 @@ export function createStreamLog(options: StreamLogOptions): StreamLog {
 
     async beginAttempt(taskId, attemptOptions) {
       const modelSuffix = attemptOptions?.model === undefined ? "" : `,"model":${JSON.stringify(attemptOptions.model)}`;
-      const reply = asArray(await runBeginAttempt(redis, writeKeys(taskId), [publishCommand, newIncarnation(), modelSuffix, attemptOptions?.minAttempt ?? ""]));
+      const reply = asArray(
+        await runBeginAttempt(redis, writeKeys(taskId), [publishCommand, newIncarnation(), modelSuffix, attemptOptions?.minAttempt ?? "", attemptOptions?.continueAfterSeq ?? ""]),
+      );
       if (reply[0] === "ENDED") throw new SluiceError("STALE_ATTEMPT", "The stream has already ended; no new attempt can start.");
       if (reply[0] !== "OK") throw unexpectedReply(reply);
-      return { attempt: Number(reply[1]), incarnation: String(reply[2]), seq: Number(reply[3]), created: Number(reply[4]) === 1 };
+      return { attempt: Number(reply[1]), incarnation: String(reply[2]), seq: Number(reply[3]), created: Number(reply[4]) === 1, continued: Number(reply[5]) === 1 };
     },
 
     async append(taskId, attempt, events, expectedFirstSeq) {
