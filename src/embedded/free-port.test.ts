@@ -8,7 +8,7 @@ describe("findFreePort", () => {
     expect(ephemeralLow).toBeTypeOf("number");
     for (let index = 0; index < 20; index += 1) {
       const port = await findFreePort();
-      expect(port).toBeGreaterThanOrEqual(20_000);
+      expect(port).toBeGreaterThanOrEqual(24_000);
       expect(port).toBeLessThan(ephemeralLow ?? 0);
       const server = createServer();
       await new Promise<void>((resolve, reject) => {

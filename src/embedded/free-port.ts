@@ -1,8 +1,11 @@
 import { readFileSync } from "node:fs";
 import { createServer } from "node:net";
 
-/** Where free ports are sought: above the usual service ports, below the kernel's ephemeral range. */
-const lowestPort = 20_000;
+/**
+ * Where free ports are sought: above the usual service ports and the test cluster's ports
+ * (10000-13999, bus ports 20000-23999: test/rig/redis-cluster.ts), below the kernel's ephemeral range.
+ */
+const lowestPort = 24_000;
 const attempts = 50;
 
 /**

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { queuePrefix } from "../../src/queue/generation-queue.ts";
 import { streamKeys } from "../../src/streaming/stream-keys.ts";
 import { expectOneEndLast, registerUser, waitFor, waitForFinalReply, type ChatUser } from "../chat/support/chat-api.ts";
@@ -47,6 +47,11 @@ describe("cancel on a cluster", () => {
 
 describe("one master of three is SIGKILLed mid-run and restarted (no replicas, AOF on)", () => {
   it("streams on the other shards finish during the outage; the dead shard's stream waits and completes after the restart", async () => {
+    // Where the test was when it failed: a hang names its step instead of only the timeout.
+    let step = "looking up the owners";
+    onTestFinished((context) => {
+      if (context.task.result?.state === "fail") console.log(`cluster-master-failure: failed while ${step}`);
+    });
     const keyPrefix = rig.sluice.env.REDIS_KEY_PREFIX ?? "";
     const me = await user.call<{ user: { id: string } }>("GET", "/api/me");
     // The victim owns neither the BullMQ queue's `{queue}` slot nor this user's open-stream leases:
@@ -62,6 +67,7 @@ describe("one master of three is SIGKILLed mid-run and restarted (no replicas, A
       const accepted = await user.send(conversation.id, "tell me a long story");
       replies.push({ taskId: accepted.taskId, conversationId: conversation.id, owner: await rig.ownerOf(`{${accepted.taskId}}`) });
     }
+    step = "watching both streams";
     const onVictim = replies.find((reply) => reply.owner === victim)!;
     const onSurvivor = replies.find((reply) => reply.owner !== victim)!;
 
@@ -80,9 +86,11 @@ describe("one master of three is SIGKILLed mid-run and restarted (no replicas, A
     });
     await victimWatch.until((events) => countOf("text-delta")(events) >= 3, "the victim's stream to be under way");
 
+    step = "killing the victim's master";
     await rig.cluster.kill(victim);
     killed = true;
     // Streams on the live shards do not wait for the dead one.
+    step = "waiting for the survivor's stream to end";
     const survivor: SseResponse = await survivorStream;
     expect(survivorEndedDuringOutage).toBe(true);
     expect(expectOneEndLast(survivor).status).toBe("completed");
@@ -90,17 +98,21 @@ describe("one master of three is SIGKILLed mid-run and restarted (no replicas, A
     expect((await fetch(`${rig.sluice.url}/readyz`)).status).toBe(200);
     // A new viewer of a stream on the dead shard is not left hanging: after the command timeout it
     // gets a `retry:` hint and the response closes with no events, so EventSource comes back later.
+    step = "probing the dead shard's stream";
     const probe = await user.stream(onVictim.taskId);
     expect(probe.status).toBe(200);
     expect(probe.events).toEqual([]);
     expect(probe.retries.length).toBeGreaterThan(0);
 
     restarting = true;
+    step = "restarting the victim's master";
     await rig.cluster.restart(victim);
+    step = "waiting for the cluster to be healthy";
     await rig.cluster.waitUntilHealthy();
 
     // The dead shard's viewer was held open (no end while its master was down) and, once the master
     // is back with its AOF, gets the rest of the reply and exactly one `end`.
+    step = "waiting for the held stream to end";
     const held = await victimStream;
     expect(victimEndedDuringOutage).toBe(false);
     expect(expectOneEndLast(held).status).toBe("completed");
@@ -113,12 +125,14 @@ describe("one master of three is SIGKILLed mid-run and restarted (no replicas, A
     expect(survivorReply.content).toBe(textOf(survivor.events));
 
     // The log survived the restart (AOF): a fresh read from the start replays the same reply.
+    step = "replaying the victim's stream";
     const replay = await user.stream(onVictim.taskId);
     expect(textOf(replay.events)).toBe(victimReply.content);
     expectOneEndLast(replay);
 
     // The API's sharded subscriber is back on the restarted master: a new stream there is
     // subscribed on that master's shard channel (live delivery, not only stall re-reads).
+    step = "starting a stream on the restarted master";
     let next: RunningReply | undefined;
     for (let sent = 0; next === undefined; sent += 1) {
       expect(sent, "no new task landed on the restarted master").toBeLessThan(30);

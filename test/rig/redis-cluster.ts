@@ -115,10 +115,15 @@ async function stopChild(child: ChildProcess | undefined): Promise<void> {
   await exited;
 }
 
-/** A free port whose cluster bus port (+10000) is free as well. */
+/**
+ * A free port whose cluster bus port (+10000) is free as well. Both lie below the kernel's
+ * ephemeral range and outside findFreePort's range (src/embedded/free-port.ts), so a master that
+ * is killed and restarted finds both still free: no outbound connection or self-connected
+ * reconnecting client can take them in between.
+ */
 async function findClusterPort(taken: readonly number[]): Promise<number> {
   for (let tries = 0; tries < 50; tries += 1) {
-    const port = 20_000 + Math.floor(Math.random() * 25_000);
+    const port = 10_000 + Math.floor(Math.random() * 4_000);
     if (taken.includes(port)) continue;
     if ((await isFree(port)) && (await isFree(port + 10_000))) return port;
   }
