@@ -50,6 +50,17 @@ describe("loadConfig", () => {
     expect(problemsOf({ LLM_PROVIDER: "anthropic" })).toEqual(["LLM_PROVIDER=anthropic needs ANTHROPIC_API_KEY"]);
   });
 
+  it("continues crashed replies by default with Anthropic and the simulated model, never against api.openai.com, and takes over a dead worker's job within 10 s", () => {
+    const defaults = loadConfig({}, workingDirectory);
+    expect(defaults.llm.continueReplies).toEqual({ openai: false, anthropic: true });
+    expect(defaults.worker.lockDurationMs + defaults.worker.stalledIntervalMs).toBeLessThanOrEqual(8_000);
+    for (const baseUrl of [undefined, "https://api.openai.com/v1"]) {
+      const environment = { OPENAI_API_KEY: "sk", OPENAI_CONTINUE_REPLIES: "true", ...(baseUrl ? { OPENAI_BASE_URL: baseUrl } : {}) };
+      expect(problemsOf(environment).join("\n"), baseUrl).toMatch(/OPENAI_CONTINUE_REPLIES/);
+    }
+    expect(loadConfig({ OPENAI_BASE_URL: "http://127.0.0.1:8000/v1", OPENAI_CONTINUE_REPLIES: "true" }, workingDirectory).llm.continueReplies.openai).toBe(true);
+  });
+
   it("picks the provider whose key is set and keeps the default model in the allow-list", () => {
     const config = loadConfig({ OPENAI_API_KEY: "sk-test", LLM_MODELS: "a, b" }, workingDirectory);
     expect(config.llm.provider).toBe("openai");

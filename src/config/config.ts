@@ -40,6 +40,8 @@ export interface Config {
     readonly simulated: { readonly tokensPerSecond: number; readonly tokenCount: number; readonly stampTokens: boolean };
     readonly idleTimeoutMs: number;
     readonly maxRetries: number;
+    /** Whether a crashed reply is continued rather than restarted, per provider (env-schema.ts, *_CONTINUE_REPLIES). */
+    readonly continueReplies: { readonly openai: boolean; readonly anthropic: boolean };
   };
   readonly auth: {
     readonly secret: string;
@@ -135,6 +137,9 @@ export function loadConfig(environment: Readonly<Record<string, string | undefin
   const { provider, reason } = chooseProvider(env);
   if (provider === "openai" && !env.OPENAI_API_KEY && !env.OPENAI_BASE_URL) problems.push("LLM_PROVIDER=openai needs OPENAI_API_KEY (or OPENAI_BASE_URL for a local server)");
   if (provider === "anthropic" && !env.ANTHROPIC_API_KEY) problems.push("LLM_PROVIDER=anthropic needs ANTHROPIC_API_KEY");
+  if (env.OPENAI_CONTINUE_REPLIES && isOpenAiItself(env.OPENAI_BASE_URL)) {
+    problems.push("OPENAI_CONTINUE_REPLIES=true needs OPENAI_BASE_URL of a server that continues a trailing assistant turn (vLLM, SGLang, llama.cpp): api.openai.com answers it with a new reply");
+  }
   const defaultModel = env.LLM_MODEL ?? defaultModels[provider];
   const listed = env.LLM_MODELS?.split(",").map((model) => model.trim()).filter(Boolean) ?? [];
   const allowedModels = [...new Set([defaultModel, ...listed])];
@@ -157,6 +162,7 @@ export function loadConfig(environment: Readonly<Record<string, string | undefin
       simulated: { tokensPerSecond: env.SIMULATED_TOKENS_PER_SECOND, tokenCount: env.SIMULATED_TOKEN_COUNT, stampTokens: env.SIMULATED_STAMP_TOKENS },
       idleTimeoutMs: env.PROVIDER_IDLE_TIMEOUT_MS,
       maxRetries: env.PROVIDER_MAX_RETRIES,
+      continueReplies: { openai: env.OPENAI_CONTINUE_REPLIES, anthropic: env.ANTHROPIC_CONTINUE_REPLIES },
     },
     auth: {
       secret: env.AUTH_SECRET ?? embeddedSecret(dataDirectory),
@@ -210,6 +216,11 @@ export function loadConfig(environment: Readonly<Record<string, string | undefin
     },
   };
   return deepFreeze(config);
+}
+
+/** Unset, or api.openai.com itself: the server that does not continue a trailing assistant turn. */
+function isOpenAiItself(baseUrl: string | undefined): boolean {
+  return baseUrl === undefined || new URL(baseUrl).hostname === "api.openai.com";
 }
 
 /** The OTLP/HTTP spec's rule: the per-signal variable is used as is, the generic one gets `/v1/traces` appended. */

@@ -97,6 +97,22 @@ export const envSchema = z.object({
   SIMULATED_STAMP_TOKENS: flag.default(false),
   PROVIDER_IDLE_TIMEOUT_MS: integer(100).default(60_000),
   PROVIDER_MAX_RETRIES: integer(0, 20).default(3),
+  /**
+   * Continuing a reply whose worker died (PROTOCOL.md 4.3): the next attempt sends the text viewers
+   * already have as a trailing assistant turn and streams only the rest (`continue`), instead of
+   * generating the whole reply again (`reset`). A provider capability, so switched per provider:
+   * - OPENAI_CONTINUE_REPLIES, default false: api.openai.com answers a trailing assistant turn with a
+   *   new reply, which appended to the kept text would garble it, so `true` is refused without an
+   *   OPENAI_BASE_URL of another host. Turn it on for servers that continue it: vLLM and SGLang (the
+   *   request also carries their `continue_final_message: true, add_generation_prompt: false`) and
+   *   llama.cpp's server (which continues a trailing assistant turn by itself).
+   * - ANTHROPIC_CONTINUE_REPLIES, default true: the Messages API's prefill. Set false for a model
+   *   that refuses a prefilled assistant turn. Off by itself while ANTHROPIC_THINKING_BUDGET_TOKENS
+   *   is set: Anthropic refuses prefill with extended thinking.
+   * The simulated model always continues.
+   */
+  OPENAI_CONTINUE_REPLIES: flag.default(false),
+  ANTHROPIC_CONTINUE_REPLIES: flag.default(true),
 
   AUTH_SECRET: z.string().min(32).optional(),
   SESSION_TTL_HOURS: integer(1).default(24 * 30),
@@ -126,8 +142,20 @@ export const envSchema = z.object({
 
   WORKER_CONCURRENCY: integer(1, 100_000).default(500),
   JOB_ATTEMPTS: integer(1, 50).default(3),
-  JOB_LOCK_DURATION_MS: integer(500).default(30_000),
-  JOB_STALLED_INTERVAL_MS: integer(500).default(15_000),
+  /**
+   * A crashed worker's job is taken over after its lock lapses and the next stalled check finds
+   * it: at most JOB_LOCK_DURATION_MS + JOB_STALLED_INTERVAL_MS after the crash (BullMQ marks active
+   * jobs at one check and moves those still unlocked at the next; a renewal unmarks). 6 s + 1.5 s
+   * keeps the next attempt within 10 s of a crash (BullMQ's 30 s + 30 s left viewers a minute of
+   * silence). What a short lock risks is a false stall: a live worker that misses its renewals for
+   * longer than the lock loses the job and a second attempt runs beside it (fencing makes it safe,
+   * not free). The worker renews every JOB_LOCK_DURATION_MS / 6 (1 s; src/worker/start-worker.ts)
+   * instead of BullMQ's / 2, so only an event loop stalled for ~5 s does that: 15 times the
+   * worst event-loop delay the benchmarks saw in a loaded worker (0.33 s, bench/results/latest-full.json).
+   * A stalled check is one script over the active list, cheap at this rate.
+   */
+  JOB_LOCK_DURATION_MS: integer(500).default(6_000),
+  JOB_STALLED_INTERVAL_MS: integer(500).default(1_500),
   ORPHAN_SWEEP_INTERVAL_MS: integer(100).default(15_000),
   ORPHAN_TIMEOUT_MS: integer(1000).default(120_000),
   SHUTDOWN_GRACE_MS: integer(0).default(10_000),

@@ -4,6 +4,7 @@ import type { Clock } from "../time/clock.ts";
 import { guardProviderStream } from "./guard-provider-stream.ts";
 import type { ChatRequest, LlmProvider, ProviderEvent } from "./llm-provider.ts";
 import { ProviderError } from "./provider-error.ts";
+import { trimPrefill } from "./trim-prefill.ts";
 
 export interface AnthropicProviderOptions {
   apiKey: string;
@@ -12,6 +13,11 @@ export interface AnthropicProviderOptions {
   idleTimeoutMs: number;
   /** The Messages API requires max_tokens; used when the request gives none. */
   defaultMaxOutputTokens?: number;
+  /**
+   * Continue a crashed reply by prefill (ANTHROPIC_CONTINUE_REPLIES; ChatRequest.continueFrom).
+   * Off while thinking is on: the Messages API refuses prefill with extended thinking.
+   */
+  continueReplies?: boolean;
   /**
    * Extended thinking's budget in tokens (ANTHROPIC_THINKING_BUDGET_TOKENS); 0 or unset sends no
    * `thinking` (the model's default). Thinking counts toward max_tokens, so the budget is added to it.
@@ -34,6 +40,7 @@ export function createAnthropicProvider(options: AnthropicProviderOptions): LlmP
   const thinkingBudgetTokens = options.thinkingBudgetTokens ?? 0;
   return {
     name: "anthropic",
+    continuesReplies: options.continueReplies === true && thinkingBudgetTokens === 0,
     stream: (request, signal) =>
       guardProviderStream((requestSignal) => anthropicEvents(client, request, { defaultMaxTokens, thinkingBudgetTokens }, requestSignal), {
         signal,
@@ -56,7 +63,10 @@ async function* anthropicEvents(
     .filter((turn) => turn.role === "system")
     .map((turn) => turn.content)
     .join("\n\n");
-  const messages = request.messages.flatMap((turn) =>
+  // A crashed reply continues by prefill: the trailing assistant turn is the text viewers have (trim-prefill.ts).
+  const prefilled = request.continueFrom ? trimPrefill(request.continueFrom) : undefined;
+  const turns = prefilled?.prefill ? [...request.messages, { role: "assistant" as const, content: prefilled.prefill }] : request.messages;
+  const messages = turns.flatMap((turn) =>
     turn.role === "system" ? [] : [{ role: turn.role, content: turn.content }],
   );
   const stream = await client.messages.create(
@@ -85,7 +95,8 @@ async function* anthropicEvents(
       }
       case "content_block_delta":
         if (event.delta.type === "text_delta" && event.delta.text.length > 0) {
-          yield { type: "text-delta", delta: event.delta.text };
+          const text = prefilled ? prefilled.skipShownWhitespace(event.delta.text) : event.delta.text;
+          if (text.length > 0) yield { type: "text-delta", delta: text };
         } else if (event.delta.type === "thinking_delta" && event.delta.thinking.length > 0) {
           // Thinking blocks come before the text; their signature_delta (for sending them back
           // in tool use) is not needed: Sluice never sends reasoning back to the model.

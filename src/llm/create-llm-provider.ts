@@ -8,6 +8,8 @@ export interface LlmProviderOptions {
   simulated?: { tokensPerSecond: number; tokenCount: number; stampTokens?: boolean };
   /** A vendor stream that sends nothing for this long fails with PROVIDER_TIMEOUT. */
   idleTimeoutMs: number;
+  /** Continue a crashed reply with this vendor (ChatRequest.continueFrom); default off. The simulated model always can. */
+  continueReplies?: { openai?: boolean; anthropic?: boolean };
   clock?: Clock;
 }
 
@@ -24,12 +26,12 @@ export async function createLlmProvider(options: LlmProviderOptions): Promise<Ll
     case "openai": {
       if (!options.openai) throw new Error('createLlmProvider: provider "openai" needs the `openai` options');
       const { createOpenAiProvider } = await import("./openai-provider.ts");
-      return createOpenAiProvider({ ...options.openai, idleTimeoutMs: options.idleTimeoutMs, ...clock });
+      return createOpenAiProvider({ ...options.openai, idleTimeoutMs: options.idleTimeoutMs, continueReplies: options.continueReplies?.openai ?? false, ...clock });
     }
     case "anthropic": {
       if (!options.anthropic) throw new Error('createLlmProvider: provider "anthropic" needs the `anthropic` options');
       const { createAnthropicProvider } = await import("./anthropic-provider.ts");
-      return createAnthropicProvider({ ...options.anthropic, idleTimeoutMs: options.idleTimeoutMs, ...clock });
+      return createAnthropicProvider({ ...options.anthropic, idleTimeoutMs: options.idleTimeoutMs, continueReplies: options.continueReplies?.anthropic ?? false, ...clock });
     }
     case "simulated": {
       if (!options.simulated) throw new Error('createLlmProvider: provider "simulated" needs the `simulated` options');

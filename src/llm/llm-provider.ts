@@ -12,6 +12,12 @@ export interface ChatRequest {
   model: string;
   messages: ChatTurn[];
   maxOutputTokens?: number;
+  /**
+   * The start of the assistant's reply, already streamed by an attempt that died (a worker
+   * crash): the provider sends it as a trailing assistant turn for the model to continue,
+   * and streams only what follows it. Set only when the provider's `continuesReplies` is true.
+   */
+  continueFrom?: string;
 }
 
 /**
@@ -34,6 +40,12 @@ export type ProviderName = (typeof providerNames)[number];
 
 export interface LlmProvider {
   readonly name: ProviderName;
+  /**
+   * True when `stream` honours `ChatRequest.continueFrom` (Anthropic's prefill, an OpenAI-compatible
+   * server configured to continue a trailing assistant turn, the simulated model): a worker that
+   * takes over a crashed reply then continues it instead of restarting it (PROTOCOL.md 4.3).
+   */
+  readonly continuesReplies?: boolean;
   /** Throws `ProviderError` for every failure, including the caller's abort (kind "aborted"). */
   stream(request: ChatRequest, signal: AbortSignal): AsyncIterable<ProviderEvent>;
 }

@@ -2,7 +2,7 @@ import OpenAI, { APIConnectionError, APIError, APIUserAbortError } from "openai"
 import { classifySdkError, sdkClientOptions } from "./classify-sdk-error.ts";
 import type { Clock } from "../time/clock.ts";
 import { guardProviderStream } from "./guard-provider-stream.ts";
-import type { ChatRequest, LlmProvider, ProviderEvent } from "./llm-provider.ts";
+import type { ChatRequest, ChatTurn, LlmProvider, ProviderEvent } from "./llm-provider.ts";
 import { ProviderError } from "./provider-error.ts";
 
 export interface OpenAiProviderOptions {
@@ -10,6 +10,11 @@ export interface OpenAiProviderOptions {
   /** Any OpenAI-compatible server, e.g. `http://127.0.0.1:8000/v1`; default api.openai.com. */
   baseUrl?: string;
   idleTimeoutMs: number;
+  /**
+   * The server continues a trailing assistant turn (OPENAI_CONTINUE_REPLIES: vLLM, SGLang,
+   * llama.cpp), so a crashed reply is continued (ChatRequest.continueFrom). api.openai.com does not.
+   */
+  continueReplies?: boolean;
   clock?: Clock;
 }
 
@@ -23,6 +28,7 @@ export function createOpenAiProvider(options: OpenAiProviderOptions): LlmProvide
   const client = new OpenAI(sdkClientOptions(options));
   return {
     name: "openai",
+    continuesReplies: options.continueReplies === true,
     stream: (request, signal) =>
       guardProviderStream((requestSignal) => openAiEvents(client, request, requestSignal), {
         signal,
@@ -37,10 +43,11 @@ async function* openAiEvents(client: OpenAI, request: ChatRequest, signal: Abort
   const stream = await client.chat.completions.create(
     {
       model: request.model,
-      messages: request.messages.map((turn) => ({ role: turn.role, content: turn.content })),
+      messages: [...request.messages, ...continuedTurn(request.continueFrom)].map((turn) => ({ role: turn.role, content: turn.content })),
       stream: true,
       stream_options: { include_usage: true },
       ...(request.maxOutputTokens === undefined ? {} : { max_completion_tokens: request.maxOutputTokens }),
+      ...(request.continueFrom ? continueSwitches : {}),
     },
     { signal },
   );
@@ -81,6 +88,17 @@ function reasoningOf(delta: object | undefined): string | undefined {
     if (typeof value === "string" && value.length > 0) return value;
   }
   return undefined;
+}
+
+/**
+ * A crashed reply goes back as a trailing assistant turn; vLLM and SGLang continue it (instead of
+ * answering it) only with these switches, which are not in OpenAI's types and travel as extra body
+ * fields; llama.cpp continues a trailing assistant turn by itself. The server then streams only the rest.
+ */
+const continueSwitches = { continue_final_message: true, add_generation_prompt: false };
+
+function continuedTurn(continueFrom: string | undefined): ChatTurn[] {
+  return continueFrom ? [{ role: "assistant", content: continueFrom }] : [];
 }
 
 function malformed(): ProviderError {

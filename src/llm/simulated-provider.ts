@@ -48,6 +48,7 @@ export function createSimulatedProvider(options: SimulatedProviderOptions): LlmP
   const intervalMs = 1000 / options.tokensPerSecond;
   return {
     name: "simulated",
+    continuesReplies: true,
     stream: (request, signal) => simulatedEvents(request, signal),
   };
 
@@ -73,7 +74,7 @@ export function createSimulatedProvider(options: SimulatedProviderOptions): LlmP
         let delta = "";
         for (; emitted < due && delta.length < maxDeltaCharacters; emitted++) {
           const index = emitted - thinking;
-          delta += plan.stamped ? `${index === 0 ? "" : " "}${stamp}${plan.tokens[index]}` : plan.tokens[index];
+          delta += plan.stamped ? `${index === 0 && !plan.continued ? "" : " "}${stamp}${plan.tokens[index]}` : plan.tokens[index];
         }
         yield { type: "text-delta", delta };
         throwIfAborted(signal);
@@ -97,16 +98,41 @@ interface ReplyPlan {
   tokens: string[];
   stamped: boolean;
   finishReason: string;
+  /** The plan is the rest of a reply after `ChatRequest.continueFrom`. */
+  continued: boolean;
 }
 
 function planReply(request: ChatRequest, options: SimulatedProviderOptions): ReplyPlan {
+  const whole = planWholeReply(request, options);
+  if (!request.continueFrom) return whole;
+  // A continuation thinks no more (the kept reasoning stays) and sends only what follows the kept text.
+  return { ...whole, reasoning: [], tokens: tokensAfter(whole.tokens, request.continueFrom, whole.stamped), continued: true };
+}
+
+/**
+ * The tokens that follow `kept` in the reply: exactly its rest when `kept` is the reply's start (the
+ * next token cut where `kept` ends); otherwise (stamped words carry their time) as many words fewer.
+ */
+function tokensAfter(tokens: readonly string[], kept: string, stamped: boolean): string[] {
+  if (!stamped && tokens.join("").startsWith(kept)) {
+    let length = 0;
+    for (const [index, token] of tokens.entries()) {
+      if (length + token.length > kept.length) return [token.slice(kept.length - length), ...tokens.slice(index + 1)];
+      length += token.length;
+    }
+    return [];
+  }
+  return tokens.slice(kept.split(/\s+/u).filter(Boolean).length);
+}
+
+function planWholeReply(request: ChatRequest, options: SimulatedProviderOptions): ReplyPlan {
   const lastUser = request.messages.findLast((turn) => turn.role === "user");
   const thinks = lastUser?.content.startsWith(thinkPrefix) === true;
   const reasoning = thinks ? joinedWords(simulatedWords([...request.messages, { role: "system", content: thinkPrefix }], thinkingWordCount)) : [];
   const asked = thinks ? lastUser?.content.slice(thinkPrefix.length) : lastUser?.content;
   if (asked?.startsWith(echoPrefix)) {
     // Verbatim and unstamped: browser tests assert the exact text (e.g. an XSS payload).
-    return { reasoning, tokens: splitIntoSmallTokens(asked.slice(echoPrefix.length)), stamped: false, finishReason: "stop" };
+    return { reasoning, tokens: splitIntoSmallTokens(asked.slice(echoPrefix.length)), stamped: false, finishReason: "stop", continued: false };
   }
   const limit = request.maxOutputTokens ?? Number.POSITIVE_INFINITY;
   const count = Math.max(0, Math.min(options.tokenCount, limit));
@@ -117,6 +143,7 @@ function planReply(request: ChatRequest, options: SimulatedProviderOptions): Rep
     tokens: stamped ? words : joinedWords(words),
     stamped,
     finishReason: count < options.tokenCount ? "length" : "stop",
+    continued: false,
   };
 }
 

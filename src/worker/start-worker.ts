@@ -104,6 +104,10 @@ export function startWorker(options: {
     prefix: queuePrefix(settings.keyPrefix),
     concurrency: settings.concurrency,
     lockDuration: settings.lockDurationMs,
+    // Renewed every sixth of the lock (1 s by default; BullMQ's default is half), so a live worker
+    // keeps its job through an event-loop stall of ~5/6 of the lock: the short lock that lets a dead
+    // worker's job be taken over within 10 s must not take a merely busy worker's job (env-schema.ts).
+    lockRenewTime: Math.max(100, Math.floor(settings.lockDurationMs / 6)),
     stalledInterval: settings.stalledIntervalMs,
     // A job whose worker died is re-run (a new fenced attempt) up to attempts - 1 times, then fails.
     maxStalledCount: Math.max(0, settings.attempts - 1),

@@ -1,5 +1,6 @@
 import { fileURLToPath } from "node:url";
 import {
+  continuationOf,
   countPromptCharacters,
   hugeTokens,
   modelOf,
@@ -10,6 +11,7 @@ import {
   type FakeExchange,
   type FakeProviderServer,
   type FakeServerOptions,
+  tokensAfterPrefill,
 } from "./fake-provider-script.ts";
 
 /**
@@ -89,8 +91,11 @@ async function respondAnthropic(exchange: FakeExchange): Promise<void> {
   await exchange.write(event("content_block_start", { type: "content_block_start", index: textIndex, content_block: { type: "text", text: "" } }));
   if (!thinking) await exchange.write(event("ping", { type: "ping" }));
 
-  const tokens =
-    mode === "huge" ? hugeTokens(options.seed, options.hugeReplyBytes) : scriptTokens(options.seed, options.tokenCount);
+  // A prefilled reply (a trailing assistant turn) streams only its rest.
+  const tokens = tokensAfterPrefill(
+    mode === "huge" ? hugeTokens(options.seed, options.hugeReplyBytes) : scriptTokens(options.seed, options.tokenCount),
+    continuationOf(request.body, false),
+  );
   const faulty = mode === "cut" || mode === "reset" || mode === "stall" || mode === "malformed";
   const sendCount = faulty ? Math.min(options.tokensBeforeFault, tokens.length) : tokens.length;
   for (let index = 0; index < sendCount; index++) {

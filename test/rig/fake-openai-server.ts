@@ -1,5 +1,6 @@
 import { fileURLToPath } from "node:url";
 import {
+  continuationOf,
   countPromptCharacters,
   hugeTokens,
   modelOf,
@@ -10,6 +11,7 @@ import {
   type FakeExchange,
   type FakeProviderServer,
   type FakeServerOptions,
+  tokensAfterPrefill,
 } from "./fake-provider-script.ts";
 
 /**
@@ -98,14 +100,18 @@ async function respondOpenAi(exchange: FakeExchange): Promise<void> {
   });
   await exchange.write(chunk([{ index: 0, delta: { role: "assistant", content: "", refusal: null }, logprobs: null, finish_reason: null }]));
 
+  // A continued reply (a trailing assistant turn with continue_final_message) streams only its rest, without reasoning.
+  const prefill = continuationOf(request.body, true);
   // Reasoning first, as vLLM, DeepSeek and Ollama stream it: a delta field of its own, content null.
-  const reasoning = options.reasoningField === undefined ? [] : reasoningTokens(options.seed, options.reasoningTokenCount);
+  const reasoning = options.reasoningField === undefined || prefill !== undefined ? [] : reasoningTokens(options.seed, options.reasoningTokenCount);
   for (const token of reasoning) {
     if (mode === "slow" && !(await exchange.delay(options.slowTokenDelayMs))) return;
     await exchange.write(chunk([{ index: 0, delta: { content: null, [options.reasoningField ?? "reasoning"]: token }, logprobs: null, finish_reason: null }]));
   }
-  const tokens =
-    mode === "huge" ? hugeTokens(options.seed, options.hugeReplyBytes) : scriptTokens(options.seed, options.tokenCount);
+  const tokens = tokensAfterPrefill(
+    mode === "huge" ? hugeTokens(options.seed, options.hugeReplyBytes) : scriptTokens(options.seed, options.tokenCount),
+    prefill,
+  );
   const faulty = mode === "cut" || mode === "reset" || mode === "stall" || mode === "malformed";
   const sendCount = faulty ? Math.min(options.tokensBeforeFault, tokens.length) : tokens.length;
   for (let index = 0; index < sendCount; index++) {

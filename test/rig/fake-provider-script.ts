@@ -58,6 +58,30 @@ export function reasoningTokens(seed: number, count: number): string[] {
   return scriptTokens(seed + 1, count);
 }
 
+/**
+ * The start of a reply a request asks to continue: its trailing assistant turn (Anthropic's
+ * prefill; for an OpenAI-compatible server only with vLLM's `continue_final_message: true`,
+ * as without it a trailing assistant turn is answered, not continued). Undefined otherwise.
+ */
+export function continuationOf(body: unknown, needsSwitch: boolean): string | undefined {
+  const payload = body as { messages?: Array<{ role?: unknown; content?: unknown }>; continue_final_message?: unknown } | undefined;
+  const last = payload?.messages?.at(-1);
+  if (last?.role !== "assistant" || typeof last.content !== "string") return undefined;
+  if (needsSwitch && payload?.continue_final_message !== true) return undefined;
+  return last.content;
+}
+
+/** The tokens after `prefill` when the reply starts with it (the token it ends in is cut), else all of them: a new reply. */
+export function tokensAfterPrefill(tokens: readonly string[], prefill: string | undefined): string[] {
+  if (prefill === undefined || !tokens.join("").startsWith(prefill)) return [...tokens];
+  let length = 0;
+  for (const [index, token] of tokens.entries()) {
+    if (length + token.length > prefill.length) return [token.slice(prefill.length - length), ...tokens.slice(index + 1)];
+    length += token.length;
+  }
+  return [];
+}
+
 /** The "huge" reply as ~1 KB ASCII chunks (so chunk boundaries never split a character). */
 export function hugeTokens(seed: number, totalBytes: number): string[] {
   const random = seededRandom(seed);
