@@ -17,14 +17,13 @@
 
 /**
  * ARGV: publish command, new incarnation (used only if the meta is created), model
- * suffix (`,"model":"…"` or ""), minimum attempt ("" = none), continue-after seq
- * ("" = restart). The minimum lets the caller keep attempt numbers above what
+ * suffix (`,"model":"…"` or ""), minimum attempt ("" = none), "1" to continue the
+ * reply ("" = restart). The minimum lets the caller keep attempt numbers above what
  * PostgreSQL has seen when Redis lost the log (a restart without persistence), so
- * the fencing never goes backwards. With a continue-after seq, a later attempt
- * writes `continue` instead of `reset` if the log still ends at that seq: the
- * caller read the reply up to it and continues it (PROTOCOL.md 4.3); if anything
- * was appended since (a zombie of the old attempt), it restarts with `reset`.
- * Either way the attempt number is bumped first, so the old attempt is fenced.
+ * the fencing never goes backwards. A later attempt that continues writes `continue`
+ * instead of `reset` (PROTOCOL.md 4.3), unless this call creates the log (there is
+ * nothing to continue). The attempt number is bumped first either way, so the old
+ * attempt is fenced, and the reply before this entry is final for the caller to read.
  */
 export const beginAttemptScript = `
 local state = redis.call('HGET', KEYS[2], 'state')
@@ -45,7 +44,7 @@ local continued = 0
 local json
 if attempt == 1 then
   json = '{"type":"start","attempt":1' .. ARGV[3] .. '}'
-elseif ARGV[5] ~= '' and created == 0 and seq - 1 == tonumber(ARGV[5]) then
+elseif ARGV[5] == '1' and created == 0 then
   continued = 1
   json = '{"type":"continue","attempt":' .. attempt .. ARGV[3] .. '}'
 else

@@ -37,22 +37,23 @@ describe("stream log", () => {
     expect((await rejection(log.append("t-lost", 2, [{ type: "text-delta", delta: "stale" }]))).code).toBe("STALE_ATTEMPT");
   });
 
-  it("a retry continues with `continue` only while the log still ends where the caller read it; otherwise `reset`", async () => {
-    const { log } = setup();
-    await log.beginAttempt("t-cont");
+  it("a retry that continues begins with `continue` instead of `reset`, fenced the same; a created log never continues", async () => {
+    const { log, redis } = setup();
+    await log.beginAttempt("t-cont", { continueReply: true });
     const appended = await log.append("t-cont", 1, [{ type: "text-delta", delta: "Hello" }]);
-    const continued = await log.beginAttempt("t-cont", { model: "m", continueAfterSeq: appended.lastSeq });
+    const continued = await log.beginAttempt("t-cont", { model: "m", continueReply: true });
     expect(continued).toMatchObject({ attempt: 2, seq: appended.lastSeq + 1, continued: true });
     expect((await log.read("t-cont", appended.lastSeq))?.entries[0]?.event).toEqual({ type: "continue", attempt: 2, model: "m" });
     // The old attempt is fenced exactly as by a reset.
     expect((await rejection(log.append("t-cont", 1, [{ type: "text-delta", delta: "zombie" }]))).code).toBe("STALE_ATTEMPT");
-    // Something was appended after the caller's read (a zombie before the fence): it restarts instead.
-    const more = await log.append("t-cont", 2, [{ type: "text-delta", delta: " world" }]);
-    const restarted = await log.beginAttempt("t-cont", { continueAfterSeq: more.lastSeq - 1 });
-    expect(restarted).toMatchObject({ attempt: 3, continued: false });
-    expect((await log.read("t-cont", more.lastSeq))?.entries[0]?.event).toMatchObject({ type: "reset", attempt: 3, reason: "retry" });
-    // The first attempt always starts, and a recreated log never continues.
-    expect(await log.beginAttempt("t-cont-new", { continueAfterSeq: 0 })).toMatchObject({ attempt: 1, continued: false });
+    expect(await log.beginAttempt("t-cont")).toMatchObject({ attempt: 3, continued: false });
+    expect((await log.read("t-cont", continued.seq))?.entries[0]?.event).toMatchObject({ type: "reset", attempt: 3, reason: "retry" });
+    // A log lost and recreated has no reply to continue.
+    const keys = log.keys("t-cont");
+    await redis.del(keys.log, keys.meta);
+    const recreated = await log.beginAttempt("t-cont", { minAttempt: 4, continueReply: true });
+    expect(recreated).toMatchObject({ attempt: 4, created: true, continued: false });
+    expect((await log.read("t-cont", 0))?.entries[0]?.event).toMatchObject({ type: "reset", attempt: 4 });
   });
 
   it("makes an append with an expected seq idempotent: a re-sent append writes nothing twice", async () => {

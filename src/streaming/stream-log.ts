@@ -51,7 +51,7 @@ export interface AttemptStarted {
   seq: number;
   /** True when this call created the log (first attempt, or the log was lost and is being replaced). */
   created: boolean;
-  /** True when the attempt began with `continue`: the log's text up to `continueAfterSeq` stays the reply's start. */
+  /** True when the attempt began with `continue`: the reply in the log before `seq` stays its start. */
   continued: boolean;
 }
 
@@ -98,11 +98,11 @@ export interface StreamLog {
   keys(taskId: string): StreamKeys;
   /**
    * Starts attempt 1 (appends `start`) or a retry (appends `reset`), creating the
-   * log if missing. With `continueAfterSeq`, a retry appends `continue` instead when
-   * the log still ends at that seq (the caller has read the reply up to it), else
-   * `reset` (`continued` says which). Rejects with STALE_ATTEMPT when the stream has already ended.
+   * log if missing. With `continueReply`, a retry appends `continue` instead (the
+   * reply so far stays; `continued` says so) unless the log had to be created. Rejects
+   * with STALE_ATTEMPT when the stream has already ended.
    */
-  beginAttempt(taskId: string, options?: { model?: string; minAttempt?: number; continueAfterSeq?: number }): Promise<AttemptStarted>;
+  beginAttempt(taskId: string, options?: { model?: string; minAttempt?: number; continueReply?: boolean }): Promise<AttemptStarted>;
   /**
    * Appends events atomically (one EVALSHA), fenced by attempt. Rejects with
    * STALE_ATTEMPT, EVENT_TOO_LARGE, STREAM_TOO_LARGE or STREAM_NOT_FOUND (the log
@@ -172,7 +172,7 @@ export function createStreamLog(options: StreamLogOptions): StreamLog {
     async beginAttempt(taskId, attemptOptions) {
       const modelSuffix = attemptOptions?.model === undefined ? "" : `,"model":${JSON.stringify(attemptOptions.model)}`;
       const reply = asArray(
-        await runBeginAttempt(redis, writeKeys(taskId), [publishCommand, newIncarnation(), modelSuffix, attemptOptions?.minAttempt ?? "", attemptOptions?.continueAfterSeq ?? ""]),
+        await runBeginAttempt(redis, writeKeys(taskId), [publishCommand, newIncarnation(), modelSuffix, attemptOptions?.minAttempt ?? "", attemptOptions?.continueReply === true ? "1" : ""]),
       );
       if (reply[0] === "ENDED") throw new SluiceError("STALE_ATTEMPT", "The stream has already ended; no new attempt can start.");
       if (reply[0] !== "OK") throw unexpectedReply(reply);
