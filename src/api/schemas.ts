@@ -42,6 +42,13 @@ export const messageView = z.object({
   taskId: z.string().nullable(),
   usage: z.object({ inputTokens: z.number(), outputTokens: z.number() }).nullable(),
   error: z.object({ code: z.string(), message: z.string() }).nullable(),
+  reasoning: z
+    .object({
+      text: z.string(),
+      durationMs: z.number().int().nullable().describe("From the first reasoning delta to the answer's first, as the worker saw it"),
+    })
+    .nullable()
+    .describe("The model's visible reasoning before `content`, once the reply is saved; null when it gave none. Never sent back to the model."),
 });
 
 export const conversationView = z.object({
@@ -52,7 +59,8 @@ export const conversationView = z.object({
 });
 
 export const generationAccepted = z.object({
-  userMessage: messageView.optional(),
+  // An Idempotency-Key replay answers the response recorded before `reasoning` existed (a user message has none).
+  userMessage: messageView.partial({ reasoning: true }).optional(),
   assistantMessage: z.object({ id: z.uuid(), status: messageView.shape.status }),
   taskId: z.string(),
   streamUrl: z.string(),

@@ -21,6 +21,8 @@ export interface MessageView {
   taskId: string | null;
   usage: { inputTokens: number; outputTokens: number } | null;
   error: { code: string; message: string } | null;
+  /** The reasoning before `content` (PROTOCOL.md 3, `reasoning-delta`); null when there was none. */
+  reasoning: { text: string; durationMs: number | null } | null;
 }
 
 export function presentConversation(row: ConversationRow): ConversationView {
@@ -39,6 +41,7 @@ export function presentMessage(row: MessageRow): MessageView {
     taskId: row.taskId,
     usage: row.inputTokens === null || row.outputTokens === null ? null : { inputTokens: row.inputTokens, outputTokens: row.outputTokens },
     error: row.errorCode ? { code: row.errorCode, message: row.errorMessage ?? "" } : null,
+    reasoning: row.reasoning === "" ? null : { text: row.reasoning, durationMs: row.reasoningDurationMs },
   };
 }
 

@@ -19,6 +19,8 @@ export interface UiChatHistoryMessage {
   id: string;
   role: "user" | "assistant";
   content: string;
+  /** "" when the reply had none. */
+  reasoning: string;
   status: string;
 }
 
@@ -113,7 +115,7 @@ export function createUiChatsService(dependencies: {
       const rows = await messages.listForConversation(conversationId);
       return rows
         .filter((row) => row.role === "user" || !isActiveStatus(row.status))
-        .map((row) => ({ id: row.id, role: row.role, content: row.content, status: row.status }));
+        .map((row) => ({ id: row.id, role: row.role, content: row.content, reasoning: row.reasoning, status: row.status }));
     },
   };
 }

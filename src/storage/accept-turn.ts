@@ -115,6 +115,9 @@ function toMessageRow(row: OutcomeRow): MessageRow {
     ...rest,
     id,
     role,
+    // A new turn has no reasoning yet (the final save writes it).
+    reasoning: "",
+    reasoningDurationMs: null,
     // PGlite and node-postgres both parse timestamptz, but a JSON round trip would not: accept either.
     createdAt: new Date(row.createdAt),
     updatedAt: new Date(row.updatedAt),

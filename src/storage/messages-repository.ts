@@ -30,6 +30,9 @@ export interface TaskRecord {
 export interface FinalResult {
   status: FinalStatus;
   content: string;
+  /** The reasoning before the answer (schema.ts); "" when absent. */
+  reasoning?: string;
+  reasoningDurationMs?: number | null;
   lastSeq: number | null;
   inputTokens: number | null;
   outputTokens: number | null;
@@ -82,6 +85,8 @@ export function createMessagesRepository(db: Db): MessagesRepository {
   const finalSet = (result: FinalResult) => ({
     status: result.status,
     content: result.content,
+    reasoning: result.reasoning ?? "",
+    reasoningDurationMs: result.reasoningDurationMs ?? null,
     lastSeq: result.lastSeq,
     inputTokens: result.inputTokens,
     outputTokens: result.outputTokens,
@@ -113,6 +118,8 @@ export function createMessagesRepository(db: Db): MessagesRepository {
     .set({
       status: sql`${sql.placeholder("status")}::text`,
       content: sql`${sql.placeholder("content")}::text`,
+      reasoning: sql`${sql.placeholder("reasoning")}::text`,
+      reasoningDurationMs: sql`${sql.placeholder("reasoningDurationMs")}::int`,
       lastSeq: sql`${sql.placeholder("lastSeq")}::int`,
       inputTokens: sql`${sql.placeholder("inputTokens")}::int`,
       outputTokens: sql`${sql.placeholder("outputTokens")}::int`,
@@ -138,7 +145,7 @@ export function createMessagesRepository(db: Db): MessagesRepository {
     },
     beginAttempt: async (taskId, attempt) => (await beginAttemptStatement.execute({ taskId, attempt }))[0],
     finish: async (taskId, attempt, result) => {
-      const updated = await finishStatement.execute({ taskId, attempt, ...result });
+      const updated = await finishStatement.execute({ taskId, attempt, ...result, reasoning: result.reasoning ?? "", reasoningDurationMs: result.reasoningDurationMs ?? null });
       if (updated.length > 0) return "saved";
       const [existing] = await db.select({ status: messages.status, attempt: messages.attempt }).from(messages).where(eq(messages.taskId, taskId));
       if (!existing) return "missing";

@@ -57,7 +57,15 @@ export const messages = pgTable(
     /** Denormalised owner, so a task id resolves to its owner in one indexed lookup. */
     userId: uuid("user_id").notNull().references(() => users.id, { onDelete: "cascade" }),
     role: text("role", { enum: messageRoles }).notNull(),
+    /** The answer: what search, history and the model's next prompt read. */
     content: text("content").notNull().default(""),
+    /**
+     * The model's visible reasoning, the part before `content` (PROTOCOL.md 3, `reasoning-delta`);
+     * shown under "Thinking", never sent back to the model.
+     */
+    reasoning: text("reasoning").notNull().default(""),
+    /** From the first reasoning delta to the answer's first (or the last reasoning delta), as the worker saw it; null without reasoning. */
+    reasoningDurationMs: integer("reasoning_duration_ms"),
     status: text("status", { enum: messageStatuses }).notNull(),
     /** The generation's task id (= BullMQ job id = stream id); assistant messages only. */
     taskId: text("task_id").unique(),

@@ -7,6 +7,7 @@ export interface StoredCompletion {
   createdAt: Date;
   status: (typeof messages.$inferSelect)["status"];
   content: string;
+  reasoning: string;
   model: string | null;
   inputTokens: number | null;
   outputTokens: number | null;
@@ -34,6 +35,7 @@ export function createStoredCompletionsRepository(db: Db): StoredCompletionsRepo
           createdAt: storedCompletions.createdAt,
           status: messages.status,
           content: messages.content,
+          reasoning: messages.reasoning,
           model: messages.model,
           inputTokens: messages.inputTokens,
           outputTokens: messages.outputTokens,

@@ -62,7 +62,7 @@ async function settleWithoutRunning(dependencies: { streamLog: StreamLog; messag
   const saved = task && attempt > 1 ? (await dependencies.messages.listForConversation(task.conversationId)).find((row) => row.id === task.messageId) : undefined;
   if (saved) {
     try {
-      await appendSavedText(dependencies.streamLog, taskId, attempt, saved.content);
+      await appendSavedText(dependencies.streamLog, taskId, attempt, saved.content, saved.reasoning);
     } catch (error) {
       if (isSluiceError(error) && error.code === "STALE_ATTEMPT") return;
       throw error;

@@ -13,7 +13,7 @@ import { beginFencedAttempt } from "./begin-fenced-attempt.ts";
 import type { CancelWatcher } from "./cancel-watcher.ts";
 import type { GenerationMetrics } from "./generation-metrics.ts";
 import { saveAndEnd, type Outcome } from "./save-and-end.ts";
-import { loggedText } from "./saved-text.ts";
+import { loggedReply } from "./saved-text.ts";
 import { streamProvider } from "./stream-provider.ts";
 
 export type { GenerationMetrics } from "./generation-metrics.ts";
@@ -87,6 +87,7 @@ export function createGenerationJob(
     const startedAt = clock.monotonicMs();
     const providerSpan = startSpan("provider call", { kind: SpanKind.CLIENT, attributes: { "gen_ai.request.model": data.model, "sluice.attempt": started.attempt } });
     let text: string;
+    let reasoning: { text: string; durationMs: number | null };
     let usage: { inputTokens: number; outputTokens: number } | undefined;
     let outcome: Outcome;
     try {
@@ -105,6 +106,7 @@ export function createGenerationJob(
         metrics: dependencies.metrics,
       });
       ({ text, usage } = provided);
+      reasoning = { text: provided.reasoning, durationMs: provided.reasoningDurationMs };
       outcome = provided.failure ? { status: "failed", error: provided.failure } : { status: "completed" };
       // Judge the attempt. A failed flush is recorded in writer.failure.
       if (!shutdown.aborted) await writer.flush().catch(() => undefined);
@@ -118,8 +120,10 @@ export function createGenerationJob(
         const failure = redisFailure(writer.failure);
         outcome = { status: "failed", error: { code: failure.code, message: failure.message } };
         // Save what clients saw, not deltas the log refused (reads still work when Redis is full).
-        const seen = text;
-        text = await loggedText(streamLog, taskId, started.seq).catch(() => seen);
+        const seen = { text, reasoning: reasoning.text };
+        const logged = await loggedReply(streamLog, taskId, started.seq).catch(() => seen);
+        text = logged.text;
+        reasoning = { ...reasoning, text: logged.reasoning };
       } else if (cancel.signal.aborted) {
         outcome = { status: "cancelled" };
       } else if (shutdown.aborted) {
@@ -136,7 +140,7 @@ export function createGenerationJob(
       providerSpan.end();
     }
 
-    const { ended, lastSeq } = await saveAndEnd(dependencies, { taskId, model: data.model, messageId: task.messageId, started, writer, log, shutdown }, { outcome, text, usage });
+    const { ended, lastSeq } = await saveAndEnd(dependencies, { taskId, model: data.model, messageId: task.messageId, started, writer, log, shutdown }, { outcome, text, reasoning, usage });
     if (!ended) return "done";
     dependencies.metrics?.generations.inc({ status: outcome.status });
     log.info({ status: outcome.status, chunks: lastSeq, characters: text.length, durationMs: clock.monotonicMs() - startedAt, errorCode: outcome.error?.code }, "stream completed");

@@ -97,10 +97,10 @@ export async function endFailedGeneration(
   const { messages, streamLog } = dependencies;
   const { taskId, messageId } = task;
   const meta = await streamLog.inspect(taskId);
-  const content = meta && meta.state === "live" ? await textAfterLastReset(streamLog, taskId) : "";
+  const { content, reasoning } = meta && meta.state === "live" ? await textAfterLastReset(streamLog, taskId) : { content: "", reasoning: "" };
   const error = { code, message: errorCatalog[code].message };
   const saved = await messages.forceFinish(taskId, {
-    status: "failed", content, lastSeq: meta?.lastSeq ?? null, inputTokens: null, outputTokens: null, errorCode: code, errorMessage: error.message,
+    status: "failed", content, reasoning, lastSeq: meta?.lastSeq ?? null, inputTokens: null, outputTokens: null, errorCode: code, errorMessage: error.message,
   });
   if (saved) {
     await streamLog.forceEnd(taskId, { status: "failed", error, messageId });
@@ -115,16 +115,20 @@ export async function endFailedGeneration(
   return "already-final";
 }
 
-/** The text a client holds after reading the whole log: the deltas after the last `start` or `reset`. */
-async function textAfterLastReset(streamLog: StreamLog, taskId: string): Promise<string> {
-  let text = "";
+/** The text and reasoning a client holds after reading the whole log: the deltas after the last `start` or `reset`. */
+async function textAfterLastReset(streamLog: StreamLog, taskId: string): Promise<{ content: string; reasoning: string }> {
+  let content = "";
+  let reasoning = "";
   for (let afterSeq = 0; ; ) {
     const page = await streamLog.read(taskId, afterSeq);
     const last = page?.entries.at(-1);
-    if (!page || !last) return text;
+    if (!page || !last) return { content, reasoning };
     for (const { event } of page.entries) {
-      if (event.type === "start" || event.type === "reset") text = "";
-      else if (event.type === "text-delta") text += event.delta;
+      if (event.type === "start" || event.type === "reset") {
+        content = "";
+        reasoning = "";
+      } else if (event.type === "text-delta") content += event.delta;
+      else if (event.type === "reasoning-delta") reasoning += event.delta;
     }
     afterSeq = last.seq;
   }

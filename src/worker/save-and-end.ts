@@ -27,7 +27,7 @@ const endRetryBudgetMs = 60_000;
 export async function saveAndEnd(
   dependencies: { streamLog: StreamLog; messages: MessagesRepository; clock: Clock; finalSaveRetryMs: number },
   attempt: { taskId: string; model: string; messageId: string; started: AttemptStarted; writer: StreamWriter; log: Logger; shutdown: AbortSignal },
-  result: { outcome: Outcome; text: string; usage: { inputTokens: number; outputTokens: number } | undefined },
+  result: { outcome: Outcome; text: string; reasoning?: { text: string; durationMs: number | null }; usage: { inputTokens: number; outputTokens: number } | undefined },
 ): Promise<{ ended: boolean; lastSeq: number | null }> {
   const { streamLog, messages, clock } = dependencies;
   const { taskId, started, writer, log } = attempt;
@@ -38,6 +38,8 @@ export async function saveAndEnd(
       messages.finish(taskId, started.attempt, {
         status: outcome.status,
         content: text,
+        reasoning: result.reasoning?.text ?? "",
+        reasoningDurationMs: result.reasoning?.durationMs ?? null,
         lastSeq,
         inputTokens: usage?.inputTokens ?? null,
         outputTokens: usage?.outputTokens ?? null,
@@ -75,7 +77,7 @@ export async function saveAndEnd(
     // The log was lost after the save: recreate it (clients get `reset`) with the saved text and the end.
     // A retry begins yet another attempt, whose `reset` drops a half-written replay.
     const again = await streamLog.beginAttempt(taskId, { model: attempt.model, minAttempt: started.attempt + 1 });
-    await appendSavedText(streamLog, taskId, again.attempt, text);
+    await appendSavedText(streamLog, taskId, again.attempt, text, result.reasoning?.text);
     await streamLog.end(taskId, again.attempt, endOutcome);
   });
   return { ended: true, lastSeq };

@@ -25,7 +25,8 @@ const chatParams = z.object({ id: chatId });
 const uiMessageView = z.object({
   id: z.string(),
   role: z.enum(["user", "assistant"]),
-  parts: z.array(z.object({ type: z.literal("text"), text: z.string() })),
+  // Ordered as the stream sends them: the reasoning (AI SDK ReasoningUIPart), then the text.
+  parts: z.array(z.union([z.object({ type: z.literal("reasoning"), text: z.string(), state: z.literal("done") }), z.object({ type: z.literal("text"), text: z.string() })])),
   metadata: z.object({ status: z.string() }),
 });
 
@@ -118,7 +119,10 @@ export function registerUiChatRoutes(app: App, dependencies: UiChatRouteDependen
       (await chats.history(currentUser(request).id, request.params.id)).map((message) => ({
         id: message.id,
         role: message.role,
-        parts: message.content === "" ? [] : [{ type: "text" as const, text: message.content }],
+        parts: [
+          ...(message.reasoning === "" ? [] : [{ type: "reasoning" as const, text: message.reasoning, state: "done" as const }]),
+          ...(message.content === "" ? [] : [{ type: "text" as const, text: message.content }]),
+        ],
         metadata: { status: message.status },
       })),
   );

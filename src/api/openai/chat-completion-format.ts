@@ -4,7 +4,8 @@ import { openAiErrorBody, type OpenAiErrorBody } from "./openai-errors.ts";
 
 /**
  * The one log of a generation presented as OpenAI Chat Completions (PROTOCOL.md section 10):
- * `start` → the role chunk, `text-delta` → a content chunk, `usage` → remembered, `end` →
+ * `start` → the role chunk, `text-delta` → a content chunk, `reasoning-delta` → a chunk with
+ * `delta.reasoning_content` (as vLLM and DeepSeek send it), `usage` → remembered, `end` →
  * the finish chunk, the usage chunk (with `stream_options.include_usage`) and `[DONE]`;
  * a failed `end` → an `{"error":…}` event, which the SDK throws as an APIError.
  */
@@ -78,9 +79,10 @@ export function createChunkStream(identity: CompletionIdentity, options: { inclu
         finished = true;
         return frame(openAiErrorBody(500, "The generation was restarted after part of its text was sent; retry the request.", "GENERATION_RESTARTED"));
       case "text-delta":
+      case "reasoning-delta":
         if (event.delta === "") return "";
         textSent = true;
-        return roleChunk() + chunk({ content: event.delta }, null);
+        return roleChunk() + chunk(event.type === "text-delta" ? { content: event.delta } : { reasoning_content: event.delta }, null);
       case "usage":
         usage = toUsage(event.inputTokens, event.outputTokens);
         return "";
@@ -93,7 +95,7 @@ export function createChunkStream(identity: CompletionIdentity, options: { inclu
         return roleChunk() + chunk({}, "stop") + usageChunk + "data: [DONE]\n\n";
       }
       default:
-        // reasoning-delta and future types have no Chat Completions counterpart.
+        // Future types have no Chat Completions counterpart.
         return "";
     }
   };
@@ -112,9 +114,16 @@ export function createChunkStream(identity: CompletionIdentity, options: { inclu
   };
 }
 
-/** Non-streaming: the text after the last `start`/`reset` and the last usage, until `end`. */
-export function createCompletionCollector(): { push(entries: readonly LogEntry[]): void; readonly end: EndEvent | undefined; readonly text: string; readonly usage: Usage | null } {
+/** Non-streaming: the text and reasoning after the last `start`/`reset` and the last usage, until `end`. */
+export function createCompletionCollector(): {
+  push(entries: readonly LogEntry[]): void;
+  readonly end: EndEvent | undefined;
+  readonly text: string;
+  readonly reasoning: string;
+  readonly usage: Usage | null;
+} {
   let text = "";
+  let reasoning = "";
   let usage: Usage | null = null;
   let end: EndEvent | undefined;
   return {
@@ -123,8 +132,10 @@ export function createCompletionCollector(): { push(entries: readonly LogEntry[]
         if (end) return;
         if (event.type === "reset") {
           text = "";
+          reasoning = "";
           usage = null;
         } else if (event.type === "text-delta") text += event.delta;
+        else if (event.type === "reasoning-delta") reasoning += event.delta;
         else if (event.type === "usage") usage = toUsage(event.inputTokens, event.outputTokens);
         else if (event.type === "end") end = event;
       }
@@ -135,6 +146,9 @@ export function createCompletionCollector(): { push(entries: readonly LogEntry[]
     get text() {
       return text;
     },
+    get reasoning() {
+      return reasoning;
+    },
     get usage() {
       return usage;
     },
@@ -142,14 +156,16 @@ export function createCompletionCollector(): { push(entries: readonly LogEntry[]
 }
 
 /** A `chat.completion` object, as `POST` (non-streaming) and `GET /v1/chat/completions/{id}` answer. */
-export function chatCompletion(identity: CompletionIdentity, reply: { text: string; usage: Usage | null; finishReason: string }): Record<string, unknown> {
+export function chatCompletion(identity: CompletionIdentity, reply: { text: string; reasoning: string; usage: Usage | null; finishReason: string }): Record<string, unknown> {
+  // `reasoning_content` only when there is some, as vLLM and DeepSeek answer.
+  const reasoning = reply.reasoning === "" ? {} : { reasoning_content: reply.reasoning };
   return {
     id: identity.id,
     object: "chat.completion",
     created: identity.created,
     model: identity.model,
     system_fingerprint: null,
-    choices: [{ index: 0, message: { role: "assistant", content: reply.text, refusal: null, annotations: [] }, logprobs: null, finish_reason: reply.finishReason }],
+    choices: [{ index: 0, message: { role: "assistant", content: reply.text, ...reasoning, refusal: null, annotations: [] }, logprobs: null, finish_reason: reply.finishReason }],
     usage: reply.usage ?? toUsage(0, 0),
   };
 }

@@ -70,7 +70,7 @@ export function registerChatCompletionRoutes(v1: App, dependencies: ChatCompleti
         return reply.status(failure.status).send(failure.body);
       }
       const usage = stored.inputTokens === null || stored.outputTokens === null ? null : toUsage(stored.inputTokens, stored.outputTokens);
-      return chatCompletion(identity, { text: stored.content, usage, finishReason: "stop" });
+      return chatCompletion(identity, { text: stored.content, reasoning: stored.reasoning, usage, finishReason: "stop" });
     },
   );
 
@@ -78,12 +78,12 @@ export function registerChatCompletionRoutes(v1: App, dependencies: ChatCompleti
   const collectCompletion = async (reply: FastifyReply, taskId: string, identity: CompletionIdentity): Promise<unknown> => {
     const collected = await collectGeneration(reply, hub, taskId);
     if (!collected) return reply.hijack();
-    const { text, usage, end } = collected;
+    const { text, reasoning, usage, end } = collected;
     if (end.status === "failed") {
       const failure = generationFailure(end);
       return reply.status(failure.status).send(failure.body);
     }
-    return chatCompletion(identity, { text, usage, finishReason: "stop" });
+    return chatCompletion(identity, { text, reasoning, usage, finishReason: "stop" });
   };
 
   /** Server-sent `chat.completion.chunk`s as the log grows, then `[DONE]`. */

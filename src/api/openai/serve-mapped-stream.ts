@@ -94,7 +94,7 @@ export async function serveMappedStream(options: MappedStreamOptions): Promise<v
  * and the `end`. The client leaving stops only this reading (undefined: the route answers
  * nothing, after `reply.hijack()`); a hub that lets go first (shutdown) is a 503 to retry.
  */
-export async function collectGeneration(reply: FastifyReply, hub: StreamHub, taskId: string): Promise<{ text: string; usage: ReturnType<typeof createCompletionCollector>["usage"]; end: EndEvent } | undefined> {
+export async function collectGeneration(reply: FastifyReply, hub: StreamHub, taskId: string): Promise<{ text: string; reasoning: string; usage: ReturnType<typeof createCompletionCollector>["usage"]; end: EndEvent } | undefined> {
   const collector = createCompletionCollector();
   const watch = await watchGeneration({ hub, taskId, onEntries: (entries) => (collector.push(entries), true) });
   const onClose = (): void => watch.close();
@@ -111,5 +111,5 @@ export async function collectGeneration(reply: FastifyReply, hub: StreamHub, tas
   // The client went away: nobody to answer (the generation runs on); the route sends nothing.
   if (!end && (reply.raw.closed || reply.raw.destroyed)) return undefined;
   if (!end) throw new SluiceError("SERVICE_UNAVAILABLE", "The server stopped reading the generation; retry.", { details: { retryAfterSeconds: 1 } });
-  return { text: collector.text, usage: collector.usage, end };
+  return { text: collector.text, reasoning: collector.reasoning, usage: collector.usage, end };
 }
