@@ -48,6 +48,8 @@ export interface Message {
   error: ErrorInfo | null;
   /** Tokens in (the prompt) and out (the reply), on finished assistant messages. */
   usage?: { inputTokens: number; outputTokens: number } | null;
+  /** The model's reasoning before `content`, on saved replies that had some. */
+  reasoning?: { text: string; durationMs: number | null } | null;
 }
 
 export interface ActiveGeneration {

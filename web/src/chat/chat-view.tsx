@@ -4,7 +4,9 @@ import type { ApiClient } from "../api/create-api-client.ts";
 import { ErrorNotice } from "../ui/error-notice.tsx";
 import { Composer } from "./composer.tsx";
 import { ConnectionStatus } from "./connection-status.tsx";
+import { liveReasoningDurationMs, type LiveReply } from "./live-reply.ts";
 import { MessageView } from "./message-view.tsx";
+import type { ReasoningViewProps } from "./reasoning-view.tsx";
 import { useConversation } from "./use-conversation.ts";
 import { useStickToBottom } from "./use-stick-to-bottom.ts";
 
@@ -22,7 +24,7 @@ export function ChatView({ api, conversationId, model, onConversationsChanged, h
   const controller = useConversation(api, conversationId, onConversationsChanged);
   const { conversation, live, loadError, actionError, generating } = controller;
   const scrollRef = useRef<HTMLDivElement>(null);
-  const { release: releaseStickToBottom } = useStickToBottom(scrollRef, [conversation?.messages.length, live?.text.length, live?.status]);
+  const { release: releaseStickToBottom } = useStickToBottom(scrollRef, [conversation?.messages.length, live?.text.length, live?.reasoning.length, live?.status]);
   const [highlightedId, setHighlightedId] = useState<string | null>(null);
   const loaded = conversation !== null;
 
@@ -68,6 +70,7 @@ export function ChatView({ api, conversationId, model, onConversationsChanged, h
                   status={streamed ? streamed.status : message.status}
                   error={streamed ? (streamed.error ?? message.error) : message.error}
                   model={message.role === "assistant" ? message.model : null}
+                  reasoning={streamed ? liveReasoning(streamed) : savedReasoning(message.reasoning)}
                   onRegenerate={finished ? () => void controller.regenerate() : undefined}
                 />
               );
@@ -91,4 +94,14 @@ export function ChatView({ api, conversationId, model, onConversationsChanged, h
       </div>
     </>
   );
+}
+
+function liveReasoning(reply: LiveReply): ReasoningViewProps | null {
+  if (reply.reasoning === "") return null;
+  return { text: reply.reasoning, durationMs: liveReasoningDurationMs(reply), thinking: !reply.ended && reply.text === "", startedAtMs: reply.reasoningStartedAtMs };
+}
+
+function savedReasoning(reasoning: { text: string; durationMs: number | null } | null | undefined): ReasoningViewProps | null {
+  if (!reasoning || reasoning.text === "") return null;
+  return { text: reasoning.text, durationMs: reasoning.durationMs, thinking: false, startedAtMs: null };
 }

@@ -10,11 +10,20 @@ import type { ErrorInfo, MessageStatus } from "../api/types.ts";
  *    new attempt's deltas rebuild it from the start.
  * A reply opened without a cursor therefore starts from empty text and is rebuilt
  * entirely from the log, never stitched onto a saved partial.
+ * Reasoning (`reasoning-delta`) builds its own text by the same rules; its duration is
+ * measured here, from the first reasoning delta to the answer's first (or the last
+ * reasoning delta), as this client received them (the saved message has the worker's).
  */
 export interface LiveReply {
   readonly messageId: string;
   readonly taskId: string;
   readonly text: string;
+  /** The model's visible reasoning so far; "" when it sent none. */
+  readonly reasoning: string;
+  /** When the first reasoning delta arrived (ms, Date.now()); null before any. */
+  readonly reasoningStartedAtMs: number | null;
+  /** When the reasoning ended: the answer's first delta, else the last reasoning delta. */
+  readonly reasoningEndedAtMs: number | null;
   readonly status: MessageStatus;
   readonly error: ErrorInfo | null;
   /** The last applied cursor, sent as `lastEventId` when the stream is reopened. */
@@ -31,6 +40,8 @@ export interface StreamEvent {
   readonly id: string;
   /** The parsed `data:` JSON. */
   readonly data: unknown;
+  /** When it arrived (ms); Date.now() when absent. */
+  readonly receivedAtMs?: number;
 }
 
 export function createLiveReply(messageId: string, taskId: string): LiveReply {
@@ -38,6 +49,9 @@ export function createLiveReply(messageId: string, taskId: string): LiveReply {
     messageId,
     taskId,
     text: "",
+    reasoning: "",
+    reasoningStartedAtMs: null,
+    reasoningEndedAtMs: null,
     status: "pending",
     error: null,
     lastEventId: null,
@@ -65,10 +79,24 @@ function applyEventBody(reply: LiveReply, event: StreamEvent): LiveReply {
     case "start":
       return { ...reply, status: "streaming" };
     case "reset":
-      return { ...reply, text: "", status: "streaming" };
+      return { ...reply, text: "", reasoning: "", reasoningStartedAtMs: null, reasoningEndedAtMs: null, status: "streaming" };
     case "text-delta": {
       const delta = typeof data.delta === "string" ? data.delta : "";
-      return { ...reply, text: reply.text + delta, status: "streaming" };
+      // The answer's first delta ends the reasoning.
+      const endsReasoning = reply.text === "" && delta !== "" && reply.reasoningStartedAtMs !== null;
+      return { ...reply, text: reply.text + delta, status: "streaming", ...(endsReasoning ? { reasoningEndedAtMs: receivedAt(event) } : {}) };
+    }
+    case "reasoning-delta": {
+      const delta = typeof data.delta === "string" ? data.delta : "";
+      if (delta === "") return reply;
+      const now = receivedAt(event);
+      return {
+        ...reply,
+        reasoning: reply.reasoning + delta,
+        status: "streaming",
+        reasoningStartedAtMs: reply.reasoningStartedAtMs ?? now,
+        reasoningEndedAtMs: reply.text === "" ? now : reply.reasoningEndedAtMs,
+      };
     }
     case "end": {
       const status = typeof data.status === "string" && terminalStatuses.has(data.status) ? (data.status as MessageStatus) : "failed";
@@ -78,6 +106,16 @@ function applyEventBody(reply: LiveReply, event: StreamEvent): LiveReply {
       // `usage` and event types added later carry no text.
       return reply;
   }
+}
+
+function receivedAt(event: StreamEvent): number {
+  return event.receivedAtMs ?? Date.now();
+}
+
+/** The live reasoning's duration so far (ms), or null before any reasoning arrived. */
+export function liveReasoningDurationMs(reply: LiveReply): number | null {
+  if (reply.reasoningStartedAtMs === null) return null;
+  return (reply.reasoningEndedAtMs ?? reply.reasoningStartedAtMs) - reply.reasoningStartedAtMs;
 }
 
 function readError(value: unknown): ErrorInfo | null {

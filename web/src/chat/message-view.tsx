@@ -1,6 +1,7 @@
 import { memo, useMemo, type MouseEvent } from "react";
 import type { ErrorInfo, MessageStatus } from "../api/types.ts";
 import { ErrorNotice } from "../ui/error-notice.tsx";
+import { ReasoningView, type ReasoningViewProps } from "./reasoning-view.tsx";
 import { renderMarkdown } from "./render-markdown.ts";
 
 export interface MessageViewProps {
@@ -14,11 +15,13 @@ export interface MessageViewProps {
   status: MessageStatus;
   error: ErrorInfo | null;
   model: string | null;
+  /** The reasoning before the answer (live or saved); null when there is none. */
+  reasoning?: ReasoningViewProps | null | undefined;
   /** Offered on the last assistant reply once it has finished. */
   onRegenerate?: (() => void) | undefined;
 }
 
-export const MessageView = memo(function MessageView({ id, highlighted, usage, role, content, status, error, model, onRegenerate }: MessageViewProps) {
+export const MessageView = memo(function MessageView({ id, highlighted, usage, role, content, status, error, model, reasoning, onRegenerate }: MessageViewProps) {
   const highlight = highlighted ? " message-highlighted" : "";
   if (role === "user") {
     return (
@@ -27,7 +30,7 @@ export const MessageView = memo(function MessageView({ id, highlighted, usage, r
       </article>
     );
   }
-  const waiting = (status === "pending" || status === "streaming") && content.length === 0;
+  const waiting = (status === "pending" || status === "streaming") && content.length === 0 && !reasoning;
   return (
     <article
       className={`message message-assistant status-${status}${highlight}`}
@@ -40,6 +43,7 @@ export const MessageView = memo(function MessageView({ id, highlighted, usage, r
     >
       <div className="assistant-avatar" aria-hidden="true" />
       <div className="assistant-body">
+        {reasoning && <ReasoningView {...reasoning} />}
         {waiting ? (
           <div className="typing" aria-label="Writing a reply">
             <span />
