@@ -2,22 +2,29 @@ import type { Logger } from "pino";
 import { isSluiceError } from "../errors/catalog.ts";
 import type { GenerationJobData } from "../queue/generation-queue.ts";
 import { isActiveStatus, type FinalResult, type HistoryTurn, type MessagesRepository, type TaskRecord } from "../storage/messages-repository.ts";
+import type { LlmProvider } from "../llm/llm-provider.ts";
 import type { AttemptStarted, StreamLog } from "../streaming/index.ts";
+import { replyBefore, type KeptReply } from "./reply-so-far.ts";
 import { appendSavedText } from "./saved-text.ts";
 
 export interface FencedAttempt {
   started: AttemptStarted;
   task: TaskRecord & { history: HistoryTurn[] };
+  /** Set when the attempt continues the reply (`continue`): what the log already holds of it. */
+  kept: KeptReply | undefined;
 }
 
+type Dependencies = { streamLog: StreamLog; messages: MessagesRepository; provider: Pick<LlmProvider, "continuesReplies"> };
+
 /**
- * Step 1 of an attempt: begin it in the log (the fencing epoch; clients see `start`
- * or `reset`), then take the PostgreSQL row for the same attempt, which returns the
- * prompt's history. Undefined when there is nothing to run: the log already ended,
- * or the row is final, gone or a newer attempt's (the log is then made to agree).
+ * Step 1 of an attempt: begin it in the log (the fencing epoch; clients see `start`,
+ * `reset`, or `continue` when the provider can continue the reply, PROTOCOL.md 4.3),
+ * then take the PostgreSQL row for the same attempt, which returns the prompt's history.
+ * Undefined when there is nothing to run: the log already ended, or the row is final,
+ * gone or a newer attempt's (the log is then made to agree).
  */
 export async function beginFencedAttempt(
-  dependencies: { streamLog: StreamLog; messages: MessagesRepository },
+  dependencies: Dependencies,
   data: GenerationJobData,
   minAttempt: number | undefined,
   log: Logger,
@@ -25,8 +32,25 @@ export async function beginFencedAttempt(
   const { streamLog, messages } = dependencies;
   const { taskId } = data;
   let started;
+  let kept: KeptReply | undefined;
   try {
-    started = await streamLog.beginAttempt(taskId, { model: data.model, ...(minAttempt === undefined ? {} : { minAttempt }) });
+    started = await streamLog.beginAttempt(taskId, {
+      model: data.model,
+      ...(minAttempt === undefined ? {} : { minAttempt }),
+      ...(dependencies.provider.continuesReplies === true ? { continueReply: true } : {}),
+    });
+    if (started.continued) {
+      // Fenced by the begin: no older attempt can add to what is read here.
+      kept = await replyBefore(streamLog, taskId, started.seq);
+      if (kept.text === "" && kept.reasoning !== "") {
+        // It died while thinking: there is no answer to continue, and a second line of thought
+        // after a cut-off first reads as nonsense. Restart it (`reset`, another attempt).
+        started = await streamLog.beginAttempt(taskId, { model: data.model });
+        kept = undefined;
+      } else {
+        log.info({ attempt: started.attempt, keptCharacters: kept.text.length }, "continuing the reply of an attempt that died");
+      }
+    }
   } catch (error) {
     if (isSluiceError(error) && error.code === "STALE_ATTEMPT") return undefined; // the log already ended
     throw error;
@@ -42,14 +66,15 @@ export async function beginFencedAttempt(
     }
   }
   if (!task) {
-    await settleWithoutRunning(dependencies, taskId, started.attempt, log);
+    await settleWithoutRunning(dependencies, taskId, started, log);
     return undefined;
   }
-  return { started, task };
+  return { started, task, kept: started.continued ? kept : undefined };
 }
 
 /** The PostgreSQL row is final, gone, or owned by a newer attempt: make sure the log agrees and stop. */
-async function settleWithoutRunning(dependencies: { streamLog: StreamLog; messages: MessagesRepository }, taskId: string, attempt: number, log: Logger): Promise<void> {
+async function settleWithoutRunning(dependencies: Dependencies, taskId: string, started: AttemptStarted, log: Logger): Promise<void> {
+  const { attempt } = started;
   const task = await dependencies.messages.findTask(taskId);
   if (task && isActiveStatus(task.status)) {
     log.warn({ attempt: task.attempt }, "a newer attempt owns this task; stopping");
@@ -59,7 +84,8 @@ async function settleWithoutRunning(dependencies: { streamLog: StreamLog; messag
   // This attempt's `reset` told every client to drop the text of the attempt that saved the message
   // (it lost its lock between the save and `end`); send the saved text again, so that the text after
   // the last reset is the saved message (PROTOCOL.md 3.2). Chunks stay under the event size limit.
-  const saved = task && attempt > 1 ? (await dependencies.messages.listForConversation(task.conversationId)).find((row) => row.id === task.messageId) : undefined;
+  // After a `continue` nothing was dropped: the log holds the saved reply already.
+  const saved = task && attempt > 1 && !started.continued ? (await dependencies.messages.listForConversation(task.conversationId)).find((row) => row.id === task.messageId) : undefined;
   if (saved) {
     try {
       await appendSavedText(dependencies.streamLog, taskId, attempt, saved.content, saved.reasoning);

@@ -71,7 +71,7 @@ export function createGenerationJob(
     const log = logger.child({ taskId });
     const fenced = await beginFencedAttempt(dependencies, data, minAttempt, log);
     if (!fenced) return "done";
-    const { started, task } = fenced;
+    const { started, task, kept } = fenced;
     const turns: ChatTurn[] = [
       ...(task.systemPrompt ? [{ role: "system" as const, content: task.systemPrompt }] : []),
       ...task.history.map((turn) => ({ role: turn.role, content: turn.content })),
@@ -104,6 +104,7 @@ export function createGenerationJob(
         span: providerSpan,
         attempt: started.attempt,
         metrics: dependencies.metrics,
+        ...(kept?.text ? { continueFrom: kept.text } : {}),
       });
       ({ text, usage } = provided);
       reasoning = { text: provided.reasoning, durationMs: provided.reasoningDurationMs };
@@ -127,8 +128,9 @@ export function createGenerationJob(
       } else if (cancel.signal.aborted) {
         outcome = { status: "cancelled" };
       } else if (shutdown.aborted) {
-        // Past the shutdown grace period: no save, no end. The next worker's attempt starts with
-        // `reset`, so clients drop this attempt's text and nothing is shown twice.
+        // Past the shutdown grace period: no save, no end. The next worker's attempt continues the
+        // reply from what this one flushed (`continue`) or, where the provider cannot, starts with
+        // `reset`, so clients drop this attempt's text: either way nothing is shown twice (PROTOCOL.md 4.3).
         await writer.flush().catch(() => undefined);
         log.warn({ attempt: started.attempt }, "shutdown: handing the generation back to the queue");
         return "handed-back";
@@ -140,6 +142,11 @@ export function createGenerationJob(
       providerSpan.end();
     }
 
+    if (kept) {
+      // A continued attempt saves the whole reply: what it kept (viewers have it) and its own part.
+      text = kept.text + text;
+      reasoning = { ...reasoning, text: kept.reasoning + reasoning.text };
+    }
     const { ended, lastSeq } = await saveAndEnd(dependencies, { taskId, model: data.model, messageId: task.messageId, started, writer, log, shutdown }, { outcome, text, reasoning, usage });
     if (!ended) return "done";
     dependencies.metrics?.generations.inc({ status: outcome.status });

@@ -39,6 +39,8 @@ export async function streamProvider(options: {
   span: Span;
   attempt: number;
   metrics: GenerationMetrics | undefined;
+  /** The start of the reply, kept from a crashed attempt: the provider streams only the rest (PROTOCOL.md 4.3). */
+  continueFrom?: string;
 }): Promise<ProviderResult> {
   const { writer, signal, clock, log, metrics } = options;
   const startedAt = clock.monotonicMs();
@@ -62,7 +64,7 @@ export async function streamProvider(options: {
   });
   for (let retry = 0; !signal.aborted; retry += 1) {
     try {
-      for await (const event of options.provider.stream({ model: options.model, messages: options.turns }, signal)) {
+      for await (const event of options.provider.stream({ model: options.model, messages: options.turns, ...(options.continueFrom ? { continueFrom: options.continueFrom } : {}) }, signal)) {
         if (event.type === "reasoning-delta") {
           if (text === "" && reasoning === "") logFirstChunk();
           reasoningStartedAt ??= clock.monotonicMs();

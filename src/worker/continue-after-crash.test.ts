@@ -1,0 +1,226 @@
+import pino from "pino";
+import { describe, expect, it, onTestFinished } from "vitest";
+import { connectTestRedis, uniqueKeyPrefix } from "../../test/helpers/redis.ts";
+import type { ChatRequest, LlmProvider, ProviderEvent } from "../llm/llm-provider.ts";
+import type { FinalResult, MessagesRepository, TaskRecord } from "../storage/messages-repository.ts";
+import { createStreamLog } from "../streaming/index.ts";
+import type { LogEntry } from "../streaming/events.ts";
+import { systemClock } from "../time/clock.ts";
+import { createGenerationJob } from "./generation-job.ts";
+
+// PROTOCOL.md 4.3: a worker that takes over a crashed reply continues it (`continue`, only the
+// rest) when its provider can, and restarts it (`reset`, the whole reply) when it cannot.
+// Against a real Redis log; the crash is a first run paused mid-reply while a second run of the
+// same task takes it over (what BullMQ does once the first worker's lock lapses), and the first,
+// released, is the zombie. PostgreSQL is a stand-in with the real repository's attempt fencing.
+
+interface Row {
+  task: TaskRecord;
+  final?: FinalResult & { attempt: number };
+}
+
+function fakeMessages(row: Row, onFinish?: () => Promise<void>): MessagesRepository {
+  const repository: Partial<MessagesRepository> = {
+    findTask: () => Promise.resolve({ ...row.task }),
+    beginAttempt: (_taskId, attempt) => {
+      if (row.final || attempt <= row.task.attempt) return Promise.resolve(undefined);
+      row.task = { ...row.task, attempt, status: "streaming" };
+      return Promise.resolve({ ...row.task, history: [{ role: "user" as const, content: "hi" }] });
+    },
+    finish: async (_taskId, attempt, result) => {
+      if (row.final) return "already-final";
+      if (attempt !== row.task.attempt) return "stale";
+      row.final = { ...result, attempt };
+      row.task = { ...row.task, status: result.status };
+      await onFinish?.();
+      return "saved";
+    },
+  };
+  return repository as MessagesRepository;
+}
+
+/**
+ * Streams `reasoning` then `text` chunks. Its first call waits for `gate` before the chunk at
+ * `pauseAt` (counting reasoning chunks first). With `continues`, a request's `continueFrom` gets
+ * only the rest of the text, as a real continuing provider streams it.
+ */
+function scriptedProvider(script: { reasoning?: string[]; text: string[]; continues: boolean; pauseAt: number; gate: Promise<void> }) {
+  const requests: ChatRequest[] = [];
+  const provider: LlmProvider & { requests: ChatRequest[] } = {
+    name: "simulated",
+    continuesReplies: script.continues,
+    requests,
+    async *stream(request: ChatRequest, signal: AbortSignal): AsyncIterable<ProviderEvent> {
+      requests.push(request);
+      const first = requests.length === 1;
+      const whole = script.text.join("");
+      const events: ProviderEvent[] = request.continueFrom
+        ? [{ type: "text-delta", delta: whole.slice(request.continueFrom.length) }]
+        : [...(script.reasoning ?? []).map((delta) => ({ type: "reasoning-delta" as const, delta })), ...script.text.map((delta) => ({ type: "text-delta" as const, delta }))];
+      if (request.continueFrom && !whole.startsWith(request.continueFrom)) throw new Error(`cannot continue ${JSON.stringify(request.continueFrom)}`);
+      for (const [index, event] of events.entries()) {
+        if (first && index === script.pauseAt) await script.gate;
+        if (signal.aborted) throw new Error("aborted");
+        yield event;
+      }
+      yield { type: "usage", inputTokens: 1, outputTokens: events.length };
+    },
+  };
+  return provider;
+}
+
+function setup(provider: LlmProvider, onFinish?: () => Promise<void>) {
+  const redis = connectTestRedis();
+  const streamLog = createStreamLog({ redis, keyPrefix: uniqueKeyPrefix("continue") });
+  const row: Row = { task: { messageId: "m1", conversationId: "c1", userId: "u1", status: "pending", attempt: 0, model: "sim", createdAt: new Date(), updatedAt: new Date() } };
+  const run = createGenerationJob({
+    streamLog,
+    messages: fakeMessages(row, onFinish),
+    provider,
+    cancels: { watch: () => () => undefined, isCancelled: () => Promise.resolve(false), ready: Promise.resolve(), close: () => Promise.resolve() },
+    logger: pino({ level: "silent" }),
+    coalesceWindowMs: 0,
+    coalesceMaxBytes: 1024,
+    providerMaxRetries: 0,
+    finalSaveRetryMs: 0,
+    clock: systemClock,
+  });
+  const data = { taskId: "task_1", messageId: "m1", conversationId: "c1", userId: "u1", model: "sim" };
+  onTestFinished(async () => {
+    const keys = streamLog.keys(data.taskId);
+    await redis.del(keys.log, keys.meta);
+  });
+  const entries = async (): Promise<LogEntry[]> => (await streamLog.read(data.taskId, 0, 1_000))?.entries ?? [];
+  const until = async (condition: (entries: LogEntry[]) => boolean, what: string): Promise<void> => {
+    for (const deadline = Date.now() + 10_000; !condition(await entries()); ) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+  };
+  return { run: () => run(data), row, entries, until, streamLog, taskId: data.taskId };
+}
+
+/** What a viewer reading the whole log ends up with (PROTOCOL.md 3.2). */
+function viewerReply(entries: readonly LogEntry[]): { text: string; reasoning: string } {
+  let text = "";
+  let reasoning = "";
+  for (const { event } of entries) {
+    if (event.type === "start" || event.type === "reset") {
+      text = "";
+      reasoning = "";
+    } else if (event.type === "text-delta") text += event.delta;
+    else if (event.type === "reasoning-delta") reasoning += event.delta;
+  }
+  return { text, reasoning };
+}
+
+const textOf = (entries: readonly LogEntry[]): string => entries.map(({ event }) => (event.type === "text-delta" ? event.delta : "")).join("");
+const types = (entries: readonly LogEntry[]): string[] => entries.map(({ event }) => event.type);
+
+/** Runs the first attempt until `ready` holds, takes the task over with a second run, then releases the first as a zombie. */
+async function crashAndTakeOver(job: ReturnType<typeof setup>, ready: (entries: LogEntry[]) => boolean, release: () => void) {
+  const crashed = job.run();
+  await job.until(ready, "the first attempt's deltas");
+  const takeover = await job.run();
+  release();
+  return { takeover, zombie: await crashed };
+}
+
+describe("a reply taken over after its worker died", () => {
+  it("continues where the provider can: `continue`, only the rest, the whole reply saved once, and the zombie refused", async () => {
+    let release = (): void => undefined;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const provider = scriptedProvider({ text: ["The quick ", "brown fox ", "jumps over ", "the lazy dog."], continues: true, pauseAt: 2, gate });
+    const job = setup(provider);
+    const { takeover, zombie } = await crashAndTakeOver(job, (entries) => textOf(entries) === "The quick brown fox ", release);
+    expect([takeover, zombie]).toEqual(["done", "done"]);
+
+    expect(provider.requests[1]?.continueFrom).toBe("The quick brown fox ");
+    const entries = await job.entries();
+    expect(types(entries)).not.toContain("reset");
+    expect(entries.find(({ event }) => event.type === "continue")?.event).toEqual({ type: "continue", attempt: 2, model: "sim" });
+    // Each chunk once: the kept text before `continue`, only the rest after it, nothing of the zombie.
+    const continueAt = types(entries).indexOf("continue");
+    expect(textOf(entries.slice(0, continueAt))).toBe("The quick brown fox ");
+    expect(textOf(entries.slice(continueAt))).toBe("jumps over the lazy dog.");
+    expect(viewerReply(entries).text).toBe("The quick brown fox jumps over the lazy dog.");
+    expect(row(job)).toMatchObject({ status: "completed", content: "The quick brown fox jumps over the lazy dog.", attempt: 2 });
+    expect(entries.filter(({ event }) => event.type === "end")).toHaveLength(1);
+    expect(entries.at(-1)?.event).toMatchObject({ type: "end", status: "completed", messageId: "m1" });
+  });
+
+  it("restarts where it cannot: `reset`, then the whole reply, saved once", async () => {
+    let release = (): void => undefined;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const provider = scriptedProvider({ text: ["one ", "two ", "three"], continues: false, pauseAt: 1, gate });
+    const job = setup(provider);
+    await crashAndTakeOver(job, (entries) => textOf(entries) === "one ", release);
+
+    expect(provider.requests[1]?.continueFrom).toBeUndefined();
+    const entries = await job.entries();
+    expect(types(entries)).not.toContain("continue");
+    const resetAt = types(entries).indexOf("reset");
+    expect(entries[resetAt]?.event).toMatchObject({ type: "reset", attempt: 2, reason: "retry" });
+    expect(textOf(entries.slice(resetAt))).toBe("one two three");
+    expect(viewerReply(entries).text).toBe("one two three");
+    expect(row(job)).toMatchObject({ status: "completed", content: "one two three", attempt: 2 });
+  });
+
+  it("keeps the reasoning streamed before the crash and continues the text; the saved reasoning is the kept one", async () => {
+    let release = (): void => undefined;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const provider = scriptedProvider({ reasoning: ["Let me ", "think."], text: ["Answer: ", "forty-two."], continues: true, pauseAt: 3, gate });
+    const job = setup(provider);
+    await crashAndTakeOver(job, (entries) => textOf(entries) === "Answer: ", release);
+
+    const entries = await job.entries();
+    expect(types(entries)).toContain("continue");
+    expect(types(entries)).not.toContain("reset");
+    expect(viewerReply(entries)).toEqual({ text: "Answer: forty-two.", reasoning: "Let me think." });
+    expect(row(job)).toMatchObject({ content: "Answer: forty-two.", reasoning: "Let me think." });
+  });
+
+  it("a crash while the model was only thinking restarts the reply: `continue` is followed at once by `reset`", async () => {
+    let release = (): void => undefined;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const provider = scriptedProvider({ reasoning: ["Let me ", "think."], text: ["Answer."], continues: true, pauseAt: 1, gate });
+    const job = setup(provider);
+    await crashAndTakeOver(job, (entries) => viewerReply(entries).reasoning === "Let me ", release);
+
+    expect(provider.requests[1]?.continueFrom).toBeUndefined();
+    const entries = await job.entries();
+    expect(types(entries).filter((type) => type === "continue" || type === "reset")).toEqual(["continue", "reset"]);
+    expect(viewerReply(entries)).toEqual({ text: "Answer.", reasoning: "Let me think." });
+    expect(row(job)).toMatchObject({ content: "Answer.", reasoning: "Let me think.", attempt: 3 });
+  });
+
+  it("a reply saved but not ended by the crashed attempt: the taker ends it after `continue` without sending the text again", async () => {
+    let saved = (): void => undefined;
+    const savedOnce = new Promise<void>((resolve) => (saved = resolve));
+    let release = (): void => undefined;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const provider = scriptedProvider({ text: ["saved ", "reply"], continues: true, pauseAt: -1, gate: Promise.resolve() });
+    // The first attempt dies between its save and its `end` (held there until the takeover is done).
+    let finishes = 0;
+    const job = setup(provider, async () => {
+      finishes += 1;
+      saved();
+      if (finishes === 1) await gate;
+    });
+    const crashed = job.run();
+    await savedOnce;
+    await expect(job.run()).resolves.toBe("done");
+    release();
+    await expect(crashed).resolves.toBe("done");
+
+    const entries = await job.entries();
+    expect(types(entries).slice(-2)).toEqual(["continue", "end"]);
+    expect(entries.at(-1)?.event).toMatchObject({ type: "end", status: "completed", messageId: "m1" });
+    expect(textOf(entries)).toBe("saved reply");
+    expect(row(job)).toMatchObject({ content: "saved reply", attempt: 1 });
+  });
+});
+
+function row(job: ReturnType<typeof setup>): (FinalResult & { attempt: number }) | undefined {
+  return job.row.final;
+}
