@@ -35,7 +35,7 @@ export interface GenerationStream {
   close(): void;
 }
 
-const eventTypes = ["start", "reset", "text-delta", "usage", "end"] as const;
+const eventTypes = ["start", "reset", "text-delta", "reasoning-delta", "usage", "end"] as const;
 /** Backoff between our own reopen attempts after the browser gave up, in ms. */
 const reopenDelaysMs = [250, 1000, 2000, 4000];
 /** EventSource hides the status code, so a cursor refused this many times in a row with a fresh URL counts as invalid. */
