@@ -115,15 +115,18 @@ describe("simulated reasoning", () => {
 
 describe("storable reasoning", () => {
   it("replaces U+0000 and lone surrogates in reasoning as in text, keeping a pair split across deltas", async () => {
-    async function* raw(): AsyncGenerator<ProviderEvent> {
-      yield { type: "reasoning-delta", delta: "a\u0000b\ud83d" };
-      yield { type: "reasoning-delta", delta: "\ude80 \udc00" };
-      yield { type: "reasoning-delta", delta: "end\ud83d" };
-      yield { type: "text-delta", delta: "answer" };
-      yield { type: "finish", reason: "stop" };
-    }
+    const raw: ProviderEvent[] = [
+      { type: "reasoning-delta", delta: "a\u0000b\ud83d" },
+      { type: "reasoning-delta", delta: "\ude80 \udc00" },
+      { type: "reasoning-delta", delta: "end\ud83d" },
+      { type: "text-delta", delta: "answer" },
+      { type: "finish", reason: "stop" },
+    ];
     const events: ProviderEvent[] = [];
-    const guarded = guardProviderStream(() => raw(), {
+    async function* replay(): AsyncGenerator<ProviderEvent> {
+      for (const event of raw) yield await Promise.resolve(event);
+    }
+    const guarded = guardProviderStream(replay, {
       signal: new AbortController().signal,
       idleTimeoutMs: 30_000,
       classifyError: () => new ProviderError("server", { message: "unexpected" }),

@@ -6,7 +6,6 @@ import { afterAll, beforeAll, describe, expect, test, vi } from "vitest";
 // A browser, a whole server and replies several seconds long: more than the unit-test default.
 vi.setConfig({ testTimeout: 90_000 });
 import type { Page } from "playwright-core";
-import { formatDuration } from "../../web/src/chat/reasoning-view.tsx";
 import { launchBrowser, saveScreenshot, type TestBrowser } from "./support/launch-browser.ts";
 import { ensureWebBuilt } from "./support/ensure-web-built.ts";
 import { startSluice, type RunningSluice } from "./support/start-sluice.ts";
@@ -51,6 +50,9 @@ async function waitForLiveReasoning(page: Page, minimum: number): Promise<string
   return (await handle.jsonValue()) as string;
 }
 
+/** The summary once the reasoning is done, as web/src/chat/reasoning-view.tsx words a duration of a few seconds. */
+const doneSummary = (durationMs: number | null | undefined): string => `Thinking${Math.round((durationMs ?? 0) / 1000)} s`;
+
 interface SavedReasoning {
   content: string;
   reasoning: { text: string; durationMs: number | null } | null;
@@ -82,7 +84,7 @@ describe("reasoning", () => {
     const done = reasoningOf(page);
     expect(await done.getAttribute("data-state")).toBe("done");
     expect(normalizeWhitespace((await done.locator(".reasoning-text").textContent()) ?? "")).toBe(normalizeWhitespace(saved.reasoning?.text ?? ""));
-    expect(await done.locator("summary").textContent()).toBe(`Thinking${formatDuration(saved.reasoning?.durationMs ?? 0)}`);
+    expect(await done.locator("summary").textContent()).toBe(doneSummary(saved.reasoning?.durationMs));
     // The answer is the text alone: no reasoning in it.
     expect(normalizeWhitespace(await assistantText(page))).toBe(normalizeWhitespace(saved.content));
 
@@ -91,7 +93,7 @@ describe("reasoning", () => {
     const reloaded = reasoningOf(page);
     await reloaded.waitFor();
     expect(await reloaded.getAttribute("open")).toBeNull();
-    expect(await reloaded.locator("summary").textContent()).toBe(`Thinking${formatDuration(saved.reasoning?.durationMs ?? 0)}`);
+    expect(await reloaded.locator("summary").textContent()).toBe(doneSummary(saved.reasoning?.durationMs));
     await reloaded.locator("summary").click();
     expect(normalizeWhitespace((await reloaded.locator(".reasoning-text").textContent()) ?? "")).toBe(normalizeWhitespace(saved.reasoning?.text ?? ""));
     await saveScreenshot(page, "reasoning-saved");
