@@ -5,7 +5,8 @@ import type { LogEntry } from "./events.ts";
 import type { Notification } from "./parse-notification.ts";
 import type { ViewerSink } from "./viewer-sink.ts";
 
-// The hub's bookkeeping, shared by the fan-out (stream-hub.ts) and the per-viewer catch-up (hub-viewers.ts).
+// The hub's bookkeeping. hub-streams.ts writes a stream's fields; hub-viewers.ts (and its output) writes each
+// viewer's fields and a stream's `viewers` set. Each side only reads what the other writes.
 
 export interface Frame {
   seq: number;
@@ -46,6 +47,39 @@ export interface StreamState {
   syncAgain: boolean;
   lastActivityAt: number;
   closed: boolean;
+}
+
+/** A stream not read yet: `readyPromise` is replaced by its first read. */
+export function createStreamState(taskId: string, channel: string, nowMs: number): StreamState {
+  return {
+    taskId,
+    channel,
+    viewers: new Set(),
+    ready: false,
+    readyPromise: Promise.resolve(),
+    incarnation: undefined,
+    head: 0,
+    attempt: 0,
+    ended: false,
+    recent: [],
+    recentBytes: 0,
+    buffered: [],
+    syncing: false,
+    syncAgain: false,
+    lastActivityAt: nowMs,
+    closed: false,
+  };
+}
+
+/** Appends frames to the stream's recent ones, then drops the oldest past either limit (keeping at least one). */
+export function rememberFrames(stream: StreamState, frames: readonly Frame[], maxFrames: number, maxBytes: number): void {
+  for (const frame of frames) {
+    stream.recent.push(frame);
+    stream.recentBytes += frame.text.length;
+  }
+  while (stream.recent.length > maxFrames || (stream.recentBytes > maxBytes && stream.recent.length > 1)) {
+    stream.recentBytes -= stream.recent.shift()?.text.length ?? 0;
+  }
 }
 
 /** SSE frames of consecutive entries, encoded once whoever they are written to. */

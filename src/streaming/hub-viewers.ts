@@ -1,112 +1,85 @@
 import type { CountedTimers } from "./counted-timers.ts";
-import { formatCursor } from "./cursor.ts";
-import { encodeSseEvent } from "./encode-sse-event.ts";
+import type { Cursor } from "./cursor.ts";
 import type { LogEntry } from "./events.ts";
 import { encodeFrames, joinFrames, type Frame, type StreamState, type ViewerState } from "./hub-state.ts";
+import { createViewerOutput } from "./hub-viewer-output.ts";
 import type { StreamLog } from "./stream-log.ts";
 import type { GapReason, StreamMetrics } from "./stream-metrics.ts";
-import type { HubViewer } from "./viewer-sink.ts";
+import type { HubViewer, ViewerSink } from "./viewer-sink.ts";
 
-/** What the per-viewer side needs from the stream side of the hub. */
-export interface ViewerDriverContext {
+/** What the viewers need of the stream side (hub-streams.ts); none of it is on the live path. */
+export interface StreamFeed {
+  /** Entries a catch-up read: they move the stream on too, should notifications be late. */
+  ingest(stream: StreamState, incarnation: string, entries: readonly LogEntry[]): void;
+  adoptIncarnation(stream: StreamState, incarnation: string, attempt: number): void;
+  requestSync(stream: StreamState, reason: GapReason): void;
+  /** The stream's last viewer is gone. */
+  idle(stream: StreamState): void;
+}
+
+export interface ViewerSetOptions {
   log: Pick<StreamLog, "read">;
   timers: CountedTimers;
   metrics: StreamMetrics;
   slowConsumerTimeoutMs: number;
-  /** A fresh `retry:` line with jitter. */
-  retryHint(): string;
-  reportError(error: unknown): void;
-  /** Stream bookkeeping once a viewer is gone (drops the stream after its last viewer). */
-  detach(viewer: ViewerState): void;
-  ingest(stream: StreamState, incarnation: string, entries: readonly LogEntry[]): void;
-  adoptIncarnation(stream: StreamState, incarnation: string, attempt: number): void;
-  requestSync(stream: StreamState, reason: GapReason): void;
+  /** A fresh `retry:` line with jitter, on `baseMs` or the hub's default. */
+  retryHint: (baseMs?: number) => string;
+  reportError: (error: unknown) => void;
+  streams: StreamFeed;
 }
 
-export interface ViewerDriver {
-  /** Replays from the viewer's cursor (log or recent frames) until it is live. Only from joining, waiting or live. */
-  startCatchUp: (viewer: ViewerState) => void;
-  /** Writes frames ending at `lastSeq` as one socket write; ends the viewer after `end`, pauses it when the socket is full. */
-  writeFrames: (viewer: ViewerState, text: string, lastSeq: number, includesEnd: boolean) => void;
-  writeBatch: (viewer: ViewerState, frames: readonly Frame[]) => void;
-  /** Closes the transport (after optional text) and releases the viewer. */
-  endViewer: (viewer: ViewerState, text?: string) => void;
+/** Every local viewer: attached to one stream each, owning its cursor, mode and slow-consumer timer. */
+export interface ViewerSet {
+  /** A joining viewer of `stream`: nothing is written to its sink before its handle's `start()`. */
+  attach(stream: StreamState, sink: ViewerSink, after: Cursor | undefined): ViewerState;
+  /** Fan-out of frames the stream just took in after `previousHead`: one joined write per viewer at the head. */
+  deliver(stream: StreamState, incarnation: string, previousHead: number, frames: readonly Frame[]): void;
+  /** The stream's log was replaced: viewers at the head or waiting catch up, with an explicit reset (PROTOCOL.md 4.3). */
+  restartAll(stream: StreamState): void;
+  /** Shutdown: each viewer of the stream is closed with its own jittered `retry:` hint, so reconnections spread out. */
+  closeAll(stream: StreamState, retryBaseMs: number): void;
   /** Releases the viewer without touching its transport (the client is gone). Idempotent. */
-  release: (viewer: ViewerState) => void;
-  handleOf: (viewer: ViewerState) => HubViewer;
+  release(viewer: ViewerState): void;
+  releaseAll(stream: StreamState): void;
+  isClosed(viewer: ViewerState): boolean;
+  handleOf(viewer: ViewerState): HubViewer;
+  count(): number;
 }
 
 /**
- * The per-viewer half of the hub: backpressure (PROTOCOL.md 5: a full socket
- * gets nothing more until it drains, then catches up from its own cursor, and
- * is closed with a retry hint past the slow-consumer limit) and the catch-up
- * loop that brings a joining, resuming or drained viewer to the stream head.
+ * The per-viewer half of the hub: the fan-out to viewers at the head, and the
+ * catch-up loop that brings a joining, resuming or drained viewer there. A full
+ * socket gets nothing more until it drains, then catches up from its own cursor
+ * (PROTOCOL.md 5; the writes and the slow-consumer limit: hub-viewer-output.ts).
  */
-export function createViewerDriver(context: ViewerDriverContext): ViewerDriver {
-  const { log, timers, metrics } = context;
+export function createViewerSet(options: ViewerSetOptions): ViewerSet {
+  const { log, timers, metrics, slowConsumerTimeoutMs, retryHint, reportError, streams } = options;
+  let viewerCount = 0;
 
-  const release = (viewer: ViewerState): void => {
-    if (viewer.mode === "closed") return;
-    viewer.mode = "closed";
-    timers.clear(viewer.slowTimer);
-    viewer.slowTimer = undefined;
-    context.detach(viewer);
-  };
+  const output = createViewerOutput({
+    timers,
+    metrics,
+    slowConsumerTimeoutMs,
+    retryHint,
+    reportError,
+    onRelease: (viewer) => {
+      viewerCount -= 1;
+      metrics.viewers(-1);
+      const { stream } = viewer;
+      stream.viewers.delete(viewer);
+      if (stream.viewers.size === 0) streams.idle(stream);
+    },
+  });
+  const { writeFrames, writeBatch, writeReset, end: endViewer, release } = output;
 
-  const endViewer = (viewer: ViewerState, text?: string): void => {
-    if (viewer.mode === "closed") return;
-    try {
-      viewer.sink.end(text);
-    } catch (error) {
-      context.reportError(error);
-    }
-    release(viewer);
-  };
-
-  const block = (viewer: ViewerState): void => {
-    viewer.mode = "blocked";
-    metrics.slowConsumer("paused");
-    viewer.slowTimer = timers.set(() => {
-      viewer.slowTimer = undefined;
-      metrics.slowConsumer("closed");
-      endViewer(viewer, context.retryHint());
-    }, context.slowConsumerTimeoutMs);
-  };
-
-  const writeFrames = (viewer: ViewerState, text: string, lastSeq: number, includesEnd: boolean): void => {
-    viewer.seq = lastSeq;
-    let accepted: boolean;
-    try {
-      accepted = viewer.sink.write(text);
-    } catch (error) {
-      context.reportError(error);
-      release(viewer);
-      return;
-    }
-    if (includesEnd) endViewer(viewer);
-    else if (!accepted) block(viewer);
-  };
-
-  const writeBatch = (viewer: ViewerState, frames: readonly Frame[]): void => {
-    const last = frames.at(-1);
-    if (last === undefined) return;
-    writeFrames(viewer, joinFrames(frames), last.seq, last.isEnd);
-  };
-
-  // PROTOCOL.md 4.3: the reset's id is the start of the current log, a cursor the client can resume from.
-  const writeReset = (viewer: ViewerState, incarnation: string, attempt: number): void => {
-    viewer.incarnation = incarnation;
-    const reset = encodeSseEvent(formatCursor(incarnation, 0), { type: "reset", attempt, reason: "log-replaced" });
-    writeFrames(viewer, reset, 0, false);
-  };
-
+  /** Replays from the viewer's cursor (log or recent frames) until it is live. Only from joining, waiting or live. */
   function startCatchUp(viewer: ViewerState): void {
     if (viewer.mode !== "joining" && viewer.mode !== "waiting" && viewer.mode !== "live") return;
     viewer.mode = "catching-up";
     runCatchUp(viewer).catch((error: unknown) => {
       // A failed read: hand the client back its own retry (it resumes from its cursor).
-      context.reportError(error);
-      endViewer(viewer, context.retryHint());
+      reportError(error);
+      endViewer(viewer, retryHint());
     });
   }
 
@@ -143,12 +116,12 @@ export function createViewerDriver(context: ViewerDriverContext): ViewerDriver {
       if (page === undefined) {
         // The log vanished under us: wait for the next incarnation.
         viewer.mode = "waiting";
-        context.requestSync(stream, "log-replaced");
+        streams.requestSync(stream, "log-replaced");
         return;
       }
       if (page.incarnation !== stream.incarnation) {
-        context.adoptIncarnation(stream, page.incarnation, page.attempt);
-        context.requestSync(stream, "log-replaced");
+        streams.adoptIncarnation(stream, page.incarnation, page.attempt);
+        streams.requestSync(stream, "log-replaced");
         continue;
       }
       if (page.lastSeq < viewer.seq) {
@@ -156,12 +129,8 @@ export function createViewerDriver(context: ViewerDriverContext): ViewerDriver {
         continue;
       }
       if (page.entries.length === 0 && viewer.seq < page.lastSeq) throw new Error(`stream log of ${stream.taskId} has a hole after ${viewer.seq}`);
-      // What this viewer read also moves the stream on, should notifications be late.
-      context.ingest(stream, page.incarnation, page.entries);
-      const frames = encodeFrames(
-        page.incarnation,
-        page.entries.filter((entry) => entry.seq > viewer.seq),
-      );
+      streams.ingest(stream, page.incarnation, page.entries);
+      const frames = encodeFrames(page.incarnation, page.entries.filter((entry) => entry.seq > viewer.seq));
       metrics.replayed(frames.length);
       writeBatch(viewer, frames);
       if (viewer.mode === "catching-up" && page.state === "ended" && viewer.seq >= page.lastSeq) {
@@ -170,26 +139,81 @@ export function createViewerDriver(context: ViewerDriverContext): ViewerDriver {
       }
       if (viewer.mode === "catching-up" && viewer.seq >= page.lastSeq && viewer.seq > stream.head) {
         viewer.mode = "live";
-        context.requestSync(stream, "seq-gap");
+        streams.requestSync(stream, "seq-gap");
         return;
       }
     }
   }
 
-  const handleOf = (viewer: ViewerState): HubViewer => ({
-    start: () => {
-      if (viewer.mode === "joining") startCatchUp(viewer);
+  return {
+    attach(stream, sink, after) {
+      const viewer: ViewerState = { stream, sink, incarnation: after?.incarnation, seq: after?.seq ?? 0, mode: "joining", slowTimer: undefined };
+      stream.viewers.add(viewer);
+      viewerCount += 1;
+      metrics.viewers(1);
+      if (after) metrics.resumed();
+      return viewer;
     },
-    resume: () => {
-      if (viewer.mode !== "blocked") return;
-      timers.clear(viewer.slowTimer);
-      viewer.slowTimer = undefined;
-      metrics.slowConsumer("resumed");
-      viewer.mode = "waiting";
-      startCatchUp(viewer);
-    },
-    close: () => release(viewer),
-  });
 
-  return { startCatchUp, writeFrames, writeBatch, endViewer, release, handleOf };
+    deliver(stream, incarnation, previousHead, frames) {
+      const lastSeq = stream.head;
+      let joined: string | undefined;
+      for (const viewer of [...stream.viewers]) {
+        if (viewer.mode === "waiting") {
+          startCatchUp(viewer);
+          continue;
+        }
+        if (viewer.mode !== "live") continue;
+        if (viewer.incarnation === undefined && viewer.seq === 0 && previousHead === 0) viewer.incarnation = incarnation;
+        if (viewer.incarnation !== incarnation || viewer.seq < previousHead) {
+          startCatchUp(viewer);
+          continue;
+        }
+        if (viewer.seq >= lastSeq) {
+          // It already has the end (its cursor was the end when it joined): close without a second one.
+          if (stream.ended) endViewer(viewer);
+          continue;
+        }
+        if (viewer.seq === previousHead) {
+          joined ??= joinFrames(frames);
+          writeFrames(viewer, joined, lastSeq, frames.at(-1)?.isEnd ?? false);
+        } else {
+          writeBatch(viewer, frames.filter((frame) => frame.seq > viewer.seq));
+        }
+      }
+    },
+
+    restartAll(stream) {
+      for (const viewer of [...stream.viewers]) if (viewer.mode === "live" || viewer.mode === "waiting") startCatchUp(viewer);
+    },
+
+    closeAll(stream, retryBaseMs) {
+      for (const viewer of [...stream.viewers]) {
+        if (viewer.mode === "joining") release(viewer);
+        else endViewer(viewer, retryHint(retryBaseMs));
+      }
+    },
+
+    release,
+
+    releaseAll(stream) {
+      for (const viewer of stream.viewers) release(viewer);
+    },
+
+    isClosed: (viewer) => viewer.mode === "closed",
+
+    handleOf: (viewer) => ({
+      start: () => {
+        if (viewer.mode === "joining") startCatchUp(viewer);
+      },
+      resume: () => {
+        if (!output.unblock(viewer)) return;
+        viewer.mode = "waiting";
+        startCatchUp(viewer);
+      },
+      close: () => release(viewer),
+    }),
+
+    count: () => viewerCount,
+  };
 }
