@@ -118,6 +118,13 @@ describe("reasoning from the simulated model (think:)", () => {
     expect(((await waitForFinalReply(user, conversation.id, plain.taskId)) as SavedMessage).reasoning).toBeNull();
   });
 
+  it("/api/docs describes a message's reasoning", async () => {
+    const document = (await (await fetch(`${sluice.url}/api/docs/json`)).json()) as { paths: Record<string, Record<string, unknown>> };
+    const detail = JSON.stringify(document.paths["/api/conversations/{id}"]?.get);
+    expect(detail).toContain('"reasoning"');
+    expect(detail).toContain('"durationMs"');
+  });
+
   it("/api/chat/:id/messages lists the saved reasoning as a reasoning part before the text", async () => {
     const chatId = `reasoning${Date.now().toString(36)}`;
     const transport = new DefaultChatTransport<UIMessage>({ api: `${sluice.url}/api/chat`, headers: { authorization: `Bearer ${user.token}` } });
