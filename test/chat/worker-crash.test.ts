@@ -52,7 +52,7 @@ afterAll(async () => {
 });
 
 describe("a worker killed mid-stream", () => {
-  it("is replaced by another worker: the client sees reset, the new attempt's text and one end/completed", async () => {
+  it("is replaced by another worker that continues the reply: the client sees continue, only the rest of the text and one end/completed", async () => {
     const conversation = await user.createConversation();
     const accepted = await user.send(conversation.id, "A long answer, please");
     const watched = watchStream(user, accepted.taskId);
@@ -64,10 +64,12 @@ describe("a worker killed mid-stream", () => {
 
     const stream = await watched.done;
     const kinds = stream.events.map((event) => event.event);
-    const resetAt = kinds.indexOf("reset");
-    expect(resetAt, JSON.stringify(kinds)).toBeGreaterThan(0);
-    expect(stream.events[resetAt]?.json).toMatchObject({ type: "reset", attempt: 2, reason: "retry" });
-    expect(kinds.slice(resetAt + 1)).toContain("text-delta");
+    // The simulated model continues a reply (PROTOCOL.md 4.3): no reset, the kept text stays.
+    expect(kinds, JSON.stringify(kinds)).not.toContain("reset");
+    const continueAt = kinds.indexOf("continue");
+    expect(continueAt, JSON.stringify(kinds)).toBeGreaterThan(0);
+    expect(stream.events[continueAt]?.json).toMatchObject({ type: "continue", attempt: 2 });
+    expect(kinds.slice(continueAt + 1)).toContain("text-delta");
     expect(expectOneEndLast(stream).status).toBe("completed");
 
     const reply = await waitForFinalReply(user, conversation.id, accepted.taskId);

@@ -2,7 +2,8 @@
  * RELIABILITY.md "What is guaranteed at the edges": PostgreSQL unreachable for
  * longer than FINAL_SAVE_RETRY_MS, at the final save and at the start of an
  * attempt. The attempt fails and the job is retried as a new attempt (viewers
- * see `reset`, then the new attempt's text), once PostgreSQL answers again:
+ * see `continue`, then the rest of the reply if any: the simulated model
+ * continues a reply, PROTOCOL.md 4.3), once PostgreSQL answers again:
  * one `end`, `completed`, and the saved message is the text the client ended with.
  *
  * Found by this test: the job was enqueued with `attempts: 1`, so it failed for
@@ -112,8 +113,10 @@ describe("PostgreSQL unreachable for longer than FINAL_SAVE_RETRY_MS", () => {
     const report = await following;
     const context = `${outcome}\n${JSON.stringify({ ...report, text: undefined })}\n${worker.output().slice(-4_000)}`;
     expect(report, context).toMatchObject({ ends: 1, endStatus: "completed", lost: 0, duplicated: 0, outOfOrder: 0, text: expected });
-    // The new attempt began with `reset`: the client dropped the first attempt's text and ended with the second's.
-    expect(report.resets, context).toBeGreaterThanOrEqual(1);
+    // The new attempt began with `continue`: the client kept the first attempt's text (here the whole
+    // reply, so nothing followed) instead of dropping it and reading it all again.
+    expect(report.resets, context).toBe(0);
+    expect(recorder.events.some((event) => event.taskId === accepted.taskId && event.type === "continue"), context).toBe(true);
     const rows = (await conversationMessages(session, conversationId)).filter((message) => message.taskId === accepted.taskId);
     expect(rows.map((row) => [row.role, row.status, row.content]), context).toEqual([["assistant", "completed", expected]]);
   }, 150_000);

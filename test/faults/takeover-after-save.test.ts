@@ -2,9 +2,10 @@
  * Fault 5b: a takeover in the window between the final save and `end`.
  * Worker A commits the final message, then loses Redis (fault proxy in
  * `pause`) before it can write `end`; its job lock lapses and worker B takes
- * the job over as attempt 2, which writes a `reset`, finds the row already
- * final and ends the stream. PROTOCOL.md 3.2: the text after the last `reset`
- * is the message, so the client must end with the saved text.
+ * the job over as attempt 2, which writes a `continue` (the simulated model
+ * continues a reply; `reset` where a provider cannot), finds the row already
+ * final and ends the stream. PROTOCOL.md 3.2: the client must end with the saved
+ * text, once: after a `reset` it is sent again, after a `continue` it is kept.
  *
  * To hold A inside the window, A's PostgreSQL answers arrive through a proxy in
  * `delay` mode: the commit happens at once, A learns of it 1.5 s later, and the

@@ -1,9 +1,10 @@
 /**
  * Fault 5: a zombie worker. Worker A is frozen (SIGSTOP) mid-generation for
  * longer than its job lock; worker B takes the stalled job over as attempt 2
- * (a `reset` in the log). Then A wakes up (SIGCONT) and keeps appending its old
- * attempt. Fencing (PROTOCOL.md 8.2) must accept none of it: after attempt 2's
- * reset the log holds only attempt 2's text, and the saved message is that text.
+ * (a `continue` in the log: the simulated model continues the reply, PROTOCOL.md
+ * 4.3). Then A wakes up (SIGCONT) and keeps appending its old attempt. Fencing
+ * (PROTOCOL.md 8.2) must accept none of it: the log holds attempt 1's text up to
+ * the `continue` and then only attempt 2's rest, and the saved message is the whole reply once.
  */
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -39,8 +40,8 @@ describe("zombie worker", () => {
     zombie.kill("SIGSTOP");
     try {
       await cluster.startWorker();
-      await until(() => recorder.events.some((event) => event.type === "reset"), 30_000, "worker B to take over (reset)");
-      const takeoverAt = recorder.events.findIndex((event) => event.type === "reset");
+      await until(() => recorder.events.some((event) => event.type === "continue"), 30_000, "worker B to take over (continue)");
+      const takeoverAt = recorder.events.findIndex((event) => event.type === "continue");
       await until(() => recorder.events.slice(takeoverAt).some((event) => event.type === "text-delta"), 20_000, "attempt 2 to stream");
     } finally {
       zombie.kill("SIGCONT");
@@ -56,7 +57,7 @@ describe("zombie worker", () => {
     expect(report.outOfOrder, context).toBe(0);
     expect(report.text, context).toBe(expected);
 
-    // The log itself: after the last reset only one attempt's text, and nothing after `end`.
+    // The log itself: attempt 1's text, `continue`, attempt 2's rest and nothing after `end`; no reset, no zombie text.
     const redis = new Redis(testRedisUrl());
     try {
       const entries = await redis.xrange(streamKeys(cluster.env.REDIS_KEY_PREFIX ?? "", accepted.taskId).log, "-", "+");
@@ -65,11 +66,13 @@ describe("zombie worker", () => {
         const payload = fields[fields.indexOf("d") + 1] ?? "{}";
         return JSON.parse(payload) as { type: string; delta?: string; attempt?: number };
       });
-      const lastReset = events.map((event) => event.type).lastIndexOf("reset");
-      expect(lastReset, JSON.stringify(events.slice(0, 5))).toBeGreaterThan(0);
-      const afterReset = events.slice(lastReset + 1);
-      expect(afterReset.filter((event) => event.type === "text-delta").map((event) => event.delta).join("")).toBe(expected);
-      expect(afterReset.at(-1)?.type).toBe("end");
+      const types = events.map((event) => event.type);
+      expect(types).not.toContain("reset");
+      const continueAt = types.indexOf("continue");
+      expect(continueAt, JSON.stringify(events.slice(0, 5))).toBeGreaterThan(0);
+      expect(events[continueAt]).toMatchObject({ type: "continue", attempt: 2 });
+      expect(events.filter((event) => event.type === "text-delta").map((event) => event.delta).join("")).toBe(expected);
+      expect(events.at(-1)?.type).toBe("end");
       expect(events.filter((event) => event.type === "end")).toHaveLength(1);
     } finally {
       redis.disconnect();
