@@ -13,6 +13,8 @@
 // Pace and length per request: the last user message may say
 // `tokens_per_second=<n> token_count=<n>` (the load client writes its plan
 // there, so one server serves every rate); otherwise the env defaults apply.
+// Opt-in reasoning: `reasoning_count=<n>` sends n words of `delta.reasoning_content` (as vLLM
+// and DeepSeek stream it), all at once, before the paced answer; absent, nothing changes.
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { serveBenchProcess } from "../lib/serve-bench-process.ts";
 import { simulatedWords } from "../../src/llm/simulated-text.ts";
@@ -38,11 +40,13 @@ const created = Math.floor(Date.now() / 1000);
 let nextId = 0;
 
 /** The plan the load client put into its message, e.g. "bench tokens_per_second=20 token_count=60". */
-function planOf(messages: readonly ChatTurn[]): { tokensPerSecond: number; tokenCount: number } {
+function planOf(messages: readonly ChatTurn[]): { tokensPerSecond: number; tokenCount: number; reasoningCount: number } {
   const lastUser = messages.findLast((turn) => turn.role === "user")?.content ?? "";
   const rate = Number(/tokens_per_second=([\d.]+)/.exec(lastUser)?.[1] ?? Number.NaN);
   const count = Number(/token_count=(\d+)/.exec(lastUser)?.[1] ?? Number.NaN);
+  const reasoning = Number(/reasoning_count=(\d+)/.exec(lastUser)?.[1] ?? 0);
   return {
+    reasoningCount: Math.min(reasoning, 100_000),
     tokensPerSecond: rate > 0 ? rate : defaults.tokensPerSecond,
     tokenCount: Number.isInteger(count) && count > 0 ? count : defaults.tokenCount,
   };
@@ -102,6 +106,10 @@ async function handle(request: IncomingMessage, response: ServerResponse): Promi
     "x-request-id": `req_${id}`,
   });
   response.write(`${head}{"index":0,"delta":{"role":"assistant","content":"","refusal":null},"logprobs":null,"finish_reason":null}${tail}`);
+  if (plan.reasoningCount > 0) {
+    const thoughts = simulatedWords([...messages, { role: "system", content: "reasoning" }], plan.reasoningCount);
+    response.write(thoughts.map((word, index) => `${head}{"index":0,"delta":{"content":null,"reasoning_content":${JSON.stringify(index === 0 ? word : ` ${word}`)}},"logprobs":null,"finish_reason":null}${tail}`).join(""));
+  }
 
   // Paced like the simulated provider: token i is due at start + i / rate. When this
   // process lags, every due token goes out in one write, each in its own chunk and stamp.
@@ -133,7 +141,8 @@ async function handle(request: IncomingMessage, response: ServerResponse): Promi
   let end = `${head}{"index":0,"delta":{},"logprobs":null,"finish_reason":"stop"}${tail}`;
   if (includeUsage) {
     const promptTokens = Math.ceil(messages.reduce((total, turn) => total + String(turn.content).length, 0) / 4);
-    const usage = { prompt_tokens: promptTokens, completion_tokens: words.length, total_tokens: promptTokens + words.length };
+    const completionTokens = plan.reasoningCount + words.length;
+    const usage = { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens };
     end += `${head}],"usage":${JSON.stringify(usage)}}\n\n`;
   }
   response.end(`${end}data: [DONE]\n\n`);
