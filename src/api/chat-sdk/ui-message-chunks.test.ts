@@ -60,6 +60,15 @@ describe("the log as a UI message stream", () => {
     ]);
   });
 
+  it("goes on through a `continue` (a crashed reply continued): the same text part, the whole reply once", async () => {
+    const chunks = createUiMessageChunkMapper(identity).push(
+      log({ type: "start", attempt: 1 }, { type: "text-delta", delta: "Hel" }, { type: "continue", attempt: 2 }, { type: "text-delta", delta: "lo" }, { type: "end", status: "completed" }),
+    );
+    expect(chunks.map((chunk) => chunk.type)).not.toContain("reset-step");
+    const message = await rebuild(chunks);
+    expect(message?.parts.filter((part) => part.type === "text").map((part) => (part as { text: string }).text)).toEqual(["Hello"]);
+  });
+
   it("ends a failed generation with an error chunk carrying the catalog code, and a cancelled one with abort and finish", async () => {
     const failed = createUiMessageChunkMapper(identity).push(log({ type: "start", attempt: 1 }, { type: "text-delta", delta: "par" }, { type: "end", status: "failed", error: { code: "PROVIDER_TIMEOUT", message: "The provider sent nothing for too long." } }));
     expect(failed.at(-1)).toEqual({ type: "error", errorText: "PROVIDER_TIMEOUT: The provider sent nothing for too long." });

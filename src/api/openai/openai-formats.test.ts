@@ -31,6 +31,21 @@ describe("chat completion chunks from the log", () => {
     expect(stream.finished).toBe(true);
   });
 
+  it("go on through a `continue` (a crashed reply continued, PROTOCOL.md 4.3): no error, the text is the whole reply once", () => {
+    const continued = entries({ type: "start", attempt: 1 }, { type: "text-delta", delta: "Hel" }, { type: "continue", attempt: 2 }, { type: "text-delta", delta: "lo" }, { type: "end", status: "completed" });
+    const stream = createChunkStream(identity, { includeUsage: false });
+    const frames = dataOf(stream.push(continued));
+    expect(frames.some((frame) => JSON.stringify(frame).includes("generation_restarted"))).toBe(false);
+    expect(frames.flatMap((frame) => (frame as { choices?: Array<{ delta: { content?: string } }> }).choices ?? []).map((choice) => choice.delta.content ?? "").join("")).toBe("Hello");
+    expect(frames.at(-1)).toBe("[DONE]");
+    const collector = createCompletionCollector();
+    collector.push(continued);
+    expect(collector.text).toBe("Hello");
+    const responses = createResponseEventMapper(responseIdentity).push(continued);
+    expect(responses.map((event) => event.type)).not.toContain("error");
+    expect(responses.at(-1)?.type).toBe("response.completed");
+  });
+
   it("collect, without streaming, only what follows the last reset", () => {
     const collector = createCompletionCollector();
     collector.push(entries({ type: "start", attempt: 1 }, { type: "text-delta", delta: "old" }, { type: "usage", inputTokens: 1, outputTokens: 1 }, { type: "reset", attempt: 2, reason: "retry" }, { type: "text-delta", delta: "new" }, { type: "end", status: "completed" }));
