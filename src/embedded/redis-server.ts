@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Socket } from "node:net";
+import { sleep, systemClock } from "../time/clock.ts";
 import { findFreePort } from "./free-port.ts";
 import { ensurePrivateDirectory } from "./private-files.ts";
 
@@ -106,6 +107,7 @@ async function launch(options: RedisServerOptions, port: number): Promise<RedisS
   // A supervised server is started again until it stays up: a restart that fails (a port still
   // held, an AOF being repaired, a loaded machine missing the PING deadline) is retried with a
   // backoff up to 5 s, never given up, while this process has not asked it to stop.
+  // Raw timers here and in `stop`: they supervise a real child process, on real time only.
   const restartAfter = (delayMs: number): void => {
     restartTimer = setTimeout(() => {
       if (stopping) return;
@@ -155,10 +157,10 @@ function forwardLines(text: string, onLog: ((line: string) => void) | undefined)
 
 /** Polls with raw PING over TCP during startup only; there is no other way to know redis is up. */
 async function waitForPong(port: number, password: string | undefined, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
+  const deadline = systemClock.monotonicMs() + timeoutMs;
+  while (systemClock.monotonicMs() < deadline) {
     if (await pingOnce(port, password)) return;
-    await new Promise((resolve) => setTimeout(resolve, 25));
+    await sleep(systemClock, 25);
   }
   throw new Error(`redis-server on port ${port} did not answer PING within ${timeoutMs} ms`);
 }
@@ -204,8 +206,8 @@ async function stopLeftoverServer(pidFile: string): Promise<void> {
   };
   if (Number.isInteger(pid) && pid > 0 && isOurs()) {
     process.kill(pid, "SIGTERM");
-    const deadline = Date.now() + 10_000;
-    while (isOurs() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    const deadline = systemClock.monotonicMs() + 10_000;
+    while (isOurs() && systemClock.monotonicMs() < deadline) await sleep(systemClock, 50);
     if (isOurs()) process.kill(pid, "SIGKILL");
   }
   rmSync(pidFile, { force: true });

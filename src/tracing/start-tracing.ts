@@ -48,7 +48,8 @@ export async function startTracing(settings: TracingSettings, options: { exporte
   trace.setGlobalTracerProvider(provider);
   propagation.setGlobalPropagator(new W3CTraceContextPropagator());
   let stopped: Promise<void> | undefined;
-  // An unreachable collector must not hold up process exit: the last export gets a bounded wait.
+  // An unreachable collector must not hold up process exit: the last export gets a bounded wait
+  // (a raw timer: it bounds a real network flush at shutdown, nothing a test steps through).
   const flushed = (): Promise<void> =>
     new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, shutdownFlushTimeoutMs);

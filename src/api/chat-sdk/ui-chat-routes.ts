@@ -4,6 +4,7 @@ import type { GenerationsService } from "../../chat/generations-service.ts";
 import type { UiChatGeneration, UiChatsService } from "../../chat/ui-chats-service.ts";
 import type { OpenStreamLeases } from "../../limits/open-stream-leases.ts";
 import type { StreamHub } from "../../streaming/index.ts";
+import { systemClock, type Clock } from "../../time/clock.ts";
 import type { App } from "../app-type.ts";
 import { currentUser, type RequireUser } from "../auth/authenticate.ts";
 import { holdOpenStreamLease, serveMappedStream } from "../openai/serve-mapped-stream.ts";
@@ -19,6 +20,8 @@ export interface UiChatRouteDependencies {
   leases: OpenStreamLeases;
   leaseRenewMs: number;
   heartbeatMs: number;
+  /** Runs the lease renewal and the heartbeat (default: the system clock). */
+  clock?: Clock;
 }
 
 const chatParams = z.object({ id: chatId });
@@ -39,6 +42,7 @@ const uiMessageView = z.object({
  */
 export function registerUiChatRoutes(app: App, dependencies: UiChatRouteDependencies): void {
   const { chats, hub, requireUser } = dependencies;
+  const clock = dependencies.clock ?? systemClock;
   const tags = ["ai-sdk"];
   const closedByServer = encodeUiMessageChunks([{ type: "error", errorText: "SERVICE_UNAVAILABLE: The server stopped streaming this reply; resume the stream." }], false);
 
@@ -53,6 +57,7 @@ export function registerUiChatRoutes(app: App, dependencies: UiChatRouteDependen
         taskId: generation.taskId,
         whenMissing: () => dependencies.generations.whenStreamMissing(userId, generation.taskId),
         heartbeatMs: dependencies.heartbeatMs,
+        clock,
         map: (entries) => {
           const chunks = mapper.push(entries);
           return encodeUiMessageChunks(chunks, mapper.finished);
@@ -83,7 +88,7 @@ export function registerUiChatRoutes(app: App, dependencies: UiChatRouteDependen
       const { body } = request;
       const content = body.trigger === "submit-message" ? newUserMessage(body) : undefined;
       // The slot first, so a user over LIMIT_OPEN_STREAMS_PER_USER starts nothing.
-      const release = await holdOpenStreamLease(dependencies.leases, userId, dependencies.leaseRenewMs);
+      const release = await holdOpenStreamLease(dependencies.leases, userId, dependencies.leaseRenewMs, clock);
       let generation: UiChatGeneration;
       try {
         generation = content === undefined ? await chats.regenerate(userId, body.id, { model: body.model }) : await chats.submit(userId, body.id, { content, model: body.model });
@@ -105,7 +110,7 @@ export function registerUiChatRoutes(app: App, dependencies: UiChatRouteDependen
       const userId = currentUser(request).id;
       const generation = await chats.activeGeneration(userId, request.params.id);
       if (!generation) return reply.status(204).send(null);
-      return streamGeneration(reply, userId, generation, await holdOpenStreamLease(dependencies.leases, userId, dependencies.leaseRenewMs));
+      return streamGeneration(reply, userId, generation, await holdOpenStreamLease(dependencies.leases, userId, dependencies.leaseRenewMs, clock));
     },
   );
 

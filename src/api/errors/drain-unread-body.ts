@@ -25,6 +25,7 @@ export function drainUnreadBody(request: IncomingMessage, limitMs: number): bool
   if (request.complete || request.readableEnded || socket.destroyed) return false;
   if (draining.has(socket)) return true;
   draining.add(socket);
+  // A raw, unref'd timer on purpose: socket hygiene on Node's own clock, like its requestTimeout.
   const cutOff = setTimeout(() => socket.destroy(), limitMs);
   cutOff.unref();
   const done = (): void => {

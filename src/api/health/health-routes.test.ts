@@ -3,11 +3,12 @@ import Fastify, { type FastifyBaseLogger } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { describe, expect, it } from "vitest";
 import { createLogger } from "../../logging/create-logger.ts";
+import { createManualClock, type ManualClock } from "../../time/manual-clock.ts";
 import type { App } from "../app-type.ts";
 import { registerErrorHandling } from "../errors/error-handler.ts";
 import { registerHealthRoutes } from "./health-routes.ts";
 
-async function appWith(probes: Parameters<typeof registerHealthRoutes>[1]): Promise<{ inject: (url: string) => Promise<{ statusCode: number; body: string }>; logs: () => string }> {
+async function appWith(probes: Parameters<typeof registerHealthRoutes>[1], clock: ManualClock = createManualClock()): Promise<{ inject: (url: string) => Promise<{ statusCode: number; body: string }>; logs: () => string }> {
   let logs = "";
   const destination = new Writable({
     write(chunk: Buffer, _encoding, done) {
@@ -18,7 +19,7 @@ async function appWith(probes: Parameters<typeof registerHealthRoutes>[1]): Prom
   const loggerInstance: FastifyBaseLogger = createLogger({ level: "info", destination });
   const app: App = Fastify({ loggerInstance }).withTypeProvider<ZodTypeProvider>();
   registerErrorHandling(app);
-  registerHealthRoutes(app, probes, 200);
+  registerHealthRoutes(app, probes, 200, clock);
   await app.ready();
   return { inject: async (url) => await app.inject({ method: "GET", url }), logs: () => logs };
 }
@@ -26,12 +27,22 @@ async function appWith(probes: Parameters<typeof registerHealthRoutes>[1]): Prom
 describe("/readyz", () => {
   it("answers a failure with 503 NOT_READY only; the dependency's error text goes to the log", async () => {
     const secretText = "connect ECONNREFUSED db.internal:5432 as sluice_admin";
-    const app = await appWith([
-      { name: "postgres", check: () => Promise.reject(new Error(secretText)) },
-      { name: "redis", check: () => new Promise(() => undefined) },
-      { name: "migrations", check: () => Promise.resolve() },
-    ]);
-    const response = await app.inject("/readyz");
+    const clock = createManualClock();
+    const app = await appWith(
+      [
+        { name: "postgres", check: () => Promise.reject(new Error(secretText)) },
+        { name: "redis", check: () => new Promise(() => undefined) },
+        { name: "migrations", check: () => Promise.resolve() },
+      ],
+      clock,
+    );
+    const pending = app.inject("/readyz");
+    // The two probes that answered have released their timers; only the silent one's is left, due at 200 ms.
+    await expect.poll(() => clock.pendingTimers()).toBe(1);
+    clock.advance(199);
+    expect(clock.pendingTimers()).toBe(1);
+    clock.advance(1);
+    const response = await pending;
     expect(response.statusCode).toBe(503);
     expect(JSON.parse(response.body)).toEqual({ error: { code: "NOT_READY", message: "Not ready: a dependency is down or migrations are pending." } });
     expect(response.body).not.toContain("db.internal");

@@ -20,7 +20,8 @@ export interface ChatCompletionRouteDependencies {
   leases: OpenStreamLeases;
   leaseRenewMs: number;
   heartbeatMs: number;
-  clock: Pick<Clock, "wallClockMs">;
+  /** Stamps `created`; runs the lease renewal and the heartbeat. */
+  clock: Clock;
 }
 
 /**
@@ -30,9 +31,9 @@ export interface ChatCompletionRouteDependencies {
  * its own reading, never the generation.
  */
 export function registerChatCompletionRoutes(v1: App, dependencies: ChatCompletionRouteDependencies): void {
-  const { completions, hub } = dependencies;
+  const { completions, hub, clock } = dependencies;
 
-  const holdLease = (userId: string): Promise<() => void> => holdOpenStreamLease(dependencies.leases, userId, dependencies.leaseRenewMs);
+  const holdLease = (userId: string): Promise<() => void> => holdOpenStreamLease(dependencies.leases, userId, dependencies.leaseRenewMs, clock);
 
   v1.post(
     "/chat/completions",
@@ -94,6 +95,7 @@ export function registerChatCompletionRoutes(v1: App, dependencies: ChatCompleti
       hub,
       taskId,
       heartbeatMs: dependencies.heartbeatMs,
+      clock,
       map: (entries) => chunks.push(entries),
       isFinished: () => chunks.finished,
       closedByServerFrame: `data: ${JSON.stringify(openAiErrorBody(503, "The server stopped streaming this generation; retry.", "SERVICE_UNAVAILABLE"))}\n\n`,

@@ -33,7 +33,7 @@ const statusOf: Readonly<Record<StoredCompletion["status"], ResponseStatus>> = {
  * Chat Completions.
  */
 export function registerResponseRoutes(v1: App, dependencies: ChatCompletionRouteDependencies): void {
-  const { completions, hub } = dependencies;
+  const { completions, hub, clock } = dependencies;
   const closedError = openAiErrorBody(503, "The server stopped streaming this response; resume with starting_after.", "SERVICE_UNAVAILABLE").error;
   const closedByServerFrame = encodeResponseEvent({ type: "error", sequence_number: -1, code: closedError.code, message: closedError.message, param: null });
 
@@ -54,6 +54,7 @@ export function registerResponseRoutes(v1: App, dependencies: ChatCompletionRout
       taskId,
       whenMissing: () => completions.whenStreamMissing(userId, taskId),
       heartbeatMs: dependencies.heartbeatMs,
+      clock,
       map: (entries) => mapper.push(entries).filter((event) => event.sequence_number > startingAfter).map(encodeResponseEvent).join(""),
       isFinished: () => mapper.finished,
       closedByServerFrame,
@@ -70,7 +71,7 @@ export function registerResponseRoutes(v1: App, dependencies: ChatCompletionRout
       const background = request.body.background === true;
       const streamed = request.body.stream === true;
       // A background call that is not streamed answers at once and reads nothing: no open-stream slot.
-      const release = background && !streamed ? () => undefined : await holdOpenStreamLease(dependencies.leases, userId, dependencies.leaseRenewMs);
+      const release = background && !streamed ? () => undefined : await holdOpenStreamLease(dependencies.leases, userId, dependencies.leaseRenewMs, clock);
       try {
         const started = await completions.start(userId, completionRequest);
         const identity: ResponseIdentity = {
@@ -128,7 +129,7 @@ export function registerResponseRoutes(v1: App, dependencies: ChatCompletionRout
       const userId = apiKeyUser(request).id;
       const { taskId, found } = await findStored(userId, request.params.id);
       if (request.query.stream !== "true") return present(taskId, found);
-      const release = await holdOpenStreamLease(dependencies.leases, userId, dependencies.leaseRenewMs);
+      const release = await holdOpenStreamLease(dependencies.leases, userId, dependencies.leaseRenewMs, clock);
       try {
         await streamEvents(reply, taskId, stored(taskId, found), request.query.starting_after ?? -1, userId, release);
         return reply;

@@ -4,18 +4,19 @@ import { callRedis } from "../../errors/dependency-failure.ts";
 import type { OpenStreamLease, OpenStreamLeases } from "../../limits/open-stream-leases.ts";
 import type { EndEvent, LogEntry } from "../../streaming/events.ts";
 import { sseHeaders, type StreamHub, type WhenLogMissingOption } from "../../streaming/index.ts";
+import { repeatEvery, type Clock } from "../../time/clock.ts";
 import { createCompletionCollector } from "./chat-completion-format.ts";
 import { watchGeneration } from "./watch-generation.ts";
 
 /** One open-stream slot of the user while a `/v1` answer is read (README "Limits"); the returned release is idempotent. */
-export async function holdOpenStreamLease(leases: OpenStreamLeases, userId: string, renewMs: number): Promise<() => void> {
+export async function holdOpenStreamLease(leases: OpenStreamLeases, userId: string, renewMs: number, clock: Clock): Promise<() => void> {
   const lease: OpenStreamLease = await callRedis(() => leases.acquire(userId));
-  const renewal = setInterval(() => void lease.renew().catch(() => undefined), renewMs);
+  const stopRenewal = repeatEvery(clock, renewMs, () => void lease.renew().catch(() => undefined));
   let released = false;
   return () => {
     if (released) return;
     released = true;
-    clearInterval(renewal);
+    stopRenewal();
     void lease.release().catch(() => undefined);
   };
 }
@@ -26,6 +27,7 @@ export interface MappedStreamOptions {
   taskId: string;
   whenMissing?: WhenLogMissingOption;
   heartbeatMs: number;
+  clock: Clock;
   /** SSE text for the entries, in order; "" for none. */
   map: (entries: LogEntry[]) => string;
   /** True once the format's last frame was written: the response ends. */
@@ -59,15 +61,15 @@ export async function serveMappedStream(options: MappedStreamOptions): Promise<v
   });
   reply.hijack();
   const onDrain = (): void => watch.resume();
-  const heartbeat = setInterval(() => {
+  const stopHeartbeat = repeatEvery(options.clock, options.heartbeatMs, () => {
     if (!response.writableEnded && !response.writableNeedDrain) response.write(": ping\n\n");
-  }, options.heartbeatMs);
+  });
   let resolveFinished: () => void = () => undefined;
   const finished = new Promise<void>((resolve) => {
     resolveFinished = resolve;
   });
   const onClose = (): void => {
-    clearInterval(heartbeat);
+    stopHeartbeat();
     response.off("drain", onDrain);
     watch.close();
     options.onClose();
