@@ -1,7 +1,6 @@
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it, onTestFinished } from "vitest";
 import { startFakeAnthropicServer } from "../../test/rig/fake-anthropic-server.ts";
 import { startFakeOpenAiServer } from "../../test/rig/fake-openai-server.ts";
-import type { FakeProviderServer } from "../../test/rig/fake-provider-script.ts";
 import { createLlmProvider } from "./create-llm-provider.ts";
 import type { ChatRequest, LlmProvider } from "./llm-provider.ts";
 import { simulatedReplyText } from "./simulated-provider.ts";
@@ -16,12 +15,6 @@ async function textOf(provider: LlmProvider): Promise<string> {
   return text;
 }
 
-let server: FakeProviderServer | undefined;
-afterEach(async () => {
-  await server?.close();
-  server = undefined;
-});
-
 describe("createLlmProvider", () => {
   it("builds the simulated provider", async () => {
     const provider = await createLlmProvider({ provider: "simulated", simulated: { tokensPerSecond: Number.POSITIVE_INFINITY, tokenCount: 12 }, idleTimeoutMs: 1000 });
@@ -30,16 +23,17 @@ describe("createLlmProvider", () => {
   });
 
   it("builds the OpenAI and Anthropic adapters pointed at the configured base URL", async () => {
-    server = await startFakeOpenAiServer();
-    const openai = await createLlmProvider({ provider: "openai", openai: { apiKey: "k", baseUrl: server.url }, idleTimeoutMs: 30_000 });
+    const openAiServer = await startFakeOpenAiServer();
+    onTestFinished(() => openAiServer.close());
+    const openai = await createLlmProvider({ provider: "openai", openai: { apiKey: "k", baseUrl: openAiServer.url }, idleTimeoutMs: 30_000 });
     expect(openai.name).toBe("openai");
-    expect(await textOf(openai)).toBe(server.expectedText());
-    await server.close();
+    expect(await textOf(openai)).toBe(openAiServer.expectedText());
 
-    server = await startFakeAnthropicServer();
-    const anthropic = await createLlmProvider({ provider: "anthropic", anthropic: { apiKey: "k", baseUrl: server.url }, idleTimeoutMs: 30_000 });
+    const anthropicServer = await startFakeAnthropicServer();
+    onTestFinished(() => anthropicServer.close());
+    const anthropic = await createLlmProvider({ provider: "anthropic", anthropic: { apiKey: "k", baseUrl: anthropicServer.url }, idleTimeoutMs: 30_000 });
     expect(anthropic.name).toBe("anthropic");
-    expect(await textOf(anthropic)).toBe(server.expectedText());
+    expect(await textOf(anthropic)).toBe(anthropicServer.expectedText());
   });
 
   it("fails loudly when the chosen provider has no options", async () => {

@@ -1,4 +1,5 @@
 import type { LogEntry } from "../../streaming/events.ts";
+import { createEntryMapper, type EntryMapper } from "../openai/entry-mapper.ts";
 
 /**
  * The one log of a generation as the AI SDK's UI message stream (PROTOCOL.md section 12), the
@@ -26,15 +27,14 @@ export type UiMessageChunk = { type: string } & Record<string, unknown>;
 export const uiMessageStreamHeader = { name: "x-vercel-ai-ui-message-stream", value: "v1" } as const;
 
 /** Maps log entries to UI message chunks in order; `finished` turns true with the last chunk. */
-export function createUiMessageChunkMapper(identity: UiMessageIdentity): { push(entries: readonly LogEntry[]): UiMessageChunk[]; readonly finished: boolean } {
+export function createUiMessageChunkMapper(identity: UiMessageIdentity): EntryMapper<UiMessageChunk> {
   let attempt = 1;
   let started = false;
-  let textOpen = false;
-  let reasoningOpen = false;
+  /** The parts of the current attempt that have a `*-start` and no `*-end` yet. */
+  const open = { text: false, reasoning: false };
   let usage: { inputTokens: number; outputTokens: number } | undefined;
   let finished = false;
-  const textId = (): string => `text-${attempt}`;
-  const reasoningId = (): string => `reasoning-${attempt}`;
+  const partId = (part: keyof typeof open): string => `${part}-${attempt}`;
 
   const begin = (model: string | undefined): UiMessageChunk[] => {
     if (started) return [];
@@ -44,10 +44,19 @@ export function createUiMessageChunkMapper(identity: UiMessageIdentity): { push(
   };
   const closeParts = (): UiMessageChunk[] => {
     const chunks: UiMessageChunk[] = [];
-    if (reasoningOpen) chunks.push({ type: "reasoning-end", id: reasoningId() });
-    if (textOpen) chunks.push({ type: "text-end", id: textId() });
-    reasoningOpen = false;
-    textOpen = false;
+    if (open.reasoning) chunks.push({ type: "reasoning-end", id: partId("reasoning") });
+    if (open.text) chunks.push({ type: "text-end", id: partId("text") });
+    open.reasoning = false;
+    open.text = false;
+    return chunks;
+  };
+  /** A delta of the text or the reasoning, the part's `*-start` before its first one. */
+  const deltaChunks = (part: keyof typeof open, delta: string): UiMessageChunk[] => {
+    if (delta === "") return [];
+    const chunks = [...begin(undefined)];
+    if (!open[part]) chunks.push({ type: `${part}-start`, id: partId(part) });
+    open[part] = true;
+    chunks.push({ type: `${part}-delta`, id: partId(part), delta });
     return chunks;
   };
   const pushOne = (entry: LogEntry): UiMessageChunk[] => {
@@ -59,29 +68,16 @@ export function createUiMessageChunkMapper(identity: UiMessageIdentity): { push(
       case "reset": {
         const chunks = [...begin(event.model)];
         // The parts already sent belong to an attempt that will not finish: the SDK removes them.
-        if (textOpen || reasoningOpen) chunks.push({ type: "reset-step" });
-        textOpen = false;
-        reasoningOpen = false;
+        if (open.text || open.reasoning) chunks.push({ type: "reset-step" });
+        open.text = false;
+        open.reasoning = false;
         usage = undefined;
         attempt = event.attempt;
         return chunks;
       }
-      case "text-delta": {
-        if (event.delta === "") return [];
-        const chunks = [...begin(undefined)];
-        if (!textOpen) chunks.push({ type: "text-start", id: textId() });
-        textOpen = true;
-        chunks.push({ type: "text-delta", id: textId(), delta: event.delta });
-        return chunks;
-      }
-      case "reasoning-delta": {
-        if (event.delta === "") return [];
-        const chunks = [...begin(undefined)];
-        if (!reasoningOpen) chunks.push({ type: "reasoning-start", id: reasoningId() });
-        reasoningOpen = true;
-        chunks.push({ type: "reasoning-delta", id: reasoningId(), delta: event.delta });
-        return chunks;
-      }
+      case "text-delta":
+      case "reasoning-delta":
+        return deltaChunks(event.type === "text-delta" ? "text" : "reasoning", event.delta);
       case "usage":
         usage = { inputTokens: event.inputTokens, outputTokens: event.outputTokens };
         return [];
@@ -101,19 +97,7 @@ export function createUiMessageChunkMapper(identity: UiMessageIdentity): { push(
         return [];
     }
   };
-  return {
-    push: (entries) => {
-      const chunks: UiMessageChunk[] = [];
-      for (const entry of entries) {
-        if (finished) break;
-        chunks.push(...pushOne(entry));
-      }
-      return chunks;
-    },
-    get finished() {
-      return finished;
-    },
-  };
+  return createEntryMapper(pushOne, () => finished);
 }
 
 /** SSE text of chunks: one `data:` line each (JSON.stringify escapes newlines), `[DONE]` after the last. */

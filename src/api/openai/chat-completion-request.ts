@@ -1,6 +1,7 @@
 import { z } from "zod";
 import type { CompletionRequest } from "../../chat/chat-completions-service.ts";
 import { text } from "../schemas.ts";
+import { commonRequestFields, optionalNumber } from "./common-request-fields.ts";
 import { foldInstructions } from "./fold-instructions.ts";
 
 const textPart = z.strictObject({ type: z.literal("text"), text: text() });
@@ -12,8 +13,6 @@ const message = z.discriminatedUnion("role", [
   z.strictObject({ role: z.literal("assistant"), content, name: text().max(100).optional(), refusal: text().nullish() }),
 ]);
 
-const optionalNumber = z.number().nullish();
-
 /**
  * `POST /v1/chat/completions`. Sampling parameters Sluice does not apply (the provider's
  * defaults are used) are accepted and ignored, so existing code runs unchanged; parameters that
@@ -21,24 +20,15 @@ const optionalNumber = z.number().nullish();
  * does not have are a 400, as every other Sluice route answers unknown fields.
  */
 export const chatCompletionBody = z.strictObject({
-  model: text().min(1).max(200),
+  ...commonRequestFields,
   messages: z.array(message).min(1).max(1_000),
-  stream: z.boolean().nullish(),
   stream_options: z.strictObject({ include_usage: z.boolean().optional(), include_obfuscation: z.boolean().optional() }).nullish(),
-  store: z.boolean().nullish(),
-  metadata: z.record(text().max(64), text().max(512)).nullish(),
   // Accepted and ignored (README "Use Sluice from the OpenAI SDK").
-  temperature: optionalNumber,
-  top_p: optionalNumber,
   max_tokens: optionalNumber,
   max_completion_tokens: optionalNumber,
   frequency_penalty: optionalNumber,
   presence_penalty: optionalNumber,
   seed: optionalNumber,
-  user: text().max(256).optional(),
-  safety_identifier: text().max(256).optional(),
-  prompt_cache_key: text().max(256).optional(),
-  service_tier: text().max(32).nullish(),
   reasoning_effort: text().max(32).nullish(),
   stop: z.union([text(), z.array(text()).max(4)]).nullish(),
   n: z.literal(1).nullish(),

@@ -1,5 +1,6 @@
 import type { EndEvent, LogEntry } from "../../streaming/events.ts";
 import { generationFailure } from "./chat-completion-format.ts";
+import { createEntryMapper, type EntryMapper } from "./entry-mapper.ts";
 
 /**
  * The one log of a generation as OpenAI Responses API events (PROTOCOL.md section 11). The
@@ -88,7 +89,7 @@ export interface ResponseEvent {
  * `response.failed`. A `reset` after text was sent cannot be taken back in this format: an
  * `error` event ends the stream (the saved reply, from `GET /v1/responses/{id}`, is the new attempt's).
  */
-export function createResponseEventMapper(identity: ResponseIdentity): { push(entries: readonly LogEntry[]): ResponseEvent[]; readonly finished: boolean } {
+export function createResponseEventMapper(identity: ResponseIdentity): EntryMapper<ResponseEvent> {
   let sequence = 0;
   let started = false;
   let itemOpen = false;
@@ -153,19 +154,7 @@ export function createResponseEventMapper(identity: ResponseIdentity): { push(en
         return [];
     }
   };
-  return {
-    push: (entries) => {
-      const events: ResponseEvent[] = [];
-      for (const entry of entries) {
-        if (finished) break;
-        events.push(...pushOne(entry));
-      }
-      return events;
-    },
-    get finished() {
-      return finished;
-    },
-  };
+  return createEntryMapper(pushOne, () => finished);
 }
 
 /** One SSE frame of a Responses event: its type as the SSE event name, as OpenAI sends it. */

@@ -2,6 +2,7 @@ import { z } from "zod";
 import type { CompletionRequest } from "../../chat/chat-completions-service.ts";
 import { SluiceError } from "../../errors/catalog.ts";
 import { text } from "../schemas.ts";
+import { commonRequestFields, optionalNumber } from "./common-request-fields.ts";
 import { foldInstructions } from "./fold-instructions.ts";
 
 const part = z.strictObject({ type: z.enum(["input_text", "output_text"]), text: text(), annotations: z.array(z.unknown()).max(0).optional() });
@@ -12,28 +13,18 @@ const inputMessage = z.strictObject({
   id: text().max(100).optional(),
   status: text().max(32).optional(),
 });
-const optionalNumber = z.number().nullish();
 
 /**
  * `POST /v1/responses`: text in, text out. Sampling parameters are accepted and ignored, as for
  * Chat Completions; tools, `previous_response_id`, images and files are a 400.
  */
 export const responseBody = z.strictObject({
-  model: text().min(1).max(200),
+  ...commonRequestFields,
   input: z.union([text().min(1), z.array(inputMessage).min(1).max(1_000)]),
   instructions: text().nullish(),
   background: z.boolean().nullish(),
-  stream: z.boolean().nullish(),
   stream_options: z.strictObject({ include_obfuscation: z.boolean().optional() }).nullish(),
-  store: z.boolean().nullish(),
-  metadata: z.record(text().max(64), text().max(512)).nullish(),
-  temperature: optionalNumber,
-  top_p: optionalNumber,
   max_output_tokens: optionalNumber,
-  user: text().max(256).optional(),
-  safety_identifier: text().max(256).optional(),
-  prompt_cache_key: text().max(256).optional(),
-  service_tier: text().max(32).nullish(),
   truncation: z.enum(["auto", "disabled"]).nullish(),
   text: z.strictObject({ format: z.strictObject({ type: z.literal("text") }).optional(), verbosity: text().max(16).nullish() }).nullish(),
   parallel_tool_calls: z.boolean().nullish(),
