@@ -30,7 +30,7 @@ async function turnsFor(database: Database, count: number): Promise<TurnInput[]>
     requestedModel: undefined,
     models: { defaultModel: "m", allowed: ["m"] },
     activeLimit: 2,
-    replaceLastReply: false,
+    placement: { kind: "append" },
   }));
 }
 

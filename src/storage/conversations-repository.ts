@@ -1,4 +1,5 @@
 import { and, desc, eq, sql } from "drizzle-orm";
+import { chooseBranch, readActivePath, readPathPage, type BranchOutcome, type PathPage } from "./conversation-path.ts";
 import type { Db } from "./database.ts";
 import { conversations } from "./schema.ts";
 import { searchConversations, usageTotals, type SearchHit } from "./search-conversations.ts";
@@ -21,6 +22,12 @@ export interface ConversationsRepository {
   /** Full-text search over titles and message text; only this user's conversations (search-conversations.ts). */
   search(userId: string, query: string, options: { limit: number; cursor: PageCursor | undefined }): Promise<{ items: SearchHit[]; nextCursor: string | null }>;
   usageTotals(userId: string): Promise<{ inputTokens: number; outputTokens: number; messages: number }>;
+  /** A page of the active path, newest first (conversation-path.ts `readPathPage`); undefined when missing or another user's. */
+  pathPage(userId: string, id: string, options: { limit: number; before: string | undefined }): Promise<PathPage | "before-unknown" | undefined>;
+  /** The whole active path, oldest first; the caller has checked the owner. */
+  activePath(id: string): ReturnType<typeof readActivePath>;
+  /** Shows the branch through `messageId` (conversation-path.ts `chooseBranch`). */
+  chooseBranch(userId: string, id: string, messageId: string): Promise<BranchOutcome>;
 }
 
 /** Opaque page cursor: the exact PostgreSQL timestamp text (microseconds) and the id. */
@@ -94,5 +101,8 @@ export function createConversationsRepository(db: Db): ConversationsRepository {
       return { items: page.items, nextCursor: page.next ? encodePageCursor(page.next) : null };
     },
     usageTotals: (userId) => usageTotals(db, userId),
+    pathPage: (userId, id, options) => readPathPage(db, userId, id, options),
+    activePath: (id) => readActivePath(db, id),
+    chooseBranch: (userId, id, messageId) => chooseBranch(db, userId, id, messageId),
   };
 }

@@ -19,7 +19,7 @@ const result = (content: string, status: FinalResult["status"] = "completed"): F
 const models = { defaultModel: "m", allowed: ["m", "other"] };
 
 function turnInput(userId: string, conversationId: string, taskId: string, overrides: Partial<TurnInput> = {}): TurnInput {
-  return { conversationId, userId, userContent: "q", taskId, requestedModel: undefined, models, activeLimit: 5, replaceLastReply: false, ...overrides };
+  return { conversationId, userId, userContent: "q", taskId, requestedModel: undefined, models, activeLimit: 5, placement: { kind: "append" }, ...overrides };
 }
 
 async function conversationWithTurn(taskId: string, content: string) {
@@ -89,14 +89,20 @@ describe("messages repository", () => {
     expect(await modelOf("task_m4", undefined)).toBe("m");
   });
 
-  it("regenerate replaces the last final reply and keeps the user's message", async () => {
-    const { conversation, user, messages } = await conversationWithTurn("task_regen", "question");
+  it("regenerate adds a version beside the last reply and keeps the old one; the new reply's history is its own branch", async () => {
+    const { conversation, user, messages, turn } = await conversationWithTurn("task_regen", "question");
     await messages.beginAttempt("task_regen", 1);
     await messages.finish("task_regen", 1, result("first answer"));
-    const again = await messages.acceptTurn(turnInput(user.id, conversation.id, "task_regen2", { userContent: undefined, replaceLastReply: true }));
-    expect(again.kind).toBe("accepted");
+    const again = await messages.acceptTurn(turnInput(user.id, conversation.id, "task_regen2", { userContent: undefined, placement: { kind: "regenerate", messageId: undefined } }));
+    if (again.kind !== "accepted") throw new Error(again.kind);
+    expect(again.assistant.parentId).toBe(turn.user?.id);
     const rows = await messages.listForConversation(conversation.id);
-    expect(rows.map((row) => [row.role, row.status, row.taskId])).toEqual([["user", "completed", null], ["assistant", "streaming", "task_regen2"]]);
+    expect(rows.map((row) => [row.role, row.status, row.taskId, row.parentId])).toEqual([
+      ["user", "completed", null, null],
+      ["assistant", "completed", "task_regen", turn.user?.id],
+      ["assistant", "streaming", "task_regen2", turn.user?.id],
+    ]);
     expect((await messages.beginAttempt("task_regen2", 1))?.history).toEqual([{ role: "user", content: "question" }]);
+    expect((await createConversationsRepository(database.db).find(user.id, conversation.id))?.activeLeafId).toBe(again.assistant.id);
   });
 });

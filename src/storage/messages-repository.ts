@@ -60,8 +60,8 @@ export interface MessagesRepository {
   /**
    * The whole POST path in ONE statement (no transaction needed: a statement is atomic):
    * checks that the conversation is the user's, counts the user's active replies,
-   * picks the model, deletes the replaced reply (regenerate), inserts the turn and
-   * bumps the conversation. A second active reply in the conversation still violates
+   * picks the model, places the turn in the conversation's tree (after the active leaf, or as a
+   * new version of an edited message or a regenerated reply), inserts it and moves the active leaf to it. A second active reply in the conversation still violates
    * `messages_one_active_per_conversation`.
    */
   acceptTurn(input: TurnInput): Promise<TurnOutcome>;
@@ -70,7 +70,7 @@ export interface MessagesRepository {
   taskIdsOfConversation(conversationId: string): Promise<string[]>;
   /**
    * Fences PostgreSQL like the log: only a newer attempt may take over. Undefined when the task is final, missing or newer already.
-   * Returns the prompt's history with it (earlier turns, oldest first, without failed or empty replies), so a job costs one statement to begin.
+   * Returns the prompt's history with it (the reply's ancestors: its branch only, oldest first, without failed or empty replies), so a job costs one statement to begin.
    */
   beginAttempt(taskId: string, attempt: number): Promise<(TaskRecord & { history: HistoryTurn[] }) | undefined>;
   /** One idempotent UPDATE; a retry or a zombie attempt never writes a second or stale result. */
@@ -105,12 +105,17 @@ export function createMessagesRepository(db: Db): MessagesRepository {
     .returning({
       ...taskColumns,
       systemPrompt: sql<string | null>`(select ${users.systemPrompt} from ${users} where ${users.id} = ${messages.userId})`,
-      // Qualified by hand: drizzle renders RETURNING columns unqualified, which inside this subquery would mean h's.
+      // The active path the reply hangs from: its ancestors (parent_id), oldest first, so other
+      // branches are never in the prompt and a turn reads only its own path. Qualified by hand:
+      // drizzle renders RETURNING columns unqualified, which inside this subquery would mean h's.
       history: sql<HistoryTurn[]>`(
-        select coalesce(json_agg(json_build_object('role', h.role, 'content', h.content) order by h.created_at, h.id), '[]'::json)
-        from ${messages} h
-        where h.conversation_id = "messages".conversation_id and h.created_at < "messages".created_at
-          and h.status in ('completed', 'cancelled') and h.content <> '')`,
+        with recursive path as (
+          select h.id, h.parent_id, h.role, h.content, h.status, 1 as depth from ${messages} h where h.id = "messages".parent_id
+          union all
+          select h.id, h.parent_id, h.role, h.content, h.status, path.depth + 1 from ${messages} h join path on h.id = path.parent_id
+        )
+        select coalesce(json_agg(json_build_object('role', path.role, 'content', path.content) order by path.depth desc), '[]'::json)
+        from path where path.status in ('completed', 'cancelled') and path.content <> '')`,
     })
     .prepare("sluice_begin_attempt");
   const finishStatement = db

@@ -1,5 +1,5 @@
 import { sql } from "drizzle-orm";
-import { check, index, integer, jsonb, pgTable, primaryKey, text, timestamp, uniqueIndex, uuid } from "drizzle-orm/pg-core";
+import { check, index, integer, jsonb, pgTable, primaryKey, text, timestamp, uniqueIndex, uuid, type AnyPgColumn } from "drizzle-orm/pg-core";
 
 const createdAt = () => timestamp("created_at", { withTimezone: true, mode: "date" }).notNull().defaultNow();
 const updatedAt = () => timestamp("updated_at", { withTimezone: true, mode: "date" }).notNull().defaultNow();
@@ -37,6 +37,12 @@ export const conversations = pgTable(
     id: uuid("id").primaryKey().defaultRandom(),
     userId: uuid("user_id").notNull().references(() => users.id, { onDelete: "cascade" }),
     title: text("title"),
+    /**
+     * The newest message of the branch the user is reading (the conversation is a tree of messages,
+     * `messages.parent_id`): the active path is this message and its ancestors. A new message is
+     * appended under it; an edit or a regenerate moves it to the new reply. Null while empty.
+     */
+    activeLeafId: uuid("active_leaf_id").references((): AnyPgColumn => messages.id, { onDelete: "set null" }),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },
@@ -56,6 +62,12 @@ export const messages = pgTable(
     conversationId: uuid("conversation_id").notNull().references(() => conversations.id, { onDelete: "cascade" }),
     /** Denormalised owner, so a task id resolves to its owner in one indexed lookup. */
     userId: uuid("user_id").notNull().references(() => users.id, { onDelete: "cascade" }),
+    /**
+     * The message this one follows: a user message's is the reply before it, a reply's its question;
+     * null for a conversation's first message. Messages with the same parent are versions of one
+     * another (an edit, a regenerate): branches, never deleted.
+     */
+    parentId: uuid("parent_id").references((): AnyPgColumn => messages.id, { onDelete: "cascade" }),
     role: text("role", { enum: messageRoles }).notNull(),
     /** The answer: what search, history and the model's next prompt read. */
     content: text("content").notNull().default(""),
@@ -83,6 +95,11 @@ export const messages = pgTable(
   },
   (table) => [
     index("messages_conversation_idx").on(table.conversationId, table.createdAt, table.id),
+    // A message's versions (its siblings, oldest first) and the tree walks down from a message;
+    // also what the parent_id foreign key's cascade looks up.
+    index("messages_parent_idx").on(table.parentId, table.createdAt, table.id),
+    // The versions of a conversation's first message (they have no parent).
+    index("messages_roots_idx").on(table.conversationId, table.createdAt, table.id).where(sql`${table.parentId} is null`),
     // Search (GET /api/conversations/search): full-text over message text with the 'simple'
     // configuration (no stemming, any language); the query must use this exact expression.
     index("messages_content_search_idx").using("gin", sql`to_tsvector('simple', ${table.content})`),

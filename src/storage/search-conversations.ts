@@ -16,7 +16,7 @@ export const highlightStart = "\uE000";
 export const highlightStop = "\uE001";
 
 export interface SearchHit {
-  conversation: typeof conversations.$inferSelect;
+  conversation: Omit<typeof conversations.$inferSelect, "activeLeafId">;
   /** The newest message of the conversation that matched; null when only the title did. */
   message: { id: string; role: "user" | "assistant"; createdAt: Date; snippet: string } | null;
 }
