@@ -164,7 +164,7 @@ export function createHubStreams(options: HubStreamsOptions): HubStreams {
       requestSync(stream, "seq-gap");
       return;
     }
-    for (const { event } of fresh) if (event.type === "start" || event.type === "reset") stream.attempt = event.attempt;
+    for (const { event } of fresh) if (event.type === "start" || event.type === "reset" || event.type === "continue") stream.attempt = event.attempt;
     const frames = encodeFrames(incarnation, fresh);
     const previousHead = stream.head;
     stream.head = frames.at(-1)?.seq ?? previousHead;
