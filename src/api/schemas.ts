@@ -33,6 +33,7 @@ export const userView = z.object({ id: z.uuid(), email: z.string() });
 
 export const messageView = z.object({
   id: z.uuid(),
+  parentId: z.uuid().nullable().describe("The message this one follows in the conversation's tree (its question, or the reply before it); null for a first message"),
   role: z.enum(messageRoles),
   content: z.string(),
   status: z.enum(messageStatuses),
@@ -59,8 +60,8 @@ export const conversationView = z.object({
 });
 
 export const generationAccepted = z.object({
-  // An Idempotency-Key replay answers the response recorded before `reasoning` existed (a user message has none).
-  userMessage: messageView.partial({ reasoning: true }).optional(),
+  // An Idempotency-Key replay answers the response recorded before `reasoning` and `parentId` existed.
+  userMessage: messageView.partial({ reasoning: true, parentId: true }).optional(),
   assistantMessage: z.object({ id: z.uuid(), status: messageView.shape.status }),
   taskId: z.string(),
   streamUrl: z.string(),

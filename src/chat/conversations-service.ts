@@ -1,6 +1,7 @@
 import { SluiceError } from "../errors/catalog.ts";
 import type { ConversationsRepository, PageCursor } from "../storage/conversations-repository.ts";
 import { decodePageCursor } from "../storage/conversations-repository.ts";
+import { decodePathCursor, encodePathCursor, type PathPage, type Siblings } from "../storage/conversation-path.ts";
 import { isActiveStatus, type MessagesRepository } from "../storage/messages-repository.ts";
 import { presentConversation, presentMessage, presentSearchHit, type ConversationView, type MessageView, type SearchResultView } from "./present.ts";
 
@@ -11,14 +12,24 @@ export interface ActiveGeneration {
 }
 
 export interface ConversationDetail extends ConversationView {
-  messages: MessageView[];
+  /** A page of the active path, oldest first (its newest messages unless `cursor` asked for older ones). */
+  messages: Array<MessageView & { siblings: Siblings }>;
   activeGeneration: ActiveGeneration | null;
+  /** Older messages exist on the active path: ask with `cursor` = nextCursor. */
+  hasMore: boolean;
+  nextCursor: string | null;
 }
 
 export interface ConversationsService {
   create(userId: string, title: string | null): Promise<ConversationView>;
   list(userId: string, options: { limit: number; cursor: string | undefined }): Promise<{ items: ConversationView[]; nextCursor: string | null }>;
-  get(userId: string, id: string): Promise<ConversationDetail>;
+  /** The conversation with one page of its active path, newest first (keyset cursor, PROTOCOL.md 2.2). */
+  get(userId: string, id: string, page: { limit: number; cursor: string | undefined }): Promise<ConversationDetail>;
+  /**
+   * Shows the branch through `messageId` (one of its versions; the newest message under it becomes the
+   * active leaf) and answers the conversation as `get` does. 409 GENERATION_IN_PROGRESS while a reply generates.
+   */
+  chooseBranch(userId: string, id: string, messageId: string, page: { limit: number }): Promise<ConversationDetail>;
   rename(userId: string, id: string, title: string): Promise<ConversationView>;
   /**
    * Deletes it with its messages, then ends its running generation's stream (`end` cancelled,
@@ -43,6 +54,17 @@ export function createConversationsService(dependencies: {
 }): ConversationsService {
   const { conversations, messages } = dependencies;
   const notFound = (): SluiceError => new SluiceError("NOT_FOUND", "No such conversation.");
+  const presentDetail = (page: PathPage, userId: string): ConversationDetail => {
+    const { activeGeneration: active } = page;
+    const oldest = page.messages[0];
+    return {
+      ...presentConversation(page.conversation),
+      messages: page.messages.map((row) => ({ ...presentMessage(row), siblings: row.siblings })),
+      activeGeneration: active ? { ...active, streamUrl: dependencies.streamUrl(active.taskId, userId) } : null,
+      hasMore: page.hasMore,
+      nextCursor: page.hasMore && oldest ? encodePathCursor(oldest.id) : null,
+    };
+  };
   return {
     create: async (userId, title) => presentConversation(await conversations.create(userId, title)),
     list: async (userId, { limit, cursor }) => {
@@ -54,17 +76,22 @@ export function createConversationsService(dependencies: {
       return { items: page.items.map(presentSearchHit), nextCursor: page.nextCursor };
     },
     usageTotals: (userId) => conversations.usageTotals(userId),
-    get: async (userId, id) => {
-      const conversation = await conversations.find(userId, id);
-      if (!conversation) throw notFound();
-      const rows = await messages.listForConversation(id);
-      const active = rows.find((row) => row.role === "assistant" && isActiveStatus(row.status));
-      return {
-        ...presentConversation(conversation),
-        messages: rows.map(presentMessage),
-        activeGeneration:
-          active?.taskId ? { taskId: active.taskId, messageId: active.id, streamUrl: dependencies.streamUrl(active.taskId, userId) } : null,
-      };
+    get: async (userId, id, { limit, cursor }) => {
+      const before = cursor === undefined ? undefined : decodePathCursor(cursor);
+      if (cursor !== undefined && before === undefined) throw new SluiceError("VALIDATION_FAILED", "The page cursor is not valid.");
+      const page = await conversations.pathPage(userId, id, { limit, before });
+      if (page === undefined) throw notFound();
+      if (page === "before-unknown") throw new SluiceError("VALIDATION_FAILED", "The page cursor is not valid for this conversation.");
+      return presentDetail(page, userId);
+    },
+    chooseBranch: async (userId, id, messageId, { limit }) => {
+      const outcome = await conversations.chooseBranch(userId, id, messageId);
+      if (outcome === "conversation-missing") throw notFound();
+      if (outcome === "message-missing") throw new SluiceError("NOT_FOUND", "No such message in this conversation.");
+      if (outcome === "generating") throw new SluiceError("GENERATION_IN_PROGRESS", "A reply is still being generated on this branch; switch once it ends.");
+      const page = await conversations.pathPage(userId, id, { limit, before: undefined });
+      if (page === undefined || page === "before-unknown") throw notFound(); // deleted meanwhile
+      return presentDetail(page, userId);
     },
     rename: async (userId, id, title) => {
       const row = await conversations.rename(userId, id, title);

@@ -10,6 +10,7 @@ import { isJobPending } from "../queue/job-pending.ts";
 import type { Db } from "../storage/database.ts";
 import { violatedConstraint, sqlStateOf, uniqueViolation } from "../storage/database-errors.ts";
 import { createIdempotencyRepository } from "../storage/idempotency-repository.ts";
+import type { TurnPlacement } from "../storage/accept-turn.ts";
 import { createMessagesRepository, isActiveStatus, type MessagesRepository, type TaskRecord, type TurnInput } from "../storage/messages-repository.ts";
 import { presentMessage, type MessageView } from "./present.ts";
 
@@ -23,8 +24,13 @@ export interface GenerationAccepted {
 export interface GenerationsService {
   /** Stores the user's message and a `streaming` placeholder, enqueues the job, returns at once (202). */
   sendMessage(userId: string, conversationId: string, input: { content: string; model?: string | undefined }, idempotencyKey: string | undefined): Promise<GenerationAccepted>;
-  /** Replaces the conversation's last (final) reply with a new generation. */
-  regenerate(userId: string, conversationId: string, input: { model?: string | undefined }): Promise<GenerationAccepted>;
+  /**
+   * A new version of a reply (`messageId`, default: the active leaf's), generated as its sibling;
+   * the old one stays, one branch over (PROTOCOL.md 2.2, branches).
+   */
+  regenerate(userId: string, conversationId: string, input: { model?: string | undefined; messageId?: string | undefined }, idempotencyKey?: string): Promise<GenerationAccepted>;
+  /** A new version of the user message `messageId` (its sibling) with a reply to it; nothing is deleted. */
+  edit(userId: string, conversationId: string, messageId: string, input: { content: string; model?: string | undefined }, idempotencyKey: string | undefined): Promise<GenerationAccepted>;
   /** Durable marker first, then a notification; any API process, any worker. */
   cancel(userId: string, taskId: string): Promise<void>;
   /**
@@ -67,7 +73,7 @@ export function createGenerationsService(dependencies: GenerationsDependencies):
   const startGeneration = async (
     userId: string,
     conversationId: string,
-    input: { content?: string | undefined; model?: string | undefined; replaceLastReply: boolean },
+    input: { content?: string | undefined; model?: string | undefined; placement: TurnPlacement },
     idempotency: { key: string; requestHash: string } | undefined,
   ): Promise<GenerationAccepted> => {
     checkModel(input.model);
@@ -75,11 +81,13 @@ export function createGenerationsService(dependencies: GenerationsDependencies):
     const taskId = createTaskId();
     const turnInput: TurnInput = {
       conversationId, userId, userContent: input.content, taskId, requestedModel: input.model,
-      models: dependencies.models, activeLimit: dependencies.limits.generationsPerUser, replaceLastReply: input.replaceLastReply,
+      models: dependencies.models, activeLimit: dependencies.limits.generationsPerUser, placement: input.placement,
     };
     const accept = async (repository: MessagesRepository): Promise<Omit<GenerationAccepted, "streamUrl">> => {
       const turn = await repository.acceptTurn(turnInput);
       if (turn.kind === "conversation-missing") throw new SluiceError("NOT_FOUND", "No such conversation.");
+      if (turn.kind === "message-missing") throw new SluiceError("NOT_FOUND", "No such message in this conversation.");
+      if (turn.kind === "not-a-user-message") throw new SluiceError("VALIDATION_FAILED", "Only a user message can be edited; regenerate a reply instead.");
       if (turn.kind === "too-many-generations") throw new SluiceError("TOO_MANY_GENERATIONS", undefined, { details: { retryAfterSeconds: 5 } });
       model = turn.assistant.model ?? model;
       return {
@@ -131,20 +139,41 @@ export function createGenerationsService(dependencies: GenerationsDependencies):
     return { ...response, streamUrl: dependencies.streamUrl(response.taskId, userId) };
   };
 
+  const checkLength = (content: string): void => {
+    if (content.length > dependencies.limits.messageChars) {
+      throw new SluiceError("MESSAGE_TOO_LONG", `The message is longer than ${dependencies.limits.messageChars} characters.`);
+    }
+  };
+
+  /** One key, one request: the hash names the route and its body, so a key reused elsewhere is refused. */
+  const idempotencyOf = (key: string | undefined, request: unknown[]) =>
+    key === undefined ? undefined : { key, requestHash: createHash("sha256").update(JSON.stringify(request)).digest("hex") };
+
+  const startOnce = async (
+    userId: string,
+    conversationId: string,
+    input: { content?: string | undefined; model?: string | undefined; placement: TurnPlacement },
+    idempotency: { key: string; requestHash: string } | undefined,
+  ): Promise<GenerationAccepted> => {
+    if (idempotency && (await createIdempotencyRepository(db).find(userId, idempotency.key))) return replay(userId, idempotency);
+    return startGeneration(userId, conversationId, input, idempotency);
+  };
+
   return {
     sendMessage: async (userId, conversationId, input, idempotencyKey) => {
-      if (input.content.length > dependencies.limits.messageChars) {
-        throw new SluiceError("MESSAGE_TOO_LONG", `The message is longer than ${dependencies.limits.messageChars} characters.`);
-      }
-      const idempotency = idempotencyKey === undefined ? undefined : {
-        key: idempotencyKey,
-        requestHash: createHash("sha256").update(JSON.stringify(["messages", conversationId, input.content, input.model ?? null])).digest("hex"),
-      };
-      if (idempotency && (await createIdempotencyRepository(db).find(userId, idempotency.key))) return replay(userId, idempotency);
-      return startGeneration(userId, conversationId, { content: input.content, model: input.model, replaceLastReply: false }, idempotency);
+      checkLength(input.content);
+      const idempotency = idempotencyOf(idempotencyKey, ["messages", conversationId, input.content, input.model ?? null]);
+      return startOnce(userId, conversationId, { content: input.content, model: input.model, placement: { kind: "append" } }, idempotency);
     },
-    regenerate: async (userId, conversationId, input) =>
-      startGeneration(userId, conversationId, { model: input.model, replaceLastReply: true }, undefined),
+    regenerate: async (userId, conversationId, input, idempotencyKey) => {
+      const idempotency = idempotencyOf(idempotencyKey, ["regenerate", conversationId, input.messageId ?? null, input.model ?? null]);
+      return startOnce(userId, conversationId, { model: input.model, placement: { kind: "regenerate", messageId: input.messageId } }, idempotency);
+    },
+    edit: async (userId, conversationId, messageId, input, idempotencyKey) => {
+      checkLength(input.content);
+      const idempotency = idempotencyOf(idempotencyKey, ["edit", conversationId, messageId, input.content, input.model ?? null]);
+      return startOnce(userId, conversationId, { content: input.content, model: input.model, placement: { kind: "edit", messageId } }, idempotency);
+    },
     cancel: async (userId, taskId) => {
       const task = await messages.findTask(taskId);
       if (!task || task.userId !== userId) throw new SluiceError("STREAM_NOT_FOUND");

@@ -12,6 +12,8 @@ export interface ConversationView {
 
 export interface MessageView {
   id: string;
+  /** The message this one follows in the conversation's tree; null for a first message. */
+  parentId: string | null;
   role: "user" | "assistant";
   content: string;
   status: MessageRow["status"];
@@ -25,13 +27,14 @@ export interface MessageView {
   reasoning: { text: string; durationMs: number | null } | null;
 }
 
-export function presentConversation(row: ConversationRow): ConversationView {
+export function presentConversation(row: Omit<ConversationRow, "activeLeafId">): ConversationView {
   return { id: row.id, title: row.title, createdAt: row.createdAt.toISOString(), updatedAt: row.updatedAt.toISOString() };
 }
 
 export function presentMessage(row: MessageRow): MessageView {
   return {
     id: row.id,
+    parentId: row.parentId,
     role: row.role,
     content: row.content,
     status: row.status,

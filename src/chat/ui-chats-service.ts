@@ -27,11 +27,11 @@ export interface UiChatHistoryMessage {
 export interface UiChatsService {
   /** `trigger: "submit-message"`: the first message of a new chat id creates the user's conversation; another user's chat id is NOT_FOUND. */
   submit(userId: string, chatId: string, input: { content: string; model?: string | undefined }): Promise<UiChatGeneration>;
-  /** `trigger: "regenerate-message"`: replaces the conversation's last reply (NOT_FOUND for an unknown or foreign chat). */
+  /** `trigger: "regenerate-message"`: a new version of the last reply, which becomes the active branch (NOT_FOUND for an unknown or foreign chat). */
   regenerate(userId: string, chatId: string, input: { model?: string | undefined }): Promise<UiChatGeneration>;
   /** The chat's generation still pending or streaming; undefined when there is none, or the chat is unknown or another user's. */
   activeGeneration(userId: string, chatId: string): Promise<UiChatGeneration | undefined>;
-  /** The chat's final messages in order (the active reply is left to the resumed stream); empty for an unknown or foreign chat. */
+  /** The chat's final messages on its active branch, in order (the active reply is left to the resumed stream); empty for an unknown or foreign chat. */
   history(userId: string, chatId: string): Promise<UiChatHistoryMessage[]>;
 }
 
@@ -112,7 +112,8 @@ export function createUiChatsService(dependencies: {
     history: async (userId, chatId) => {
       const conversationId = chatConversationId(chatId);
       if (!(await conversations.find(userId, conversationId))) return [];
-      const rows = await messages.listForConversation(conversationId);
+      // The branch the user is on: a regenerate keeps the old reply one branch over, not in the history.
+      const rows = await conversations.activePath(conversationId);
       return rows
         .filter((row) => row.role === "user" || !isActiveStatus(row.status))
         .map((row) => ({ id: row.id, role: row.role, content: row.content, reasoning: row.reasoning, status: row.status }));

@@ -6,9 +6,29 @@ import type { App } from "../app-type.ts";
 import { currentUser, type RequireUser } from "../auth/authenticate.ts";
 import { conversationView, generationAccepted, idParams, isUuid, messageView, pageCursor, standardErrors, text } from "../schemas.ts";
 
+const siblings = z
+  .object({
+    index: z.number().int().describe("This message's place among its versions, oldest first (0-based)"),
+    count: z.number().int(),
+    ids: z.array(z.uuid()).describe("The versions' ids, oldest first; pick one with POST /api/conversations/{id}/branch"),
+  })
+  .describe("The versions of this message: messages with the same parent (an edit, a regenerate). count 1: no other version.");
 const conversationDetail = conversationView.extend({
-  messages: z.array(messageView),
+  messages: z
+    .array(messageView.extend({ siblings }))
+    .describe("A page of the active path, oldest first: its newest messages, or those before `cursor`"),
   activeGeneration: z.object({ taskId: z.string(), messageId: z.uuid(), streamUrl: z.string() }).nullable(),
+  hasMore: z.boolean().describe("Older messages exist on the active path"),
+  nextCursor: z.string().nullable().describe("Pass as `cursor` for the page of older messages; null on the oldest page"),
+});
+/**
+ * Messages per page of GET /api/conversations/{id}: the one place these limits live (README, PROTOCOL.md 2.2).
+ * 50 is a screenful or two with room to scroll; 200 bounds one statement's walk.
+ */
+export const conversationPageSize = { default: 50, max: 200 } as const;
+const pageQuery = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(conversationPageSize.max).default(conversationPageSize.default),
+  cursor: pageCursor.optional(),
 });
 const listQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(100).default(30),
@@ -40,6 +60,10 @@ export function registerConversationRoutes(
   const { conversations, generations, requireUser } = dependencies;
   const conversationId = (id: string): string => {
     if (!isUuid(id)) throw new SluiceError("NOT_FOUND", "No such conversation.");
+    return id;
+  };
+  const messageId = (id: string): string => {
+    if (!isUuid(id)) throw new SluiceError("NOT_FOUND", "No such message in this conversation.");
     return id;
   };
   const tags = ["conversations"];
@@ -77,8 +101,41 @@ export function registerConversationRoutes(
   );
   app.get(
     "/api/conversations/:id",
-    { onRequest: requireUser, schema: { tags, summary: "A conversation with its messages in order", params: idParams, response: { 200: conversationDetail, ...standardErrors } } },
-    async (request) => conversations.get(currentUser(request).id, conversationId(request.params.id)),
+    {
+      onRequest: requireUser,
+      schema: {
+        tags,
+        summary: "A conversation with a page of its active path",
+        description:
+          "The conversation is a tree: editing a message or regenerating a reply adds a version beside it, and the active path is the branch being read. " +
+          `Messages come newest first in pages of \`limit\` (default ${conversationPageSize.default}, at most ${conversationPageSize.max}), each page in chronological order; ` +
+          "`nextCursor` (a keyset cursor: it names the page's oldest message, so pages never skip or repeat) fetches the older page. " +
+          "Each message lists its versions in `siblings`. A cursor that is malformed or not of this conversation is 400 VALIDATION_FAILED.",
+        params: idParams,
+        querystring: pageQuery,
+        response: { 200: conversationDetail, ...standardErrors },
+      },
+    },
+    async (request) => conversations.get(currentUser(request).id, conversationId(request.params.id), { limit: request.query.limit, cursor: request.query.cursor }),
+  );
+  app.post(
+    "/api/conversations/:id/branch",
+    {
+      onRequest: requireUser,
+      schema: {
+        tags,
+        summary: "Read another version: make the branch through a message the active path",
+        description:
+          "`messageId` is any message of the conversation, usually one of a message's `siblings.ids`. The newest message under it becomes " +
+          "the active leaf (what POST /messages appends to and what the model sees next). Answers the conversation as GET does (first page). " +
+          "409 GENERATION_IN_PROGRESS while a reply is being generated; 404 NOT_FOUND for a message not in this conversation.",
+        params: idParams,
+        body: z.strictObject({ messageId: z.string().max(64) }),
+        response: { 200: conversationDetail, ...standardErrors },
+      },
+    },
+    async (request) =>
+      conversations.chooseBranch(currentUser(request).id, conversationId(request.params.id), messageId(request.body.messageId), { limit: conversationPageSize.default }),
   );
   app.patch(
     "/api/conversations/:id",
@@ -112,11 +169,56 @@ export function registerConversationRoutes(
     },
   );
   app.post(
+    "/api/conversations/:id/messages/:messageId/edit",
+    {
+      onRequest: requireUser,
+      schema: {
+        tags,
+        summary: "Edit a message: a new version of it, answered by a new reply; the old version and its replies stay one branch over",
+        params: z.object({ id: z.string().max(64), messageId: z.string().max(64) }),
+        headers: idempotencyHeaders,
+        body: z.strictObject({ content: text().refine((content) => content.trim().length > 0, "The message is empty."), model: text().max(200).optional() }),
+        response: { 202: generationAccepted, ...standardErrors },
+      },
+    },
+    async (request, reply) => {
+      const accepted = await generations.edit(
+        currentUser(request).id,
+        conversationId(request.params.id),
+        messageId(request.params.messageId),
+        request.body,
+        request.headers["idempotency-key"],
+      );
+      return reply.status(202).send(accepted);
+    },
+  );
+  app.post(
     "/api/conversations/:id/regenerate",
     {
       onRequest: requireUser,
-      schema: { tags, summary: "Replace the last reply with a new generation", params: idParams, body: z.strictObject({ model: text().max(200).optional() }).nullish(), response: { 202: generationAccepted, ...standardErrors } },
+      schema: {
+        tags,
+        summary: "A new version of a reply (default: the last one on the active path); the old one stays, one branch over",
+        params: idParams,
+        headers: idempotencyHeaders,
+        body: z
+          .strictObject({
+            model: text().max(200).optional(),
+            messageId: z.string().max(64).optional().describe("The reply to regenerate (or a user message to answer again); default: the active path's last"),
+          })
+          .nullish(),
+        response: { 202: generationAccepted, ...standardErrors },
+      },
     },
-    async (request, reply) => reply.status(202).send(await generations.regenerate(currentUser(request).id, conversationId(request.params.id), { model: request.body?.model })),
+    async (request, reply) => {
+      const target = request.body?.messageId;
+      const accepted = await generations.regenerate(
+        currentUser(request).id,
+        conversationId(request.params.id),
+        { model: request.body?.model, ...(target === undefined ? {} : { messageId: messageId(target) }) },
+        request.headers["idempotency-key"],
+      );
+      return reply.status(202).send(accepted);
+    },
   );
 }
