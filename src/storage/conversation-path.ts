@@ -172,11 +172,13 @@ export async function chooseBranch(db: Db, userId: string, conversationId: strin
       select m.id, m.created_at from ${messages} m where m.id = ${messageId} and m.conversation_id = (select id from target)
     ),
     subtree as (
-      select id, created_at from chosen
+      select id, created_at, 0 as depth from chosen
       union all
-      select m.id, m.created_at from ${messages} m join subtree s on m.parent_id = s.id
+      select m.id, m.created_at, s.depth + 1 from ${messages} m join subtree s on m.parent_id = s.id
     ),
-    leaf as (select id from subtree order by created_at desc, id desc limit 1),
+    -- A question and its reply can share a timestamp (one statement; PGlite's clock steps by a
+    -- millisecond): the deeper one, the reply, is the newer.
+    leaf as (select id from subtree order by created_at desc, depth desc, id desc limit 1),
     generating as (
       select 1 from ${messages} where conversation_id = (select id from target) and status in ('pending', 'streaming')
     ),
