@@ -67,6 +67,21 @@ describe("loadConfig", () => {
     expect(config.llm.allowedModels).toEqual(["gpt-4o-mini", "a", "b"]);
   });
 
+  it("gives each model its context budget, keeps the reply's tokens (and Anthropic's thinking) free of it, and refuses budgets that leave no room or name an unknown model", () => {
+    expect(loadConfig({}, workingDirectory).context).toEqual({ defaultBudgetTokens: 64_000, budgetByModel: new Map(), replyTokens: 4096, reservedOutputTokens: 4096 });
+    const local = loadConfig({ OPENAI_BASE_URL: "http://127.0.0.1:8080/v1", LLM_MODEL: "llama3.1:8b", LLM_MODELS: "org/model=v2", CONTEXT_BUDGET_BY_MODEL: "llama3.1:8b=8192, org/model=v2=32000", CONTEXT_REPLY_TOKENS: "1024" }, workingDirectory);
+    expect(local.context).toMatchObject({ budgetByModel: new Map([["llama3.1:8b", 8192], ["org/model=v2", 32_000]]), reservedOutputTokens: 1024 });
+    const thinking = loadConfig({ ANTHROPIC_API_KEY: "sk-ant", ANTHROPIC_THINKING_BUDGET_TOKENS: "2048" }, workingDirectory);
+    expect(thinking.context).toMatchObject({ replyTokens: 4096, reservedOutputTokens: 4096 + 2048 });
+
+    for (const bad of ["gpt-4o-mini", "gpt-4o-mini=", "=8000", "gpt-4o-mini=8k", "gpt-4o-mini=100", "gpt-4o-mini=8000,gpt-4o-mini=9000"]) {
+      expect(problemsOf({ OPENAI_API_KEY: "sk-test", CONTEXT_BUDGET_BY_MODEL: bad }).map((problem) => problem.split(":")[0]), bad).toEqual(["CONTEXT_BUDGET_BY_MODEL"]);
+    }
+    expect(problemsOf({ CONTEXT_BUDGET_BY_MODEL: "gpt-4o=128000" })).toEqual(["CONTEXT_BUDGET_BY_MODEL names gpt-4o, which is not LLM_MODEL or in LLM_MODELS"]);
+    expect(problemsOf({ CONTEXT_BUDGET_TOKENS: "5000" })[0]).toMatch(/^CONTEXT_BUDGET_TOKENS=5000 leaves under 1024 tokens for the prompt after the reply's 4096/);
+    expect(problemsOf({ LLM_MODELS: "small", CONTEXT_BUDGET_BY_MODEL: "small=4096" })[0]).toMatch(/^CONTEXT_BUDGET_BY_MODEL \(small\)=4096 leaves under 1024/);
+  });
+
   it("is frozen", () => {
     const config = loadConfig({}, workingDirectory);
     expect(Object.isFrozen(config.limits)).toBe(true);

@@ -52,6 +52,16 @@ export interface Config {
     /** scrypt parameters for new and upgraded password hashes (src/auth/password-hashing.ts). */
     readonly passwordHashing: { readonly cost: number; readonly blockSize: number; readonly parallelization: number };
   };
+  /** The history sent to the model fits these (env-schema.ts CONTEXT_*; src/worker/context-budget.ts). */
+  readonly context: {
+    /** A model's context window, prompt and reply, when CONTEXT_BUDGET_BY_MODEL does not name it. */
+    readonly defaultBudgetTokens: number;
+    readonly budgetByModel: ReadonlyMap<string, number>;
+    /** The reply's max output tokens: Anthropic's max_tokens before the thinking budget. */
+    readonly replyTokens: number;
+    /** Kept free of every budget for the reply: replyTokens, plus the thinking budget with Anthropic. */
+    readonly reservedOutputTokens: number;
+  };
   /** Idempotency-Key records are purged this long after they were made. */
   readonly idempotencyKeyTtlHours: number;
   readonly stream: {
@@ -107,6 +117,8 @@ export interface Config {
   };
 }
 
+/** The least prompt room a context budget may leave after the reply's reserve (tokens). */
+const minimumPromptTokens = 1024;
 /** OWASP Password Storage Cheat Sheet's minimum for scrypt: N=2^17, r=8, p=1 (128 MiB per hash). */
 const owaspPasswordHashing = { cost: 2 ** 17, blockSize: 8, parallelization: 1 } as const;
 /** TEST_ONLY_WEAK_PASSWORD_HASHING: 1 MiB and about a millisecond per hash. */
@@ -143,6 +155,15 @@ export function loadConfig(environment: Readonly<Record<string, string | undefin
   const defaultModel = env.LLM_MODEL ?? defaultModels[provider];
   const listed = env.LLM_MODELS?.split(",").map((model) => model.trim()).filter(Boolean) ?? [];
   const allowedModels = [...new Set([defaultModel, ...listed])];
+  const reservedOutputTokens = env.CONTEXT_REPLY_TOKENS + (provider === "anthropic" ? env.ANTHROPIC_THINKING_BUDGET_TOKENS : 0);
+  const budgetByModel = new Map(env.CONTEXT_BUDGET_BY_MODEL ?? []);
+  for (const [name, budget] of [["CONTEXT_BUDGET_TOKENS", env.CONTEXT_BUDGET_TOKENS] as const, ...[...budgetByModel].map(([model, tokens]) => [`CONTEXT_BUDGET_BY_MODEL (${model})`, tokens] as const)]) {
+    if (budget - reservedOutputTokens < minimumPromptTokens) problems.push(`${name}=${budget} leaves under ${minimumPromptTokens} tokens for the prompt after the reply's ${reservedOutputTokens} (CONTEXT_REPLY_TOKENS, plus ANTHROPIC_THINKING_BUDGET_TOKENS with Anthropic)`);
+  }
+  // A budget for a model nobody may ask for is a typo that would silently not apply.
+  for (const model of budgetByModel.keys()) {
+    if (!allowedModels.includes(model)) problems.push(`CONTEXT_BUDGET_BY_MODEL names ${model}, which is not LLM_MODEL or in LLM_MODELS`);
+  }
   if (problems.length > 0) throw new ConfigError(problems);
 
   const dataDirectory = isAbsolute(env.DATA_DIR) ? env.DATA_DIR : resolve(workingDirectory, env.DATA_DIR);
@@ -172,6 +193,7 @@ export function loadConfig(environment: Readonly<Record<string, string | undefin
       streamTokenTtlSeconds: env.STREAM_TOKEN_TTL_SECONDS,
       passwordHashing: env.TEST_ONLY_WEAK_PASSWORD_HASHING ? weakTestPasswordHashing : owaspPasswordHashing,
     },
+    context: { defaultBudgetTokens: env.CONTEXT_BUDGET_TOKENS, budgetByModel, replyTokens: env.CONTEXT_REPLY_TOKENS, reservedOutputTokens },
     idempotencyKeyTtlHours: env.IDEMPOTENCY_KEY_TTL_HOURS,
     stream: {
       ttlSeconds: env.STREAM_TTL_SECONDS,

@@ -58,6 +58,24 @@ const trustProxy = z
     return z.NEVER;
   });
 const flag = z.enum(["true", "false", "1", "0"]).transform((value) => value === "true" || value === "1");
+/**
+ * CONTEXT_BUDGET_BY_MODEL: `model=tokens,model=tokens`. A model name may hold `:` or `/`
+ * (`llama3.1:8b`, `org/model`), so each entry splits at its last `=`.
+ */
+const modelBudgets = z
+  .string()
+  .trim()
+  .transform((value, context): Array<[string, number]> => {
+    const entries = value.split(",").map((entry) => entry.trim()).filter(Boolean);
+    const parsed = entries.map((entry): [string, number] => {
+      const separator = entry.lastIndexOf("=");
+      return [entry.slice(0, separator).trim(), Number(entry.slice(separator + 1).trim())];
+    });
+    const valid = ([model, tokens]: [string, number]) => model !== "" && Number.isInteger(tokens) && tokens >= 1024 && tokens <= 10_000_000;
+    if (parsed.length > 0 && parsed.every(valid) && new Set(parsed.map(([model]) => model)).size === parsed.length) return parsed;
+    context.addIssue({ code: "custom", message: "expected model=tokens[,model=tokens...], each model once, tokens an integer from 1024 to 10000000" });
+    return z.NEVER;
+  });
 
 export const envSchema = z.object({
   PORT: integer(0, 65_535).default(3000),
@@ -113,6 +131,24 @@ export const envSchema = z.object({
    */
   OPENAI_CONTINUE_REPLIES: flag.default(false),
   ANTHROPIC_CONTINUE_REPLIES: flag.default(true),
+
+  /**
+   * The context budget (README "Long conversations"): the tokens of a model's context window that a
+   * request may fill, prompt and reply together. Each generation sends the system prompt and the
+   * newest turns that fit in the budget less CONTEXT_REPLY_TOKENS (tokens estimated from UTF-8
+   * bytes, src/worker/fit-context.ts), leaving the oldest turns out. Set it to the model's window,
+   * or lower to bound the cost of a turn. 64000 fits the hosted defaults (gpt-4o-mini 128k,
+   * Claude 200k) and holds a LIMIT_MESSAGE_CHARS message of CJK text with a long system prompt.
+   */
+  CONTEXT_BUDGET_TOKENS: integer(1024, 10_000_000).default(64_000),
+  /** Per-model budgets, `model=tokens,...` (e.g. `llama3.1:8b=8192,gpt-4o=128000`); other models get CONTEXT_BUDGET_TOKENS. */
+  CONTEXT_BUDGET_BY_MODEL: modelBudgets.optional(),
+  /**
+   * Tokens of each budget kept free for the reply. Also the max_tokens Sluice asks Anthropic for
+   * (plus ANTHROPIC_THINKING_BUDGET_TOKENS, which is then reserved too); OpenAI-compatible servers
+   * are sent no limit and stop at the window's end or their own.
+   */
+  CONTEXT_REPLY_TOKENS: integer(1, 1_000_000).default(4096),
 
   AUTH_SECRET: z.string().min(32).optional(),
   SESSION_TTL_HOURS: integer(1).default(24 * 30),

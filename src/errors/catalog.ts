@@ -55,6 +55,8 @@ export const errorCatalog = {
   PROVIDER_TIMEOUT: { status: 504, message: "The provider sent nothing for too long.", retryable: true },
   WORKER_LOST: { status: 500, message: "The generation was interrupted too many times and gave up.", retryable: true },
   GENERATION_ORPHANED: { status: 500, message: "The generation stopped making progress and was ended.", retryable: true },
+  // The newest message and the system prompt alone are over the model's context budget (CONTEXT_BUDGET_TOKENS).
+  CONTEXT_TOO_LONG: { status: 413, message: "The message and the system prompt are too long for the model's context; shorten them.", retryable: false },
   // Carried in an `end` with status "cancelled": the conversation was deleted while its reply was generating.
   CONVERSATION_DELETED: { status: 410, message: "The conversation was deleted while its reply was being generated.", retryable: false },
 

@@ -33,7 +33,7 @@ export async function startWorkerRole(options: {
   const provider = await createLlmProvider({
     provider: config.llm.provider,
     openai: { apiKey: config.llm.openai.apiKey ?? "no-key", ...(config.llm.openai.baseUrl ? { baseUrl: config.llm.openai.baseUrl } : {}) },
-    anthropic: { apiKey: config.llm.anthropic.apiKey ?? "no-key", thinkingBudgetTokens: config.llm.anthropic.thinkingBudgetTokens, ...(config.llm.anthropic.baseUrl ? { baseUrl: config.llm.anthropic.baseUrl } : {}) },
+    anthropic: { apiKey: config.llm.anthropic.apiKey ?? "no-key", thinkingBudgetTokens: config.llm.anthropic.thinkingBudgetTokens, defaultMaxOutputTokens: config.context.replyTokens, ...(config.llm.anthropic.baseUrl ? { baseUrl: config.llm.anthropic.baseUrl } : {}) },
     simulated: config.llm.simulated,
     idleTimeoutMs: config.llm.idleTimeoutMs,
     continueReplies: config.llm.continueReplies,
@@ -67,6 +67,7 @@ export async function startWorkerRole(options: {
       coalesceWindowMs: () => coalesceWindow.current(),
       coalesceMaxBytes: config.stream.coalesceMaxBytes,
       providerMaxRetries: config.llm.maxRetries,
+      context: config.context,
     },
     connections: { worker: connect("worker"), subscriber: connect("subscriber"), commands: options.commands },
     queue: options.queue,

@@ -11,6 +11,9 @@ export interface SluiceMetrics {
   readonly bytesWritten: Counter;
   readonly generations: Counter<"status">;
   readonly jobsStalled: Counter;
+  /** History left out of prompts to fit the context budget (src/worker/fit-context.ts). */
+  readonly contextTurnsLeftOut: Counter;
+  readonly contextTokensLeftOut: Counter;
   readonly redisErrors: Counter;
   readonly postgresErrors: Counter;
   /** Gauges read at scrape time from the hub, the queue and Redis INFO. */
@@ -109,6 +112,16 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Sluic
     jobsStalled: new Counter({
       name: "sluice_jobs_stalled_total",
       help: "Generation jobs this worker's stalled check found with an expired lock (their worker died or froze) and re-queued as a new attempt, or failed past JOB_ATTEMPTS.",
+      registers,
+    }),
+    contextTurnsLeftOut: new Counter({
+      name: "sluice_context_turns_left_out_total",
+      help: "Turns of conversation history left out of generation attempts' prompts to fit the model's context budget (CONTEXT_BUDGET_TOKENS): the oldest first.",
+      registers,
+    }),
+    contextTokensLeftOut: new Counter({
+      name: "sluice_context_tokens_left_out_total",
+      help: "Estimated tokens (UTF-8 bytes / 3 + 4 per message) of the history turns left out to fit the context budget.",
       registers,
     }),
     redisErrors: new Counter({ name: "sluice_redis_errors_total", help: "Redis connection errors seen by this process.", registers }),

@@ -2,7 +2,7 @@ import { SpanKind } from "@opentelemetry/api";
 import type { Logger } from "pino";
 import { SluiceError, isSluiceError } from "../errors/catalog.ts";
 import { redisFailure } from "../errors/dependency-failure.ts";
-import type { ChatTurn, LlmProvider } from "../llm/llm-provider.ts";
+import type { LlmProvider } from "../llm/llm-provider.ts";
 import type { GenerationJobData } from "../queue/generation-queue.ts";
 import type { MessagesRepository } from "../storage/messages-repository.ts";
 import { createStreamWriter, type StreamLog } from "../streaming/index.ts";
@@ -10,11 +10,13 @@ import type { Clock } from "../time/clock.ts";
 import { contextFromTraceparent } from "../tracing/traceparent.ts";
 import { startSpan, withSpan } from "../tracing/with-span.ts";
 import { beginFencedAttempt } from "./begin-fenced-attempt.ts";
+import type { ContextBudget } from "./context-budget.ts";
 import type { CancelWatcher } from "./cancel-watcher.ts";
 import type { GenerationMetrics } from "./generation-metrics.ts";
 import { saveAndEnd, type Outcome } from "./save-and-end.ts";
 import { loggedReply } from "./saved-text.ts";
-import { streamProvider } from "./stream-provider.ts";
+import { promptForAttempt } from "./prompt-for-attempt.ts";
+import { streamProvider, type ProviderResult } from "./stream-provider.ts";
 
 export type { GenerationMetrics } from "./generation-metrics.ts";
 
@@ -34,6 +36,8 @@ export interface GenerationJobDependencies {
   /** Durations (time to first token) on its monotonic scale; backoff sleeps on it. */
   clock: Clock;
   metrics?: GenerationMetrics;
+  /** Each model's context budget (src/config `context`); unset sends the whole history. */
+  context?: ContextBudget;
 }
 
 /** "handed-back": shutdown stopped the attempt unsaved; the caller returns the job to the queue for another worker. */
@@ -43,6 +47,9 @@ export type GenerationJobResult = "done" | "handed-back";
 interface LogLost {
   lostAttempt: number;
 }
+
+/** An attempt that fails before the provider is called (the prompt cannot fit): saved and ended like a provider failure. */
+const failedBeforeProvider = (failure: ProviderResult["failure"]): ProviderResult => ({ text: "", reasoning: "", reasoningDurationMs: null, usage: undefined, failure });
 
 /** Log losses one job survives before it gives up (the job is then retried or failed, generation-retries.ts). */
 const maxLogLosses = 3;
@@ -72,10 +79,8 @@ export function createGenerationJob(
     const fenced = await beginFencedAttempt(dependencies, data, minAttempt, log);
     if (!fenced) return "done";
     const { started, task, kept } = fenced;
-    const turns: ChatTurn[] = [
-      ...(task.systemPrompt ? [{ role: "system" as const, content: task.systemPrompt }] : []),
-      ...task.history.map((turn) => ({ role: turn.role, content: turn.content })),
-    ];
+    // The system prompt and the newest turns within the model's context budget (prompt-for-attempt.ts).
+    const prompt = promptForAttempt({ systemPrompt: task.systemPrompt, history: task.history, model: data.model, continueFrom: kept?.text, context: dependencies.context, log, metrics: dependencies.metrics });
     const writer = createStreamWriter({
       log: streamLog,
       taskId,
@@ -92,10 +97,10 @@ export function createGenerationJob(
     let outcome: Outcome;
     try {
       if (await cancelledBeforeStart) cancel.abort(new Error("cancelled"));
-      const provided = await streamProvider({
+      const provided = "failure" in prompt ? failedBeforeProvider(prompt.failure) : await streamProvider({
         provider: dependencies.provider,
         model: data.model,
-        turns,
+        turns: prompt.turns,
         writer,
         signal: AbortSignal.any([cancel.signal, writer.signal, shutdown]),
         maxRetries: dependencies.providerMaxRetries,

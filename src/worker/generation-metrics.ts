@@ -6,4 +6,7 @@ export interface GenerationMetrics {
   generations: { inc(labels: { status: string }): void };
   /** Jobs whose lock expired, found by this worker's stalled check. */
   jobsStalled?: { inc(): void };
+  /** History left out of an attempt's prompt to fit the context budget (fit-context.ts). */
+  contextTurnsLeftOut?: { inc(value?: number): void };
+  contextTokensLeftOut?: { inc(value?: number): void };
 }

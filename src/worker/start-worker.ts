@@ -9,6 +9,7 @@ import type { LlmProvider } from "../llm/llm-provider.ts";
 import { sleep, type Clock } from "../time/clock.ts";
 import { redactDatabaseError } from "../logging/redact-database-error.ts";
 import { createCancelWatcher } from "./cancel-watcher.ts";
+import type { ContextBudget } from "./context-budget.ts";
 import { createGenerationJob, type GenerationMetrics } from "./generation-job.ts";
 import { oneRunPerTask } from "./one-run-per-task.ts";
 import { createOrphanSweeper, endFailedGeneration } from "./orphan-sweeper.ts";
@@ -31,6 +32,8 @@ export interface WorkerSettings {
   coalesceMaxBytes: number;
   providerMaxRetries: number;
   finalSaveRetryMs: number;
+  /** Each model's context budget: the history sent fits it (context-budget.ts). */
+  context: ContextBudget;
 }
 
 export interface RunningWorker {
@@ -72,6 +75,7 @@ export function startWorker(options: {
     coalesceMaxBytes: settings.coalesceMaxBytes,
     providerMaxRetries: settings.providerMaxRetries,
     finalSaveRetryMs: settings.finalSaveRetryMs,
+    context: settings.context,
     clock: options.clock,
     ...(options.metrics ? { metrics: options.metrics } : {}),
   });
