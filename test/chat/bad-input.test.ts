@@ -124,6 +124,8 @@ describe("text PostgreSQL cannot store is refused as 400 VALIDATION_FAILED", () 
         ["POST", `/api/conversations/${conversationId}/messages`, { content: bad }],
         ["POST", `/api/conversations/${conversationId}/messages`, { content: "hi", model: bad }],
         ["POST", `/api/conversations/${conversationId}/regenerate`, { model: bad }],
+        ["POST", `/api/conversations/${conversationId}/messages/00000000-0000-4000-8000-000000000000/edit`, { content: bad }],
+        ["POST", `/api/conversations/${conversationId}/messages/00000000-0000-4000-8000-000000000000/edit`, { content: "hi", model: bad }],
         ["PATCH", "/api/me/settings", { systemPrompt: bad }],
         ["PATCH", "/api/me/settings", { defaultModel: bad }],
         ["POST", "/api/auth/register", { email: `x${bad}@example.test`, password: "long enough password" }],

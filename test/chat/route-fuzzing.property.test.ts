@@ -27,6 +27,8 @@ let worker: TestRuntime | undefined;
 let user: ChatUser;
 let conversationId: string;
 let taskId: string;
+/** The first user message of the fuzzed conversation (the edit route's target). */
+let messageId: string;
 let logoutToken: string;
 
 beforeAll(async () => {
@@ -35,7 +37,9 @@ beforeAll(async () => {
   user = await registerUser(sluice.url, "fuzz");
   logoutToken = (await registerUser(sluice.url, "fuzz-logout")).token;
   conversationId = (await user.createConversation("fuzzed")).id;
-  taskId = (await user.send(conversationId, "hello")).taskId;
+  const sent = await user.send(conversationId, "hello");
+  taskId = sent.taskId;
+  messageId = sent.userMessage?.id ?? "";
 });
 afterAll(async () => {
   await worker?.stop();
@@ -148,7 +152,7 @@ const printableHeader = fc.stringMatching(/^[\x21-\x7e]{0,300}$/);
 
 interface Route {
   method: string;
-  path: (ids: { conversation: string; task: string }) => string;
+  path: (ids: { conversation: string; task: string; message: string }) => string;
   protected: boolean;
   /** The route's own string body fields, for bodies that pass validation but for one hostile value. */
   fields?: Array<keyof typeof validText>;
@@ -189,6 +193,8 @@ const routes: Route[] = [
   { method: "DELETE", path: (ids) => `/api/conversations/${ids.conversation}`, protected: true },
   { method: "POST", path: (ids) => `/api/conversations/${ids.conversation}/messages`, protected: true, fields: ["content", "model"] },
   { method: "POST", path: (ids) => `/api/conversations/${ids.conversation}/regenerate`, protected: true, fields: ["model"] },
+  { method: "POST", path: (ids) => `/api/conversations/${ids.conversation}/messages/${ids.message}/edit`, protected: true, fields: ["content", "model"] },
+  { method: "POST", path: (ids) => `/api/conversations/${ids.conversation}/branch`, protected: true },
   { method: "GET", path: (ids) => `/api/stream/${ids.task}`, protected: false },
   { method: "POST", path: (ids) => `/api/stream/${ids.task}/cancel`, protected: true },
   // useChat's routes (README "Use Sluice from useChat"); a conversation id as a chat id names no chat (204, []).
@@ -201,13 +207,13 @@ describe("every route under random and hostile input", () => {
   it("covers every route in the OpenAPI document", async () => {
     const document = (await (await fetch(`${sluice.url}/api/docs/json`)).json()) as { paths: Record<string, Record<string, unknown>> };
     const documented = Object.entries(document.paths).flatMap(([path, methods]) => Object.keys(methods).map((method) => `${method.toUpperCase()} ${path}`));
-    const fuzzed = routes.map((route) => `${route.method} ${route.path({ conversation: "{id}", task: "{taskId}" })}`);
+    const fuzzed = routes.map((route) => `${route.method} ${route.path({ conversation: "{id}", task: "{taskId}", message: "{messageId}" })}`);
     // /v1 answers in OpenAI's error shape, not this one: test/openai/v1-fuzzing.property.test.ts fuzzes it.
     for (const route of documented.filter((entry) => !entry.includes(" /v1/"))) expect(fuzzed).toContain(route);
   });
 
   for (const route of routes) {
-    const label = `${route.method} ${route.path({ conversation: ":id", task: ":taskId" })}`;
+    const label = `${route.method} ${route.path({ conversation: ":id", task: ":taskId", message: ":messageId" })}`;
     it(`${label}: never a 5xx, always the error shape`, async () => {
       const request = fc.record({
         // Mostly the real ids, so validation passes and the handler runs; sometimes random ones.
@@ -228,7 +234,7 @@ describe("every route under random and hostile input", () => {
       await fc.assert(
         fc.asyncProperty(request, async (input) => {
           const segment = (value: string | { raw: string }, real: string): string => (typeof value !== "string" ? value.raw : value === "" ? real : encodeURIComponent(value));
-          const ids = { conversation: segment(input.conversation, conversationId), task: segment(input.task, taskId) };
+          const ids = { conversation: segment(input.conversation, conversationId), task: segment(input.task, taskId), message: segment(input.task, messageId) };
           const headers: Record<string, string> = {};
           // Logout (and sign-out everywhere) ends the session it is sent with, so it gets a throwaway user's token.
           if (input.authorized) headers.authorization = `Bearer ${route.path(ids).startsWith("/api/auth/logout") ? logoutToken : user.token}`;
