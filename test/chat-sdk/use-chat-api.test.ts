@@ -72,7 +72,7 @@ describe("POST /api/chat", () => {
     expect(start.messageMetadata.taskId).toBe(conversation.messages[1]?.taskId);
   });
 
-  it("keeps the history itself: the next turn takes only the last user message, and regenerate-message replaces the last reply", async () => {
+  it("keeps the history itself: the next turn takes only the last user message, and regenerate-message puts a new version of the last reply in its place", async () => {
     const chatId = newChatId();
     const first = await send(alice, chatId, [userMessage("echo:one")]);
     expect(textOf(first.message)).toContain("one");
@@ -88,6 +88,11 @@ describe("POST /api/chat", () => {
     expect(after.messages[3]?.id).toBe(regenerated.message?.id);
     expect(after.messages[3]?.id).not.toBe(second.message?.id);
     expect(after.messages[3]?.content).toBe(textOf(regenerated.message));
+    // Nothing is lost: the old reply is the other version (issue 16), and the chat's history is the new branch.
+    expect((after.messages[3] as unknown as { siblings: { ids: string[] } }).siblings.ids).toEqual([second.message?.id, regenerated.message?.id]);
+    const history = await alice.call<Array<{ id: string }>>("GET", `/api/chat/${chatId}/messages`);
+    expect(history.body.map((message) => message.id).at(-1)).toBe(regenerated.message?.id);
+    expect(history.body).toHaveLength(4);
   });
 
   it("refuses a bad body with 400 in the error shape, before anything is stored", async () => {
