@@ -73,6 +73,18 @@ describe("fitContext", () => {
     expect(withKeptReply).toMatchObject({ fits: true, turns: [history[2]], tokens: 28, leftOut: { turns: 2 } });
   });
 
+  it("counts earlier turns the load did not read as left out, and then never begins with a reply", () => {
+    const history: HistoryTurnInput[] = [
+      { role: "assistant", content: "an answer to a question that was not loaded" },
+      { role: "user", content: "next?" },
+    ];
+    expect(fitContext({ systemPrompt: null, history, budgetTokens: 1_000, olderTurnsNotLoaded: 7 })).toMatchObject({
+      fits: true,
+      turns: [{ role: "user", content: "next?" }],
+      leftOut: { turns: 8, tokens: estimateTokens(history[0]?.content ?? "") },
+    });
+  });
+
   it("with no budget (unset), sends everything, even a history that begins with an assistant's greeting", () => {
     const history = alternating(1_000, () => "x".repeat(1_000));
     expect(fitContext({ systemPrompt: undefined, history, budgetTokens: Number.POSITIVE_INFINITY })).toMatchObject({ fits: true, turns: history, leftOut: { turns: 0 } });
@@ -84,7 +96,7 @@ describe("fitContext", () => {
       content: fc.string({ minLength: 1, maxLength: 120, unit: fc.constantFrom("a", "é", "中", "😀", " ") }),
     });
     const scenario = fc.record({
-      history: fc.array(turn, { minLength: 1, maxLength: 40 }).map((turns) => [...turns.slice(0, -1), { ...turns.at(-1)!, role: "user" as const }]),
+      history: fc.array(turn, { minLength: 1, maxLength: 40, size: "max" }).map((turns) => [...turns.slice(0, -1), { ...turns.at(-1)!, role: "user" as const }]),
       systemPrompt: fc.option(fc.string({ minLength: 1, maxLength: 200 }), { nil: undefined }),
       continueFrom: fc.option(fc.string({ minLength: 1, maxLength: 100 }), { nil: undefined }),
       budgetTokens: fc.integer({ min: 1, max: 3_000 }),

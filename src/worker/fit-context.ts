@@ -37,12 +37,18 @@ export interface FitContextInput {
    * turn (PROTOCOL.md 4.3). Always sent, so it is counted like the system prompt.
    */
   continueFrom?: string;
+  /**
+   * Earlier turns the history load did not read (it stops at context-budget.ts `historyLoadLimit`).
+   * They count as left out (their tokens are unknown, so not counted), and the kept history then
+   * never begins with a reply, whose question may be among them.
+   */
+  olderTurnsNotLoaded?: number;
 }
 
 export interface LeftOut {
-  /** Turns of the history not sent. */
+  /** Turns of the history not sent, with those not loaded. */
   turns: number;
-  /** Their estimated tokens. */
+  /** The estimated tokens of those that were loaded. */
   tokens: number;
 }
 
@@ -96,7 +102,8 @@ export function fitContext(input: FitContextInput): FitContextResult {
   }
   // Something was left out: drop leading assistant turns (their question went), never the newest turn.
   // A history that begins with an assistant turn (a /v1 client's greeting) is sent as it is when whole.
-  while (start > 0 && start < history.length - 1 && history[start]?.role === "assistant") {
+  const notLoaded = input.olderTurnsNotLoaded ?? 0;
+  while ((start > 0 || notLoaded > 0) && start < history.length - 1 && history[start]?.role === "assistant") {
     used -= estimateTokens(history[start]?.content ?? "");
     start += 1;
   }
@@ -109,6 +116,6 @@ export function fitContext(input: FitContextInput): FitContextResult {
       ...history.slice(start).map((turn) => ({ role: turn.role, content: turn.content })),
     ],
     tokens: used,
-    leftOut: { turns: start, tokens: leftOutTokens },
+    leftOut: { turns: start + notLoaded, tokens: leftOutTokens },
   };
 }

@@ -19,6 +19,8 @@ export function promptForAttempt(options: {
   /** The reply kept from a crashed attempt, which the provider sends after the history. */
   continueFrom: string | undefined;
   context: ContextBudget | undefined;
+  /** Earlier turns the history load did not read, when the repository reports them (fit-context.ts). */
+  olderTurnsNotLoaded?: number;
   log: Logger;
   metrics: GenerationMetrics | undefined;
 }): { turns: ChatTurn[] } | { failure: { code: ErrorCode; message: string } } {
@@ -28,6 +30,7 @@ export function promptForAttempt(options: {
     history: options.history,
     budgetTokens,
     ...(options.continueFrom ? { continueFrom: options.continueFrom } : {}),
+    ...(options.olderTurnsNotLoaded ? { olderTurnsNotLoaded: options.olderTurnsNotLoaded } : {}),
   });
   if (!fitted.fits) {
     options.log.warn({ contextTokens: fitted.tokens, contextBudgetTokens: fitted.budgetTokens }, "the newest message does not fit the model's context budget");
