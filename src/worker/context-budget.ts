@@ -16,10 +16,12 @@ export function promptBudgetTokens(budget: ContextBudget, model: string): number
 
 /**
  * The most history a generation for `model` can use, so the history load can stop there and a turn
- * costs the same in the 10th and the 10,000th turn of a conversation. Read the newest turns first
- * and stop after `maxTurns` rows or once their content passes `maxBytes` (UTF-8): no more could fit,
- * since each kept turn costs at least its bytes / 3 plus 4 tokens, and content is never empty
- * (fit-context.ts estimates tokens so).
+ * costs the same in the 10th and the 10,000th turn of a conversation. Read the newest turn, then
+ * older ones while fewer than `maxTurns` were read and the content read so far is at most `maxBytes`
+ * (UTF-8; so the turn that passes the cap is still read): no more could fit, since each kept turn
+ * costs at least its bytes / 3 plus 4 tokens, and content is never empty (fit-context.ts estimates
+ * tokens so). Report the earlier turns not read as fitContext's `olderTurnsNotLoaded`, so they are
+ * counted as left out. context-budget.test.ts checks that such a load gives the same prompt.
  * @example historyLoadLimit(config.context, "gpt-4o-mini") // { maxTurns: 11980, maxBytes: 179712 } with the defaults
  */
 export function historyLoadLimit(budget: ContextBudget, model: string): { maxTurns: number; maxBytes: number } {
