@@ -1,12 +1,15 @@
 // The floor of the real provider path: CPU per token of the official `openai` SDK alone reading
 // the benchmark's OpenAI-compatible server (bench/providers), with nothing of Sluice around it.
-//   node bench/floors/openai-sdk-floor.ts [streams=200] [tokensPerSecond=20] [tokensPerStream=100] [fetch=global|node-stream]
+//   node bench/floors/openai-sdk-floor.ts [streams=200] [tokensPerSecond=20] [tokensPerStream=100] [fetch=global|node-stream|adapter]
 // Sluice's worker cannot spend less than this per token on that path (BENCHMARKS.md, "Floors").
-// fetch=node-stream gives the SDK Sluice's own fetch (src/llm/node-stream-fetch.ts); global is Node's.
+// fetch=node-stream gives the SDK Sluice's own fetch (src/llm/node-stream-fetch.ts); global is Node's;
+// adapter reads through Sluice's whole provider adapter instead (src/llm/openai-provider.ts: the SDK
+// sends the request, openai-stream-chunks.ts reads the body, the guard and idle timeout around it).
 import { spawn } from "node:child_process";
 import { once } from "node:events";
 import OpenAI from "openai";
 import { nodeStreamFetch } from "../../src/llm/node-stream-fetch.ts";
+import { createOpenAiProvider } from "../../src/llm/openai-provider.ts";
 
 const [streams = 200, rate = 20, count = 100] = process.argv.slice(2, 5).map(Number);
 const fetchName = process.argv[5] ?? "global";
@@ -29,9 +32,17 @@ try {
     Array.from({ length: streams }, async (_, index) => {
       // Spread over one second, as the benchmark's ramp does.
       await new Promise((resolve) => setTimeout(resolve, (index * 1000) / streams));
+      const content = `bench tokens_per_second=${rate} token_count=${count}`;
+      if (fetchName === "adapter") {
+        const adapter = createOpenAiProvider({ apiKey: "floor", baseUrl: `http://127.0.0.1:${port}/v1`, idleTimeoutMs: 30_000 });
+        for await (const event of adapter.stream({ model: "floor", messages: [{ role: "user", content }] }, new AbortController().signal)) {
+          if (event.type === "text-delta") tokens += 1;
+        }
+        return;
+      }
       const stream = await client.chat.completions.create({
         model: "floor",
-        messages: [{ role: "user", content: `bench tokens_per_second=${rate} token_count=${count}` }],
+        messages: [{ role: "user", content }],
         stream: true,
         stream_options: { include_usage: true },
       });
@@ -41,7 +52,7 @@ try {
   const cpu = process.cpuUsage(cpuBefore);
   const cpuMs = (cpu.user + cpu.system) / 1000;
   console.log(
-    `openai SDK alone (${fetchName} fetch): ${streams} streams x ${rate} tokens/s, ${tokens} tokens in ${(performance.now() - startedAt).toFixed(0)} ms; ` +
+    `${fetchName === "adapter" ? "Sluice's openai adapter" : `openai SDK alone (${fetchName} fetch)`}: ${streams} streams x ${rate} tokens/s, ${tokens} tokens in ${(performance.now() - startedAt).toFixed(0)} ms; ` +
       `CPU ${cpuMs.toFixed(0)} ms = ${((cpuMs * 1000) / tokens).toFixed(1)} µs per token`,
   );
 } finally {

@@ -2,6 +2,7 @@ import OpenAI, { APIConnectionError, APIError, APIUserAbortError } from "openai"
 import { classifySdkError, sdkClientOptions } from "./classify-sdk-error.ts";
 import type { Clock } from "../time/clock.ts";
 import { guardProviderStream } from "./guard-provider-stream.ts";
+import { openAiStreamChunks } from "./openai-stream-chunks.ts";
 import type { ChatRequest, ChatTurn, LlmProvider, ProviderEvent } from "./llm-provider.ts";
 import { ProviderError } from "./provider-error.ts";
 
@@ -40,7 +41,9 @@ export function createOpenAiProvider(options: OpenAiProviderOptions): LlmProvide
 }
 
 async function* openAiEvents(client: OpenAI, request: ChatRequest, signal: AbortSignal): AsyncGenerator<ProviderEvent> {
-  const stream = await client.chat.completions.create(
+  // The SDK sends the request and turns an HTTP error into its error classes; the body is read by
+  // openAiStreamChunks, which costs a third less CPU per token than the SDK's Stream (its comment).
+  const response = await client.chat.completions.create(
     {
       model: request.model,
       messages: [...request.messages, ...continuedTurn(request.continueFrom)].map((turn) => ({ role: turn.role, content: turn.content })),
@@ -50,24 +53,32 @@ async function* openAiEvents(client: OpenAI, request: ChatRequest, signal: Abort
       ...(request.continueFrom ? continueSwitches : {}),
     },
     { signal },
-  );
+  ).asResponse();
   let finishReason: string | undefined;
   let usage: ProviderEvent | undefined;
-  for await (const chunk of stream) {
-    // Compatible servers vary; a chunk without a choices array is not one we can trust.
-    if (!Array.isArray(chunk.choices)) throw malformed();
-    for (const choice of chunk.choices) {
-      if (choice.index !== 0) continue;
-      const reasoning = reasoningOf(choice.delta);
-      if (reasoning !== undefined) yield { type: "reasoning-delta", delta: reasoning };
-      const text = choice.delta?.content;
-      if (typeof text === "string" && text.length > 0) yield { type: "text-delta", delta: text };
-      if (typeof choice.finish_reason === "string") finishReason = choice.finish_reason;
+  try {
+    for await (const chunks of openAiStreamChunks(response)) {
+      for (const chunk of chunks) {
+        // Compatible servers vary; a chunk without a choices array is not one we can trust.
+        if (!Array.isArray(chunk.choices)) throw malformed();
+        for (const choice of chunk.choices) {
+          if (choice.index !== 0) continue;
+          const reasoning = reasoningOf(choice.delta);
+          if (reasoning !== undefined) yield { type: "reasoning-delta", delta: reasoning };
+          const text = choice.delta?.content;
+          if (typeof text === "string" && text.length > 0) yield { type: "text-delta", delta: text };
+          if (typeof choice.finish_reason === "string") finishReason = choice.finish_reason;
+        }
+        // With include_usage the usage arrives in its own chunk after the finish_reason chunk.
+        if (chunk.usage) {
+          usage = { type: "usage", inputTokens: chunk.usage.prompt_tokens, outputTokens: chunk.usage.completion_tokens };
+        }
+      }
     }
-    // With include_usage the usage arrives in its own chunk after the finish_reason chunk.
-    if (chunk.usage) {
-      usage = { type: "usage", inputTokens: chunk.usage.prompt_tokens, outputTokens: chunk.usage.completion_tokens };
-    }
+  } catch (error) {
+    // As the SDK's Stream does: reading a body whose request was aborted ends the stream quietly.
+    if (signal.aborted) return;
+    throw error;
   }
   if (finishReason === undefined) {
     if (signal.aborted) return;
