@@ -13,7 +13,7 @@ export interface SluiceMetrics {
   readonly jobsStalled: Counter;
   /** History left out of prompts to fit the context budget (src/worker/fit-context.ts). */
   readonly contextTurnsLeftOut: Counter;
-  readonly contextTokensLeftOut: Counter;
+  readonly contextTrimmed: Counter;
   readonly redisErrors: Counter;
   readonly postgresErrors: Counter;
   /** Gauges read at scrape time from the hub, the queue and Redis INFO. */
@@ -119,9 +119,9 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Sluic
       help: "Turns of conversation history left out of generation attempts' prompts to fit the model's context budget (CONTEXT_BUDGET_TOKENS): the oldest first.",
       registers,
     }),
-    contextTokensLeftOut: new Counter({
-      name: "sluice_context_tokens_left_out_total",
-      help: "Estimated tokens (UTF-8 bytes / 3 + 4 per message) of the history turns left out to fit the context budget.",
+    contextTrimmed: new Counter({
+      name: "sluice_context_trimmed_total",
+      help: "Generation attempts whose prompt left turns of the history out to fit the model's context budget.",
       registers,
     }),
     redisErrors: new Counter({ name: "sluice_redis_errors_total", help: "Redis connection errors seen by this process.", registers }),

@@ -61,7 +61,7 @@ describe("the context budget", () => {
           expect(bounded).toEqual(whole);
           return;
         }
-        expect(bounded).toMatchObject({ fits: true, turns: whole.turns, tokens: whole.tokens, leftOut: { turns: whole.leftOut.turns } });
+        expect(bounded).toMatchObject({ fits: true, turns: whole.turns, tokens: whole.tokens, leftOutTurns: whole.leftOutTurns });
       }),
       { numRuns: 500 },
     );

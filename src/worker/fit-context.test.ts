@@ -29,7 +29,7 @@ describe("fitContext", () => {
       fits: true,
       turns: [{ role: "system", content: "Be brief." }, ...history],
       tokens: estimateTokens("Be brief.") + tokensOf(history),
-      leftOut: { turns: 0, tokens: 0 },
+      leftOutTurns: 0,
     });
   });
 
@@ -44,7 +44,7 @@ describe("fitContext", () => {
     expect(result.turns.slice(1)).toEqual(history.slice(-49));
     expect(result.turns[1]?.role).toBe("user");
     expect(result.tokens).toBe(14 + 36 * 49);
-    expect(result.leftOut).toEqual({ turns: 951, tokens: 951 * 36 });
+    expect(result.leftOutTurns).toBe(951);
   });
 
   it("never begins the kept history with an assistant turn", () => {
@@ -55,7 +55,7 @@ describe("fitContext", () => {
     ];
     // Room for the last two turns but not the first: the reply alone would be an orphan.
     const result = fitContext({ systemPrompt: null, history, budgetTokens: estimateTokens("short") + estimateTokens("next?") });
-    expect(result).toMatchObject({ fits: true, turns: [{ role: "user", content: "next?" }], leftOut: { turns: 2 } });
+    expect(result).toMatchObject({ fits: true, turns: [{ role: "user", content: "next?" }], leftOutTurns: 2 });
   });
 
   it("refuses when the system prompt and the newest message alone are over the budget, rather than drop the message", () => {
@@ -68,9 +68,9 @@ describe("fitContext", () => {
     const history = alternating(3, () => "x".repeat(30));
     const without = fitContext({ systemPrompt: null, history, budgetTokens: 3 * 14 });
     const withKeptReply = fitContext({ systemPrompt: null, history, budgetTokens: 3 * 14, continueFrom: "z".repeat(30) });
-    expect(without).toMatchObject({ fits: true, leftOut: { turns: 0 } });
+    expect(without).toMatchObject({ fits: true, leftOutTurns: 0 });
     // 14 tokens of kept reply leave room for two turns, the first of which is an assistant's: one turn goes.
-    expect(withKeptReply).toMatchObject({ fits: true, turns: [history[2]], tokens: 28, leftOut: { turns: 2 } });
+    expect(withKeptReply).toMatchObject({ fits: true, turns: [history[2]], tokens: 28, leftOutTurns: 2 });
   });
 
   it("counts earlier turns the load did not read as left out, and then never begins with a reply", () => {
@@ -81,13 +81,13 @@ describe("fitContext", () => {
     expect(fitContext({ systemPrompt: null, history, budgetTokens: 1_000, olderTurnsNotLoaded: 7 })).toMatchObject({
       fits: true,
       turns: [{ role: "user", content: "next?" }],
-      leftOut: { turns: 8, tokens: estimateTokens(history[0]?.content ?? "") },
+      leftOutTurns: 8,
     });
   });
 
   it("with no budget (unset), sends everything, even a history that begins with an assistant's greeting", () => {
     const history = alternating(1_000, () => "x".repeat(1_000));
-    expect(fitContext({ systemPrompt: undefined, history, budgetTokens: Number.POSITIVE_INFINITY })).toMatchObject({ fits: true, turns: history, leftOut: { turns: 0 } });
+    expect(fitContext({ systemPrompt: undefined, history, budgetTokens: Number.POSITIVE_INFINITY })).toMatchObject({ fits: true, turns: history, leftOutTurns: 0 });
   });
 
   it("for any history and budget: a suffix of the history after the system prompt, within the budget, with the newest message, never an orphan reply first, and no longer suffix would fit", () => {
@@ -120,7 +120,7 @@ describe("fitContext", () => {
         expect(result.tokens).toBeLessThanOrEqual(budgetTokens);
         const dropped = history.slice(0, history.length - kept.length);
         if (kept.length > 1 && dropped.length > 0) expect(kept[0]?.role).toBe("user");
-        expect(result.leftOut).toEqual({ turns: dropped.length, tokens: tokensOf(dropped) });
+        expect(result.leftOutTurns).toBe(dropped.length);
         // The newest turns: every longer suffix that begins with a user turn (or is the whole history) is over the budget.
         for (let length = kept.length + 1; length <= history.length; length += 1) {
           const suffix = history.slice(history.length - length);

@@ -39,17 +39,10 @@ export interface FitContextInput {
   continueFrom?: string;
   /**
    * Earlier turns the history load did not read (it stops at context-budget.ts `historyLoadLimit`).
-   * They count as left out (their tokens are unknown, so not counted), and the kept history then
-   * never begins with a reply, whose question may be among them.
+   * They count as left out, and the kept history then never begins with a reply, whose question may
+   * be among them.
    */
   olderTurnsNotLoaded?: number;
-}
-
-export interface LeftOut {
-  /** Turns of the history not sent, with those not loaded. */
-  turns: number;
-  /** The estimated tokens of those that were loaded. */
-  tokens: number;
 }
 
 export type FitContextResult =
@@ -59,7 +52,8 @@ export type FitContextResult =
       turns: ChatTurn[];
       /** Estimated tokens of `turns` (and of `continueFrom`). */
       tokens: number;
-      leftOut: LeftOut;
+      /** Turns of the history not sent, with those not loaded. */
+      leftOutTurns: number;
     }
   | {
       /** Even the system prompt and the newest user message alone are over the budget. */
@@ -107,8 +101,6 @@ export function fitContext(input: FitContextInput): FitContextResult {
     used -= estimateTokens(history[start]?.content ?? "");
     start += 1;
   }
-  let leftOutTokens = 0;
-  for (let index = 0; index < start; index += 1) leftOutTokens += estimateTokens(history[index]?.content ?? "");
   return {
     fits: true,
     turns: [
@@ -116,6 +108,6 @@ export function fitContext(input: FitContextInput): FitContextResult {
       ...history.slice(start).map((turn) => ({ role: turn.role, content: turn.content })),
     ],
     tokens: used,
-    leftOut: { turns: start + notLoaded, tokens: leftOutTokens },
+    leftOutTurns: start + notLoaded,
   };
 }

@@ -8,5 +8,5 @@ export interface GenerationMetrics {
   jobsStalled?: { inc(): void };
   /** History left out of an attempt's prompt to fit the context budget (fit-context.ts). */
   contextTurnsLeftOut?: { inc(value?: number): void };
-  contextTokensLeftOut?: { inc(value?: number): void };
+  contextTrimmed?: { inc(): void };
 }

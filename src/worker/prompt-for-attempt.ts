@@ -7,8 +7,8 @@ import type { GenerationMetrics } from "./generation-metrics.ts";
 
 /**
  * The turns an attempt sends: the system prompt and the newest history within the model's context
- * budget (fit-context.ts). What was left out is logged (`contextTurnsLeftOut`, `contextTokensLeftOut`)
- * and counted (sluice_context_*_left_out_total), per attempt. Without a budget (unit tests of other
+ * budget (fit-context.ts). What was left out is logged (`contextTurnsLeftOut`) and counted
+ * (sluice_context_turns_left_out_total, sluice_context_trimmed_total), per attempt. Without a budget (unit tests of other
  * behaviour) the whole history is sent. A newest message that cannot fit is a failure for good:
  * CONTEXT_TOO_LONG, before any provider call.
  */
@@ -41,12 +41,12 @@ export function promptForAttempt(options: {
       },
     };
   }
-  const { leftOut } = fitted;
-  if (leftOut.turns > 0) {
-    options.metrics?.contextTurnsLeftOut?.inc(leftOut.turns);
-    options.metrics?.contextTokensLeftOut?.inc(leftOut.tokens);
+  const { leftOutTurns } = fitted;
+  if (leftOutTurns > 0) {
+    options.metrics?.contextTurnsLeftOut?.inc(leftOutTurns);
+    options.metrics?.contextTrimmed?.inc();
     options.log.info(
-      { contextTurnsLeftOut: leftOut.turns, contextTokensLeftOut: leftOut.tokens, contextTurnsSent: options.history.length - leftOut.turns, contextTokens: fitted.tokens, contextBudgetTokens: budgetTokens },
+      { contextTurnsLeftOut: leftOutTurns, contextTurnsSent: fitted.turns.length - (options.systemPrompt ? 1 : 0), contextTokens: fitted.tokens, contextBudgetTokens: budgetTokens },
       "history trimmed to the model's context budget",
     );
   }

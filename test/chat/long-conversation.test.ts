@@ -87,7 +87,7 @@ describe("a long conversation", () => {
     const conversation = await user.createConversation();
     await seedTurns(sluice.env.DATABASE_URL ?? "", conversation.id, seeded);
     const turnsLeftOutBefore = await metric(sluice.url, "sluice_context_turns_left_out_total");
-    const tokensLeftOutBefore = await metric(sluice.url, "sluice_context_tokens_left_out_total");
+    const trimmedBefore = await metric(sluice.url, "sluice_context_trimmed_total");
 
     const question = "What did we say last?";
     const accepted = await user.send(conversation.id, question);
@@ -108,7 +108,7 @@ describe("a long conversation", () => {
     // Every turn not sent is counted. (A history load capped at context-budget.ts historyLoadLimit
     // must report the earlier turns it did not read, or this count falls short.)
     expect(await metric(sluice.url, "sluice_context_turns_left_out_total")).toBe(turnsLeftOutBefore + keptFrom);
-    expect(await metric(sluice.url, "sluice_context_tokens_left_out_total")).toBe(tokensLeftOutBefore + keptFrom * 44);
+    expect(await metric(sluice.url, "sluice_context_trimmed_total")).toBe(trimmedBefore + 1);
     // The conversation keeps every message: only the prompt is shorter.
     expect((await waitForFinalReply(user, conversation.id, accepted.taskId)).content).toBe(provider.expectedText());
   });
