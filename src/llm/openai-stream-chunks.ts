@@ -43,13 +43,18 @@ export async function* openAiStreamChunks(response: Response): AsyncGenerator<Ch
   });
   const decoder = new TextDecoder();
   for await (const bytes of body) {
+    if (done) continue;
     parser.feed(typeof bytes === "string" ? bytes : decoder.decode(bytes, { stream: true }));
     if (batch.length > 0) {
       const chunks = batch;
       batch = [];
       yield chunks;
     }
-    if (done) return;
+    // After [DONE], a body whose last byte has arrived (node:http's `complete`) is read to its end,
+    // which returns the connection to the keep-alive pool: the next request skips a TCP handshake.
+    // Any other body is dropped at once (its connection closed), as the SDK does: a server that
+    // keeps the response open after [DONE] must not hold the reply.
+    if (done && (body as { complete?: boolean }).complete !== true) return;
   }
   parser.feed(decoder.decode());
   if (batch.length > 0) yield batch;
