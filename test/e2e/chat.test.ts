@@ -131,11 +131,12 @@ describe("chatting", () => {
     await page.close();
   });
 
-  test("Regenerate replaces the last answer with a new streamed one", async () => {
+  test("Regenerate shows a new streamed answer in place of the last one, which stays as its other version", async () => {
     const page = await freshPage();
     await register(page, sluice.url, uniqueEmail("regen"));
     await sendMessage(page, "echo:first answer");
     await waitForStatus(page, "completed");
+    const firstId = await page.getByTestId("message-assistant").getAttribute("data-message-id");
     await page.getByRole("button", { name: "Regenerate" }).click();
     await page.waitForFunction(() => {
       const status = document.querySelector('[data-testid="message-assistant"]')?.getAttribute("data-status");
@@ -145,6 +146,8 @@ describe("chatting", () => {
     expect(await page.getByTestId("message-assistant").count()).toBe(1);
     const saved = await savedLastAssistant(page, sluice.url);
     expect(normalizeWhitespace(await assistantText(page))).toBe(normalizeWhitespace(saved.content));
+    expect(saved.id).not.toBe(firstId);
+    await page.getByTestId("version-label").filter({ hasText: "2 / 2" }).waitFor();
     await page.close();
   });
 

@@ -80,7 +80,19 @@ export function createApiClient(options: ApiClientOptions) {
     },
     renameConversation: (id: string, title: string) =>
       request<ConversationSummary>("PATCH", `/api/conversations/${encodeURIComponent(id)}`, { title }),
-    getConversation: (id: string) => request<Conversation>("GET", `/api/conversations/${encodeURIComponent(id)}`),
+    /** A page of the active path: the newest messages, or those before `cursor` (a previous page's nextCursor). */
+    getConversation: (id: string, cursor?: string | null) =>
+      request<Conversation>("GET", `/api/conversations/${encodeURIComponent(id)}${cursor ? `?cursor=${encodeURIComponent(cursor)}` : ""}`),
+    /** Shows the branch through `messageId` (one of a message's versions); answers the conversation's newest page. */
+    chooseBranch: (conversationId: string, messageId: string) =>
+      request<Conversation>("POST", `/api/conversations/${encodeURIComponent(conversationId)}/branch`, { messageId }),
+    /** A new version of a user message, answered by a new reply; the old version stays one branch over. */
+    editMessage: (conversationId: string, messageId: string, content: string, model?: string) =>
+      request<SendMessageResponse>(
+        "POST",
+        `/api/conversations/${encodeURIComponent(conversationId)}/messages/${encodeURIComponent(messageId)}/edit`,
+        model === undefined ? { content } : { content, model },
+      ),
     deleteConversation: (id: string) => request<undefined>("DELETE", `/api/conversations/${encodeURIComponent(id)}`),
     sendMessage: (conversationId: string, content: string, model?: string) =>
       request<SendMessageResponse>(
@@ -88,6 +100,7 @@ export function createApiClient(options: ApiClientOptions) {
         `/api/conversations/${encodeURIComponent(conversationId)}/messages`,
         model === undefined ? { content } : { content, model },
       ),
+    /** A new version of the last reply; the old one stays one branch over. */
     regenerate: (conversationId: string) =>
       request<RegenerateResponse>("POST", `/api/conversations/${encodeURIComponent(conversationId)}/regenerate`, {}),
     cancel: (taskId: string) => request<unknown>("POST", `/api/stream/${encodeURIComponent(taskId)}/cancel`, {}),

@@ -37,8 +37,19 @@ export interface ErrorInfo {
   message: string;
 }
 
+/** A message's versions (edits, regenerates): messages with the same parent, oldest first. */
+export interface Siblings {
+  index: number;
+  count: number;
+  ids: string[];
+}
+
 export interface Message {
   id: string;
+  /** The message this one follows in the conversation's tree; null for a first message. */
+  parentId?: string | null;
+  /** Its versions; count 1 when it has none. On messages read with the conversation. */
+  siblings?: Siblings;
   role: "user" | "assistant";
   content: string;
   status: MessageStatus;
@@ -59,8 +70,12 @@ export interface ActiveGeneration {
 }
 
 export interface Conversation extends ConversationSummary {
+  /** Part of the active path, oldest first: the newest page, plus older pages loaded on scroll. */
   messages: Message[];
   activeGeneration: ActiveGeneration | null;
+  /** Older messages exist before `messages[0]`: fetch them with `nextCursor`. */
+  hasMore: boolean;
+  nextCursor: string | null;
 }
 
 export interface SendMessageResponse {

@@ -1,5 +1,5 @@
 import type { ReactNode } from "react";
-import { useEffect, useRef, useState } from "react";
+import { useCallback, useEffect, useLayoutEffect, useRef, useState } from "react";
 import type { ApiClient } from "../api/create-api-client.ts";
 import { ErrorNotice } from "../ui/error-notice.tsx";
 import { Composer } from "./composer.tsx";
@@ -27,19 +27,60 @@ export function ChatView({ api, conversationId, model, onConversationsChanged, h
   const { release: releaseStickToBottom } = useStickToBottom(scrollRef, [conversation?.messages.length, live?.text.length, live?.reasoning.length, live?.status]);
   const [highlightedId, setHighlightedId] = useState<string | null>(null);
   const loaded = conversation !== null;
+  const messages = conversation?.messages ?? [];
+  const { loadOlder, loadingOlder, switchVersion } = controller;
+  const canLoadOlder = conversation?.hasMore === true;
+
+  // Older messages go above what is read: remember where it was, and keep it there once they are in.
+  const anchorRef = useRef<{ firstId: string | undefined; scrollHeight: number; scrollTop: number } | null>(null);
+  const firstId = messages[0]?.id;
+  const loadOlderInPlace = useCallback(() => {
+    const element = scrollRef.current;
+    if (!canLoadOlder || loadingOlder) return;
+    if (element) anchorRef.current = { firstId, scrollHeight: element.scrollHeight, scrollTop: element.scrollTop };
+    void loadOlder();
+  }, [canLoadOlder, loadingOlder, firstId, loadOlder]);
+  useLayoutEffect(() => {
+    const anchor = anchorRef.current;
+    const element = scrollRef.current;
+    if (!anchor || !element) return;
+    if (anchor.firstId !== firstId) element.scrollTop = anchor.scrollTop + (element.scrollHeight - anchor.scrollHeight);
+    if (anchor.firstId !== firstId || !loadingOlder) anchorRef.current = null;
+  }, [firstId, loadingOlder]);
 
   // Runs after the stick-to-bottom effect (declared first); unpinned, so later renders and new
-  // text leave the found message in view until the reader scrolls back to the bottom.
+  // text leave the found message in view until the reader scrolls back to the bottom. A message
+  // older than the pages shown is loaded page by page first.
+  const focusedRef = useRef<{ messageId: string; requestedAt: number } | null>(null);
   useEffect(() => {
-    if (!loaded || !focusMessage) return;
+    if (!loaded || !focusMessage || focusedRef.current === focusMessage) return;
     const element = scrollRef.current?.querySelector<HTMLElement>(`[data-message-id="${CSS.escape(focusMessage.messageId)}"]`);
-    if (!element) return;
+    if (!element) {
+      loadOlderInPlace();
+      return;
+    }
+    focusedRef.current = focusMessage;
     releaseStickToBottom();
     element.scrollIntoView({ block: "center" });
     setHighlightedId(focusMessage.messageId);
-  }, [loaded, focusMessage, releaseStickToBottom]);
+  }, [loaded, focusMessage, releaseStickToBottom, messages.length, loadOlderInPlace]);
 
-  const messages = conversation?.messages ?? [];
+  // Older messages load when the top of the list scrolls into view (or the page is too short to
+  // scroll); a new observer after each page reports the top again if it is still in view.
+  const topRef = useRef<HTMLDivElement>(null);
+  useEffect(() => {
+    const top = topRef.current;
+    if (!top || !canLoadOlder || loadingOlder) return;
+    const observer = new IntersectionObserver(
+      (entries) => {
+        if (entries.some((entry) => entry.isIntersecting)) loadOlderInPlace();
+      },
+      { root: scrollRef.current, rootMargin: "200px 0px 0px 0px" },
+    );
+    observer.observe(top);
+    return () => observer.disconnect();
+  }, [canLoadOlder, loadingOlder, loadOlderInPlace]);
+
   const lastMessage = messages.at(-1);
   const title = conversation ? conversation.title || "New conversation" : "";
 
@@ -53,6 +94,13 @@ export function ChatView({ api, conversationId, model, onConversationsChanged, h
             <div className="empty-state">
               <h2>What's on your mind?</h2>
               <p>Ask anything. Replies stream in live and survive reloads.</p>
+            </div>
+          )}
+          {canLoadOlder && (
+            <div className="load-older" ref={topRef}>
+              <button type="button" className="ghost-button" data-testid="load-older" disabled={loadingOlder} onClick={loadOlderInPlace}>
+                {loadingOlder ? "Loading earlier messages…" : "Load earlier messages"}
+              </button>
             </div>
           )}
           <div className="message-list" aria-live="polite">
@@ -72,6 +120,9 @@ export function ChatView({ api, conversationId, model, onConversationsChanged, h
                   model={message.role === "assistant" ? message.model : null}
                   reasoning={streamed ? liveReasoning(streamed) : savedReasoning(message.reasoning)}
                   onRegenerate={finished ? () => void controller.regenerate() : undefined}
+                  siblings={message.siblings}
+                  onSwitchVersion={generating ? undefined : (messageId) => void switchVersion(messageId)}
+                  onEdit={message.role === "user" && !generating ? (content) => controller.edit(message.id, content, model) : undefined}
                 />
               );
             })}

@@ -1,8 +1,10 @@
-import { memo, useMemo, type MouseEvent } from "react";
-import type { ErrorInfo, MessageStatus } from "../api/types.ts";
+import { memo, useMemo, useState, type MouseEvent } from "react";
+import type { ErrorInfo, MessageStatus, Siblings } from "../api/types.ts";
 import { ErrorNotice } from "../ui/error-notice.tsx";
+import { MessageEditor } from "./message-editor.tsx";
 import { ReasoningView, type ReasoningViewProps } from "./reasoning-view.tsx";
 import { renderMarkdown } from "./render-markdown.ts";
+import { VersionSwitcher } from "./version-switcher.tsx";
 
 export interface MessageViewProps {
   id: string;
@@ -19,14 +21,42 @@ export interface MessageViewProps {
   reasoning?: ReasoningViewProps | null | undefined;
   /** Offered on the last assistant reply once it has finished. */
   onRegenerate?: (() => void) | undefined;
+  /** This message's versions; the switcher shows when there is more than one. */
+  siblings?: Siblings | undefined;
+  /** Shows another version; undefined while a reply generates (switching is refused then). */
+  onSwitchVersion?: ((messageId: string) => void) | undefined;
+  /** Offered on user messages while no reply generates: a new version of the message. */
+  onEdit?: ((content: string) => Promise<boolean>) | undefined;
 }
 
-export const MessageView = memo(function MessageView({ id, highlighted, usage, role, content, status, error, model, reasoning, onRegenerate }: MessageViewProps) {
+export const MessageView = memo(function MessageView({ id, highlighted, usage, role, content, status, error, model, reasoning, onRegenerate, siblings, onSwitchVersion, onEdit }: MessageViewProps) {
+  const [editing, setEditing] = useState(false);
   const highlight = highlighted ? " message-highlighted" : "";
+  const versions =
+    siblings && siblings.count > 1 ? <VersionSwitcher siblings={siblings} disabled={!onSwitchVersion} onSwitch={(messageId) => onSwitchVersion?.(messageId)} /> : null;
   if (role === "user") {
     return (
       <article className={`message message-user${highlight}`} data-testid="message-user" data-message-id={id} data-highlighted={highlighted || undefined} aria-label="You said">
-        <div className="message-bubble">{content}</div>
+        {editing && onEdit ? (
+          <MessageEditor initial={content} onSave={onEdit} onCancel={() => setEditing(false)} />
+        ) : (
+          <>
+            <div className="message-bubble">{content}</div>
+            {(versions || onEdit) && (
+              <div className="message-actions message-user-actions">
+                {versions}
+                {onEdit && (
+                  <button type="button" className="ghost-button" onClick={() => setEditing(true)} data-testid="message-edit" aria-label="Edit this message">
+                    <svg viewBox="0 0 24 24" width="14" height="14" aria-hidden="true">
+                      <path d="M4 20h4L19 9l-4-4L4 16v4zM14 6l4 4" fill="none" stroke="currentColor" strokeWidth="2" strokeLinecap="round" strokeLinejoin="round" />
+                    </svg>
+                    Edit
+                  </button>
+                )}
+              </div>
+            )}
+          </>
+        )}
       </article>
     );
   }
@@ -56,8 +86,9 @@ export const MessageView = memo(function MessageView({ id, highlighted, usage, r
         {status === "cancelled" && <p className="message-note">Stopped — the reply was cut short.</p>}
         {status === "failed" && error && <ErrorNotice error={error} />}
         {status === "failed" && !error && <ErrorNotice error={{ code: "INTERNAL", message: "The reply failed." }} />}
-        {(onRegenerate || model || usage) && (
+        {(onRegenerate || model || usage || versions) && (
           <div className="message-actions">
+            {versions}
             {model && <span className="message-model">{model}</span>}
             {usage && (
               <span

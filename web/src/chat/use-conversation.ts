@@ -1,8 +1,9 @@
 import { useCallback, useEffect, useRef, useState } from "react";
 import { isApiError, NETWORK_ERROR } from "../api/api-error.ts";
 import type { ApiClient } from "../api/create-api-client.ts";
-import type { Conversation, ErrorInfo, Message } from "../api/types.ts";
+import type { Conversation, ErrorInfo, Message, RegenerateResponse, SendMessageResponse } from "../api/types.ts";
 import { broadcastToTabs, listenToTabs } from "../navigation/tab-channel.ts";
+import { withNewestPage, withNewVersion, withOlderPage } from "./conversation-pages.ts";
 import { applyStreamEvent, createLiveReply, type LiveReply } from "./live-reply.ts";
 import { openGenerationStream, type ConnectionState, type GenerationStream } from "./open-generation-stream.ts";
 
@@ -18,7 +19,15 @@ export interface ConversationController {
   generating: boolean;
   send: (content: string, model?: string) => Promise<boolean>;
   stop: () => Promise<void>;
+  /** A new version of the last reply; the old one stays, one of its versions. */
   regenerate: () => Promise<void>;
+  /** A new version of a user message, answered anew; resolves false when refused (the error is shown). */
+  edit: (messageId: string, content: string, model?: string) => Promise<boolean>;
+  /** Shows another version of a message (one of its `siblings.ids`) and the branch under it. */
+  switchVersion: (messageId: string) => Promise<void>;
+  /** Loads the page of older messages before the oldest shown, if any (on scroll to the top). */
+  loadOlder: () => Promise<void>;
+  loadingOlder: boolean;
   /** Saves a new title; rejects with the ApiError so the title editor can show it. */
   rename: (title: string) => Promise<void>;
   dismissError: () => void;
@@ -45,6 +54,8 @@ export function useConversation(api: ApiClient, conversationId: string, onChange
   const [live, setLive] = useState<LiveReply | null>(null);
   const [connection, setConnection] = useState<ConnectionState | null>(null);
   const [actionError, setActionError] = useState<ErrorInfo | null>(null);
+  const [loadingOlder, setLoadingOlder] = useState(false);
+  const loadingOlderRef = useRef(false);
   const liveRef = useRef<LiveReply | null>(null);
   const streamRef = useRef<GenerationStream | null>(null);
   const mountedRef = useRef(true);
@@ -72,7 +83,7 @@ export function useConversation(api: ApiClient, conversationId: string, onChange
           const saved = fresh.messages.find((message) => message.id === messageId);
           const stillActive = fresh.activeGeneration?.messageId === messageId;
           if (!stillActive && (saved === undefined || isTerminal(saved))) {
-            setConversation(fresh);
+            setConversation((previous) => withNewestPage(previous, fresh));
             if (liveRef.current?.messageId === messageId) updateLive(null);
             onChangedRef.current();
             return;
@@ -127,7 +138,7 @@ export function useConversation(api: ApiClient, conversationId: string, onChange
     try {
       const fresh = await api.getConversation(conversationId);
       if (!mountedRef.current) return;
-      setConversation(fresh);
+      setConversation((previous) => withNewestPage(previous?.id === fresh.id ? previous : null, fresh));
       setLoadError(null);
       const active = fresh.activeGeneration;
       if (active && liveRef.current?.taskId !== active.taskId) {
@@ -160,27 +171,36 @@ export function useConversation(api: ApiClient, conversationId: string, onChange
     };
   }, [conversationId, load]);
 
+  /** A turn the server accepted (send, edit, regenerate): show it in place and stream its reply. */
+  const showAccepted = useCallback(
+    (response: SendMessageResponse | RegenerateResponse, replacedId: string | undefined, model: string | undefined) => {
+      const assistant: Message = {
+        id: response.assistantMessage.id,
+        // A regenerate's parent is the replaced reply's (withNewVersion sets it).
+        parentId: "userMessage" in response ? response.userMessage.id : null,
+        siblings: { index: 0, count: 1, ids: [response.assistantMessage.id] },
+        role: "assistant",
+        content: "",
+        status: response.assistantMessage.status,
+        createdAt: response.assistantMessage.createdAt ?? new Date().toISOString(),
+        model: response.assistantMessage.model ?? model ?? null,
+        taskId: response.taskId,
+        error: null,
+      };
+      const added = "userMessage" in response ? [{ ...response.userMessage, siblings: { index: 0, count: 1, ids: [response.userMessage.id] } }, assistant] : [assistant];
+      setConversation((previous) => (previous === null ? previous : { ...previous, messages: withNewVersion(previous.messages, replacedId, added) }));
+      startStreaming(assistant.id, response.taskId, response.streamUrl);
+      broadcastToTabs({ type: "conversation-changed", conversationId });
+      onChangedRef.current();
+    },
+    [conversationId, startStreaming],
+  );
+
   const send = useCallback(
     async (content: string, model?: string) => {
       setActionError(null);
       try {
-        const response = await api.sendMessage(conversationId, content, model);
-        const assistant: Message = {
-          id: response.assistantMessage.id,
-          role: "assistant",
-          content: "",
-          status: response.assistantMessage.status,
-          createdAt: response.assistantMessage.createdAt ?? new Date().toISOString(),
-          model: response.assistantMessage.model ?? model ?? null,
-          taskId: response.taskId,
-          error: null,
-        };
-        setConversation((previous) =>
-          previous === null ? previous : { ...previous, messages: [...previous.messages, response.userMessage, assistant] },
-        );
-        startStreaming(assistant.id, response.taskId, response.streamUrl);
-        broadcastToTabs({ type: "conversation-changed", conversationId });
-        onChangedRef.current();
+        showAccepted(await api.sendMessage(conversationId, content, model), undefined, model);
         return true;
       } catch (error) {
         setActionError(toErrorInfo(error));
@@ -188,8 +208,54 @@ export function useConversation(api: ApiClient, conversationId: string, onChange
         return false;
       }
     },
-    [api, conversationId, load, startStreaming],
+    [api, conversationId, load, showAccepted],
   );
+
+  const edit = useCallback(
+    async (messageId: string, content: string, model?: string) => {
+      setActionError(null);
+      try {
+        showAccepted(await api.editMessage(conversationId, messageId, content, model), messageId, model);
+        return true;
+      } catch (error) {
+        setActionError(toErrorInfo(error));
+        if (isApiError(error) && error.code === "GENERATION_IN_PROGRESS") void load();
+        return false;
+      }
+    },
+    [api, conversationId, load, showAccepted],
+  );
+
+  const switchVersion = useCallback(
+    async (messageId: string) => {
+      setActionError(null);
+      try {
+        const fresh = await api.chooseBranch(conversationId, messageId);
+        if (!mountedRef.current) return;
+        setConversation((previous) => withNewestPage(previous, fresh));
+        broadcastToTabs({ type: "conversation-changed", conversationId });
+      } catch (error) {
+        setActionError(toErrorInfo(error));
+      }
+    },
+    [api, conversationId],
+  );
+
+  const loadOlder = useCallback(async () => {
+    const cursor = conversation?.hasMore ? conversation.nextCursor : null;
+    if (!cursor || loadingOlderRef.current) return;
+    loadingOlderRef.current = true;
+    setLoadingOlder(true);
+    try {
+      const older = await api.getConversation(conversationId, cursor);
+      if (mountedRef.current) setConversation((previous) => (previous === null ? previous : withOlderPage(previous, older)));
+    } catch (error) {
+      if (mountedRef.current) setActionError(toErrorInfo(error));
+    } finally {
+      loadingOlderRef.current = false;
+      if (mountedRef.current) setLoadingOlder(false);
+    }
+  }, [api, conversation, conversationId]);
 
   const stop = useCallback(async () => {
     const current = liveRef.current;
@@ -208,29 +274,12 @@ export function useConversation(api: ApiClient, conversationId: string, onChange
     setActionError(null);
     try {
       const response = await api.regenerate(conversationId);
-      const assistant: Message = {
-        id: response.assistantMessage.id,
-        role: "assistant",
-        content: "",
-        status: response.assistantMessage.status,
-        createdAt: response.assistantMessage.createdAt ?? new Date().toISOString(),
-        model: response.assistantMessage.model ?? null,
-        taskId: response.taskId,
-        error: null,
-      };
-      setConversation((previous) => {
-        if (previous === null) return previous;
-        const messages = [...previous.messages];
-        const last = messages.at(-1);
-        if (last?.role === "assistant") messages.pop();
-        return { ...previous, messages: [...messages, assistant] };
-      });
-      startStreaming(assistant.id, response.taskId, response.streamUrl);
-      broadcastToTabs({ type: "conversation-changed", conversationId });
+      const last = conversation?.messages.at(-1);
+      showAccepted(response, last?.role === "assistant" ? last.id : undefined, undefined);
     } catch (error) {
       setActionError(toErrorInfo(error));
     }
-  }, [api, conversationId, startStreaming]);
+  }, [api, conversation, conversationId, showAccepted]);
 
   const rename = useCallback(
     async (title: string) => {
@@ -254,6 +303,10 @@ export function useConversation(api: ApiClient, conversationId: string, onChange
     send,
     stop,
     regenerate,
+    edit,
+    switchVersion,
+    loadOlder,
+    loadingOlder,
     rename,
     dismissError: () => setActionError(null),
   };
