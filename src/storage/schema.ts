@@ -41,8 +41,10 @@ export const conversations = pgTable(
      * The newest message of the branch the user is reading (the conversation is a tree of messages,
      * `messages.parent_id`): the active path is this message and its ancestors. A new message is
      * appended under it; an edit or a regenerate moves it to the new reply. Null while empty.
+     * No foreign key: messages go only with their conversation, and a key would make every deleted
+     * message look up the conversations that point at it (a scan without another index).
      */
-    activeLeafId: uuid("active_leaf_id").references((): AnyPgColumn => messages.id, { onDelete: "set null" }),
+    activeLeafId: uuid("active_leaf_id"),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },

@@ -1,6 +1,5 @@
 ALTER TABLE "conversations" ADD COLUMN "active_leaf_id" uuid;--> statement-breakpoint
 ALTER TABLE "messages" ADD COLUMN "parent_id" uuid;--> statement-breakpoint
-ALTER TABLE "conversations" ADD CONSTRAINT "conversations_active_leaf_id_messages_id_fk" FOREIGN KEY ("active_leaf_id") REFERENCES "public"."messages"("id") ON DELETE set null ON UPDATE no action;--> statement-breakpoint
 ALTER TABLE "messages" ADD CONSTRAINT "messages_parent_id_messages_id_fk" FOREIGN KEY ("parent_id") REFERENCES "public"."messages"("id") ON DELETE cascade ON UPDATE no action;--> statement-breakpoint
 CREATE INDEX "messages_parent_idx" ON "messages" USING btree ("parent_id","created_at","id");--> statement-breakpoint
 CREATE INDEX "messages_roots_idx" ON "messages" USING btree ("conversation_id","created_at","id") WHERE "messages"."parent_id" is null;--> statement-breakpoint
