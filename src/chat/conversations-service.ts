@@ -23,7 +23,7 @@ export interface ConversationDetail extends ConversationView {
 export interface ConversationsService {
   create(userId: string, title: string | null): Promise<ConversationView>;
   list(userId: string, options: { limit: number; cursor: string | undefined }): Promise<{ items: ConversationView[]; nextCursor: string | null }>;
-  /** The conversation with one page of its active path, newest first (keyset cursor, PROTOCOL.md 2.2). */
+  /** The conversation with one page of its active path, newest first (keyset cursor, PROTOCOL.md 13.2). */
   get(userId: string, id: string, page: { limit: number; cursor: string | undefined }): Promise<ConversationDetail>;
   /**
    * Shows the branch through `messageId` (one of its versions; the newest message under it becomes the

@@ -26,7 +26,7 @@ export interface GenerationsService {
   sendMessage(userId: string, conversationId: string, input: { content: string; model?: string | undefined }, idempotencyKey: string | undefined): Promise<GenerationAccepted>;
   /**
    * A new version of a reply (`messageId`, default: the active leaf's), generated as its sibling;
-   * the old one stays, one branch over (PROTOCOL.md 2.2, branches).
+   * the old one stays, one branch over (PROTOCOL.md 13).
    */
   regenerate(userId: string, conversationId: string, input: { model?: string | undefined; messageId?: string | undefined }, idempotencyKey?: string): Promise<GenerationAccepted>;
   /** A new version of the user message `messageId` (its sibling) with a reply to it; nothing is deleted. */

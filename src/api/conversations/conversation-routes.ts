@@ -22,7 +22,7 @@ const conversationDetail = conversationView.extend({
   nextCursor: z.string().nullable().describe("Pass as `cursor` for the page of older messages; null on the oldest page"),
 });
 /**
- * Messages per page of GET /api/conversations/{id}: the one place these limits live (README, PROTOCOL.md 2.2).
+ * Messages per page of GET /api/conversations/{id}: the one place these limits live (README, PROTOCOL.md 13.2).
  * 50 is a screenful or two with room to scroll; 200 bounds one statement's walk.
  */
 export const conversationPageSize = { default: 50, max: 200 } as const;

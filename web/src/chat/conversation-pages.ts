@@ -2,7 +2,7 @@ import type { Conversation, Message } from "../api/types.ts";
 
 /**
  * The shown part of a conversation's active path is the newest page plus older pages loaded on
- * scroll (GET /api/conversations/:id pages newest first, PROTOCOL.md 2.2). A message's parent is
+ * scroll (GET /api/conversations/:id pages newest first, PROTOCOL.md 13.2). A message's parent is
  * the message before it on the path, so any message found in both lists has the same ancestors
  * in both: that is what lets pages join without a gap or a repeat, whatever branch is shown.
  */
