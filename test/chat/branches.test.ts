@@ -214,4 +214,17 @@ describe("GET /api/conversations/:id pages", () => {
     }
     expect((await page(conversation.id, "?limit=200")).messages).toHaveLength(4);
   });
+
+  it("is described in /api/docs: the page size's default and maximum, the cursor, versions, and the branch and edit routes", async () => {
+    const document = (await (await fetch(`${sluice.url}/api/docs/json`)).json()) as {
+      paths: Record<string, Record<string, { parameters?: Array<{ name: string; in: string; schema: { default?: unknown; maximum?: unknown } }>; description?: string }>>;
+    };
+    const get = document.paths["/api/conversations/{id}"]?.get;
+    const limit = get?.parameters?.find((parameter) => parameter.name === "limit" && parameter.in === "query");
+    expect(limit?.schema).toMatchObject({ default: 50, maximum: 200 });
+    expect(get?.parameters?.some((parameter) => parameter.name === "cursor")).toBe(true);
+    expect(get?.description).toContain("siblings");
+    expect(document.paths["/api/conversations/{id}/branch"]?.post).toBeDefined();
+    expect(document.paths["/api/conversations/{id}/messages/{messageId}/edit"]?.post).toBeDefined();
+  });
 });
