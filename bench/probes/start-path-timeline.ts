@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { Redis } from "ioredis";
 import pg from "pg";
 import { startBenchServices } from "../lib/bench-services.ts";
+import { sampleProcess } from "../lib/process-stats.ts";
 import { openSse, requestJson } from "../lib/open-sse.ts";
 import { createSluiceSystem } from "../lib/sluice-system.ts";
 
@@ -39,6 +40,7 @@ try {
   const agent = new Agent({ keepAlive: true });
   await services.resetCounters();
 
+  const cpuBefore = new Map(prepared.processes.map((watched) => [watched.name, sampleProcess(watched.pid)?.cpuSeconds ?? 0]));
   interface Milestones { sent: number; answered: number; headers: number; start: number; firstToken: number }
   const runs: Milestones[] = [];
   for (let index = 0; index < messages; index += 1) {
@@ -66,6 +68,7 @@ try {
     runs.push(milestones);
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
+  const cpuPerMessage = prepared.processes.map((watched) => `${watched.name} ${((((sampleProcess(watched.pid)?.cpuSeconds ?? 0) - (cpuBefore.get(watched.name) ?? 0)) * 1000) / messages).toFixed(2)} ms`);
   for (const line of String(await admin.client("LIST")).split("\n")) {
     const addr = /addr=(\S+)/.exec(line)?.[1];
     const name = /name=(\S*)/.exec(line)?.[1];
@@ -82,6 +85,7 @@ try {
   };
   console.log(`${mode}: ${runs.length} messages, one at a time`);
   console.log(`  POST answered ${offsets((run) => run.answered)}, SSE headers ${offsets((run) => run.headers)}, start ${offsets((run) => run.start)}, first token ${offsets((run) => run.firstToken)}`);
+  console.log(`  CPU per message (everything the process did meanwhile, MONITOR included): ${cpuPerMessage.join(", ")}`);
   console.log(`\nthe median message (first token at ${(median.firstToken - median.sent).toFixed(2)} ms), every Redis command in order:`);
   const marks = [
     { at: median.answered, label: "client: POST answered" },
