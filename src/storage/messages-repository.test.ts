@@ -40,6 +40,31 @@ describe("messages repository", () => {
     expect((await conversations.find(turn.assistant.userId, conversation.id))?.title).toBe("first question");
   });
 
+  it("reads the history only up to the load limit and counts the older turns past it", async () => {
+    const { user, conversation, messages } = await conversationWithTurn("task_cap_1", "turn 1");
+    await messages.beginAttempt("task_cap_1", 1);
+    await messages.finish("task_cap_1", 1, result("reply 1"));
+    for (const turn of [2, 3]) {
+      const taskId = `task_cap_${turn}`;
+      const accepted = await messages.acceptTurn(turnInput(user.id, conversation.id, taskId, { userContent: `turn ${turn}` }));
+      expect(accepted.kind).toBe("accepted");
+      await messages.beginAttempt(taskId, 1);
+      await messages.finish(taskId, 1, result(`reply ${turn}`));
+    }
+    await messages.acceptTurn(turnInput(user.id, conversation.id, "task_cap_4", { userContent: "turn 4" }));
+    const whole = await messages.beginAttempt("task_cap_4", 1);
+    expect(whole?.history.map((turn) => turn.content)).toEqual(["turn 1", "reply 1", "turn 2", "reply 2", "turn 3", "reply 3", "turn 4"]);
+    expect(whole?.historyTurnsNotLoaded).toBe(0);
+    // Three turns read (the newest always; then while fewer than 3 were read), four counted past the cap.
+    const byTurns = await messages.beginAttempt("task_cap_4", 2, { maxTurns: 3, maxBytes: 1_000_000 });
+    expect(byTurns?.history.map((turn) => turn.content)).toEqual(["turn 3", "reply 3", "turn 4"]);
+    expect(byTurns?.historyTurnsNotLoaded).toBe(4);
+    // "turn 4" and "reply 3" are 13 bytes, at most 13: "turn 3" is read too (19 bytes), and nothing older.
+    const byBytes = await messages.beginAttempt("task_cap_4", 3, { maxTurns: 1_000, maxBytes: 13 });
+    expect(byBytes?.history.map((turn) => turn.content)).toEqual(["turn 3", "reply 3", "turn 4"]);
+    expect(byBytes?.historyTurnsNotLoaded).toBe(4);
+  });
+
   it("fences the final save by attempt: a stale attempt and a retry never write twice", async () => {
     const { messages } = await conversationWithTurn("task_fence", "q");
     expect(await messages.beginAttempt("task_fence", 1)).toBeDefined();

@@ -45,6 +45,15 @@ export type FinishOutcome = "saved" | "already-final" | "stale" | "missing";
 /** An earlier turn of the conversation, for the prompt. */
 export type HistoryTurn = Pick<MessageRow, "role" | "content">;
 
+/** How much history a generation reads at most: turns, and UTF-8 bytes of content (the turn that passes it still counts). */
+export interface HistoryLoadLimit {
+  maxTurns: number;
+  maxBytes: number;
+}
+
+/** No cap: a PostgreSQL int's largest value. */
+const unlimited: HistoryLoadLimit = { maxTurns: 2_147_483_647, maxBytes: 2_147_483_647 };
+
 const taskColumns = {
   messageId: messages.id,
   conversationId: messages.conversationId,
@@ -72,7 +81,12 @@ export interface MessagesRepository {
    * Fences PostgreSQL like the log: only a newer attempt may take over. Undefined when the task is final, missing or newer already.
    * Returns the prompt's history with it (the reply's ancestors: its branch only, oldest first, without failed or empty replies), so a job costs one statement to begin.
    */
-  beginAttempt(taskId: string, attempt: number): Promise<(TaskRecord & { history: HistoryTurn[] }) | undefined>;
+  /**
+   * Takes the row for `attempt` (fenced: only a newer attempt of an active reply) and returns the
+   * prompt's history: the reply's ancestors, within `limit` (src/worker/context-budget.ts
+   * historyLoadLimit; unset reads them all), and how many older turns were past it.
+   */
+  beginAttempt(taskId: string, attempt: number, limit?: HistoryLoadLimit): Promise<(TaskRecord & { history: HistoryTurn[]; historyTurnsNotLoaded: number }) | undefined>;
   /** One idempotent UPDATE; a retry or a zombie attempt never writes a second or stale result. */
   finish(taskId: string, attempt: number, result: FinalResult): Promise<FinishOutcome>;
   /** Unfenced failure for the sweeper and the retry-limit path; no-op when already final. */
@@ -80,6 +94,11 @@ export interface MessagesRepository {
   /** Unfinished generations not updated since `olderThan`. */
   staleActive(olderThan: Date, limit: number): Promise<Array<TaskRecord & { taskId: string }>>;
 }
+
+/** A message that is part of the prompt's history (inside the recursive walk, `h` is the row). */
+const isTurn = sql.raw(`(case when h.status in ('completed', 'cancelled') and octet_length(h.content) > 0 then 1 else 0 end)`);
+/** The walk is still under the cap after the rows read before this one (`path`, its child). */
+const withinCap = sql`(path.turns < ${sql.placeholder("maxTurns")}::int and path.bytes <= ${sql.placeholder("maxBytes")}::int)`;
 
 export function createMessagesRepository(db: Db): MessagesRepository {
   const finalSet = (result: FinalResult) => ({
@@ -106,16 +125,27 @@ export function createMessagesRepository(db: Db): MessagesRepository {
       ...taskColumns,
       systemPrompt: sql<string | null>`(select ${users.systemPrompt} from ${users} where ${users.id} = ${messages.userId})`,
       // The active path the reply hangs from: its ancestors (parent_id), oldest first, so other
-      // branches are never in the prompt and a turn reads only its own path. Qualified by hand:
-      // drizzle renders RETURNING columns unqualified, which inside this subquery would mean h's.
-      history: sql<HistoryTurn[]>`(
+      // branches are never in the prompt. Capped (historyLoadLimit, src/worker/context-budget.ts):
+      // the newest turn is always read, older ones while fewer than maxTurns turns and at most
+      // maxBytes of content were read; past the cap the walk carries no content, only counts the
+      // turns it passes (historyTurnsNotLoaded), so what is read and sent stays bounded. A turn is a
+      // completed or cancelled message with content. Qualified by hand: drizzle renders RETURNING
+      // columns unqualified, which inside this subquery would mean h's.
+      history: sql<{ turns: HistoryTurn[]; notLoaded: number }>`(
         with recursive path as (
-          select h.id, h.parent_id, h.role, h.content, h.status, 1 as depth from ${messages} h where h.id = "messages".parent_id
+          select h.parent_id, h.role, h.content, 1 as depth, ${isTurn} as is_turn, ${isTurn} as turns,
+            case when ${isTurn} = 1 then octet_length(h.content) else 0 end as bytes
+          from ${messages} h where h.id = "messages".parent_id
           union all
-          select h.id, h.parent_id, h.role, h.content, h.status, path.depth + 1 from ${messages} h join path on h.id = path.parent_id
+          select h.parent_id, h.role, case when ${withinCap} then h.content end, path.depth + 1, ${isTurn}, path.turns + ${isTurn},
+            path.bytes + case when ${withinCap} and ${isTurn} = 1 then octet_length(h.content) else 0 end
+          from ${messages} h join path on h.id = path.parent_id
         )
-        select coalesce(json_agg(json_build_object('role', path.role, 'content', path.content) order by path.depth desc), '[]'::json)
-        from path where path.status in ('completed', 'cancelled') and path.content <> '')`,
+        select json_build_object(
+          'turns', coalesce(json_agg(json_build_object('role', path.role, 'content', path.content) order by path.depth desc)
+            filter (where path.is_turn = 1 and path.content is not null), '[]'::json),
+          'notLoaded', count(*) filter (where path.is_turn = 1 and path.content is null))
+        from path)`,
     })
     .prepare("sluice_begin_attempt");
   const finishStatement = db
@@ -148,7 +178,12 @@ export function createMessagesRepository(db: Db): MessagesRepository {
         .where(and(eq(messages.conversationId, conversationId), isNotNull(messages.taskId)));
       return rows.flatMap((row) => (row.taskId ? [row.taskId] : []));
     },
-    beginAttempt: async (taskId, attempt) => (await beginAttemptStatement.execute({ taskId, attempt }))[0],
+    beginAttempt: async (taskId, attempt, limit = unlimited) => {
+      const [row] = await beginAttemptStatement.execute({ taskId, attempt, maxTurns: limit.maxTurns, maxBytes: limit.maxBytes });
+      if (!row) return undefined;
+      const { history, ...task } = row;
+      return { ...task, history: history.turns, historyTurnsNotLoaded: Number(history.notLoaded) };
+    },
     finish: async (taskId, attempt, result) => {
       const updated = await finishStatement.execute({ taskId, attempt, ...result, reasoning: result.reasoning ?? "", reasoningDurationMs: result.reasoningDurationMs ?? null });
       if (updated.length > 0) return "saved";

@@ -4,17 +4,18 @@ import type { GenerationJobData } from "../queue/generation-queue.ts";
 import { isActiveStatus, type FinalResult, type HistoryTurn, type MessagesRepository, type TaskRecord } from "../storage/messages-repository.ts";
 import type { LlmProvider } from "../llm/llm-provider.ts";
 import type { AttemptStarted, StreamLog } from "../streaming/index.ts";
+import { historyLoadLimit, type ContextBudget } from "./context-budget.ts";
 import { replyBefore, type KeptReply } from "./reply-so-far.ts";
 import { appendSavedText } from "./saved-text.ts";
 
 export interface FencedAttempt {
   started: AttemptStarted;
-  task: TaskRecord & { history: HistoryTurn[] };
+  task: TaskRecord & { history: HistoryTurn[]; historyTurnsNotLoaded: number };
   /** Set when the attempt continues the reply (`continue`): what the log already holds of it. */
   kept: KeptReply | undefined;
 }
 
-type Dependencies = { streamLog: StreamLog; messages: MessagesRepository; provider: Pick<LlmProvider, "continuesReplies"> };
+type Dependencies = { streamLog: StreamLog; messages: MessagesRepository; provider: Pick<LlmProvider, "continuesReplies">; context?: ContextBudget | undefined };
 
 /**
  * Step 1 of an attempt: begin it in the log (the fencing epoch; clients see `start`,
@@ -31,6 +32,9 @@ export async function beginFencedAttempt(
 ): Promise<FencedAttempt | undefined> {
   const { streamLog, messages } = dependencies;
   const { taskId } = data;
+  // The history read stops where no more could fit the model's budget: a turn's cost does not grow
+  // with the conversation (context-budget.ts). Without a budget (unit tests) it is read whole.
+  const limit = dependencies.context === undefined ? undefined : historyLoadLimit(dependencies.context, data.model);
   let started;
   let kept: KeptReply | undefined;
   try {
@@ -55,14 +59,14 @@ export async function beginFencedAttempt(
     if (isSluiceError(error) && error.code === "STALE_ATTEMPT") return undefined; // the log already ended
     throw error;
   }
-  let task = await messages.beginAttempt(taskId, started.attempt);
+  let task = await messages.beginAttempt(taskId, started.attempt, limit);
   if (!task) {
     // Redis lost the log (restart without persistence) and counted attempts from 1 again,
     // below what PostgreSQL has seen: begin once more above it, so fencing never goes backwards.
     const current = await messages.findTask(taskId);
     if (started.created && current && isActiveStatus(current.status) && current.attempt >= started.attempt) {
       started = await streamLog.beginAttempt(taskId, { model: data.model, minAttempt: current.attempt + 1 });
-      task = await messages.beginAttempt(taskId, started.attempt);
+      task = await messages.beginAttempt(taskId, started.attempt, limit);
     }
   }
   if (!task) {

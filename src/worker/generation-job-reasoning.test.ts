@@ -31,7 +31,7 @@ function setup(onFinish?: () => Promise<void>) {
     beginAttempt: (_taskId, attempt) => {
       if (saved.length > 0 || attempt <= task.attempt) return Promise.resolve(undefined);
       task = { ...task, attempt, status: "streaming" };
-      return Promise.resolve({ ...task, history: [{ role: "user" as const, content: "hi" }] });
+      return Promise.resolve({ ...task, history: [{ role: "user" as const, content: "hi" }], historyTurnsNotLoaded: 0 });
     },
     finish: async (_taskId, attempt, result) => {
       if (saved.length > 0) return "already-final";

@@ -28,7 +28,7 @@ function fakeMessages(row: Row, hooks: { onFinish?: () => Promise<void> } = {}):
     beginAttempt: (_taskId, attempt) => {
       if (row.final || attempt <= row.task.attempt) return Promise.resolve(undefined);
       row.task = { ...row.task, attempt, status: "streaming" };
-      return Promise.resolve({ ...row.task, history: [{ role: "user" as const, content: "hi" }] });
+      return Promise.resolve({ ...row.task, history: [{ role: "user" as const, content: "hi" }], historyTurnsNotLoaded: 0 });
     },
     finish: async (_taskId, attempt, result) => {
       if (row.deleted) return "missing";

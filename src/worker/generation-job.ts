@@ -80,7 +80,7 @@ export function createGenerationJob(
     if (!fenced) return "done";
     const { started, task, kept } = fenced;
     // The system prompt and the newest turns within the model's context budget (prompt-for-attempt.ts).
-    const prompt = promptForAttempt({ systemPrompt: task.systemPrompt, history: task.history, model: data.model, continueFrom: kept?.text, context: dependencies.context, log, metrics: dependencies.metrics });
+    const prompt = promptForAttempt({ systemPrompt: task.systemPrompt, history: task.history, olderTurnsNotLoaded: task.historyTurnsNotLoaded, model: data.model, continueFrom: kept?.text, context: dependencies.context, log, metrics: dependencies.metrics });
     const writer = createStreamWriter({
       log: streamLog,
       taskId,
