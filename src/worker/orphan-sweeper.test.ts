@@ -1,10 +1,11 @@
 import pino from "pino";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, onTestFinished } from "vitest";
+import { connectTestRedis, uniqueKeyPrefix } from "../../test/helpers/redis.ts";
 import type { GenerationQueue } from "../queue/generation-queue.ts";
-import type { MessagesRepository, TaskRecord } from "../storage/messages-repository.ts";
-import type { StreamLog, StreamMeta } from "../streaming/index.ts";
+import type { FinalResult, MessagesRepository, TaskRecord } from "../storage/messages-repository.ts";
+import { createStreamLog, type StreamLog, type StreamMeta } from "../streaming/index.ts";
 import { createManualClock, type ManualClock } from "../time/manual-clock.ts";
-import { createOrphanSweeper } from "./orphan-sweeper.ts";
+import { createOrphanSweeper, endFailedGeneration } from "./orphan-sweeper.ts";
 
 // Redis restarted empty: the task's job is gone ("unknown"). Whether to enqueue it again depends on
 // whether a generation is still writing its log, which only the log's movement across sweeps shows.
@@ -67,5 +68,40 @@ describe("orphan sweeper, job vanished", () => {
     } finally {
       sweeper.stop();
     }
+  });
+});
+
+describe("ending a generation that will not run again", () => {
+  it("saves it failed with the reply viewers hold (the deltas after the last reset, read page by page) and ends the log failed", async () => {
+    const redis = connectTestRedis();
+    const streamLog = createStreamLog({ redis, keyPrefix: uniqueKeyPrefix("sweeper-end"), readPageSize: 2 });
+    const taskId = "task_1";
+    onTestFinished(async () => {
+      const keys = streamLog.keys(taskId);
+      await redis.del(keys.log, keys.meta);
+    });
+    await streamLog.beginAttempt(taskId);
+    await streamLog.append(taskId, 1, [{ type: "text-delta", delta: "dropped " }, { type: "reasoning-delta", delta: "dropped" }]);
+    await streamLog.beginAttempt(taskId);
+    await streamLog.append(taskId, 2, [
+      { type: "reasoning-delta", delta: "Let me " },
+      { type: "reasoning-delta", delta: "think." },
+      { type: "text-delta", delta: "Half " },
+      { type: "text-delta", delta: "a " },
+      { type: "text-delta", delta: "reply" },
+    ]);
+    const saved: FinalResult[] = [];
+    const messages: Partial<MessagesRepository> = {
+      forceFinish: (_taskId, result) => {
+        saved.push(result);
+        return Promise.resolve(true);
+      },
+    };
+
+    expect(await endFailedGeneration({ messages: messages as MessagesRepository, streamLog }, { taskId, messageId: "m1" }, "GENERATION_ORPHANED")).toBe("ended");
+    expect(saved).toEqual([expect.objectContaining({ status: "failed", content: "Half a reply", reasoning: "Let me think.", lastSeq: 9, errorCode: "GENERATION_ORPHANED" })]);
+    const last = (await streamLog.read(taskId, 9))?.entries;
+    expect(last).toHaveLength(1);
+    expect(last?.[0]?.event).toMatchObject({ type: "end", status: "failed", messageId: "m1", error: { code: "GENERATION_ORPHANED" } });
   });
 });

@@ -4,6 +4,7 @@ import { enqueueGeneration, type GenerationQueue } from "../queue/generation-que
 import { isActiveStatus, type MessagesRepository } from "../storage/messages-repository.ts";
 import type { StreamLog } from "../streaming/index.ts";
 import { repeatEvery, type Clock } from "../time/clock.ts";
+import { replyBefore } from "./reply-so-far.ts";
 
 export interface OrphanSweeper {
   /** One pass; returns what it did (for tests and logs). */
@@ -97,7 +98,7 @@ export async function endFailedGeneration(
   const { messages, streamLog } = dependencies;
   const { taskId, messageId } = task;
   const meta = await streamLog.inspect(taskId);
-  const { content, reasoning } = meta && meta.state === "live" ? await textAfterLastReset(streamLog, taskId) : { content: "", reasoning: "" };
+  const { text: content, reasoning } = meta && meta.state === "live" ? await replyBefore(streamLog, taskId) : { text: "", reasoning: "" };
   const error = { code, message: errorCatalog[code].message };
   const saved = await messages.forceFinish(taskId, {
     status: "failed", content, reasoning, lastSeq: meta?.lastSeq ?? null, inputTokens: null, outputTokens: null, errorCode: code, errorMessage: error.message,
@@ -113,23 +114,4 @@ export async function endFailedGeneration(
     await streamLog.forceEnd(taskId, { status: row.status, messageId });
   }
   return "already-final";
-}
-
-/** The text and reasoning a client holds after reading the whole log: the deltas after the last `start` or `reset`. */
-async function textAfterLastReset(streamLog: StreamLog, taskId: string): Promise<{ content: string; reasoning: string }> {
-  let content = "";
-  let reasoning = "";
-  for (let afterSeq = 0; ; ) {
-    const page = await streamLog.read(taskId, afterSeq);
-    const last = page?.entries.at(-1);
-    if (!page || !last) return { content, reasoning };
-    for (const { event } of page.entries) {
-      if (event.type === "start" || event.type === "reset") {
-        content = "";
-        reasoning = "";
-      } else if (event.type === "text-delta") content += event.delta;
-      else if (event.type === "reasoning-delta") reasoning += event.delta;
-    }
-    afterSeq = last.seq;
-  }
 }

@@ -7,11 +7,16 @@ export interface KeptReply {
 }
 
 /**
- * The reply a viewer holds just before the entry at `beforeSeq`: the deltas after the last
- * `start` or `reset` (a `continue` keeps what came before it, PROTOCOL.md 3.2). Read after the
- * attempt at `beforeSeq` began, so no older attempt can append to it any more.
+ * The reply a viewer holds just before the entry at `beforeSeq` (by default, after reading the
+ * whole log): the deltas after the last `start` or `reset` (a `continue` keeps what came before
+ * it, PROTOCOL.md 3.2). A continued attempt reads it after the attempt at `beforeSeq` began, so
+ * no older attempt can append to it any more.
  */
-export async function replyBefore(streamLog: Pick<StreamLog, "read" | "pageSize">, taskId: string, beforeSeq: number): Promise<KeptReply> {
+export async function replyBefore(
+  streamLog: Pick<StreamLog, "read" | "pageSize">,
+  taskId: string,
+  beforeSeq = Number.POSITIVE_INFINITY,
+): Promise<KeptReply> {
   let text = "";
   let reasoning = "";
   for (let afterSeq = 0; afterSeq < beforeSeq - 1; ) {
