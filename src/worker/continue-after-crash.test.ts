@@ -1,43 +1,18 @@
-import pino from "pino";
 import { describe, expect, it, onTestFinished } from "vitest";
 import { connectTestRedis, uniqueKeyPrefix } from "../../test/helpers/redis.ts";
 import type { ChatRequest, LlmProvider, ProviderEvent } from "../llm/llm-provider.ts";
-import type { FinalResult, MessagesRepository, TaskRecord } from "../storage/messages-repository.ts";
+import type { FinalResult } from "../storage/messages-repository.ts";
 import { createStreamLog } from "../streaming/index.ts";
 import type { LogEntry } from "../streaming/events.ts";
 import { systemClock } from "../time/clock.ts";
 import { createGenerationJob } from "./generation-job.ts";
+import { fakeMessagesRepository, fixedJobSettings, pendingTaskRow } from "./generation-job-fakes.ts";
 
 // PROTOCOL.md 4.3: a worker that takes over a crashed reply continues it (`continue`, only the
 // rest) when its provider can, and restarts it (`reset`, the whole reply) when it cannot.
 // Against a real Redis log; the crash is a first run paused mid-reply while a second run of the
 // same task takes it over (what BullMQ does once the first worker's lock lapses), and the first,
 // released, is the zombie. PostgreSQL is a stand-in with the real repository's attempt fencing.
-
-interface Row {
-  task: TaskRecord;
-  final?: FinalResult & { attempt: number };
-}
-
-function fakeMessages(row: Row, onFinish?: () => Promise<void>): MessagesRepository {
-  const repository: Partial<MessagesRepository> = {
-    findTask: () => Promise.resolve({ ...row.task }),
-    beginAttempt: (_taskId, attempt) => {
-      if (row.final || attempt <= row.task.attempt) return Promise.resolve(undefined);
-      row.task = { ...row.task, attempt, status: "streaming" };
-      return Promise.resolve({ ...row.task, history: [{ role: "user" as const, content: "hi" }], historyTurnsNotLoaded: 0 });
-    },
-    finish: async (_taskId, attempt, result) => {
-      if (row.final) return "already-final";
-      if (attempt !== row.task.attempt) return "stale";
-      row.final = { ...result, attempt };
-      row.task = { ...row.task, status: result.status };
-      await onFinish?.();
-      return "saved";
-    },
-  };
-  return repository as MessagesRepository;
-}
 
 /**
  * Streams `reasoning` then `text` chunks. Its first call waits for `gate` before the chunk at
@@ -72,17 +47,12 @@ function scriptedProvider(script: { reasoning?: string[]; text: string[]; contin
 function setup(provider: LlmProvider, onFinish?: () => Promise<void>) {
   const redis = connectTestRedis();
   const streamLog = createStreamLog({ redis, keyPrefix: uniqueKeyPrefix("continue") });
-  const row: Row = { task: { messageId: "m1", conversationId: "c1", userId: "u1", status: "pending", attempt: 0, model: "sim", createdAt: new Date(), updatedAt: new Date() } };
+  const row = pendingTaskRow();
   const run = createGenerationJob({
     streamLog,
-    messages: fakeMessages(row, onFinish),
+    messages: fakeMessagesRepository(row, { onFinish }),
     provider,
-    cancels: { watch: () => () => undefined, isCancelled: () => Promise.resolve(false), ready: Promise.resolve(), close: () => Promise.resolve() },
-    logger: pino({ level: "silent" }),
-    coalesceWindowMs: 0,
-    coalesceMaxBytes: 1024,
-    providerMaxRetries: 0,
-    finalSaveRetryMs: 0,
+    ...fixedJobSettings,
     clock: systemClock,
   });
   const data = { taskId: "task_1", messageId: "m1", conversationId: "c1", userId: "u1", model: "sim" };

@@ -1,11 +1,10 @@
-import pino from "pino";
 import { describe, expect, it, onTestFinished } from "vitest";
 import { connectTestRedis, uniqueKeyPrefix } from "../../test/helpers/redis.ts";
 import type { LlmProvider, ProviderEvent } from "../llm/llm-provider.ts";
-import type { FinalResult, MessagesRepository, TaskRecord } from "../storage/messages-repository.ts";
 import { createStreamLog } from "../streaming/index.ts";
 import { createManualClock } from "../time/manual-clock.ts";
 import { createGenerationJob } from "./generation-job.ts";
+import { fakeMessagesRepository, fixedJobSettings, pendingTaskRow } from "./generation-job-fakes.ts";
 
 // Reasoning through the job against a real Redis log (PostgreSQL is a stand-in that keeps the
 // fencing of the real repository): streamed as its own deltas, saved once with the answer and its
@@ -24,23 +23,7 @@ function setup(onFinish?: () => Promise<void>) {
   const redis = connectTestRedis();
   const streamLog = createStreamLog({ redis, keyPrefix: uniqueKeyPrefix("job-reasoning") });
   const clock = createManualClock();
-  let task: TaskRecord = { messageId: "m1", conversationId: "c1", userId: "u1", status: "pending", attempt: 0, model: "sim", createdAt: new Date(), updatedAt: new Date() };
-  const saved: Array<FinalResult & { attempt: number }> = [];
-  const messages: Partial<MessagesRepository> = {
-    findTask: () => Promise.resolve({ ...task }),
-    beginAttempt: (_taskId, attempt) => {
-      if (saved.length > 0 || attempt <= task.attempt) return Promise.resolve(undefined);
-      task = { ...task, attempt, status: "streaming" };
-      return Promise.resolve({ ...task, history: [{ role: "user" as const, content: "hi" }], historyTurnsNotLoaded: 0 });
-    },
-    finish: async (_taskId, attempt, result) => {
-      if (saved.length > 0) return "already-final";
-      if (attempt !== task.attempt) return "stale";
-      saved.push({ ...result, attempt });
-      await onFinish?.();
-      return "saved";
-    },
-  };
+  const row = pendingTaskRow();
   // Each provider event 700 ms after the one before on the job's clock: the reasoning lasts 1400 ms (to the answer's first delta).
   const provider: LlmProvider = {
     name: "simulated",
@@ -53,14 +36,9 @@ function setup(onFinish?: () => Promise<void>) {
   };
   const run = createGenerationJob({
     streamLog,
-    messages: messages as MessagesRepository,
+    messages: fakeMessagesRepository(row, { onFinish }),
     provider,
-    cancels: { watch: () => () => undefined, isCancelled: () => Promise.resolve(false), ready: Promise.resolve(), close: () => Promise.resolve() },
-    logger: pino({ level: "silent" }),
-    coalesceWindowMs: 0,
-    coalesceMaxBytes: 1024,
-    providerMaxRetries: 0,
-    finalSaveRetryMs: 0,
+    ...fixedJobSettings,
     clock,
   });
   const taskId = "task_1";
@@ -77,7 +55,7 @@ function setup(onFinish?: () => Promise<void>) {
     const part = (type: string) => entries.map(({ event }) => (event.type === type && "delta" in event ? event.delta : "")).join("");
     return { entries, reasoning: part("reasoning-delta"), text: part("text-delta") };
   };
-  return { run: () => run({ taskId, messageId: "m1", conversationId: "c1", userId: "u1", model: "sim" }), saved, loseLog, logged };
+  return { run: () => run({ taskId, messageId: "m1", conversationId: "c1", userId: "u1", model: "sim" }), row, loseLog, logged };
 }
 
 describe("generation job with reasoning", () => {
@@ -89,7 +67,7 @@ describe("generation job with reasoning", () => {
     expect(text).toBe("The answer.");
     const firstText = entries.findIndex(({ event }) => event.type === "text-delta");
     expect(entries.slice(firstText).some(({ event }) => event.type === "reasoning-delta")).toBe(false);
-    expect(job.saved).toEqual([expect.objectContaining({ status: "completed", content: "The answer.", reasoning: "Let me think.", reasoningDurationMs: 1400, outputTokens: 9, attempt: 1 })]);
+    expect(job.row.final).toMatchObject({ status: "completed", content: "The answer.", reasoning: "Let me think.", reasoningDurationMs: 1400, outputTokens: 9, attempt: 1 });
   });
 
   it("a log lost between the save and `end` is recreated with reset, the saved reasoning and text, and the end", async () => {
@@ -100,6 +78,6 @@ describe("generation job with reasoning", () => {
     expect(reasoning).toBe("Let me think.");
     expect(text).toBe("The answer.");
     expect(entries.map(({ event }) => event.type)).toEqual(["reset", "reasoning-delta", "text-delta", "end"]);
-    expect(job.saved).toHaveLength(1);
+    expect(job.row.final).toMatchObject({ status: "completed", content: "The answer.", reasoning: "Let me think.", attempt: 1 });
   });
 });

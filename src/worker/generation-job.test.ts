@@ -1,47 +1,18 @@
 import { ReplyError as UntypedReplyError } from "ioredis";
-import pino from "pino";
 import { describe, expect, it, onTestFinished } from "vitest";
 import { connectTestRedis, uniqueKeyPrefix } from "../../test/helpers/redis.ts";
 import type { LlmProvider, ProviderEvent } from "../llm/llm-provider.ts";
-import type { FinalResult, MessagesRepository, TaskRecord } from "../storage/messages-repository.ts";
 import { createStreamLog, type StreamLog } from "../streaming/index.ts";
 import type { LogEntry } from "../streaming/events.ts";
 import { systemClock } from "../time/clock.ts";
 import { createGenerationJob } from "./generation-job.ts";
+import { fakeMessagesRepository, fixedJobSettings, pendingTaskRow, type TaskRow } from "./generation-job-fakes.ts";
 
 // The job against a real Redis log; PostgreSQL and the provider are small stand-ins that keep
 // the attempt fencing of the real repository (beginAttempt only upwards, finish only by the owner).
 
 const ReplyError = UntypedReplyError as new (message: string) => Error;
 const oomReply = (): Error => new ReplyError("OOM command not allowed when used memory > 'maxmemory'. script: 0, on @user_script:1.");
-
-interface Row {
-  task: TaskRecord;
-  final?: FinalResult & { attempt: number };
-  /** The row was deleted under the generation (its conversation or user went). */
-  deleted?: boolean;
-}
-
-function fakeMessages(row: Row, hooks: { onFinish?: () => Promise<void> } = {}): MessagesRepository {
-  const repository: Partial<MessagesRepository> = {
-    findTask: () => Promise.resolve({ ...row.task }),
-    beginAttempt: (_taskId, attempt) => {
-      if (row.final || attempt <= row.task.attempt) return Promise.resolve(undefined);
-      row.task = { ...row.task, attempt, status: "streaming" };
-      return Promise.resolve({ ...row.task, history: [{ role: "user" as const, content: "hi" }], historyTurnsNotLoaded: 0 });
-    },
-    finish: async (_taskId, attempt, result) => {
-      if (row.deleted) return "missing";
-      if (row.final) return "already-final";
-      if (attempt !== row.task.attempt) return "stale";
-      row.final = { ...result, attempt };
-      row.task = { ...row.task, status: result.status };
-      await hooks.onFinish?.();
-      return "saved";
-    },
-  };
-  return repository as MessagesRepository;
-}
 
 /** Yields `chunks`; before the chunk at `pauseAt` it waits for `gate` (once), so a test can act mid-stream. */
 function fakeProvider(chunks: string[], pause?: { at: number; gate: Promise<void> }): LlmProvider & { calls: number } {
@@ -60,21 +31,16 @@ function fakeProvider(chunks: string[], pause?: { at: number; gate: Promise<void
   return provider;
 }
 
-function setup(options: { provider: LlmProvider; row: Row; onFinish?: () => Promise<void>; wrapLog?: (log: StreamLog) => StreamLog }) {
+function setup(options: { provider: LlmProvider; row: TaskRow; onFinish?: () => Promise<void>; wrapLog?: (log: StreamLog) => StreamLog }) {
   const redis = connectTestRedis();
   const keyPrefix = uniqueKeyPrefix("job");
   const realLog = createStreamLog({ redis, keyPrefix });
   const streamLog = options.wrapLog ? options.wrapLog(realLog) : realLog;
   const run = createGenerationJob({
     streamLog,
-    messages: fakeMessages(options.row, options.onFinish ? { onFinish: options.onFinish } : {}),
+    messages: fakeMessagesRepository(options.row, { onFinish: options.onFinish }),
     provider: options.provider,
-    cancels: { watch: () => () => undefined, isCancelled: () => Promise.resolve(false), ready: Promise.resolve(), close: () => Promise.resolve() },
-    logger: pino({ level: "silent" }),
-    coalesceWindowMs: 0,
-    coalesceMaxBytes: 1024,
-    providerMaxRetries: 0,
-    finalSaveRetryMs: 0,
+    ...fixedJobSettings,
     clock: systemClock,
   });
   const data = { taskId: "task_1", messageId: "m1", conversationId: "c1", userId: "u1", model: "sim" };
@@ -92,17 +58,13 @@ function setup(options: { provider: LlmProvider; row: Row; onFinish?: () => Prom
   return { run: () => run(data), loseLog, entries, realLog, keyPrefix };
 }
 
-const newRow = (): Row => ({
-  task: { messageId: "m1", conversationId: "c1", userId: "u1", status: "pending", attempt: 0, model: "sim", createdAt: new Date(), updatedAt: new Date() },
-});
-
 const textOf = (entries: readonly LogEntry[]): string => entries.map((entry) => (entry.event.type === "text-delta" ? entry.event.delta : "")).join("");
 
 describe("generation job when its row is deleted under it", () => {
   it("ends the log cancelled / CONVERSATION_DELETED once, saving nothing, so viewers are not left waiting", async () => {
     let release = (): void => undefined;
     const gate = new Promise<void>((resolve) => (release = resolve));
-    const row = newRow();
+    const row = pendingTaskRow();
     const job = setup({ provider: fakeProvider(["half ", "a reply"], { at: 1, gate }), row });
     const running = job.run();
     for (const deadline = Date.now() + 10_000; textOf(await job.entries()) !== "half "; ) {
@@ -125,7 +87,7 @@ describe("generation job when Redis loses or refuses the log", () => {
     let release = (): void => undefined;
     const gate = new Promise<void>((resolve) => (release = resolve));
     const provider = fakeProvider(["hello ", "brave ", "new ", "world"], { at: 2, gate });
-    const row = newRow();
+    const row = pendingTaskRow();
     const job = setup({ provider, row });
     const running = job.run();
     // The first chunks are in the log; then Redis restarts empty.
@@ -148,7 +110,7 @@ describe("generation job when Redis loses or refuses the log", () => {
   });
 
   it("a log lost between the save and `end`: recreated with reset, the saved text and the end", async () => {
-    const row = newRow();
+    const row = pendingTaskRow();
     const job = setup({ provider: fakeProvider(["saved ", "reply"]), row, onFinish: () => job.loseLog() });
     await expect(job.run()).resolves.toBe("done");
     const entries = await job.entries();
@@ -161,7 +123,7 @@ describe("generation job when Redis loses or refuses the log", () => {
   it("Redis out of memory mid-stream: fails with STORE_FULL, saves only the text the log holds, and retries `end` until Redis takes it", async () => {
     let appends = 0;
     let refusedEnds = 0;
-    const row = newRow();
+    const row = pendingTaskRow();
     const job = setup({
       provider: fakeProvider(["kept ", "refused ", "never"]),
       row,
