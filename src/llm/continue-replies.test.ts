@@ -25,6 +25,21 @@ const cutPoints = (whole: string): string[] => {
   return [whole.slice(0, Math.floor(whole.length / 2) + 1), whole.slice(0, space + 1)];
 };
 
+/**
+ * Continues the server's reply from each cut point, checking that the kept text plus the stream is
+ * the whole reply; returns, for each kept text, the last request body the provider sent for it.
+ */
+async function continueFromEachCut(provider: LlmProvider, server: FakeProviderServer): Promise<Array<{ kept: string; sent: unknown }>> {
+  expect(provider.continuesReplies).toBe(true);
+  const whole = server.expectedText();
+  const continued: Array<{ kept: string; sent: unknown }> = [];
+  for (const kept of cutPoints(whole)) {
+    expect(kept + (await streamedText(provider, { ...request, continueFrom: kept })).text).toBe(whole);
+    continued.push({ kept, sent: server.requests.at(-1)?.body });
+  }
+  return continued;
+}
+
 describe("continuing a reply", () => {
   let server: FakeProviderServer | undefined;
   afterEach(async () => {
@@ -45,12 +60,8 @@ describe("continuing a reply", () => {
   it("anthropic: prefills the kept text without its trailing whitespace and drops the whitespace viewers already have", async () => {
     server = await startFakeAnthropicServer();
     const provider = createAnthropicProvider({ apiKey: "k", baseUrl: server.url, idleTimeoutMs: 30_000, continueReplies: true });
-    expect(provider.continuesReplies).toBe(true);
-    const whole = server.expectedText();
-    for (const kept of cutPoints(whole)) {
-      expect(kept + (await streamedText(provider, { ...request, continueFrom: kept })).text).toBe(whole);
-      const sent = server.requests.at(-1)?.body as { messages: Array<{ role: string; content: string }> };
-      expect(sent.messages.at(-1)).toEqual({ role: "assistant", content: kept.trimEnd() });
+    for (const { kept, sent } of await continueFromEachCut(provider, server)) {
+      expect((sent as { messages: unknown[] }).messages.at(-1)).toEqual({ role: "assistant", content: kept.trimEnd() });
     }
     // Extended thinking refuses prefill, and the switch turns it off.
     expect(createAnthropicProvider({ apiKey: "k", baseUrl: server.url, idleTimeoutMs: 1_000, continueReplies: true, thinkingBudgetTokens: 2048 }).continuesReplies).toBe(false);
@@ -60,12 +71,8 @@ describe("continuing a reply", () => {
   it("openai-compatible: sends a trailing assistant turn with continue_final_message, and streams the rest", async () => {
     server = await startFakeOpenAiServer();
     const provider = createOpenAiProvider({ apiKey: "k", baseUrl: server.url, idleTimeoutMs: 30_000, continueReplies: true });
-    expect(provider.continuesReplies).toBe(true);
-    const whole = server.expectedText();
-    for (const kept of cutPoints(whole)) {
-      expect(kept + (await streamedText(provider, { ...request, continueFrom: kept })).text).toBe(whole);
-      const sent = server.requests.at(-1)?.body as Record<string, unknown> & { messages: unknown[] };
-      expect(sent.messages.at(-1)).toEqual({ role: "assistant", content: kept });
+    for (const { kept, sent } of await continueFromEachCut(provider, server)) {
+      expect((sent as { messages: unknown[] }).messages.at(-1)).toEqual({ role: "assistant", content: kept });
       expect(sent).toMatchObject({ continue_final_message: true, add_generation_prompt: false });
     }
     // Without continueFrom the request is unchanged: no switches, no assistant turn.
