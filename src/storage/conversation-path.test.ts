@@ -1,14 +1,12 @@
-import { readFileSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createTestDatabase } from "../../test/helpers/postgres.ts";
+import { openTestDatabase, type TestDatabase } from "../../test/helpers/open-test-database.ts";
 import type { TurnPlacement } from "./accept-turn.ts";
 import { decodePathCursor, encodePathCursor, type PathPage } from "./conversation-path.ts";
 import { createConversationsRepository, type ConversationsRepository } from "./conversations-repository.ts";
-import { openDatabase, selectRows, type Database } from "./database.ts";
+import { selectRows, type Database } from "./database.ts";
 import { insertHistory } from "./insert-history.ts";
 import { createMessagesRepository, type MessagesRepository } from "./messages-repository.ts";
 import { createUsersRepository } from "./users-repository.ts";
@@ -16,26 +14,19 @@ import { createUsersRepository } from "./users-repository.ts";
 // The tree walks are recursive CTEs: the same on both drivers (PGlite is what `npm start` uses without DATABASE_URL).
 describe.each(["postgres", "pglite"] as const)("conversation branches and paging on %s", (kind) => {
   let database: Database;
-  let directory: string | undefined;
+  let opened: TestDatabase | undefined;
   let conversations: ConversationsRepository;
   let messages: MessagesRepository;
   let taskCounter = 0;
 
   beforeAll(async () => {
-    if (kind === "pglite") directory = mkdtempSync(join(tmpdir(), "sluice-branches-"));
-    database = await openDatabase({
-      url: kind === "postgres" ? await createTestDatabase("branches") : undefined,
-      dataDirectory: directory ?? "/nonexistent",
-      poolSize: 2,
-      statementTimeoutMs: 5000,
-    });
-    await database.migrate();
+    opened = await openTestDatabase(kind, "branches");
+    database = opened.database;
     conversations = createConversationsRepository(database.db);
     messages = createMessagesRepository(database.db);
   }, 60_000);
   afterAll(async () => {
-    await database?.close();
-    if (directory) rmSync(directory, { recursive: true, force: true });
+    await opened?.close();
   });
 
   async function newConversation() {

@@ -1,12 +1,9 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createTestDatabase } from "../../test/helpers/postgres.ts";
+import { openTestDatabase, type TestDatabase } from "../../test/helpers/open-test-database.ts";
 import { createConversationsService, type ConversationsService } from "../chat/conversations-service.ts";
 import { SluiceError } from "../errors/catalog.ts";
 import { createConversationsRepository } from "./conversations-repository.ts";
-import { openDatabase, selectRows, type Database } from "./database.ts";
+import { selectRows, type Database } from "./database.ts";
 import { createMessagesRepository } from "./messages-repository.ts";
 import { conversations, messages, users } from "./schema.ts";
 import { sql } from "drizzle-orm";
@@ -15,17 +12,11 @@ import { sql } from "drizzle-orm";
 describe.each(["postgres", "pglite"] as const)("conversation search on %s", (kind) => {
   let database: Database;
   let service: ConversationsService;
-  let directory: string | undefined;
+  let opened: TestDatabase | undefined;
 
   beforeAll(async () => {
-    if (kind === "pglite") directory = mkdtempSync(join(tmpdir(), "sluice-search-"));
-    database = await openDatabase({
-      url: kind === "postgres" ? await createTestDatabase("search") : undefined,
-      dataDirectory: directory ?? "/nonexistent",
-      poolSize: 2,
-      statementTimeoutMs: 5000,
-    });
-    await database.migrate();
+    opened = await openTestDatabase(kind, "search");
+    database = opened.database;
     service = createConversationsService({
       conversations: createConversationsRepository(database.db),
       messages: createMessagesRepository(database.db),
@@ -34,8 +25,7 @@ describe.each(["postgres", "pglite"] as const)("conversation search on %s", (kin
     });
   }, 60_000);
   afterAll(async () => {
-    await database?.close();
-    if (directory) rmSync(directory, { recursive: true, force: true });
+    await opened?.close();
   });
 
   async function userWith(label: string, chats: Array<{ title: string | null; texts: string[] }>) {
