@@ -58,6 +58,19 @@ export interface GenerationsDependencies {
   streamUrl: (taskId: string, userId: string) => string;
 }
 
+/** One turn asked for: the user's text (none to regenerate), a model, and where the turn goes in the tree. */
+interface TurnRequest {
+  content?: string | undefined;
+  model?: string | undefined;
+  placement: TurnPlacement;
+}
+
+/** An Idempotency-Key with the hash of the request it was first sent with. */
+interface IdempotencyClaim {
+  key: string;
+  requestHash: string;
+}
+
 // Thrown inside the transaction to roll it back when a concurrent request already owns the key.
 class IdempotencyRace extends Error {}
 
@@ -70,12 +83,7 @@ export function createGenerationsService(dependencies: GenerationsDependencies):
     }
   };
 
-  const startGeneration = async (
-    userId: string,
-    conversationId: string,
-    input: { content?: string | undefined; model?: string | undefined; placement: TurnPlacement },
-    idempotency: { key: string; requestHash: string } | undefined,
-  ): Promise<GenerationAccepted> => {
+  const startGeneration = async (userId: string, conversationId: string, input: TurnRequest, idempotency: IdempotencyClaim | undefined): Promise<GenerationAccepted> => {
     checkModel(input.model);
     await callRedis(() => dependencies.messageLimiter.hit(userId));
     const taskId = createTaskId();
@@ -130,7 +138,7 @@ export function createGenerationsService(dependencies: GenerationsDependencies):
     return { ...accepted, streamUrl: dependencies.streamUrl(taskId, userId) };
   };
 
-  const replay = async (userId: string, idempotency: { key: string; requestHash: string }): Promise<GenerationAccepted> => {
+  const replay = async (userId: string, idempotency: IdempotencyClaim): Promise<GenerationAccepted> => {
     const stored = await createIdempotencyRepository(db).find(userId, idempotency.key);
     if (!stored) throw new SluiceError("GENERATION_IN_PROGRESS", "A request with this Idempotency-Key is still being processed.");
     if (stored.requestHash !== idempotency.requestHash) throw new SluiceError("IDEMPOTENCY_KEY_REUSED");
@@ -149,12 +157,7 @@ export function createGenerationsService(dependencies: GenerationsDependencies):
   const idempotencyOf = (key: string | undefined, request: unknown[]) =>
     key === undefined ? undefined : { key, requestHash: createHash("sha256").update(JSON.stringify(request)).digest("hex") };
 
-  const startOnce = async (
-    userId: string,
-    conversationId: string,
-    input: { content?: string | undefined; model?: string | undefined; placement: TurnPlacement },
-    idempotency: { key: string; requestHash: string } | undefined,
-  ): Promise<GenerationAccepted> => {
+  const startOnce = async (userId: string, conversationId: string, input: TurnRequest, idempotency: IdempotencyClaim | undefined): Promise<GenerationAccepted> => {
     if (idempotency && (await createIdempotencyRepository(db).find(userId, idempotency.key))) return replay(userId, idempotency);
     return startGeneration(userId, conversationId, input, idempotency);
   };
