@@ -6,7 +6,7 @@ import { createStreamLog } from "../streaming/index.ts";
 import type { LogEntry } from "../streaming/events.ts";
 import { systemClock } from "../time/clock.ts";
 import { createGenerationJob } from "./generation-job.ts";
-import { fakeMessagesRepository, fixedJobSettings, pendingTaskRow } from "./generation-job-fakes.ts";
+import { fakeMessagesRepository, fixedJobSettings, pendingTaskJob, pendingTaskRow } from "./generation-job-fakes.ts";
 
 // PROTOCOL.md 4.3: a worker that takes over a crashed reply continues it (`continue`, only the
 // rest) when its provider can, and restarts it (`reset`, the whole reply) when it cannot.
@@ -55,19 +55,16 @@ function setup(provider: LlmProvider, onFinish?: () => Promise<void>) {
     ...fixedJobSettings,
     clock: systemClock,
   });
-  const data = { taskId: "task_1", messageId: "m1", conversationId: "c1", userId: "u1", model: "sim" };
-  onTestFinished(async () => {
-    const keys = streamLog.keys(data.taskId);
-    await redis.del(keys.log, keys.meta);
-  });
-  const entries = async (): Promise<LogEntry[]> => (await streamLog.read(data.taskId, 0, 1_000))?.entries ?? [];
+  const { taskId } = pendingTaskJob;
+  onTestFinished(() => streamLog.remove(taskId));
+  const entries = async (): Promise<LogEntry[]> => (await streamLog.read(taskId, 0, 1_000))?.entries ?? [];
   const until = async (condition: (entries: LogEntry[]) => boolean, what: string): Promise<void> => {
     for (const deadline = Date.now() + 10_000; !condition(await entries()); ) {
       if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
       await new Promise((resolve) => setImmediate(resolve));
     }
   };
-  return { run: () => run(data), row, entries, until, streamLog, taskId: data.taskId };
+  return { run: () => run(pendingTaskJob), row, entries, until, streamLog, taskId };
 }
 
 /** What a viewer reading the whole log ends up with (PROTOCOL.md 3.2). */

@@ -1,4 +1,5 @@
 import pino from "pino";
+import type { GenerationJobData } from "../queue/generation-queue.ts";
 import type { FinalResult, MessagesRepository, TaskRecord } from "../storage/messages-repository.ts";
 import type { GenerationJobDependencies } from "./generation-job.ts";
 
@@ -13,6 +14,9 @@ export interface TaskRow {
   /** The row was deleted under the generation (its conversation or user went). */
   deleted?: boolean;
 }
+
+/** The queued job of the pending row's task. */
+export const pendingTaskJob: GenerationJobData = { taskId: "task_1", messageId: "m1", conversationId: "c1", userId: "u1", model: "sim" };
 
 /** A row for task `task_1` (message `m1`) that no attempt has begun. */
 export function pendingTaskRow(): TaskRow {

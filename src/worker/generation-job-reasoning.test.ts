@@ -4,7 +4,7 @@ import type { LlmProvider, ProviderEvent } from "../llm/llm-provider.ts";
 import { createStreamLog } from "../streaming/index.ts";
 import { createManualClock } from "../time/manual-clock.ts";
 import { createGenerationJob } from "./generation-job.ts";
-import { fakeMessagesRepository, fixedJobSettings, pendingTaskRow } from "./generation-job-fakes.ts";
+import { fakeMessagesRepository, fixedJobSettings, pendingTaskJob, pendingTaskRow } from "./generation-job-fakes.ts";
 
 // Reasoning through the job against a real Redis log (PostgreSQL is a stand-in that keeps the
 // fencing of the real repository): streamed as its own deltas, saved once with the answer and its
@@ -41,21 +41,15 @@ function setup(onFinish?: () => Promise<void>) {
     ...fixedJobSettings,
     clock,
   });
-  const taskId = "task_1";
-  onTestFinished(async () => {
-    const keys = streamLog.keys(taskId);
-    await redis.del(keys.log, keys.meta);
-  });
-  const loseLog = async (): Promise<void> => {
-    const keys = streamLog.keys(taskId);
-    await redis.del(keys.log, keys.meta);
-  };
+  const { taskId } = pendingTaskJob;
+  onTestFinished(() => streamLog.remove(taskId));
+  const loseLog = (): Promise<void> => streamLog.remove(taskId);
   const logged = async () => {
     const entries = (await streamLog.read(taskId, 0, 1_000))?.entries ?? [];
     const part = (type: string) => entries.map(({ event }) => (event.type === type && "delta" in event ? event.delta : "")).join("");
     return { entries, reasoning: part("reasoning-delta"), text: part("text-delta") };
   };
-  return { run: () => run({ taskId, messageId: "m1", conversationId: "c1", userId: "u1", model: "sim" }), row, loseLog, logged };
+  return { run: () => run(pendingTaskJob), row, loseLog, logged };
 }
 
 describe("generation job with reasoning", () => {

@@ -6,7 +6,7 @@ import { createStreamLog, type StreamLog } from "../streaming/index.ts";
 import type { LogEntry } from "../streaming/events.ts";
 import { systemClock } from "../time/clock.ts";
 import { createGenerationJob } from "./generation-job.ts";
-import { fakeMessagesRepository, fixedJobSettings, pendingTaskRow, type TaskRow } from "./generation-job-fakes.ts";
+import { fakeMessagesRepository, fixedJobSettings, pendingTaskJob, pendingTaskRow, type TaskRow } from "./generation-job-fakes.ts";
 
 // The job against a real Redis log; PostgreSQL and the provider are small stand-ins that keep
 // the attempt fencing of the real repository (beginAttempt only upwards, finish only by the owner).
@@ -43,19 +43,13 @@ function setup(options: { provider: LlmProvider; row: TaskRow; onFinish?: () => 
     ...fixedJobSettings,
     clock: systemClock,
   });
-  const data = { taskId: "task_1", messageId: "m1", conversationId: "c1", userId: "u1", model: "sim" };
+  const { taskId } = pendingTaskJob;
   // Registered after connectTestRedis's own hook, so it runs first (vitest runs them in reverse).
-  onTestFinished(async () => {
-    const keys = realLog.keys(data.taskId);
-    await redis.del(keys.log, keys.meta);
-  });
+  onTestFinished(() => realLog.remove(taskId));
   /** What Redis lost in a restart without persistence. */
-  const loseLog = async (): Promise<void> => {
-    const keys = realLog.keys(data.taskId);
-    await redis.del(keys.log, keys.meta);
-  };
-  const entries = async (): Promise<LogEntry[]> => (await realLog.read(data.taskId, 0, 1_000))?.entries ?? [];
-  return { run: () => run(data), loseLog, entries, realLog, keyPrefix };
+  const loseLog = (): Promise<void> => realLog.remove(taskId);
+  const entries = async (): Promise<LogEntry[]> => (await realLog.read(taskId, 0, 1_000))?.entries ?? [];
+  return { run: () => run(pendingTaskJob), loseLog, entries, realLog, keyPrefix };
 }
 
 const textOf = (entries: readonly LogEntry[]): string => entries.map((entry) => (entry.event.type === "text-delta" ? entry.event.delta : "")).join("");

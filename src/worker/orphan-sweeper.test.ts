@@ -76,20 +76,13 @@ describe("ending a generation that will not run again", () => {
     const redis = connectTestRedis();
     const streamLog = createStreamLog({ redis, keyPrefix: uniqueKeyPrefix("sweeper-end"), readPageSize: 2 });
     const taskId = "task_1";
-    onTestFinished(async () => {
-      const keys = streamLog.keys(taskId);
-      await redis.del(keys.log, keys.meta);
-    });
+    onTestFinished(() => streamLog.remove(taskId));
     await streamLog.beginAttempt(taskId);
     await streamLog.append(taskId, 1, [{ type: "text-delta", delta: "dropped " }, { type: "reasoning-delta", delta: "dropped" }]);
     await streamLog.beginAttempt(taskId);
-    await streamLog.append(taskId, 2, [
-      { type: "reasoning-delta", delta: "Let me " },
-      { type: "reasoning-delta", delta: "think." },
-      { type: "text-delta", delta: "Half " },
-      { type: "text-delta", delta: "a " },
-      { type: "text-delta", delta: "reply" },
-    ]);
+    const reasoning = ["Let me ", "think."].map((delta) => ({ type: "reasoning-delta" as const, delta }));
+    const text = ["Half ", "a ", "reply"].map((delta) => ({ type: "text-delta" as const, delta }));
+    await streamLog.append(taskId, 2, [...reasoning, ...text]);
     const saved: FinalResult[] = [];
     const messages: Partial<MessagesRepository> = {
       forceFinish: (_taskId, result) => {
