@@ -93,7 +93,9 @@ try {
     { at: median.start, label: "client: start event" },
     { at: median.firstToken, label: "client: first token" },
   ];
-  const window = commands.filter((command) => command.at >= median.sent - 1 && command.at <= median.firstToken + 2);
+  // --after=<ms>: also list what follows the first token (the rest of the reply, the save, the job's end).
+  const afterMs = Number(process.argv.find((argument) => argument.startsWith("--after="))?.slice(8) ?? 2);
+  const window = commands.filter((command) => command.at >= median.sent - 1 && command.at <= median.firstToken + afterMs);
   const lines = [
     ...window.map((command) => ({ at: command.at, label: `${(names.get(command.source) ?? command.source).padEnd(28)} ${command.args.slice(0, 2).join(" ").slice(0, 60)}` })),
     ...marks,
