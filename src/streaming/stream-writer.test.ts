@@ -204,4 +204,19 @@ describe("stream writer on the real log", () => {
     expect(page?.entries.length).toBeLessThan(tokens.length);
     expect(page?.entries.filter((entry) => entry.event.type === "end")).toHaveLength(1);
   });
+
+  it("knows the log's last seq once flushed (what the final save records), with startSeq", async () => {
+    const log = createStreamLog({ redis: connectTestRedis(), keyPrefix: uniqueKeyPrefix("writer-seq") });
+    const started = await log.beginAttempt("t");
+    const writer = createStreamWriter({ log, taskId: "t", attempt: started.attempt, startSeq: started.seq });
+    expect(writer.lastSeq).toBe(started.seq);
+    for (let index = 0; index < 20; index += 1) {
+      writer.appendText(`tok${index} `);
+      if (index % 5 === 0) await writer.flush();
+    }
+    writer.append({ type: "usage", inputTokens: 1, outputTokens: 20 });
+    await writer.flush();
+    expect(writer.lastSeq).toBe((await log.inspect("t"))?.lastSeq);
+    expect(createStreamWriter({ log, taskId: "t", attempt: started.attempt }).lastSeq).toBeUndefined();
+  });
 });

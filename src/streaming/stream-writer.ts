@@ -39,6 +39,12 @@ export interface StreamWriter {
    * still written (the end entry is allowed past the caps). STALE_ATTEMPT stays fatal.
    */
   end(outcome: EndOutcome): Promise<EndResult>;
+  /**
+   * With `startSeq`: the seq of the last entry in the log once everything appended so far is
+   * flushed (the attempt's start entry before any append); undefined without `startSeq`. Fenced
+   * appends make it the log's own last seq, so the final save needs no read of the log's meta.
+   */
+  readonly lastSeq: number | undefined;
   /** Aborted with the SluiceError when an append is rejected: pass it to the provider call to stop generating. */
   readonly signal: AbortSignal;
   readonly failure: SluiceError | undefined;
@@ -188,6 +194,9 @@ export function createStreamWriter(options: StreamWriterOptions): StreamWriter {
       return result;
     },
     signal: abort.signal,
+    get lastSeq() {
+      return nextSeq === undefined ? undefined : nextSeq - 1;
+    },
     get failure() {
       return failure;
     },

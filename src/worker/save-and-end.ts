@@ -32,7 +32,10 @@ export async function saveAndEnd(
   const { streamLog, messages, clock } = dependencies;
   const { taskId, started, writer, log } = attempt;
   const { outcome, text, usage } = result;
-  const lastSeq = (await streamLog.inspect(taskId))?.lastSeq ?? null;
+  // The writer, flushed and fenced, knows the log's last seq; only after a refused append (the log
+  // may hold less, or be gone) is the log asked.
+  const flushedSeq = writer.failure === undefined ? writer.lastSeq : undefined;
+  const lastSeq = flushedSeq ?? (await streamLog.inspect(taskId))?.lastSeq ?? null;
   const saved = await withSpan("final save", { attributes: { "sluice.status": outcome.status } }, () => retryDatabase(
     () =>
       messages.finish(taskId, started.attempt, {
