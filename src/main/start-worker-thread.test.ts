@@ -2,12 +2,17 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createParser } from "eventsource-parser";
-import { describe, expect, it } from "vitest";
+import { Worker } from "node:worker_threads";
+import { describe, expect, it, onTestFinished } from "vitest";
 import { testRedisUrl, uniqueKeyPrefix } from "../../test/helpers/redis.ts";
 import { unreachedLimits, weakPasswordHashing } from "../../test/helpers/test-env.ts";
 import { loadConfig } from "../config/config.ts";
 import { createLogger } from "../logging/create-logger.ts";
+import type { MessagesRepository } from "../storage/messages-repository.ts";
+import { createManualClock } from "../time/manual-clock.ts";
 import { startRuntime } from "./runtime.ts";
+import { startWorkerThread } from "./start-worker-thread.ts";
+import type { WorkerThreadData } from "./worker-thread-protocol.ts";
 
 async function postJson(url: string, body: unknown, token?: string): Promise<{ status: number; body: Record<string, unknown> }> {
   const response = await fetch(url, {
@@ -89,5 +94,62 @@ describe("sluice start with its worker in a thread", () => {
       await runtime.stop();
       rmSync(dataDirectory, { recursive: true, force: true });
     }
+  });
+});
+
+/**
+ * The real worker thread on the test Redis, started on a manual clock; `threads` holds every thread
+ * started, each with its `ready` message. The API thread's repository (PGlite mode) answers the
+ * orphan sweep with no stale tasks, which is all these tests ask of it.
+ */
+async function startThreadOnManualClock() {
+  const dataDirectory = mkdtempSync(join(tmpdir(), "sluice-thread-restart-"));
+  onTestFinished(() => rmSync(dataDirectory, { recursive: true, force: true }));
+  const config = loadConfig(
+    { REDIS_URL: testRedisUrl(), REDIS_KEY_PREFIX: uniqueKeyPrefix("thread-restart"), DATA_DIR: dataDirectory, LOG_LEVEL: "silent", LLM_PROVIDER: "simulated", ...unreachedLimits },
+    dataDirectory,
+  );
+  const messages: Partial<MessagesRepository> = { staleActive: () => Promise.resolve([]) };
+  const clock = createManualClock();
+  const threads: Array<{ thread: Worker; ready: Promise<void> }> = [];
+  const createThread = (workerData: WorkerThreadData): Worker => {
+    const thread = new Worker(new URL("./worker-thread.ts", import.meta.url), { workerData });
+    const ready = new Promise<void>((resolve) => thread.on("message", (message: { type?: string } | undefined) => message?.type === "ready" && resolve()));
+    threads.push({ thread, ready });
+    return thread;
+  };
+  const started = await startWorkerThread({ config, redisUrl: testRedisUrl(), messages: messages as MessagesRepository, logger: createLogger({ level: "silent" }), clock, createThread });
+  onTestFinished(() => started.worker.stop());
+  return { started, threads, clock };
+}
+
+describe("sluice start's worker thread when it dies", () => {
+  const noOrphans = { requeued: 0, failed: 0 };
+
+  it("is started again one second later on the runtime's clock, and the API thread reaches the new one", async () => {
+    const { started, threads, clock } = await startThreadOnManualClock();
+    expect(await started.worker.sweeper.sweep()).toEqual(noOrphans);
+
+    await threads[0]?.thread.terminate(); // dies as a crashed thread does: exit code 1
+    await clock.waitForTimers(1);
+    expect(() => started.worker.sweeper.sweep()).toThrow("the worker thread is restarting");
+    clock.advance(999);
+    expect(threads).toHaveLength(1);
+    clock.advance(1);
+    expect(threads).toHaveLength(2);
+
+    await threads[1]?.ready;
+    expect(await started.worker.sweeper.sweep()).toEqual(noOrphans);
+  });
+
+  it("is not started again once the worker is stopping", async () => {
+    const { started, threads, clock } = await startThreadOnManualClock();
+    await threads[0]?.thread.terminate();
+    await clock.waitForTimers(1);
+
+    await started.worker.stop();
+    expect(clock.pendingTimers()).toBe(0);
+    clock.advance(60_000);
+    expect(threads).toHaveLength(1);
   });
 });

@@ -2,6 +2,7 @@ import { Worker } from "node:worker_threads";
 import type { Logger } from "pino";
 import type { Config } from "../config/config.ts";
 import type { MessagesRepository } from "../storage/messages-repository.ts";
+import { unrefTimer, type Clock } from "../time/clock.ts";
 import type { RunningWorker } from "../worker/start-worker.ts";
 import { createPortRpc, type PortRpc } from "./port-rpc.ts";
 import type { ThreadMetrics, WorkerThreadControl, WorkerThreadData } from "./worker-thread-protocol.ts";
@@ -22,15 +23,26 @@ const restartDelayMs = 1_000;
  * thread that dies is started again; its jobs are recovered like any dead
  * worker's (BullMQ's stalled check, a new fenced attempt).
  */
-export async function startWorkerThread(options: { config: Config; redisUrl: string | undefined; messages: MessagesRepository; logger: Logger }): Promise<WorkerThread> {
-  const { logger } = options;
+export async function startWorkerThread(options: {
+  config: Config;
+  redisUrl: string | undefined;
+  messages: MessagesRepository;
+  logger: Logger;
+  /** Times the restart of a thread that died. */
+  clock: Clock;
+  /** Starts one thread (tests keep hold of it); default: worker-thread.ts. */
+  createThread?: (workerData: WorkerThreadData) => Worker;
+}): Promise<WorkerThread> {
+  const { logger, clock } = options;
+  const createThread = options.createThread ?? ((workerData) => new Worker(new URL("./worker-thread.ts", import.meta.url), { workerData }));
   const workerData: WorkerThreadData = { config: options.config, redisUrl: options.redisUrl, logLevel: logger.level };
   let stopping = false;
   let current: { thread: Worker; rpc: PortRpc; control: WorkerThreadControl } | undefined;
+  let pendingRestart: unknown;
 
   const spawn = (): Promise<void> =>
     new Promise((resolve, reject) => {
-      const thread = new Worker(new URL("./worker-thread.ts", import.meta.url), { workerData });
+      const thread = createThread(workerData);
       const rpc = createPortRpc(thread);
       if (options.config.database.url === undefined) rpc.serve("messages", options.messages);
       const control = rpc.proxy<WorkerThreadControl>("control", ["sweep", "metrics", "stop"]);
@@ -54,9 +66,11 @@ export async function startWorkerThread(options: { config: Config; redisUrl: str
         if (current?.thread === thread) current = undefined;
         if (stopping) return;
         logger.error({ code, restartInMs: restartDelayMs }, "worker thread exited; starting a new one");
-        setTimeout(() => {
+        pendingRestart = clock.setTimeout(() => {
+          pendingRestart = undefined;
           if (!stopping) spawn().catch((error: unknown) => logger.error({ err: error }, "worker thread could not be restarted"));
-        }, restartDelayMs).unref();
+        }, restartDelayMs);
+        unrefTimer(pendingRestart);
       });
     });
 
@@ -71,6 +85,7 @@ export async function startWorkerThread(options: { config: Config; redisUrl: str
       ready: Promise.resolve(),
       stop: async () => {
         stopping = true;
+        if (pendingRestart !== undefined) clock.clearTimeout(pendingRestart);
         if (!current) return;
         const { thread, control } = current;
         await control.stop();

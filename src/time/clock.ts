@@ -64,12 +64,16 @@ export function repeatEvery(clock: Clock, intervalMs: number, callback: () => vo
       arm();
       callback();
     }, intervalMs);
-    // A Node timer; a manual clock's numeric handle has nothing to release.
-    if (typeof handle === "object" && handle !== null && "unref" in handle) (handle as NodeJS.Timeout).unref();
+    unrefTimer(handle);
   };
   arm();
   return () => {
     stopped = true;
     clock.clearTimeout(handle);
   };
+}
+
+/** Lets the process exit while the timer `handle` (from `clock.setTimeout`) waits; a manual clock's numeric handle has nothing to release. */
+export function unrefTimer(handle: unknown): void {
+  if (typeof handle === "object" && handle !== null && "unref" in handle) (handle as NodeJS.Timeout).unref();
 }
