@@ -202,6 +202,7 @@ export function composeApiFeatures(options: {
         leases: createOpenStreamLeases({ redis, keyPrefix, limit: config.limits.openStreamsPerUser, leaseMs, clock }),
         leaseRenewMs: Math.floor(leaseMs / 3),
         heartbeatMs: config.stream.heartbeatIntervalMs,
+        clock,
       }),
     (app) => registerConversationRoutes(app, { conversations, generations, requireUser, messageChars: config.limits.messageChars }),
     (app) =>
