@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { createTestDatabase } from "../../test/helpers/postgres.ts";
 import { acceptTurn, type TurnInput } from "./accept-turn.ts";
 import { openDatabase, type Database, type DatabaseOptions } from "./database.ts";
@@ -57,5 +57,20 @@ describe("acceptTurn's per-user limit", () => {
     } finally {
       rmSync(directory, { recursive: true, force: true });
     }
+  });
+});
+
+describe("acceptTurn on a PostgreSQL pool", () => {
+  it("runs as a named statement (parsed and planned once per connection), and the same on every call", async () => {
+    await withDatabase({ url: await createTestDatabase("turns_named"), dataDirectory: "/nonexistent", poolSize: 2, statementTimeoutMs: 5000 }, async (database) => {
+      const pool = (database.db as unknown as { $client: { query: (...args: unknown[]) => unknown } }).$client;
+      const query = vi.spyOn(pool, "query");
+      const turns = await turnsFor(database, 3);
+      for (const turn of turns) expect((await acceptTurn(database.db, { ...turn, activeLimit: 10 })).kind).toBe("accepted");
+      const names = query.mock.calls.map(([config]) => (config as { name?: string }).name).filter((name) => name?.startsWith("sluice_accept_turn"));
+      expect(names).toHaveLength(3);
+      expect(new Set(names).size).toBe(1);
+      expect(names[0]).toMatch(/^sluice_accept_turn_[0-9a-f]{12}$/);
+    });
   });
 });

@@ -1,5 +1,5 @@
 import { sql, type SQL } from "drizzle-orm";
-import { selectRows, type Db } from "./database.ts";
+import { selectRowsPrepared, type Db } from "./database.ts";
 import { conversations, messages, users } from "./schema.ts";
 
 type MessageRow = typeof messages.$inferSelect;
@@ -87,7 +87,7 @@ export async function acceptTurn(db: Db, input: TurnInput): Promise<TurnOutcome>
   const allowed = input.models.allowed.length > 0 ? input.models.allowed : [input.models.defaultModel];
   const { placement } = input;
   const anchorId = placement.kind === "append" ? null : (placement.messageId ?? null);
-  const rows = await selectRows<OutcomeRow>(db, sql`
+  const rows = await selectRowsPrepared<OutcomeRow>(db, "sluice_accept_turn", sql`
     with target as (
       select c.id as conversation_id, c.active_leaf_id,
         coalesce(${input.requestedModel ?? null}::text,

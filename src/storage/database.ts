@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -5,7 +6,7 @@ import { sql, type SQL } from "drizzle-orm";
 import { readMigrationFiles } from "drizzle-orm/migrator";
 import { drizzle as drizzleNodePostgres } from "drizzle-orm/node-postgres";
 import { migrate as migrateNodePostgres } from "drizzle-orm/node-postgres/migrator";
-import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
+import type { PgDatabase, PgDialect, PgQueryResultHKT } from "drizzle-orm/pg-core";
 import pg from "pg";
 import { DatabaseUnavailableError } from "./database-errors.ts";
 import * as schema from "./schema.ts";
@@ -112,4 +113,19 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
 export async function selectRows<Row>(db: Db, query: SQL): Promise<Row[]> {
   const result: unknown = await db.execute(query);
   return (result as { rows: Row[] }).rows;
+}
+
+/**
+ * `selectRows` as a named (prepared) statement where the driver can prepare one, a node-postgres
+ * pool: PostgreSQL then parses and plans it once per connection instead of on every call, which
+ * for the accept statement halves the server's CPU and the round trip (BENCHMARKS.md, issue 13).
+ * Anywhere else (PGlite, a transaction's client) it runs as `selectRows` does. The name carries a
+ * hash of the text, so a different statement (another model allow-list) never reuses it.
+ */
+export async function selectRowsPrepared<Row>(db: Db, name: string, query: SQL): Promise<Row[]> {
+  const client = (db as { $client?: unknown }).$client;
+  if (!(client instanceof pg.Pool)) return selectRows<Row>(db, query);
+  const { sql: text, params } = (db as unknown as { dialect: PgDialect }).dialect.sqlToQuery(query);
+  const result = await client.query({ name: `${name}_${createHash("sha256").update(text).digest("hex").slice(0, 12)}`, text, values: params });
+  return result.rows as Row[];
 }
