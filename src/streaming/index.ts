@@ -36,6 +36,7 @@ export { defaultKeyPrefix, streamKeys, type StreamKeys } from "./stream-keys.ts"
 export {
   createStreamLog,
   defaultReadPageSize,
+  defaultReadPageBytes,
   defaultStreamLimits,
   defaultStreamTtlSeconds,
   type AppendResult,

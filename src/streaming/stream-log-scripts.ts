@@ -137,5 +137,18 @@ export const readScript = `
 local m = redis.call('HMGET', KEYS[2], 'incarnation', 'state', 'lastSeq', 'attempt', 'endSeq')
 if not m[1] then return false end
 local entries = redis.call('XRANGE', KEYS[1], (tonumber(ARGV[1]) + 1) .. '-0', '+', 'COUNT', ARGV[2])
+-- At most ARGV[3] bytes of field values, but never an empty page while entries remain.
+local maxBytes = tonumber(ARGV[3])
+local total = 0
+for i = 1, #entries do
+  local fields = entries[i][2]
+  for j = 2, #fields, 2 do total = total + #fields[j] end
+  if total > maxBytes and i > 1 then
+    local kept = {}
+    for k = 1, i - 1 do kept[k] = entries[k] end
+    entries = kept
+    break
+  end
+end
 return {m[1], m[2], tonumber(m[3]), tonumber(m[4]), tonumber(m[5] or 0), entries}
 `;

@@ -74,6 +74,32 @@ describe("stream log", () => {
     ]);
   });
 
+  it("cuts a read page at its byte budget, never below one entry, and the pages still join up to the whole log", async () => {
+    const { log } = setup({ readPageBytes: 10_000 });
+    const started = await log.beginAttempt("t");
+    const deltas = Array.from({ length: 9 }, (_, index) => `${index}`.repeat(4_000));
+    for (const delta of deltas) await log.append("t", started.attempt, [{ type: "text-delta", delta }]);
+    const first = await log.read("t", 0);
+    // start (small) + two 4,000-byte deltas fit in 10,000 bytes; the third would pass it.
+    expect(first?.entries.map((entry) => entry.seq)).toEqual([1, 2, 3]);
+    let text = "";
+    let pages = 0;
+    for (let after = 0; ; pages += 1) {
+      const page = await log.read("t", after);
+      const last = page?.entries.at(-1);
+      if (!page || !last) break;
+      expect(page.entries.length).toBeLessThanOrEqual(3);
+      for (const { event } of page.entries) if (event.type === "text-delta") text += event.delta;
+      after = last.seq;
+    }
+    expect(text).toBe(deltas.join(""));
+    expect(pages).toBeGreaterThanOrEqual(4);
+    const { log: tiny } = setup({ readPageBytes: 10 });
+    const tinyStarted = await tiny.beginAttempt("u");
+    await tiny.append("u", tinyStarted.attempt, [{ type: "text-delta", delta: "x".repeat(4_000) }]);
+    expect((await tiny.read("u", 1))?.entries.map((entry) => entry.seq)).toEqual([2]);
+  });
+
   it("appends start, deltas and end with consecutive seqs from 1, readable by cursor", async () => {
     const { log } = setup();
     const begun = await log.beginAttempt("t1", { model: "m-1" });
