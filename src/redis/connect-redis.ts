@@ -37,7 +37,26 @@ export function connectRedis(url: string, role: RedisRole, options: ConnectRedis
   });
   // ioredis emits 'error' on every failed reconnect; without a listener Node would crash the process.
   client.on("error", (error: Error) => options.onError?.(error));
+  if (role === "subscriber") handleResubscribeRejections(client);
   return client;
+}
+
+/**
+ * After a reconnect, ioredis re-sends SUBSCRIBE/PSUBSCRIBE/SSUBSCRIBE for the channels it had
+ * (autoResubscribe) and drops the returned promise: a connection closed before the reply (a
+ * shutdown during a Redis restart) turns it into an unhandled rejection ("Connection is closed.",
+ * seen in a CI run of runtime.test.ts). Each call's promise gets a handler here; callers that
+ * await it still see its rejection, and the hub re-subscribes on `ready` itself.
+ */
+function handleResubscribeRejections(client: Redis): void {
+  for (const method of ["subscribe", "psubscribe", "ssubscribe"] as const) {
+    const original = client[method].bind(client) as (...args: unknown[]) => Promise<unknown>;
+    (client as unknown as Record<string, unknown>)[method] = (...args: unknown[]): Promise<unknown> => {
+      const pending = original(...args);
+      pending.catch(() => undefined);
+      return pending;
+    };
+  }
 }
 
 /**
