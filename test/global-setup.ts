@@ -4,7 +4,7 @@ import { join } from "node:path";
 import type { TestProject } from "vitest/node";
 import { findExecutable } from "../src/embedded/find-executable.ts";
 import { startRedisServer, type RedisServer } from "../src/embedded/redis-server.ts";
-import { startPostgresServer, type PostgresServer } from "./rig/postgres-server.ts";
+import { startPostgresServer, type PostgresServer } from "./support/servers/postgres-server.ts";
 
 declare module "vitest" {
   export interface ProvidedContext {

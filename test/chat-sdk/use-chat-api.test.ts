@@ -1,8 +1,8 @@
 import { DefaultChatTransport, readUIMessageStream, type UIMessage, type UIMessageChunk } from "ai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { chatConversationId } from "../../src/chat/ui-chats-service.ts";
-import { expectErrorShape, registerUser, waitForFinalReply, type ChatUser } from "../chat/support/chat-api.ts";
-import { startTestRuntime, type TestRuntime } from "../chat/support/start-test-runtime.ts";
+import { expectErrorShape, registerUser, waitForFinalReply, type ChatUser } from "../support/client/chat-api.ts";
+import { startTestRuntime, type TestRuntime } from "../support/sluice/start-test-runtime.ts";
 
 let sluice: TestRuntime;
 let alice: ChatUser;

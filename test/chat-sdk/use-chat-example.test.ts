@@ -4,10 +4,10 @@ import { join } from "node:path";
 import { preview, type PreviewServer } from "vite";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { chatConversationId } from "../../src/chat/ui-chats-service.ts";
-import { registerUser, waitForFinalReply, type ChatUser } from "../chat/support/chat-api.ts";
-import { startTestRuntime, type TestRuntime } from "../chat/support/start-test-runtime.ts";
-import { viteBuild } from "../e2e/support/ensure-web-built.ts";
-import { launchBrowser, saveScreenshot, type TestBrowser } from "../e2e/support/launch-browser.ts";
+import { registerUser, waitForFinalReply, type ChatUser } from "../support/client/chat-api.ts";
+import { startTestRuntime, type TestRuntime } from "../support/sluice/start-test-runtime.ts";
+import { viteBuild } from "../support/browser/ensure-web-built.ts";
+import { launchBrowser, saveScreenshot, type TestBrowser } from "../support/browser/launch-browser.ts";
 
 const exampleRoot = join(import.meta.dirname, "..", "..", "examples", "use-chat");
 

@@ -1,7 +1,7 @@
 import { DefaultChatTransport, readUIMessageStream, type UIMessage, type UIMessageChunk } from "ai";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { registerUser, replyOf, type ChatUser } from "../chat/support/chat-api.ts";
-import { startTestRuntime, type TestRuntime } from "../chat/support/start-test-runtime.ts";
+import { registerUser, replyOf, type ChatUser } from "../support/client/chat-api.ts";
+import { startTestRuntime, type TestRuntime } from "../support/sluice/start-test-runtime.ts";
 
 // An API process and a worker on one database, Redis prefix and AUTH_SECRET; the API is
 // restarted mid-reply. A default reply is 120 words at 40 words/s (~3 s).

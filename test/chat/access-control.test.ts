@@ -1,8 +1,8 @@
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { readSse } from "../helpers/sse-client.ts";
-import { call, expectErrorShape, registerUser, waitForFinalReply, type AcceptedJson, type ChatUser } from "./support/chat-api.ts";
-import { startTestRuntime, type TestRuntime } from "./support/start-test-runtime.ts";
+import { readSse } from "../support/client/read-sse.ts";
+import { call, expectErrorShape, registerUser, waitForFinalReply, type AcceptedJson, type ChatUser } from "../support/client/chat-api.ts";
+import { startTestRuntime, type TestRuntime } from "../support/sluice/start-test-runtime.ts";
 
 let sluice: TestRuntime;
 let alice: ChatUser;

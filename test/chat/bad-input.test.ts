@@ -9,9 +9,9 @@
 import { createConnection } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { errorCatalog } from "../../src/errors/catalog.ts";
-import { textOf } from "../helpers/sse-client.ts";
-import { call, expectErrorShape, expectOneEndLast, registerUser, waitForFinalReply, type ApiAnswer, type ChatUser } from "./support/chat-api.ts";
-import { startTestRuntime, type TestRuntime } from "./support/start-test-runtime.ts";
+import { textOf } from "../support/client/read-sse.ts";
+import { call, expectErrorShape, expectOneEndLast, registerUser, waitForFinalReply, type ApiAnswer, type ChatUser } from "../support/client/chat-api.ts";
+import { startTestRuntime, type TestRuntime } from "../support/sluice/start-test-runtime.ts";
 
 /** Short, so the 408 case runs in `npm test`; every other request here takes milliseconds. */
 const requestTimeoutMs = 2_000;

@@ -11,8 +11,8 @@ import {
   type ChatUser,
   type ConversationJson,
   type MessageJson,
-} from "./support/chat-api.ts";
-import { startTestRuntime, type TestRuntime } from "./support/start-test-runtime.ts";
+} from "../support/client/chat-api.ts";
+import { startTestRuntime, type TestRuntime } from "../support/sluice/start-test-runtime.ts";
 
 interface PagedMessage extends MessageJson {
   parentId: string | null;

@@ -1,8 +1,8 @@
 // GET /api/conversations/search and the usage totals in GET /api/me, over HTTP against the real
 // runtime (PostgreSQL, Redis, the simulated model): what a client sees, another user's data included.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { expectErrorShape, registerUser, waitForFinalReply, type ChatUser, type MessageJson } from "./support/chat-api.ts";
-import { startTestRuntime, type TestRuntime } from "./support/start-test-runtime.ts";
+import { expectErrorShape, registerUser, waitForFinalReply, type ChatUser, type MessageJson } from "../support/client/chat-api.ts";
+import { startTestRuntime, type TestRuntime } from "../support/sluice/start-test-runtime.ts";
 
 interface SearchJson {
   items: Array<{

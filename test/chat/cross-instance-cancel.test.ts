@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startSluiceProcess, type SluiceProcess } from "../helpers/sluice-process.ts";
-import { textOf } from "../helpers/sse-client.ts";
-import { expectOneEndLast, registerUser, replyOf, waitForFinalReply, type ChatUser } from "./support/chat-api.ts";
-import { relaxedLimits, sharedEnvironment } from "./support/start-test-runtime.ts";
-import { countOf, watchStream } from "./support/watch-stream.ts";
+import { startSluiceProcess, type SluiceProcess } from "../support/sluice/sluice-process.ts";
+import { textOf } from "../support/client/read-sse.ts";
+import { expectOneEndLast, registerUser, replyOf, waitForFinalReply, type ChatUser } from "../support/client/chat-api.ts";
+import { relaxedLimits, sharedEnvironment } from "../support/sluice/start-test-runtime.ts";
+import { countOf, watchStream } from "../support/client/watch-stream.ts";
 
 // (LOG_LEVEL stays info: startSluiceProcess knows a worker is up by its "worker started" line.)
 // Two API processes and one worker process on one database, Redis prefix and AUTH_SECRET.

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { textOf } from "../helpers/sse-client.ts";
-import { expectOneEndLast, registerUser, replyOf } from "./support/chat-api.ts";
-import { startTestRuntime, type TestRuntime } from "./support/start-test-runtime.ts";
+import { textOf } from "../support/client/read-sse.ts";
+import { expectOneEndLast, registerUser, replyOf } from "../support/client/chat-api.ts";
+import { startTestRuntime, type TestRuntime } from "../support/sluice/start-test-runtime.ts";
 
 let sluice: TestRuntime;
 beforeAll(async () => {
@@ -23,7 +23,7 @@ describe("register → conversation → message → SSE → saved message", () =
     expect(accepted.streamUrl).toContain(`/api/stream/${accepted.taskId}?token=`);
 
     // The streamUrl's read token works without a bearer (what EventSource uses).
-    const { readSse } = await import("../helpers/sse-client.ts");
+    const { readSse } = await import("../support/client/read-sse.ts");
     const stream = await readSse(`${sluice.url}${accepted.streamUrl}`);
     expect(stream.status).toBe(200);
     expect(stream.headers.get("content-type")).toMatch(/^text\/event-stream/);

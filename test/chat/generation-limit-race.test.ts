@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { registerUser, type AcceptedJson } from "./support/chat-api.ts";
-import { startTestRuntime, type TestRuntime } from "./support/start-test-runtime.ts";
+import { registerUser, type AcceptedJson } from "../support/client/chat-api.ts";
+import { startTestRuntime, type TestRuntime } from "../support/sluice/start-test-runtime.ts";
 
 // The per-user limit on concurrent generations (LIMIT_GENERATIONS_PER_USER) against parallel
 // POSTs to different conversations: each request used to count `active < limit` at READ

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { textOf } from "../helpers/sse-client.ts";
-import { expectErrorShape, expectOneEndLast, registerUser, waitForFinalReply, type AcceptedJson, type ChatUser } from "./support/chat-api.ts";
-import { startTestRuntime, type TestRuntime } from "./support/start-test-runtime.ts";
+import { textOf } from "../support/client/read-sse.ts";
+import { expectErrorShape, expectOneEndLast, registerUser, waitForFinalReply, type AcceptedJson, type ChatUser } from "../support/client/chat-api.ts";
+import { startTestRuntime, type TestRuntime } from "../support/sluice/start-test-runtime.ts";
 
 // 300 words at 100 words/s: a default reply runs ~3 s, long enough to overlap a second request; echo replies are short.
 let sluice: TestRuntime;

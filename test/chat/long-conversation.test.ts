@@ -8,11 +8,11 @@
 import { randomUUID } from "node:crypto";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startFakeOpenAiServer } from "../rig/fake-openai-server.ts";
-import type { FakeProviderServer } from "../rig/fake-provider-script.ts";
-import { textOf } from "../helpers/sse-client.ts";
-import { expectOneEndLast, registerUser, waitForFinalReply, type ChatUser } from "./support/chat-api.ts";
-import { startTestRuntime, type TestRuntime } from "./support/start-test-runtime.ts";
+import { startFakeOpenAiServer } from "../support/providers/fake-openai-server.ts";
+import type { FakeProviderServer } from "../support/providers/fake-provider-script.ts";
+import { textOf } from "../support/client/read-sse.ts";
+import { expectOneEndLast, registerUser, waitForFinalReply, type ChatUser } from "../support/client/chat-api.ts";
+import { startTestRuntime, type TestRuntime } from "../support/sluice/start-test-runtime.ts";
 
 /** README "Long conversations": UTF-8 bytes / 3, rounded up, plus 4 per message. */
 const estimatedTokens = (text: string): number => Math.ceil(Buffer.byteLength(text) / 3) + 4;

@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startFakeAnthropicServer } from "../rig/fake-anthropic-server.ts";
-import { startFakeOpenAiServer } from "../rig/fake-openai-server.ts";
-import type { FakeProviderServer } from "../rig/fake-provider-script.ts";
-import { textOf } from "../helpers/sse-client.ts";
-import { expectOneEndLast, registerUser, waitForFinalReply, type ChatUser } from "./support/chat-api.ts";
-import { startTestRuntime, type TestRuntime } from "./support/start-test-runtime.ts";
+import { startFakeAnthropicServer } from "../support/providers/fake-anthropic-server.ts";
+import { startFakeOpenAiServer } from "../support/providers/fake-openai-server.ts";
+import type { FakeProviderServer } from "../support/providers/fake-provider-script.ts";
+import { textOf } from "../support/client/read-sse.ts";
+import { expectOneEndLast, registerUser, waitForFinalReply, type ChatUser } from "../support/client/chat-api.ts";
+import { startTestRuntime, type TestRuntime } from "../support/sluice/start-test-runtime.ts";
 
 const maxRetries = 2;
 const faultModels = ["fake-normal", "fake-cut", "fake-rate-limit", "fake-server-error", "fake-stall", "fake-malformed"];

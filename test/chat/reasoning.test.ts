@@ -10,11 +10,11 @@ import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { simulatedReasoningText, simulatedReplyText, thinkingWordCount } from "../../src/llm/simulated-provider.ts";
 import { chatConversationId } from "../../src/chat/ui-chats-service.ts";
-import { startFakeOpenAiServer } from "../rig/fake-openai-server.ts";
-import type { FakeProviderServer } from "../rig/fake-provider-script.ts";
-import { textOf, type SseEvent } from "../helpers/sse-client.ts";
-import { expectOneEndLast, registerUser, waitForFinalReply, type ChatUser, type MessageJson } from "./support/chat-api.ts";
-import { startTestRuntime, type TestRuntime } from "./support/start-test-runtime.ts";
+import { startFakeOpenAiServer } from "../support/providers/fake-openai-server.ts";
+import type { FakeProviderServer } from "../support/providers/fake-provider-script.ts";
+import { textOf, type SseEvent } from "../support/client/read-sse.ts";
+import { expectOneEndLast, registerUser, waitForFinalReply, type ChatUser, type MessageJson } from "../support/client/chat-api.ts";
+import { startTestRuntime, type TestRuntime } from "../support/sluice/start-test-runtime.ts";
 
 type SavedMessage = MessageJson & { reasoning: { text: string; durationMs: number | null } | null; usage: { inputTokens: number; outputTokens: number } | null };
 

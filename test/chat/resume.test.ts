@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { textOf, type SseEvent } from "../helpers/sse-client.ts";
-import { expectErrorShape, expectOneEndLast, registerUser, replyOf, waitForFinalReply, type ChatUser } from "./support/chat-api.ts";
-import { startTestRuntime, type TestRuntime } from "./support/start-test-runtime.ts";
+import { textOf, type SseEvent } from "../support/client/read-sse.ts";
+import { expectErrorShape, expectOneEndLast, registerUser, replyOf, waitForFinalReply, type ChatUser } from "../support/client/chat-api.ts";
+import { startTestRuntime, type TestRuntime } from "../support/sluice/start-test-runtime.ts";
 
 // Slow enough that the first read is cut off mid-stream: 60 words at 80 words/s ≈ 0.75 s.
 let sluice: TestRuntime;

@@ -1,9 +1,9 @@
 import fc from "fast-check";
 import { errorCatalog, type ErrorCode } from "../../src/errors/catalog.ts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { textOf } from "../helpers/sse-client.ts";
-import { expectOneEndLast, registerUser, waitForFinalReply, type ChatUser } from "./support/chat-api.ts";
-import { startTestRuntime, type TestRuntime } from "./support/start-test-runtime.ts";
+import { textOf } from "../support/client/read-sse.ts";
+import { expectOneEndLast, registerUser, waitForFinalReply, type ChatUser } from "../support/client/chat-api.ts";
+import { startTestRuntime, type TestRuntime } from "../support/sluice/start-test-runtime.ts";
 
 /**
  * Random and hostile requests to every route in the OpenAPI document: the API must

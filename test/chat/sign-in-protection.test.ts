@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { call, expectErrorShape, registerUser, type ApiAnswer } from "./support/chat-api.ts";
-import { startTestRuntime, type TestRuntime } from "./support/start-test-runtime.ts";
+import { call, expectErrorShape, registerUser, type ApiAnswer } from "../support/client/chat-api.ts";
+import { startTestRuntime, type TestRuntime } from "../support/sluice/start-test-runtime.ts";
 
 // Sign-in behind a proxy and against guessing (issue 12). The test process plays nginx: it
 // connects from 127.0.0.1 and sends X-Forwarded-For as nginx's `$proxy_add_x_forwarded_for`

@@ -6,10 +6,10 @@
  * the same in the stream and in the saved message, and the reply completes.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startFakeServer, type FakeExchange, type FakeProviderServer } from "../rig/fake-provider-script.ts";
-import { textOf } from "../helpers/sse-client.ts";
-import { expectOneEndLast, registerUser, waitForFinalReply, type ChatUser } from "./support/chat-api.ts";
-import { startTestRuntime, type TestRuntime } from "./support/start-test-runtime.ts";
+import { startFakeServer, type FakeExchange, type FakeProviderServer } from "../support/providers/fake-provider-script.ts";
+import { textOf } from "../support/client/read-sse.ts";
+import { expectOneEndLast, registerUser, waitForFinalReply, type ChatUser } from "../support/client/chat-api.ts";
+import { startTestRuntime, type TestRuntime } from "../support/sluice/start-test-runtime.ts";
 
 /** The deltas the fake model sends: NUL, a surrogate pair split across two deltas, lone high and low surrogates, a high one last. */
 const hostileDeltas = ["Hello", " \u0000", "world ", "\ud83d", "\ude80", " lone\ud800 high", " \udc00low", "\u0000\u0000", " end\ud83d"];

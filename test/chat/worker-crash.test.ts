@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startSluiceProcess, whenOutput, type SluiceProcess } from "../helpers/sluice-process.ts";
-import { textOf } from "../helpers/sse-client.ts";
-import { expectOneEndLast, registerUser, waitForFinalReply, type ChatUser } from "./support/chat-api.ts";
-import { relaxedLimits, sharedEnvironment, startTestRuntime, type SharedEnvironment, type TestRuntime } from "./support/start-test-runtime.ts";
-import { countOf, watchStream } from "./support/watch-stream.ts";
+import { startSluiceProcess, whenOutput, type SluiceProcess } from "../support/sluice/sluice-process.ts";
+import { textOf } from "../support/client/read-sse.ts";
+import { expectOneEndLast, registerUser, waitForFinalReply, type ChatUser } from "../support/client/chat-api.ts";
+import { relaxedLimits, sharedEnvironment, startTestRuntime, type SharedEnvironment, type TestRuntime } from "../support/sluice/start-test-runtime.ts";
+import { countOf, watchStream } from "../support/client/watch-stream.ts";
 
 // The API and the rescuing workers run in this process (fast to start); the workers that get
 // SIGKILLed are real processes, both spawned up front because a spawn costs seconds here.

@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { queuePrefix } from "../../src/queue/generation-queue.ts";
 import { streamKeys } from "../../src/streaming/stream-keys.ts";
-import { expectOneEndLast, registerUser, waitFor, waitForFinalReply, type ChatUser } from "../chat/support/chat-api.ts";
-import { textOf, type SseResponse } from "../helpers/sse-client.ts";
-import { countOf, watchStream } from "../chat/support/watch-stream.ts";
-import { startClusterSluice, type ClusterSluice } from "./cluster-sluice.ts";
+import { expectOneEndLast, registerUser, waitFor, waitForFinalReply, type ChatUser } from "../support/client/chat-api.ts";
+import { textOf, type SseResponse } from "../support/client/read-sse.ts";
+import { countOf, watchStream } from "../support/client/watch-stream.ts";
+import { startClusterSluice, type ClusterSluice } from "../support/sluice/cluster-sluice.ts";
 
 // 80 words at 20 words/s ≈ 4 s per reply: both replies are still running when the master dies.
 let rig: ClusterSluice;

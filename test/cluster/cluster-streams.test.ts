@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { streamKeys } from "../../src/streaming/stream-keys.ts";
-import { expectOneEndLast, registerUser, replyOf, waitForFinalReply, type ChatUser } from "../chat/support/chat-api.ts";
-import { textOf } from "../helpers/sse-client.ts";
-import { startClusterSluice, type ClusterSluice } from "./cluster-sluice.ts";
+import { expectOneEndLast, registerUser, replyOf, waitForFinalReply, type ChatUser } from "../support/client/chat-api.ts";
+import { textOf } from "../support/client/read-sse.ts";
+import { startClusterSluice, type ClusterSluice } from "../support/sluice/cluster-sluice.ts";
 
 let rig: ClusterSluice;
 let user: ChatUser;

@@ -4,10 +4,10 @@
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, test, vi } from "vitest";
-import { launchBrowser, saveScreenshot, type TestBrowser } from "./support/launch-browser.ts";
-import { ensureWebBuilt } from "./support/ensure-web-built.ts";
-import { startSluice, type RunningSluice } from "./support/start-sluice.ts";
-import { lastAssistant, register, sendMessage, uniqueEmail, waitForStatus } from "./support/chat-page.ts";
+import { launchBrowser, saveScreenshot, type TestBrowser } from "../support/browser/launch-browser.ts";
+import { ensureWebBuilt } from "../support/browser/ensure-web-built.ts";
+import { startSluice, type RunningSluice } from "../support/sluice/start-e2e-sluice.ts";
+import { lastAssistant, register, sendMessage, uniqueEmail, waitForStatus } from "../support/browser/chat-page.ts";
 
 vi.setConfig({ testTimeout: 90_000 });
 

@@ -5,10 +5,10 @@ import { afterAll, beforeAll, describe, expect, test, vi } from "vitest";
 
 vi.setConfig({ testTimeout: 120_000 });
 import type { Page } from "playwright-core";
-import { ensureWebBuilt } from "./support/ensure-web-built.ts";
-import { launchBrowser, saveScreenshot, type TestBrowser } from "./support/launch-browser.ts";
-import { conversationIdFromUrl, fetchSavedConversation, register, sendMessage, uniqueEmail, waitForStatus } from "./support/chat-page.ts";
-import { startSluice, type RunningSluice } from "./support/start-sluice.ts";
+import { ensureWebBuilt } from "../support/browser/ensure-web-built.ts";
+import { launchBrowser, saveScreenshot, type TestBrowser } from "../support/browser/launch-browser.ts";
+import { conversationIdFromUrl, fetchSavedConversation, register, sendMessage, uniqueEmail, waitForStatus } from "../support/browser/chat-page.ts";
+import { startSluice, type RunningSluice } from "../support/sluice/start-e2e-sluice.ts";
 
 let sluice: RunningSluice;
 let browser: TestBrowser;

@@ -6,10 +6,10 @@ import { afterAll, beforeAll, describe, expect, test, vi } from "vitest";
 // A browser, a whole server and replies several seconds long: more than the unit-test default.
 vi.setConfig({ testTimeout: 90_000 });
 import type { Page } from "playwright-core";
-import { launchBrowser, saveScreenshot, type TestBrowser } from "./support/launch-browser.ts";
-import { ensureWebBuilt } from "./support/ensure-web-built.ts";
-import { startSluice, type RunningSluice } from "./support/start-sluice.ts";
-import { assistantText, lastAssistant, normalizeWhitespace, register, savedLastAssistant, sendMessage, uniqueEmail, waitForStatus } from "./support/chat-page.ts";
+import { launchBrowser, saveScreenshot, type TestBrowser } from "../support/browser/launch-browser.ts";
+import { ensureWebBuilt } from "../support/browser/ensure-web-built.ts";
+import { startSluice, type RunningSluice } from "../support/sluice/start-e2e-sluice.ts";
+import { assistantText, lastAssistant, normalizeWhitespace, register, savedLastAssistant, sendMessage, uniqueEmail, waitForStatus } from "../support/browser/chat-page.ts";
 
 let sluice: RunningSluice;
 let browser: TestBrowser;

@@ -3,10 +3,10 @@
 import { afterAll, beforeAll, describe, expect, test, vi } from "vitest";
 
 vi.setConfig({ testTimeout: 90_000 });
-import { launchBrowser, type TestBrowser } from "./support/launch-browser.ts";
-import { ensureWebBuilt } from "./support/ensure-web-built.ts";
-import { startSluice, type RunningSluice } from "./support/start-sluice.ts";
-import { register, uniqueEmail } from "./support/chat-page.ts";
+import { launchBrowser, type TestBrowser } from "../support/browser/launch-browser.ts";
+import { ensureWebBuilt } from "../support/browser/ensure-web-built.ts";
+import { startSluice, type RunningSluice } from "../support/sluice/start-e2e-sluice.ts";
+import { register, uniqueEmail } from "../support/browser/chat-page.ts";
 
 let sluice: RunningSluice;
 let browser: TestBrowser;

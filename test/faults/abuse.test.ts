@@ -9,10 +9,10 @@ import { createConnection } from "node:net";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createStreamTokenSigner } from "../../src/auth/stream-read-tokens.ts";
-import { connectTestRedis } from "../helpers/redis.ts";
-import { createStreamRecorder } from "../rig/stream-recorder.ts";
-import { ApiError, call, createConversation, sendMessage, signUp } from "./support/chat-api.ts";
-import { clusterStartTimeoutMs, startCluster, type Cluster } from "./support/start-cluster.ts";
+import { connectTestRedis } from "../support/servers/redis.ts";
+import { createStreamRecorder } from "../support/client/stream-recorder.ts";
+import { ApiError, call, createConversation, sendMessage, signUp } from "../support/client/fault-chat-api.ts";
+import { clusterStartTimeoutMs, startCluster, type Cluster } from "../support/sluice/start-cluster.ts";
 
 const canary = {
   authSecret: `authsecret-canary-${randomBytes(16).toString("hex")}`,

@@ -5,9 +5,9 @@
  * SLUICE_CHAOS_SEED=<seed> SLUICE_CHAOS_RUNS=1 replays it.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createStreamRecorder, type ReadOptions } from "../rig/stream-recorder.ts";
-import { chaosRuns, chaosSeed, conversationMessages, createConversation, echoPrompt, seededRandom, sendMessage, signUp } from "./support/chat-api.ts";
-import { clusterStartTimeoutMs, startCluster, type Cluster } from "./support/start-cluster.ts";
+import { createStreamRecorder, type ReadOptions } from "../support/client/stream-recorder.ts";
+import { chaosRuns, chaosSeed, conversationMessages, createConversation, echoPrompt, seededRandom, sendMessage, signUp } from "../support/client/fault-chat-api.ts";
+import { clusterStartTimeoutMs, startCluster, type Cluster } from "../support/sluice/start-cluster.ts";
 
 const runs = chaosRuns(24);
 const parallel = Math.min(runs, 16);

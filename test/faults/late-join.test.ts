@@ -4,9 +4,9 @@
  * after the log's retention (410 STREAM_EXPIRED, the saved message remains).
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createStreamRecorder, type StreamRecorder } from "../rig/stream-recorder.ts";
-import { call, conversationMessages, createConversation, echoPrompt, seededRandom, sendMessage, signUp, until, waitForFinalMessage } from "./support/chat-api.ts";
-import { clusterStartTimeoutMs, startCluster, type Cluster } from "./support/start-cluster.ts";
+import { createStreamRecorder, type StreamRecorder } from "../support/client/stream-recorder.ts";
+import { call, conversationMessages, createConversation, echoPrompt, seededRandom, sendMessage, signUp, until, waitForFinalMessage } from "../support/client/fault-chat-api.ts";
+import { clusterStartTimeoutMs, startCluster, type Cluster } from "../support/sluice/start-cluster.ts";
 
 let cluster: Cluster;
 let shortTtl: Cluster;

@@ -6,10 +6,10 @@
  * complete and once, and no client waits long for text that is already written.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createStreamRecorder } from "../rig/stream-recorder.ts";
-import { chaosRuns, conversationMessages, createConversation, echoPrompt, seededRandom, sendMessage, signUp, waitForFinalMessage } from "./support/chat-api.ts";
-import { startPrivateRedis, type PrivateRedis } from "./support/private-redis.ts";
-import { clusterStartTimeoutMs, startCluster, type Cluster } from "./support/start-cluster.ts";
+import { createStreamRecorder } from "../support/client/stream-recorder.ts";
+import { chaosRuns, conversationMessages, createConversation, echoPrompt, seededRandom, sendMessage, signUp, waitForFinalMessage } from "../support/client/fault-chat-api.ts";
+import { startPrivateRedis, type PrivateRedis } from "../support/servers/private-redis.ts";
+import { clusterStartTimeoutMs, startCluster, type Cluster } from "../support/sluice/start-cluster.ts";
 
 const streams = chaosRuns(1) > 1 ? 150 : 50;
 /** The longest silence a viewer may see between two events of a running stream. Stall recovery is 500 ms; the rest is slack for a loaded 2-core machine. */

@@ -6,12 +6,12 @@
  * message exists when `end` says completed).
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createTestDatabase } from "../helpers/postgres.ts";
-import { whenOutput } from "../helpers/sluice-process.ts";
-import { startFaultProxy, type FaultMode, type FaultProxy } from "../rig/fault-proxy.ts";
-import { createStreamRecorder } from "../rig/stream-recorder.ts";
-import { ApiError, conversationMessages, createConversation, echoPrompt, seededRandom, sendMessage, signUp, until } from "./support/chat-api.ts";
-import { clusterStartTimeoutMs, startCluster, type Cluster } from "./support/start-cluster.ts";
+import { createTestDatabase } from "../support/servers/test-database.ts";
+import { whenOutput } from "../support/sluice/sluice-process.ts";
+import { startFaultProxy, type FaultMode, type FaultProxy } from "../support/servers/fault-proxy.ts";
+import { createStreamRecorder } from "../support/client/stream-recorder.ts";
+import { ApiError, conversationMessages, createConversation, echoPrompt, seededRandom, sendMessage, signUp, until } from "../support/client/fault-chat-api.ts";
+import { clusterStartTimeoutMs, startCluster, type Cluster } from "../support/sluice/start-cluster.ts";
 
 const statementTimeoutMs = 1_000;
 let proxy: FaultProxy;

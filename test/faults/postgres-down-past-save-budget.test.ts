@@ -14,12 +14,12 @@
  */
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createTestDatabase } from "../helpers/postgres.ts";
-import type { SluiceProcess } from "../helpers/sluice-process.ts";
-import { startFaultProxy, type FaultProxy } from "../rig/fault-proxy.ts";
-import { createStreamRecorder } from "../rig/stream-recorder.ts";
-import { conversationMessages, createConversation, echoPrompt, seededRandom, sendMessage, signUp, until } from "./support/chat-api.ts";
-import { clusterStartTimeoutMs, startCluster, type Cluster } from "./support/start-cluster.ts";
+import { createTestDatabase } from "../support/servers/test-database.ts";
+import type { SluiceProcess } from "../support/sluice/sluice-process.ts";
+import { startFaultProxy, type FaultProxy } from "../support/servers/fault-proxy.ts";
+import { createStreamRecorder } from "../support/client/stream-recorder.ts";
+import { conversationMessages, createConversation, echoPrompt, seededRandom, sendMessage, signUp, until } from "../support/client/fault-chat-api.ts";
+import { clusterStartTimeoutMs, startCluster, type Cluster } from "../support/sluice/start-cluster.ts";
 
 let databaseUrl: string;
 let proxy: FaultProxy;

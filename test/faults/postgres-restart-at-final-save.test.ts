@@ -13,11 +13,11 @@
  */
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { whenOutput } from "../helpers/sluice-process.ts";
-import { startPostgresServer, type PostgresServer } from "../rig/postgres-server.ts";
-import { createStreamRecorder } from "../rig/stream-recorder.ts";
-import { ApiError, conversationMessages, createConversation, echoPrompt, seededRandom, sendMessage, signUp, until } from "./support/chat-api.ts";
-import { clusterStartTimeoutMs, startCluster, type Cluster } from "./support/start-cluster.ts";
+import { whenOutput } from "../support/sluice/sluice-process.ts";
+import { startPostgresServer, type PostgresServer } from "../support/servers/postgres-server.ts";
+import { createStreamRecorder } from "../support/client/stream-recorder.ts";
+import { ApiError, conversationMessages, createConversation, echoPrompt, seededRandom, sendMessage, signUp, until } from "../support/client/fault-chat-api.ts";
+import { clusterStartTimeoutMs, startCluster, type Cluster } from "../support/sluice/start-cluster.ts";
 
 const statementTimeoutMs = 3_000;
 let postgres: PostgresServer;

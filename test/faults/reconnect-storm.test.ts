@@ -14,10 +14,10 @@ import { request } from "node:http";
 import { connect, createServer, type Socket } from "node:net";
 import { createParser } from "eventsource-parser";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startSluiceProcess } from "../helpers/sluice-process.ts";
-import { analyseTask, type RecordedEvent } from "../rig/stream-recorder.ts";
-import { call, createConversation, signUp } from "./support/chat-api.ts";
-import { clusterStartTimeoutMs, startCluster, type Cluster } from "./support/start-cluster.ts";
+import { startSluiceProcess } from "../support/sluice/sluice-process.ts";
+import { analyseTask, type RecordedEvent } from "../support/client/stream-recorder.ts";
+import { call, createConversation, signUp } from "../support/client/fault-chat-api.ts";
+import { clusterStartTimeoutMs, startCluster, type Cluster } from "../support/sluice/start-cluster.ts";
 
 const streamCount = positiveInteger(process.env.SLUICE_STORM_STREAMS, 500);
 const viewersPerTask = positiveInteger(process.env.SLUICE_STORM_VIEWERS_PER_TASK, 5);

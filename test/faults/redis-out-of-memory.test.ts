@@ -7,11 +7,11 @@
  * until then the client sees heartbeats, not a hang); no process restarts; new work completes.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createStreamRecorder } from "../rig/stream-recorder.ts";
-import { ApiError, call, createConversation, echoPrompt, seededRandom, sendMessage, signUp, until, waitForFinalMessage } from "./support/chat-api.ts";
-import { startPrivateRedis, type PrivateRedis } from "./support/private-redis.ts";
-import { clusterStartTimeoutMs, startCluster, type Cluster } from "./support/start-cluster.ts";
-import { isAlive } from "../helpers/processes.ts";
+import { createStreamRecorder } from "../support/client/stream-recorder.ts";
+import { ApiError, call, createConversation, echoPrompt, seededRandom, sendMessage, signUp, until, waitForFinalMessage } from "../support/client/fault-chat-api.ts";
+import { startPrivateRedis, type PrivateRedis } from "../support/servers/private-redis.ts";
+import { clusterStartTimeoutMs, startCluster, type Cluster } from "../support/sluice/start-cluster.ts";
+import { isAlive } from "../support/servers/is-alive.ts";
 
 let redis: PrivateRedis;
 let cluster: Cluster;

@@ -6,10 +6,10 @@
  * new work completes.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createStreamRecorder } from "../rig/stream-recorder.ts";
-import { ApiError, conversationMessages, createConversation, echoPrompt, seededRandom, sendMessage, signUp, until, waitForFinalMessage } from "./support/chat-api.ts";
-import { startPrivateRedis, type PrivateRedis } from "./support/private-redis.ts";
-import { clusterStartTimeoutMs, startCluster, type Cluster } from "./support/start-cluster.ts";
+import { createStreamRecorder } from "../support/client/stream-recorder.ts";
+import { ApiError, conversationMessages, createConversation, echoPrompt, seededRandom, sendMessage, signUp, until, waitForFinalMessage } from "../support/client/fault-chat-api.ts";
+import { startPrivateRedis, type PrivateRedis } from "../support/servers/private-redis.ts";
+import { clusterStartTimeoutMs, startCluster, type Cluster } from "../support/sluice/start-cluster.ts";
 
 const commandTimeoutMs = 500;
 let redis: PrivateRedis;

@@ -9,10 +9,10 @@
  * Every follow has a deadline, so a stream that never ends fails instead of hanging.
  */
 import { afterEach, describe, expect, it } from "vitest";
-import { createStreamRecorder } from "../rig/stream-recorder.ts";
-import { conversationMessages, createConversation, echoPrompt, seededRandom, sendMessage, signUp, until, waitForFinalMessage } from "./support/chat-api.ts";
-import { startPrivateRedis, type PrivateRedis } from "./support/private-redis.ts";
-import { clusterStartTimeoutMs, startCluster, type Cluster } from "./support/start-cluster.ts";
+import { createStreamRecorder } from "../support/client/stream-recorder.ts";
+import { conversationMessages, createConversation, echoPrompt, seededRandom, sendMessage, signUp, until, waitForFinalMessage } from "../support/client/fault-chat-api.ts";
+import { startPrivateRedis, type PrivateRedis } from "../support/servers/private-redis.ts";
+import { clusterStartTimeoutMs, startCluster, type Cluster } from "../support/sluice/start-cluster.ts";
 
 let redis: PrivateRedis | undefined;
 let cluster: Cluster | undefined;

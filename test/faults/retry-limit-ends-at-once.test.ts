@@ -10,10 +10,10 @@
  * default). Here that timeout is 10 minutes, so only the new behaviour passes.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { SluiceProcess } from "../helpers/sluice-process.ts";
-import { createStreamRecorder } from "../rig/stream-recorder.ts";
-import { conversationMessages, createConversation, sendMessage, signUp, until } from "./support/chat-api.ts";
-import { clusterStartTimeoutMs, startCluster, type Cluster } from "./support/start-cluster.ts";
+import type { SluiceProcess } from "../support/sluice/sluice-process.ts";
+import { createStreamRecorder } from "../support/client/stream-recorder.ts";
+import { conversationMessages, createConversation, sendMessage, signUp, until } from "../support/client/fault-chat-api.ts";
+import { clusterStartTimeoutMs, startCluster, type Cluster } from "../support/sluice/start-cluster.ts";
 
 // fastRecoveryEnv: a dead worker's lock lapses after 2 s (JOB_LOCK_DURATION_MS) and the stalled
 // check runs every 1 s, so the job is failed about 2-4 s after the kill.

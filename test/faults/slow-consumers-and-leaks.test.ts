@@ -9,10 +9,10 @@ import { request } from "node:http";
 import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { monotonicMicros, parseTokenStamps } from "../../src/llm/token-stamp.ts";
-import { createStreamRecorder, type StreamRecorder, type TaskReport } from "../rig/stream-recorder.ts";
-import { chaosRuns, createConversation, echoPrompt, seededRandom, sendMessage, signUp, until, waitForFinalMessage } from "./support/chat-api.ts";
-import { startPrivateRedis, type PrivateRedis } from "./support/private-redis.ts";
-import { clusterStartTimeoutMs, startCluster, type Cluster } from "./support/start-cluster.ts";
+import { createStreamRecorder, type StreamRecorder, type TaskReport } from "../support/client/stream-recorder.ts";
+import { chaosRuns, createConversation, echoPrompt, seededRandom, sendMessage, signUp, until, waitForFinalMessage } from "../support/client/fault-chat-api.ts";
+import { startPrivateRedis, type PrivateRedis } from "../support/servers/private-redis.ts";
+import { clusterStartTimeoutMs, startCluster, type Cluster } from "../support/sluice/start-cluster.ts";
 
 const cycles = chaosRuns(1) > 1 ? 5_000 : 1_000;
 /**

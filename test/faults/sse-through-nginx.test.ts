@@ -33,12 +33,12 @@ import { constants as zlibConstants, gunzipSync } from "node:zlib";
 import { createParser } from "eventsource-parser";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sseHeaders } from "../../src/streaming/serve-sse.ts";
-import type { SseEvent } from "../helpers/sse-client.ts";
-import { textOf } from "../helpers/sse-client.ts";
-import { nginxExecutable, startNginx, type NginxProcess } from "../rig/nginx.ts";
-import type { Session } from "../rig/stream-recorder.ts";
-import { createConversation, sendMessage, signUp, waitForFinalMessage } from "./support/chat-api.ts";
-import { clusterStartTimeoutMs, startCluster, type Cluster } from "./support/start-cluster.ts";
+import type { SseEvent } from "../support/client/read-sse.ts";
+import { textOf } from "../support/client/read-sse.ts";
+import { nginxExecutable, startNginx, type NginxProcess } from "../support/servers/nginx.ts";
+import type { Session } from "../support/client/stream-recorder.ts";
+import { createConversation, sendMessage, signUp, waitForFinalMessage } from "../support/client/fault-chat-api.ts";
+import { clusterStartTimeoutMs, startCluster, type Cluster } from "../support/sluice/start-cluster.ts";
 
 /** nginx's default proxy_read_timeout. */
 const nginxReadTimeoutMs = 60_000;

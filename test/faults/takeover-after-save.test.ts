@@ -13,12 +13,12 @@
  */
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startSluiceProcess, type SluiceProcess } from "../helpers/sluice-process.ts";
-import { testRedisUrl } from "../helpers/redis.ts";
-import { startFaultProxy, type FaultProxy } from "../rig/fault-proxy.ts";
-import { createStreamRecorder } from "../rig/stream-recorder.ts";
-import { createConversation, echoPrompt, seededRandom, sendMessage, signUp, until, waitForFinalMessage } from "./support/chat-api.ts";
-import { clusterStartTimeoutMs, startCluster, type Cluster } from "./support/start-cluster.ts";
+import { startSluiceProcess, type SluiceProcess } from "../support/sluice/sluice-process.ts";
+import { testRedisUrl } from "../support/servers/redis.ts";
+import { startFaultProxy, type FaultProxy } from "../support/servers/fault-proxy.ts";
+import { createStreamRecorder } from "../support/client/stream-recorder.ts";
+import { createConversation, echoPrompt, seededRandom, sendMessage, signUp, until, waitForFinalMessage } from "../support/client/fault-chat-api.ts";
+import { clusterStartTimeoutMs, startCluster, type Cluster } from "../support/sluice/start-cluster.ts";
 
 let cluster: Cluster;
 let redisProxy: FaultProxy;

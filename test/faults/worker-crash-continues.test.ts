@@ -11,13 +11,13 @@
  * the other (already running, so its start-up is not measured) takes the job over.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { SluiceProcess } from "../helpers/sluice-process.ts";
-import { startFakeAnthropicServer } from "../rig/fake-anthropic-server.ts";
-import { startFakeOpenAiServer } from "../rig/fake-openai-server.ts";
-import type { FakeProviderServer } from "../rig/fake-provider-script.ts";
-import { createStreamRecorder, type StreamRecorder, type TaskReport } from "../rig/stream-recorder.ts";
-import { createConversation, echoPrompt, seededRandom, sendMessage, signUp, until, waitForFinalMessage } from "./support/chat-api.ts";
-import { clusterStartTimeoutMs, startCluster, type Cluster } from "./support/start-cluster.ts";
+import type { SluiceProcess } from "../support/sluice/sluice-process.ts";
+import { startFakeAnthropicServer } from "../support/providers/fake-anthropic-server.ts";
+import { startFakeOpenAiServer } from "../support/providers/fake-openai-server.ts";
+import type { FakeProviderServer } from "../support/providers/fake-provider-script.ts";
+import { createStreamRecorder, type StreamRecorder, type TaskReport } from "../support/client/stream-recorder.ts";
+import { createConversation, echoPrompt, seededRandom, sendMessage, signUp, until, waitForFinalMessage } from "../support/client/fault-chat-api.ts";
+import { clusterStartTimeoutMs, startCluster, type Cluster } from "../support/sluice/start-cluster.ts";
 
 /** PROTOCOL.md 4.3: the next attempt begins within this long of a crash with the default settings. */
 const takeoverLimitMs = 10_000;

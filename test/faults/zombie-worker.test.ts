@@ -9,10 +9,10 @@
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { streamKeys } from "../../src/streaming/index.ts";
-import { testRedisUrl } from "../helpers/redis.ts";
-import { createStreamRecorder } from "../rig/stream-recorder.ts";
-import { conversationMessages, createConversation, echoPrompt, seededRandom, sendMessage, signUp, until, waitForFinalMessage } from "./support/chat-api.ts";
-import { clusterStartTimeoutMs, startCluster, type Cluster } from "./support/start-cluster.ts";
+import { testRedisUrl } from "../support/servers/redis.ts";
+import { createStreamRecorder } from "../support/client/stream-recorder.ts";
+import { conversationMessages, createConversation, echoPrompt, seededRandom, sendMessage, signUp, until, waitForFinalMessage } from "../support/client/fault-chat-api.ts";
+import { clusterStartTimeoutMs, startCluster, type Cluster } from "../support/sluice/start-cluster.ts";
 
 let cluster: Cluster;
 

@@ -1,9 +1,3 @@
-/** True while a process with this PID exists (signal 0 checks without signalling). */
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+// Kept only for the src/ and bench/ files that still import this path: they belong to other owners (issue 14).
+// Import from test/support/servers/is-alive.ts instead; this file goes once they do.
+export * from "../support/servers/is-alive.ts";

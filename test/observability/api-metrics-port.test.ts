@@ -1,9 +1,9 @@
 import { randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { findFreePort } from "../../src/embedded/free-port.ts";
-import { createTestDatabase } from "../helpers/postgres.ts";
-import { uniqueKeyPrefix } from "../helpers/redis.ts";
-import { startSluiceProcess } from "../helpers/sluice-process.ts";
+import { createTestDatabase } from "../support/servers/test-database.ts";
+import { uniqueKeyPrefix } from "../support/servers/redis.ts";
+import { startSluiceProcess } from "../support/sluice/sluice-process.ts";
 
 // API_METRICS_PORT (docs/operations.md "Metrics"): a real `sluice api` serves Prometheus text on
 // the internal port and nothing at /metrics on the public one, which a proxy may expose.

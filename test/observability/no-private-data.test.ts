@@ -4,10 +4,10 @@ import { createServer } from "node:http";
 import { gunzipSync } from "node:zlib";
 import pg from "pg";
 import { describe, expect, it } from "vitest";
-import { call, createConversation, sendMessage, signUp, ApiError } from "../faults/support/chat-api.ts";
-import { createTestDatabase } from "../helpers/postgres.ts";
-import { testRedisUrl, uniqueKeyPrefix } from "../helpers/redis.ts";
-import { startSluiceProcess, type SluiceProcess } from "../helpers/sluice-process.ts";
+import { call, createConversation, sendMessage, signUp, ApiError } from "../support/client/fault-chat-api.ts";
+import { createTestDatabase } from "../support/servers/test-database.ts";
+import { testRedisUrl, uniqueKeyPrefix } from "../support/servers/redis.ts";
+import { startSluiceProcess, type SluiceProcess } from "../support/sluice/sluice-process.ts";
 
 // A failed SQL statement through the real API and worker processes (RELIABILITY.md, "Abuse",
 // private data): the statement's parameters (here a canary in message content and in the

@@ -1,11 +1,11 @@
 import { randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { findFreePort } from "../../src/embedded/free-port.ts";
-import { createConversation, sendMessage, signUp } from "../faults/support/chat-api.ts";
-import { createTestDatabase } from "../helpers/postgres.ts";
-import { uniqueKeyPrefix } from "../helpers/redis.ts";
-import { startSluiceProcess } from "../helpers/sluice-process.ts";
-import { readSse } from "../helpers/sse-client.ts";
+import { createConversation, sendMessage, signUp } from "../support/client/fault-chat-api.ts";
+import { createTestDatabase } from "../support/servers/test-database.ts";
+import { uniqueKeyPrefix } from "../support/servers/redis.ts";
+import { startSluiceProcess } from "../support/sluice/sluice-process.ts";
+import { readSse } from "../support/client/read-sse.ts";
 
 /** The queue gauge's samples by state, as a Prometheus scrape of the API reports them. */
 async function queueGauge(baseUrl: string): Promise<Record<string, number>> {

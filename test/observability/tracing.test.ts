@@ -3,12 +3,12 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createConversation, sendMessage, signUp } from "../faults/support/chat-api.ts";
-import { createTestDatabase } from "../helpers/postgres.ts";
-import { uniqueKeyPrefix } from "../helpers/redis.ts";
-import { startSluiceProcess } from "../helpers/sluice-process.ts";
-import { readSse, textOf } from "../helpers/sse-client.ts";
-import { startOtlpReceiver } from "./support/otlp-receiver.ts";
+import { createConversation, sendMessage, signUp } from "../support/client/fault-chat-api.ts";
+import { createTestDatabase } from "../support/servers/test-database.ts";
+import { uniqueKeyPrefix } from "../support/servers/redis.ts";
+import { startSluiceProcess } from "../support/sluice/sluice-process.ts";
+import { readSse, textOf } from "../support/client/read-sse.ts";
+import { startOtlpReceiver } from "../support/servers/otlp-receiver.ts";
 
 // Real API and worker processes exporting OTLP/HTTP to a receiver in this test;
 // and a real `sluice start` with tracing off whose module graph is recorded.
@@ -103,7 +103,7 @@ describe("observability across processes", () => {
     const modulesFile = join(scratch, "modules.json");
     const env = {
       ...(await sharedEnv("untraced")),
-      NODE_OPTIONS: `--import=${join(import.meta.dirname, "support", "record-modules.ts")}`,
+      NODE_OPTIONS: `--import=${join(import.meta.dirname, "record-modules.ts")}`,
       SLUICE_TEST_MODULES_FILE: modulesFile,
     };
     const sluice = await startSluiceProcess({ role: "start", env });

@@ -1,7 +1,7 @@
 import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { call, registerUser, waitFor, type ChatUser, type ConversationJson } from "../chat/support/chat-api.ts";
-import { startTestRuntime, type TestRuntime } from "../chat/support/start-test-runtime.ts";
+import { call, registerUser, waitFor, type ChatUser, type ConversationJson } from "../support/client/chat-api.ts";
+import { startTestRuntime, type TestRuntime } from "../support/sluice/start-test-runtime.ts";
 
 // The official `openai` package against an in-process Sluice (README "Use Sluice from the OpenAI SDK").
 

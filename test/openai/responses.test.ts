@@ -1,7 +1,7 @@
 import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { registerUser, waitFor, type ChatUser } from "../chat/support/chat-api.ts";
-import { startTestRuntime, type TestRuntime } from "../chat/support/start-test-runtime.ts";
+import { registerUser, waitFor, type ChatUser } from "../support/client/chat-api.ts";
+import { startTestRuntime, type TestRuntime } from "../support/sluice/start-test-runtime.ts";
 
 // The Responses API through the official `openai` package: background, resume by sequence_number, cancel.
 

@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { registerUser } from "../chat/support/chat-api.ts";
-import { startTestRuntime, type TestRuntime } from "../chat/support/start-test-runtime.ts";
+import { registerUser } from "../support/client/chat-api.ts";
+import { startTestRuntime, type TestRuntime } from "../support/sluice/start-test-runtime.ts";
 
 /**
  * Random and hostile requests to every /v1 route in the OpenAPI document: never a 5xx, every

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { whenOutput, type SluiceProcess } from "../helpers/sluice-process.ts";
-import { registerUser, waitForFinalReply, type ChatUser } from "../chat/support/chat-api.ts";
-import { closingHint, followStream, judgeStream, type ClientEvent, type FollowedStream } from "./support/follow-stream.ts";
-import { clusterStartTimeoutMs, startScaleCluster, type ScaleCluster } from "./support/scale-cluster.ts";
+import { whenOutput, type SluiceProcess } from "../support/sluice/sluice-process.ts";
+import { registerUser, waitForFinalReply, type ChatUser } from "../support/client/chat-api.ts";
+import { closingHint, followStream, judgeStream, type ClientEvent, type FollowedStream } from "../support/client/follow-stream.ts";
+import { clusterStartTimeoutMs, startScaleCluster, type ScaleCluster } from "../support/sluice/scale-cluster.ts";
 
 // SIGTERM is what an orchestrator sends on a deploy. A reply is 150 words at 50 words/s (~3 s),
 // longer than the workers' 500 ms SHUTDOWN_GRACE_MS, so a stopping worker must hand its job back.

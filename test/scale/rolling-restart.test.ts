@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { whenOutput, type SluiceProcess } from "../helpers/sluice-process.ts";
-import { registerUser, waitForFinalReply, type ChatUser } from "../chat/support/chat-api.ts";
-import { closingHint, followStream, judgeStream, type ClientEvent, type FollowedStream } from "./support/follow-stream.ts";
-import { clusterStartTimeoutMs, startScaleCluster, type ScaleCluster } from "./support/scale-cluster.ts";
+import { whenOutput, type SluiceProcess } from "../support/sluice/sluice-process.ts";
+import { registerUser, waitForFinalReply, type ChatUser } from "../support/client/chat-api.ts";
+import { closingHint, followStream, judgeStream, type ClientEvent, type FollowedStream } from "../support/client/follow-stream.ts";
+import { clusterStartTimeoutMs, startScaleCluster, type ScaleCluster } from "../support/sluice/scale-cluster.ts";
 
 // A deploy: every process of a 2 API + 2 worker cluster is replaced one at a time (SIGTERM, wait
 // for the exit, start the replacement) while streams run: 12 at first, then 4 more before each later

@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { whenOutput, type SluiceProcess } from "../helpers/sluice-process.ts";
-import { readSse, textOf } from "../helpers/sse-client.ts";
-import { registerUser, waitForFinalReply, type ChatUser } from "../chat/support/chat-api.ts";
-import { followStream, judgeStream, type ClientEvent, type FollowedStream } from "./support/follow-stream.ts";
-import { redisConnectionsOf } from "./support/redis-connections-of.ts";
-import { clusterStartTimeoutMs, startScaleCluster, type ScaleCluster } from "./support/scale-cluster.ts";
+import { whenOutput, type SluiceProcess } from "../support/sluice/sluice-process.ts";
+import { readSse, textOf } from "../support/client/read-sse.ts";
+import { registerUser, waitForFinalReply, type ChatUser } from "../support/client/chat-api.ts";
+import { followStream, judgeStream, type ClientEvent, type FollowedStream } from "../support/client/follow-stream.ts";
+import { redisConnectionsOf } from "../support/servers/redis-connections-of.ts";
+import { clusterStartTimeoutMs, startScaleCluster, type ScaleCluster } from "../support/sluice/scale-cluster.ts";
 
 // Two API and two worker processes on one database, one private Redis, one AUTH_SECRET.
 // A reply is 150 words at 50 words/s (~3 s): long enough to act mid-stream.

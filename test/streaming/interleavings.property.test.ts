@@ -12,10 +12,10 @@ import { describe, expect, it } from "vitest";
 import { parseCursor } from "../../src/streaming/cursor.ts";
 import { createStreamHub, type HubViewer, type StreamHub } from "../../src/streaming/stream-hub.ts";
 import type { StreamLog } from "../../src/streaming/stream-log.ts";
-import { lossySubscriber, type LossySubscriber } from "./helpers/lossy-subscriber.ts";
-import { createMemoryViewer, interpret, type MemoryViewer } from "./helpers/memory-viewer.ts";
-import type { ParsedSseEvent } from "./helpers/sse-parser.ts";
-import { createStreamingRig } from "./helpers/streaming-rig.ts";
+import { lossySubscriber, type LossySubscriber } from "../support/streaming/lossy-subscriber.ts";
+import { createMemoryViewer, interpret, type MemoryViewer } from "../support/streaming/memory-viewer.ts";
+import type { ParsedSseEvent } from "../support/streaming/sse-parser.ts";
+import { createStreamingRig } from "../support/streaming/streaming-rig.ts";
 
 type Operation =
   | { kind: "append"; deltas: string[] }

@@ -7,9 +7,9 @@ import { describe, expect, it } from "vitest";
 import { systemClock, type Clock } from "../../src/time/clock.ts";
 import type { StreamHub } from "../../src/streaming/stream-hub.ts";
 import { createStreamWriter } from "../../src/streaming/stream-writer.ts";
-import { openSse } from "./helpers/http-sse-client.ts";
-import { serveHubOverHttp } from "./helpers/serve-hub-over-http.ts";
-import { createStreamingRig } from "./helpers/streaming-rig.ts";
+import { openSse } from "../support/streaming/http-sse-client.ts";
+import { serveHubOverHttp } from "../support/streaming/serve-hub-over-http.ts";
+import { createStreamingRig } from "../support/streaming/streaming-rig.ts";
 
 /** The system clock, counting timers that are neither fired nor cleared. */
 function countingClock(): Clock & { outstanding(): number } {

@@ -4,8 +4,8 @@
  * server with CLIENT LIST by the connection names the rig sets.
  */
 import { describe, expect, it } from "vitest";
-import { createMemoryViewer, interpret, type MemoryViewer } from "./helpers/memory-viewer.ts";
-import { clientsNamed, createStreamingRig } from "./helpers/streaming-rig.ts";
+import { createMemoryViewer, interpret, type MemoryViewer } from "../support/streaming/memory-viewer.ts";
+import { clientsNamed, createStreamingRig } from "../support/streaming/streaming-rig.ts";
 
 describe("10,000 viewers", () => {
   it("share one subscriber connection, one channel per stream, and all get the whole stream", async () => {

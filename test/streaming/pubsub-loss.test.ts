@@ -7,9 +7,9 @@ import { describe, expect, it } from "vitest";
 import { createStreamHub, type StreamHub } from "../../src/streaming/stream-hub.ts";
 import type { GapReason, StreamMetrics } from "../../src/streaming/stream-metrics.ts";
 import { createStreamWriter } from "../../src/streaming/stream-writer.ts";
-import { lossySubscriber } from "./helpers/lossy-subscriber.ts";
-import { createMemoryViewer, interpret, type MemoryViewer } from "./helpers/memory-viewer.ts";
-import { clientsNamed, createStreamingRig } from "./helpers/streaming-rig.ts";
+import { lossySubscriber } from "../support/streaming/lossy-subscriber.ts";
+import { createMemoryViewer, interpret, type MemoryViewer } from "../support/streaming/memory-viewer.ts";
+import { clientsNamed, createStreamingRig } from "../support/streaming/streaming-rig.ts";
 
 function countingMetrics(): StreamMetrics & { gaps: Record<GapReason, number> } {
   const gaps: Record<GapReason, number> = { "seq-gap": 0, reconnect: 0, stall: 0, "log-replaced": 0 };

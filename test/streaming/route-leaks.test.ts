@@ -13,10 +13,10 @@ import { describe, expect, it, onTestFinished } from "vitest";
 import { createGenerationQueue } from "../../src/queue/generation-queue.ts";
 import { createStreamLog } from "../../src/streaming/stream-log.ts";
 import { createStreamWriter } from "../../src/streaming/stream-writer.ts";
-import { registerUser } from "../chat/support/chat-api.ts";
-import { startTestRuntime } from "../chat/support/start-test-runtime.ts";
-import { connectTestRedis } from "../helpers/redis.ts";
-import { openSse, type SseConnection } from "./helpers/http-sse-client.ts";
+import { registerUser } from "../support/client/chat-api.ts";
+import { startTestRuntime } from "../support/sluice/start-test-runtime.ts";
+import { connectTestRedis } from "../support/servers/redis.ts";
+import { openSse, type SseConnection } from "../support/streaming/http-sse-client.ts";
 
 const openStreamsPerUser = 20;
 

@@ -4,10 +4,10 @@
  * loses nothing: it resumes from the last id it parsed.
  */
 import { describe, expect, it } from "vitest";
-import { openSse } from "./helpers/http-sse-client.ts";
-import { interpret } from "./helpers/memory-viewer.ts";
-import { serveHubOverHttp } from "./helpers/serve-hub-over-http.ts";
-import { createStreamingRig } from "./helpers/streaming-rig.ts";
+import { openSse } from "../support/streaming/http-sse-client.ts";
+import { interpret } from "../support/streaming/memory-viewer.ts";
+import { serveHubOverHttp } from "../support/streaming/serve-hub-over-http.ts";
+import { createStreamingRig } from "../support/streaming/streaming-rig.ts";
 
 describe("slow consumer over HTTP", () => {
   it("closes a client whose socket stays full, keeps serving the others, and the slow one resumes without loss", async () => {

@@ -1,6 +1,6 @@
 import { expect } from "vitest";
-import { getJson, openSse, type SseConnection } from "../helpers/http-sse-client.ts";
-import type { ParsedSseEvent } from "../helpers/sse-parser.ts";
+import { getJson, openSse, type SseConnection } from "../../support/streaming/http-sse-client.ts";
+import type { ParsedSseEvent } from "../../support/streaming/sse-parser.ts";
 import type { StreamEndpoint } from "./conformance-target.ts";
 
 /** `GET /api/stream/:taskId` of PROTOCOL.md 1, with an optional query (`?lastEventId=…`). */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { openSse } from "../helpers/http-sse-client.ts";
-import { interpret } from "../helpers/memory-viewer.ts";
+import { openSse } from "../../support/streaming/http-sse-client.ts";
+import { interpret } from "../../support/streaming/memory-viewer.ts";
 import type { ConformanceTarget } from "./conformance-target.ts";
 import { connect, dataOf, expectWellFormed, getAsOwner, tokenUrl } from "./protocol-client.ts";
 

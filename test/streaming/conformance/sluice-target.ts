@@ -20,8 +20,8 @@ import { createGenerationQueue } from "../../../src/queue/generation-queue.ts";
 import { openDatabase } from "../../../src/storage/database.ts";
 import { createMessagesRepository, type FinalResult } from "../../../src/storage/messages-repository.ts";
 import { createStreamLog } from "../../../src/streaming/stream-log.ts";
-import { registerUser, type ChatUser } from "../../chat/support/chat-api.ts";
-import { startTestRuntime, type TestRuntime } from "../../chat/support/start-test-runtime.ts";
+import { registerUser, type ChatUser } from "../../support/client/chat-api.ts";
+import { startTestRuntime, type TestRuntime } from "../../support/sluice/start-test-runtime.ts";
 import type { ConformanceTarget, ScriptedStream, StartConformanceTarget, StreamEndOutcome, StreamEndpoint } from "./conformance-target.ts";
 
 const heartbeatMs = 150;

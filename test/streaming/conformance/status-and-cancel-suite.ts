@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { getJson, openSse, type SseConnection } from "../helpers/http-sse-client.ts";
+import { getJson, openSse, type SseConnection } from "../../support/streaming/http-sse-client.ts";
 import type { ConformanceTarget, StreamEndpoint } from "./conformance-target.ts";
 import { answerOf, connect, dataOf, expectError, expectWellFormed, getAsOwner, postCancel, streamUrl, tokenUrl } from "./protocol-client.ts";
 

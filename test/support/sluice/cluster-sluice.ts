@@ -1,6 +1,6 @@
 import { inject } from "vitest";
-import { startTestRuntime, type TestRuntime } from "../chat/support/start-test-runtime.ts";
-import { startRedisCluster, type RedisClusterRig } from "../rig/redis-cluster.ts";
+import { startTestRuntime, type TestRuntime } from "./start-test-runtime.ts";
+import { startRedisCluster, type RedisClusterRig } from "../servers/redis-cluster.ts";
 
 export interface ClusterSluice {
   readonly cluster: RedisClusterRig;

@@ -3,8 +3,8 @@ import { request } from "node:http";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { startTestRuntime, type TestRuntime } from "../chat/support/start-test-runtime.ts";
-import { nginxExecutable, shippedNginxConfig, startNginx, type NginxProcess } from "./nginx.ts";
+import { startTestRuntime, type TestRuntime } from "../support/sluice/start-test-runtime.ts";
+import { nginxExecutable, shippedNginxConfig, startNginx, type NginxProcess } from "../support/servers/nginx.ts";
 
 // The shipped deploy/nginx.conf in a real nginx, in front of a real API with compose.yaml's
 // TRUST_PROXY: clients connect from different loopback addresses (127.0.0.2, 127.0.0.3), as

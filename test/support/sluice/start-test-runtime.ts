@@ -6,9 +6,9 @@ import { inject } from "vitest";
 import { loadConfig } from "../../../src/config/config.ts";
 import { createLogger } from "../../../src/logging/create-logger.ts";
 import { startRuntime, type Role, type Runtime } from "../../../src/main/runtime.ts";
-import { createTestDatabase } from "../../helpers/postgres.ts";
-import { uniqueKeyPrefix } from "../../helpers/redis.ts";
-import { weakPasswordHashing } from "../../helpers/test-env.ts";
+import { createTestDatabase } from "../servers/test-database.ts";
+import { uniqueKeyPrefix } from "../servers/redis.ts";
+import { weakPasswordHashing } from "./environment.ts";
 
 /** What cooperating processes must share: one database, one Redis and key prefix, one signing secret. */
 export interface SharedEnvironment {

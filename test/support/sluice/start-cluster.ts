@@ -1,8 +1,8 @@
 import { randomBytes } from "node:crypto";
-import { startSluiceProcess, type SluiceProcess } from "../../helpers/sluice-process.ts";
-import { createTestDatabase } from "../../helpers/postgres.ts";
-import { uniqueKeyPrefix } from "../../helpers/redis.ts";
-import { clusterStartTimeoutMs, fastRecoveryIntervals, processReadyTimeoutMs, unreachedLimits } from "../../helpers/test-env.ts";
+import { startSluiceProcess, type SluiceProcess } from "./sluice-process.ts";
+import { createTestDatabase } from "../servers/test-database.ts";
+import { uniqueKeyPrefix } from "../servers/redis.ts";
+import { clusterStartTimeoutMs, fastRecoveryIntervals, processReadyTimeoutMs, unreachedLimits } from "./environment.ts";
 
 /** Short intervals so recovery paths run within a test; a paused Redis is noticed within 1 s. */
 export const fastRecoveryEnv: Record<string, string> = {

@@ -1,4 +1,4 @@
-import type { SseEvent, SseResponse } from "../../helpers/sse-client.ts";
+import type { SseEvent, SseResponse } from "./read-sse.ts";
 import type { ChatUser } from "./chat-api.ts";
 
 export interface LiveStream {

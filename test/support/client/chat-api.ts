@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { expect } from "vitest";
-import { readSse, type SseResponse } from "../../helpers/sse-client.ts";
+import { readSse, type SseResponse } from "./read-sse.ts";
 
 /** The public JSON shapes the tests read (src/chat/present.ts). */
 export interface MessageJson {

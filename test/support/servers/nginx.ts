@@ -4,7 +4,7 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { findFreePort } from "../../src/embedded/free-port.ts";
+import { findFreePort } from "../../../src/embedded/free-port.ts";
 
 /** Debian's nginx; scripts/ensure-system-packages.sh installs it for `npm test`. */
 export const nginxExecutable = "/usr/sbin/nginx";

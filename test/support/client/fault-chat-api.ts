@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import type { SavedMessage, Session } from "../../rig/stream-recorder.ts";
+import type { SavedMessage, Session } from "./stream-recorder.ts";
 
 /** The HTTP calls a fault test makes, in the user's terms. Errors carry the status and body. */
 

@@ -3,7 +3,7 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { nginxExecutable, shippedNginxConfig, startNginx, type NginxProcess } from "./nginx.ts";
+import { nginxExecutable, shippedNginxConfig, startNginx, type NginxProcess } from "../support/servers/nginx.ts";
 
 // The shipped deploy/nginx.conf in a real nginx (docs/operations.md section 6): what it must keep
 // from the public. The upstream stands in for an API process and records what reached it.

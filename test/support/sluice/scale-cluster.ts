@@ -5,10 +5,10 @@ import { join } from "node:path";
 import { Redis } from "ioredis";
 import { inject } from "vitest";
 import { startRedisServer, type RedisServer } from "../../../src/embedded/redis-server.ts";
-import { createTestDatabase } from "../../helpers/postgres.ts";
-import { uniqueKeyPrefix } from "../../helpers/redis.ts";
-import { startSluiceProcess, type SluiceProcess } from "../../helpers/sluice-process.ts";
-import { clusterStartTimeoutMs, fastRecoveryIntervals, processReadyTimeoutMs, unreachedLimits } from "../../helpers/test-env.ts";
+import { createTestDatabase } from "../servers/test-database.ts";
+import { uniqueKeyPrefix } from "../servers/redis.ts";
+import { startSluiceProcess, type SluiceProcess } from "./sluice-process.ts";
+import { clusterStartTimeoutMs, fastRecoveryIntervals, processReadyTimeoutMs, unreachedLimits } from "./environment.ts";
 
 /** Short recovery intervals so a dead or stopping worker's job moves within a test; no coalescing, and attempts to spare for several takeovers. */
 export const scaleEnv: Record<string, string> = {

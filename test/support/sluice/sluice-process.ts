@@ -1,10 +1,10 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { join } from "node:path";
 import { inject } from "vitest";
-import { findFreePort } from "../../src/embedded/free-port.ts";
-import { weakPasswordHashing } from "./test-env.ts";
+import { findFreePort } from "../../../src/embedded/free-port.ts";
+import { weakPasswordHashing } from "./environment.ts";
 
-const repositoryRoot = join(import.meta.dirname, "..", "..");
+const repositoryRoot = join(import.meta.dirname, "..", "..", "..");
 
 export interface SluiceProcess {
   /** `http://127.0.0.1:<port>` for api/start roles, undefined for a worker. */

@@ -1,7 +1,7 @@
 import { createConnection, createServer, type Server, type Socket } from "node:net";
 import { Redis } from "ioredis";
 import { afterEach, describe, expect, it } from "vitest";
-import { testRedisUrl } from "../helpers/redis.ts";
+import { testRedisUrl } from "./redis.ts";
 import { startFaultProxy, type FaultProxy } from "./fault-proxy.ts";
 
 const cleanups: Array<() => Promise<void> | void> = [];

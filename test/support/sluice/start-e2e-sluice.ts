@@ -2,9 +2,9 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { join } from "node:path";
 import { inject } from "vitest";
 import { findFreePort } from "../../../src/embedded/free-port.ts";
-import { createTestDatabase } from "../../helpers/postgres.ts";
-import { uniqueKeyPrefix } from "../../helpers/redis.ts";
-import { weakPasswordHashing } from "../../helpers/test-env.ts";
+import { createTestDatabase } from "../servers/test-database.ts";
+import { uniqueKeyPrefix } from "../servers/redis.ts";
+import { weakPasswordHashing } from "./environment.ts";
 
 const repositoryRoot = join(import.meta.dirname, "..", "..", "..");
 const readyDeadlineMs = 45_000;
