@@ -1,6 +1,7 @@
 import { memo, useMemo, useState, type MouseEvent } from "react";
 import type { ErrorInfo, MessageStatus, Siblings } from "../api/types.ts";
 import { ErrorNotice } from "../ui/error-notice.tsx";
+import { LineIcon } from "../ui/line-icon.tsx";
 import { MessageEditor } from "./message-editor.tsx";
 import { ReasoningView, type ReasoningViewProps } from "./reasoning-view.tsx";
 import { renderMarkdown } from "./render-markdown.ts";
@@ -47,9 +48,7 @@ export const MessageView = memo(function MessageView({ id, highlighted, usage, r
                 {versions}
                 {onEdit && (
                   <button type="button" className="ghost-button" onClick={() => setEditing(true)} data-testid="message-edit" aria-label="Edit this message">
-                    <svg viewBox="0 0 24 24" width="14" height="14" aria-hidden="true">
-                      <path d="M4 20h4L19 9l-4-4L4 16v4zM14 6l4 4" fill="none" stroke="currentColor" strokeWidth="2" strokeLinecap="round" strokeLinejoin="round" />
-                    </svg>
+                    <LineIcon name="pencil" size={14} strokeWidth={2} />
                     Edit
                   </button>
                 )}
@@ -101,9 +100,7 @@ export const MessageView = memo(function MessageView({ id, highlighted, usage, r
             )}
             {onRegenerate && (
               <button type="button" className="ghost-button" onClick={onRegenerate} data-testid="message-regenerate">
-                <svg viewBox="0 0 24 24" width="14" height="14" aria-hidden="true">
-                  <path d="M20 11a8 8 0 1 0-2.3 5.7M20 5v6h-6" fill="none" stroke="currentColor" strokeWidth="2" strokeLinecap="round" strokeLinejoin="round" />
-                </svg>
+                <LineIcon name="regenerate" size={14} strokeWidth={2} />
                 Regenerate
               </button>
             )}

@@ -1,4 +1,5 @@
 import type { ConversationSummary } from "../api/types.ts";
+import { LineIcon } from "../ui/line-icon.tsx";
 
 export interface ConversationListProps {
   conversations: ConversationSummary[];
@@ -40,9 +41,7 @@ export function ConversationList({ conversations, activeId, loading, onOpen, onD
                 aria-label={`Delete conversation “${title}”`}
                 onClick={() => onDelete(conversation)}
               >
-                <svg viewBox="0 0 24 24" width="15" height="15" aria-hidden="true">
-                  <path d="M4 7h16M10 11v6M14 11v6M6 7l1 12a2 2 0 0 0 2 2h6a2 2 0 0 0 2-2l1-12M9 7V4h6v3" fill="none" stroke="currentColor" strokeWidth="1.8" strokeLinecap="round" strokeLinejoin="round" />
-                </svg>
+                <LineIcon name="trash" size={15} strokeWidth={1.8} />
               </button>
             </li>
           );

@@ -2,6 +2,7 @@ import { useEffect, useRef, useState, type FormEvent, type KeyboardEvent } from 
 import { isApiError } from "../api/api-error.ts";
 import type { ErrorInfo } from "../api/types.ts";
 import { ErrorNotice } from "../ui/error-notice.tsx";
+import { LineIcon } from "../ui/line-icon.tsx";
 
 export interface ConversationTitleProps {
   title: string;
@@ -70,9 +71,7 @@ export function ConversationTitle({ title, onRename }: ConversationTitleProps) {
             aria-label="Rename conversation"
             onClick={() => setDraft(title)}
           >
-            <svg viewBox="0 0 24 24" width="15" height="15" aria-hidden="true">
-              <path d="M4 20h4L19 9l-4-4L4 16v4zM14 6l4 4" fill="none" stroke="currentColor" strokeWidth="1.8" strokeLinecap="round" strokeLinejoin="round" />
-            </svg>
+            <LineIcon name="pencil" size={15} strokeWidth={1.8} />
           </button>
         )}
       </div>
