@@ -1,4 +1,6 @@
-import { useEffect, useId, useRef, useState, type KeyboardEvent } from "react";
+import { useEffect, useId, useRef, useState } from "react";
+import { LineIcon } from "../ui/line-icon.tsx";
+import { submitOnEnter, submitWithoutReload } from "./submit-handlers.ts";
 
 export interface ComposerProps {
   generating: boolean;
@@ -42,22 +44,8 @@ export function Composer({ generating, disabled = false, onSend, onStop, autoFoc
     }
   }
 
-  function onKeyDown(event: KeyboardEvent<HTMLTextAreaElement>) {
-    // isComposing: Enter that confirms an IME candidate must not send.
-    if (event.key === "Enter" && !event.shiftKey && !event.nativeEvent.isComposing) {
-      event.preventDefault();
-      void send();
-    }
-  }
-
   return (
-    <form
-      className="composer"
-      onSubmit={(event) => {
-        event.preventDefault();
-        void send();
-      }}
-    >
+    <form className="composer" onSubmit={submitWithoutReload(send)}>
       <label htmlFor={inputId} className="visually-hidden">
         Message
       </label>
@@ -72,7 +60,7 @@ export function Composer({ generating, disabled = false, onSend, onStop, autoFoc
         value={draft}
         disabled={disabled}
         onChange={(event) => setDraft(event.target.value)}
-        onKeyDown={onKeyDown}
+        onKeyDown={(event) => submitOnEnter(event, send)}
       />
       <span id={hintId} className="visually-hidden">
         Enter to send, Shift+Enter for a new line.
@@ -86,9 +74,7 @@ export function Composer({ generating, disabled = false, onSend, onStop, autoFoc
         </button>
       ) : (
         <button key="send" type="submit" className="composer-button composer-send" data-testid="composer-send" disabled={!canSend} aria-label="Send message">
-          <svg viewBox="0 0 24 24" width="18" height="18" aria-hidden="true">
-            <path d="M12 19V5M5 12l7-7 7 7" fill="none" stroke="currentColor" strokeWidth="2.2" strokeLinecap="round" strokeLinejoin="round" />
-          </svg>
+          <LineIcon name="arrowUp" size={18} strokeWidth={2.2} />
         </button>
       )}
     </form>

@@ -1,4 +1,5 @@
 import { useEffect, useRef, useState, type KeyboardEvent } from "react";
+import { submitOnEnter, submitWithoutReload } from "./submit-handlers.ts";
 
 /**
  * Edits a user message in place: Save sends the text as a new version of the message (its reply
@@ -27,20 +28,11 @@ export function MessageEditor({ initial, onSave, onCancel }: { initial: string; 
 
   function onKeyDown(event: KeyboardEvent<HTMLTextAreaElement>) {
     if (event.key === "Escape") onCancel();
-    else if (event.key === "Enter" && !event.shiftKey && !event.nativeEvent.isComposing) {
-      event.preventDefault();
-      void save();
-    }
+    else submitOnEnter(event, save);
   }
 
   return (
-    <form
-      className="message-editor"
-      onSubmit={(event) => {
-        event.preventDefault();
-        void save();
-      }}
-    >
+    <form className="message-editor" onSubmit={submitWithoutReload(save)}>
       <textarea
         ref={inputRef}
         className="message-editor-input"
