@@ -6,33 +6,38 @@ import type { Siblings } from "../api/types.ts";
  */
 export function VersionSwitcher({ siblings, disabled, onSwitch }: { siblings: Siblings; disabled: boolean; onSwitch: (messageId: string) => void }) {
   const { index, count, ids } = siblings;
-  const previous = ids[index - 1];
-  const next = ids[index + 1];
   return (
     <span className="version-switcher" data-testid="message-versions" role="group" aria-label={`Version ${index + 1} of ${count}`}>
-      <button
-        type="button"
-        className="ghost-button version-button"
-        aria-label="Previous version"
-        data-testid="version-previous"
-        disabled={disabled || previous === undefined}
-        onClick={() => previous && onSwitch(previous)}
-      >
-        ‹
-      </button>
+      <VersionStep label="Previous version" testId="version-previous" glyph="‹" target={ids[index - 1]} disabled={disabled} onSwitch={onSwitch} />
       <span className="version-label" data-testid="version-label">
         {index + 1} / {count}
       </span>
-      <button
-        type="button"
-        className="ghost-button version-button"
-        aria-label="Next version"
-        data-testid="version-next"
-        disabled={disabled || next === undefined}
-        onClick={() => next && onSwitch(next)}
-      >
-        ›
-      </button>
+      <VersionStep label="Next version" testId="version-next" glyph="›" target={ids[index + 1]} disabled={disabled} onSwitch={onSwitch} />
     </span>
+  );
+}
+
+interface VersionStepProps {
+  label: string;
+  testId: string;
+  glyph: string;
+  /** The version this button shows; undefined at either end, which disables it. */
+  target: string | undefined;
+  disabled: boolean;
+  onSwitch: (messageId: string) => void;
+}
+
+function VersionStep({ label, testId, glyph, target, disabled, onSwitch }: VersionStepProps) {
+  return (
+    <button
+      type="button"
+      className="ghost-button version-button"
+      aria-label={label}
+      data-testid={testId}
+      disabled={disabled || target === undefined}
+      onClick={() => target && onSwitch(target)}
+    >
+      {glyph}
+    </button>
   );
 }
