@@ -196,11 +196,15 @@ export function useConversation(api: ApiClient, conversationId: string, onChange
     [conversationId, startStreaming],
   );
 
-  const send = useCallback(
-    async (content: string, model?: string) => {
+  /**
+   * Sends a user turn (a new message, or a new version of `replacedId`); resolves false when
+   * refused. Refused because a reply is already generating (started in another tab): reload to show it.
+   */
+  const submitTurn = useCallback(
+    async (request: () => Promise<SendMessageResponse>, replacedId: string | undefined, model: string | undefined) => {
       setActionError(null);
       try {
-        showAccepted(await api.sendMessage(conversationId, content, model), undefined, model);
+        showAccepted(await request(), replacedId, model);
         return true;
       } catch (error) {
         setActionError(toErrorInfo(error));
@@ -208,22 +212,17 @@ export function useConversation(api: ApiClient, conversationId: string, onChange
         return false;
       }
     },
-    [api, conversationId, load, showAccepted],
+    [load, showAccepted],
+  );
+
+  const send = useCallback(
+    (content: string, model?: string) => submitTurn(() => api.sendMessage(conversationId, content, model), undefined, model),
+    [api, conversationId, submitTurn],
   );
 
   const edit = useCallback(
-    async (messageId: string, content: string, model?: string) => {
-      setActionError(null);
-      try {
-        showAccepted(await api.editMessage(conversationId, messageId, content, model), messageId, model);
-        return true;
-      } catch (error) {
-        setActionError(toErrorInfo(error));
-        if (isApiError(error) && error.code === "GENERATION_IN_PROGRESS") void load();
-        return false;
-      }
-    },
-    [api, conversationId, load, showAccepted],
+    (messageId: string, content: string, model?: string) => submitTurn(() => api.editMessage(conversationId, messageId, content, model), messageId, model),
+    [api, conversationId, submitTurn],
   );
 
   const switchVersion = useCallback(
