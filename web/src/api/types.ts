@@ -1,4 +1,7 @@
 // Response shapes of the Sluice HTTP API (see PROTOCOL.md and the OpenAPI docs at /docs).
+// The conversation and search-hit shapes are the server presenter's own, imported as types only
+// (erased from the bundle), so the UI cannot drift from what the API sends.
+import type { ConversationView, SearchResultView } from "../../../src/chat/present.ts";
 
 export interface User {
   id: string;
@@ -18,12 +21,7 @@ export interface MeResponse {
   usage?: { inputTokens: number; outputTokens: number; messages: number };
 }
 
-export interface ConversationSummary {
-  id: string;
-  title: string | null;
-  createdAt: string;
-  updatedAt: string;
-}
+export type ConversationSummary = ConversationView;
 
 export interface ConversationPage {
   items: ConversationSummary[];
@@ -91,18 +89,8 @@ export interface RegenerateResponse {
   streamUrl: string;
 }
 
-export interface SearchResult {
-  conversation: ConversationSummary;
-  /** The newest matching message; null when only the title matched. */
-  message: {
-    id: string;
-    role: "user" | "assistant";
-    createdAt: string;
-    snippet: string;
-    /** [start, end) offsets of the matched words in `snippet`. */
-    highlights: Array<{ start: number; end: number }>;
-  } | null;
-}
+/** One search hit, exactly as the server presents it. */
+export type SearchResult = SearchResultView;
 
 export interface SearchPage {
   items: SearchResult[];
