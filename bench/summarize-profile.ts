@@ -1,6 +1,8 @@
 // `node bench/summarize-profile.ts <file.cpuprofile> [top]`: self time of a
 // `node --cpu-prof` profile (what `npm run bench -- --profile` writes to
 // bench/results/profiles), grouped by where the code lives and by function.
+// `--from=<seconds>` drops the samples taken before that offset (the boot, for a
+// steady-state view of a process that was profiled from its start).
 import { readFileSync } from "node:fs";
 
 interface ProfileNode {
@@ -16,11 +18,17 @@ interface Profile {
 
 const file = process.argv[2];
 if (!file) throw new Error("usage: node bench/summarize-profile.ts <file.cpuprofile> [top]");
-const top = Number(process.argv[3] ?? 15);
+const top = Number(process.argv.slice(3).find((argument) => !argument.startsWith("--")) ?? 15);
+const fromMicros = Number(process.argv.find((argument) => argument.startsWith("--from="))?.slice(7) ?? 0) * 1e6;
 const profile = JSON.parse(readFileSync(file, "utf8")) as Profile;
 const byId = new Map(profile.nodes.map((node) => [node.id, node]));
 const selfMicros = new Map<number, number>();
-profile.samples.forEach((id, index) => selfMicros.set(id, (selfMicros.get(id) ?? 0) + (profile.timeDeltas[index] ?? 0)));
+let elapsedMicros = 0;
+profile.samples.forEach((id, index) => {
+  const delta = profile.timeDeltas[index] ?? 0;
+  elapsedMicros += delta;
+  if (elapsedMicros >= fromMicros) selfMicros.set(id, (selfMicros.get(id) ?? 0) + delta);
+});
 
 /** node_modules/<package>, src/<folder>, node:<internal>, or the V8 pseudo-frames ((idle), (garbage collector), (program)). */
 const placeOf = (url: string, name: string): string => {

@@ -1,4 +1,4 @@
-import { createHmac, timingSafeEqual } from "node:crypto";
+import { createHmac, createSecretKey, timingSafeEqual } from "node:crypto";
 
 /**
  * Short-lived read tokens for `GET /api/stream/:taskId?token=…`, so a browser
@@ -13,8 +13,10 @@ export interface StreamTokenSigner {
 }
 
 export function createStreamTokenSigner(secret: string, ttlSeconds: number): StreamTokenSigner {
+  // A key object made once: given the string, every MAC (two per generation start) would import the key again.
+  const key = createSecretKey(Buffer.from(secret, "utf8"));
   const mac = (taskId: string, userId: string, expiresAt: number): Buffer =>
-    createHmac("sha256", secret).update(`stream-read:v1:${taskId}:${userId}:${expiresAt}`).digest();
+    createHmac("sha256", key).update(`stream-read:v1:${taskId}:${userId}:${expiresAt}`).digest();
   return {
     sign: (taskId, userId, nowMs) => {
       const expiresAt = Math.floor(nowMs / 1000) + ttlSeconds;

@@ -2,6 +2,28 @@ import { pino, type Logger } from "pino";
 import { redactDatabaseError } from "./redact-database-error.ts";
 
 /**
+ * The size up to which one write(2) to a pipe is atomic on Linux (PIPE_BUF). The API
+ * thread and the worker thread of `sluice start` share stdout; writes of whole lines no
+ * larger than this never interleave mid-line.
+ */
+const atomicPipeWriteBytes = 4096;
+
+/**
+ * Standard output, written off the event loop: pino's synchronous default makes every
+ * line a write(2) on the loop, which on the start path was about 0.3 ms of the API's CPU
+ * per request and sat in the worker between a reply's first token and its append
+ * (BENCHMARKS.md, start path). Asynchronous, lines written while a write is in flight
+ * go out together in the next one. pino flushes it when the process exits; a worker
+ * thread flushes it itself before it ends (flushLogs).
+ */
+export function standardOutputDestination(): StandardOutput {
+  return pino.destination({ dest: 1, sync: false, maxWrite: atomicPipeWriteBytes });
+}
+
+/** The destination of standardOutputDestination; `flushSync()` writes what it still holds before a worker thread ends. */
+export type StandardOutput = ReturnType<typeof pino.destination>;
+
+/**
  * Structured JSON logs. Secrets are redacted by path, and user text is only ever
  * logged as a JSON field value, so it cannot forge a log line.
  */
@@ -32,7 +54,7 @@ export function createLogger(options: { level: string; name?: string; destinatio
       // `err`/`error`: a failed SQL statement is logged by its SQLSTATE, never with its parameters (redact-database-error.ts).
       serializers: { err: serializeError, error: serializeError, req: serializeRequest },
     },
-    options.destination,
+    options.destination ?? standardOutputDestination(),
   );
 }
 
