@@ -126,6 +126,18 @@ export async function selectRowsPrepared<Row>(db: Db, name: string, query: SQL):
   const client = (db as { $client?: unknown }).$client;
   if (!(client instanceof pg.Pool)) return selectRows<Row>(db, query);
   const { sql: text, params } = (db as unknown as { dialect: PgDialect }).dialect.sqlToQuery(query);
-  const result = await client.query({ name: `${name}_${createHash("sha256").update(text).digest("hex").slice(0, 12)}`, text, values: params });
+  const result = await client.query({ name: statementName(name, text), text, values: params });
   return result.rows as Row[];
+}
+
+// A process prepares a handful of statement texts (one per call site and configuration): hashed once each.
+const statementNames = new Map<string, string>();
+function statementName(name: string, text: string): string {
+  const key = `${name}\n${text}`;
+  let statement = statementNames.get(key);
+  if (statement === undefined) {
+    statement = `${name}_${createHash("sha256").update(text).digest("hex").slice(0, 12)}`;
+    statementNames.set(key, statement);
+  }
+  return statement;
 }
