@@ -2,15 +2,15 @@ import { DefaultChatTransport, readUIMessageStream, type UIMessage, type UIMessa
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { chatConversationId } from "../../src/chat/ui-chats-service.ts";
 import { expectErrorShape, registerUser, waitForFinalReply, type ChatUser } from "../support/client/chat-api.ts";
-import { startTestRuntime, type TestRuntime } from "../support/sluice/start-test-runtime.ts";
+import { startSluice, type InProcessSluice } from "../support/sluice/start-sluice.ts";
 
-let sluice: TestRuntime;
+let sluice: InProcessSluice;
 let alice: ChatUser;
 let bob: ChatUser;
 
 beforeAll(async () => {
   // About a second for the simulated model's own reply (long enough to reload, cancel or hit a limit mid-reply); echo replies are short.
-  sluice = await startTestRuntime("use-chat-api", { SIMULATED_TOKENS_PER_SECOND: "200", SIMULATED_TOKEN_COUNT: "200", LIMIT_OPEN_STREAMS_PER_USER: "2", LIMIT_MESSAGE_CHARS: "2000" });
+  sluice = await startSluice({ label: "use-chat-api", env: { SIMULATED_TOKENS_PER_SECOND: "200", SIMULATED_TOKEN_COUNT: "200", LIMIT_OPEN_STREAMS_PER_USER: "2", LIMIT_MESSAGE_CHARS: "2000" } });
   alice = await registerUser(sluice.url, "alice");
   bob = await registerUser(sluice.url, "bob");
 });

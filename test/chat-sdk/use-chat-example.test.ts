@@ -5,13 +5,13 @@ import { preview, type PreviewServer } from "vite";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { chatConversationId } from "../../src/chat/ui-chats-service.ts";
 import { registerUser, waitForFinalReply, type ChatUser } from "../support/client/chat-api.ts";
-import { startTestRuntime, type TestRuntime } from "../support/sluice/start-test-runtime.ts";
+import { startSluice, type InProcessSluice } from "../support/sluice/start-sluice.ts";
 import { viteBuild } from "../support/browser/ensure-web-built.ts";
 import { launchBrowser, saveScreenshot, type TestBrowser } from "../support/browser/launch-browser.ts";
 
 const exampleRoot = join(import.meta.dirname, "..", "..", "examples", "use-chat");
 
-let sluice: TestRuntime;
+let sluice: InProcessSluice;
 let user: ChatUser;
 let outDirectory: string;
 let server: PreviewServer;
@@ -24,7 +24,7 @@ async function buildExample(outDir: string): Promise<void> {
 
 beforeAll(async () => {
   // About 4 s per reply: long enough to reload in the middle of it.
-  sluice = await startTestRuntime("use-chat-example", { SIMULATED_TOKENS_PER_SECOND: "40", SIMULATED_TOKEN_COUNT: "160" });
+  sluice = await startSluice({ label: "use-chat-example", env: { SIMULATED_TOKENS_PER_SECOND: "40", SIMULATED_TOKEN_COUNT: "160" } });
   user = await registerUser(sluice.url, "use-chat");
   outDirectory = mkdtempSync(join(tmpdir(), "sluice-use-chat-example-"));
   await buildExample(outDirectory);

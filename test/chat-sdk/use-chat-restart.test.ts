@@ -1,30 +1,28 @@
 import { DefaultChatTransport, readUIMessageStream, type UIMessage, type UIMessageChunk } from "ai";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { registerUser, replyOf, type ChatUser } from "../support/client/chat-api.ts";
-import { startTestRuntime, type TestRuntime } from "../support/sluice/start-test-runtime.ts";
+import { startSluice, type InProcessInstance, type InProcessSluice } from "../support/sluice/start-sluice.ts";
 
 // An API process and a worker on one database, Redis prefix and AUTH_SECRET; the API is
 // restarted mid-reply. A default reply is 120 words at 40 words/s (~3 s).
-let apiA: TestRuntime;
-let apiB: TestRuntime | undefined;
-let worker: TestRuntime;
+let sluice: InProcessSluice;
+let apiA: InProcessInstance;
 let user: ChatUser;
 
 beforeAll(async () => {
-  apiA = await startTestRuntime("use-chat-restart", { SIMULATED_TOKENS_PER_SECOND: "40", SIMULATED_TOKEN_COUNT: "120" }, "api");
-  worker = await startTestRuntime("use-chat-restart-worker", apiA.env, "worker");
-  user = await registerUser(apiA.url, "restart");
+  sluice = await startSluice({ label: "use-chat-restart", topology: { apis: 1, workers: 1 }, env: { SIMULATED_TOKENS_PER_SECOND: "40", SIMULATED_TOKEN_COUNT: "120" } });
+  apiA = sluice.apis[0]!;
+  user = await registerUser(sluice.url, "restart");
 });
 afterAll(async () => {
-  await apiB?.stop();
-  await worker?.stop();
+  await sluice?.stop();
 });
 
 const transportOn = (baseUrl: string) => new DefaultChatTransport<UIMessage>({ api: `${baseUrl}/api/chat`, headers: { authorization: `Bearer ${user.token}` } });
 
 it("a useChat reply survives its API process: the stream closes with an error chunk, and the resume on the next process rebuilds the saved message", async () => {
   const chatId = "restart-chat";
-  const stream = await transportOn(apiA.url).sendMessages({
+  const stream = await transportOn(sluice.url).sendMessages({
     chatId,
     messages: [{ id: "u1", role: "user", parts: [{ type: "text", text: "tell me a long story" }] }],
     trigger: "submit-message",
@@ -49,8 +47,8 @@ it("a useChat reply survives its API process: the stream closes with an error ch
   expect(seen.at(-1)).toEqual({ type: "error", errorText: expect.stringMatching(/^SERVICE_UNAVAILABLE: /) as unknown });
   expect(seen.some((chunk) => chunk.type === "finish")).toBe(false);
 
-  apiB = await startTestRuntime("use-chat-restart-b", apiA.env, "api");
-  const resumed = await transportOn(apiB.url).reconnectToStream({ chatId });
+  const apiB = await sluice.startApi();
+  const resumed = await transportOn(apiB.url!).reconnectToStream({ chatId });
   expect(resumed).not.toBeNull();
   let message: UIMessage | undefined;
   for await (const snapshot of readUIMessageStream({ stream: resumed! })) message = snapshot;

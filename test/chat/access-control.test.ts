@@ -2,9 +2,9 @@ import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readSse } from "../support/client/read-sse.ts";
 import { call, expectErrorShape, registerUser, waitForFinalReply, type AcceptedJson, type ChatUser } from "../support/client/chat-api.ts";
-import { startTestRuntime, type TestRuntime } from "../support/sluice/start-test-runtime.ts";
+import { startSluice, type InProcessSluice } from "../support/sluice/start-sluice.ts";
 
-let sluice: TestRuntime;
+let sluice: InProcessSluice;
 let alice: ChatUser;
 let bob: ChatUser;
 let aliceConversation: string;
@@ -12,7 +12,7 @@ let aliceReply: AcceptedJson;
 let bobReply: AcceptedJson;
 
 beforeAll(async () => {
-  sluice = await startTestRuntime("access");
+  sluice = await startSluice({ label: "access" });
   alice = await registerUser(sluice.url, "alice");
   bob = await registerUser(sluice.url, "bob");
   aliceConversation = (await alice.createConversation("Alice's secrets")).id;

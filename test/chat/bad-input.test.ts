@@ -11,17 +11,17 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { errorCatalog } from "../../src/errors/catalog.ts";
 import { textOf } from "../support/client/read-sse.ts";
 import { call, expectErrorShape, expectOneEndLast, registerUser, waitForFinalReply, type ApiAnswer, type ChatUser } from "../support/client/chat-api.ts";
-import { startTestRuntime, type TestRuntime } from "../support/sluice/start-test-runtime.ts";
+import { startSluice, type InProcessSluice } from "../support/sluice/start-sluice.ts";
 
 /** Short, so the 408 case runs in `npm test`; every other request here takes milliseconds. */
 const requestTimeoutMs = 2_000;
 
-let sluice: TestRuntime;
+let sluice: InProcessSluice;
 let user: ChatUser;
 let conversationId: string;
 
 beforeAll(async () => {
-  sluice = await startTestRuntime("bad-input", { LIMIT_REQUEST_TIMEOUT_MS: String(requestTimeoutMs) });
+  sluice = await startSluice({ label: "bad-input", env: { LIMIT_REQUEST_TIMEOUT_MS: String(requestTimeoutMs) } });
   user = await registerUser(sluice.url, "bad-input");
   conversationId = (await user.createConversation("kept")).id;
 });

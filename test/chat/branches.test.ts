@@ -12,7 +12,7 @@ import {
   type ConversationJson,
   type MessageJson,
 } from "../support/client/chat-api.ts";
-import { startTestRuntime, type TestRuntime } from "../support/sluice/start-test-runtime.ts";
+import { startSluice, type InProcessSluice } from "../support/sluice/start-sluice.ts";
 
 interface PagedMessage extends MessageJson {
   parentId: string | null;
@@ -24,12 +24,12 @@ interface PagedConversation extends Omit<ConversationJson, "messages"> {
   nextCursor: string | null;
 }
 
-let sluice: TestRuntime;
+let sluice: InProcessSluice;
 let user: ChatUser;
 beforeAll(async () => {
   // Echo replies are short whatever the count; the one reply that is not runs 4000 words at 2000/s,
   // long enough to be refused around and cancelled while it generates.
-  sluice = await startTestRuntime("branches", { SIMULATED_TOKEN_COUNT: "4000", SIMULATED_TOKENS_PER_SECOND: "2000" });
+  sluice = await startSluice({ label: "branches", env: { SIMULATED_TOKEN_COUNT: "4000", SIMULATED_TOKENS_PER_SECOND: "2000" } });
   user = await registerUser(sluice.url, "branches");
 });
 afterAll(async () => {

@@ -2,7 +2,7 @@
 // runtime (PostgreSQL, Redis, the simulated model): what a client sees, another user's data included.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { expectErrorShape, registerUser, waitForFinalReply, type ChatUser, type MessageJson } from "../support/client/chat-api.ts";
-import { startTestRuntime, type TestRuntime } from "../support/sluice/start-test-runtime.ts";
+import { startSluice, type InProcessSluice } from "../support/sluice/start-sluice.ts";
 
 interface SearchJson {
   items: Array<{
@@ -12,14 +12,14 @@ interface SearchJson {
   nextCursor: string | null;
 }
 
-let sluice: TestRuntime;
+let sluice: InProcessSluice;
 let alice: ChatUser;
 let bob: ChatUser;
 let aliceConversation: string;
 let aliceReply: MessageJson;
 
 beforeAll(async () => {
-  sluice = await startTestRuntime("search");
+  sluice = await startSluice({ label: "search" });
   [alice, bob] = await Promise.all([registerUser(sluice.url, "alice"), registerUser(sluice.url, "bob")]);
   aliceConversation = (await alice.createConversation("Cooking")).id;
   const accepted = await alice.send(aliceConversation, "echo:the saffron risotto needs patience");

@@ -1,38 +1,32 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startSluiceProcess, type SluiceProcess } from "../support/sluice/sluice-process.ts";
+import type { SluiceProcess } from "../support/sluice/sluice-process.ts";
 import { textOf } from "../support/client/read-sse.ts";
 import { expectOneEndLast, registerUser, replyOf, waitForFinalReply, type ChatUser } from "../support/client/chat-api.ts";
-import { relaxedLimits, sharedEnvironment } from "../support/sluice/start-test-runtime.ts";
+import { startSluice, type ProcessSluice } from "../support/sluice/start-sluice.ts";
 import { countOf, watchStream } from "../support/client/watch-stream.ts";
 
-// (LOG_LEVEL stays info: startSluiceProcess knows a worker is up by its "worker started" line.)
 // Two API processes and one worker process on one database, Redis prefix and AUTH_SECRET.
 // A default reply is 150 words at 50 words/s (~3 s): long enough to cancel mid-stream.
 let apiA: SluiceProcess;
 let apiB: SluiceProcess;
 let worker: SluiceProcess;
 let user: ChatUser;
-const processes: SluiceProcess[] = [];
+let sluice: ProcessSluice;
 
 beforeAll(async () => {
-  const env = {
-    ...(await sharedEnvironment("xcancel")),
-    ...relaxedLimits,
-    LLM_PROVIDER: "simulated",
-    SIMULATED_TOKENS_PER_SECOND: "50",
-    SIMULATED_TOKEN_COUNT: "150",
-    COALESCE_WINDOW_MS: "0",
-  };
-  // The API runs migrations; start one first so the others find the schema.
-  apiA = await startSluiceProcess({ role: "api", env });
-  processes.push(apiA);
-  const started = await Promise.all([startSluiceProcess({ role: "api", env }), startSluiceProcess({ role: "worker", env })]);
-  [apiB, worker] = started;
-  processes.push(...started);
-  user = await registerUser(apiA.url ?? "", "xcancel");
+  sluice = await startSluice({
+    label: "xcancel",
+    mode: "processes",
+    topology: { apis: 2, workers: 1 },
+    recovery: "shipped",
+    env: { SIMULATED_TOKENS_PER_SECOND: "50", SIMULATED_TOKEN_COUNT: "150", COALESCE_WINDOW_MS: "0" },
+  });
+  [apiA, apiB] = sluice.apis as [SluiceProcess, SluiceProcess];
+  worker = sluice.workers[0]!;
+  user = await registerUser(sluice.url, "xcancel");
 });
 afterAll(async () => {
-  await Promise.all(processes.map((process) => process.stop()));
+  await sluice?.stop();
 });
 
 describe("cancel from another API process", () => {

@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { textOf } from "../support/client/read-sse.ts";
 import { expectOneEndLast, registerUser, replyOf } from "../support/client/chat-api.ts";
-import { startTestRuntime, type TestRuntime } from "../support/sluice/start-test-runtime.ts";
+import { startSluice, type InProcessSluice } from "../support/sluice/start-sluice.ts";
 
-let sluice: TestRuntime;
+let sluice: InProcessSluice;
 beforeAll(async () => {
-  sluice = await startTestRuntime("fullpath", { SIMULATED_TOKENS_PER_SECOND: "400", SIMULATED_TOKEN_COUNT: "40" });
+  sluice = await startSluice({ label: "fullpath", env: { SIMULATED_TOKENS_PER_SECOND: "400", SIMULATED_TOKEN_COUNT: "40" } });
 });
 afterAll(async () => {
   await sluice.stop();

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { registerUser, type AcceptedJson } from "../support/client/chat-api.ts";
-import { startTestRuntime, type TestRuntime } from "../support/sluice/start-test-runtime.ts";
+import { startSluice, type InProcessSluice } from "../support/sluice/start-sluice.ts";
 
 // The per-user limit on concurrent generations (LIMIT_GENERATIONS_PER_USER) against parallel
 // POSTs to different conversations: each request used to count `active < limit` at READ
@@ -11,11 +11,11 @@ const parallel = 30;
 // pass by luck unlikely (~1 %).
 const rounds = 4;
 
-let sluice: TestRuntime;
+let sluice: InProcessSluice;
 beforeAll(async () => {
   // API only: accepted replies stay `pending`, so every accepted one keeps counting against the limit.
   // A pool as large as the burst, so the 30 statements really run at the same time.
-  sluice = await startTestRuntime("genlimit", { LIMIT_GENERATIONS_PER_USER: String(limit), DB_POOL_SIZE: String(parallel) }, "api");
+  sluice = await startSluice({ label: "genlimit", topology: { apis: 1, workers: 0 }, env: { LIMIT_GENERATIONS_PER_USER: String(limit), DB_POOL_SIZE: String(parallel) } });
 });
 afterAll(async () => {
   await sluice.stop();

@@ -1,13 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { textOf } from "../support/client/read-sse.ts";
 import { expectErrorShape, expectOneEndLast, registerUser, waitForFinalReply, type AcceptedJson, type ChatUser } from "../support/client/chat-api.ts";
-import { startTestRuntime, type TestRuntime } from "../support/sluice/start-test-runtime.ts";
+import { startSluice, type InProcessSluice } from "../support/sluice/start-sluice.ts";
 
 // 300 words at 100 words/s: a default reply runs ~3 s, long enough to overlap a second request; echo replies are short.
-let sluice: TestRuntime;
+let sluice: InProcessSluice;
 let user: ChatUser;
 beforeAll(async () => {
-  sluice = await startTestRuntime("idem", { SIMULATED_TOKENS_PER_SECOND: "100", SIMULATED_TOKEN_COUNT: "300" });
+  sluice = await startSluice({ label: "idem", env: { SIMULATED_TOKENS_PER_SECOND: "100", SIMULATED_TOKEN_COUNT: "300" } });
   user = await registerUser(sluice.url, "idem");
 });
 afterAll(async () => {

@@ -12,7 +12,7 @@ import { startFakeOpenAiServer } from "../support/providers/fake-openai-server.t
 import type { FakeProviderServer } from "../support/providers/fake-provider-script.ts";
 import { textOf } from "../support/client/read-sse.ts";
 import { expectOneEndLast, registerUser, waitForFinalReply, type ChatUser } from "../support/client/chat-api.ts";
-import { startTestRuntime, type TestRuntime } from "../support/sluice/start-test-runtime.ts";
+import { startSluice, type InProcessSluice } from "../support/sluice/start-sluice.ts";
 
 /** README "Long conversations": UTF-8 bytes / 3, rounded up, plus 4 per message. */
 const estimatedTokens = (text: string): number => Math.ceil(Buffer.byteLength(text) / 3) + 4;
@@ -56,18 +56,18 @@ async function seedTurns(databaseUrl: string, conversationId: string, turns: rea
 
 describe("a long conversation", () => {
   let provider: FakeProviderServer;
-  let sluice: TestRuntime;
+  let sluice: InProcessSluice;
   let user: ChatUser;
   beforeAll(async () => {
     provider = await startFakeOpenAiServer({ tokenCount: 12 });
-    sluice = await startTestRuntime("long-conversation", {
+    sluice = await startSluice({ label: "long-conversation", env: {
       LLM_PROVIDER: "openai",
       OPENAI_BASE_URL: provider.url,
       OPENAI_API_KEY: "sk-fake",
       LLM_MODEL: "gpt-fake",
       CONTEXT_BUDGET_BY_MODEL: "gpt-fake=6000",
       CONTEXT_REPLY_TOKENS: "1024",
-    });
+    } });
     user = await registerUser(sluice.url, "long-conversation");
     const settings = await user.call("PATCH", "/api/me/settings", { body: { systemPrompt } });
     expect(settings.status, settings.text).toBe(200);

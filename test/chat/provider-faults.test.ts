@@ -4,18 +4,18 @@ import { startFakeOpenAiServer } from "../support/providers/fake-openai-server.t
 import type { FakeProviderServer } from "../support/providers/fake-provider-script.ts";
 import { textOf } from "../support/client/read-sse.ts";
 import { expectOneEndLast, registerUser, waitForFinalReply, type ChatUser } from "../support/client/chat-api.ts";
-import { startTestRuntime, type TestRuntime } from "../support/sluice/start-test-runtime.ts";
+import { startSluice, type InProcessSluice } from "../support/sluice/start-sluice.ts";
 
 const maxRetries = 2;
 const faultModels = ["fake-normal", "fake-cut", "fake-rate-limit", "fake-server-error", "fake-stall", "fake-malformed"];
 
 let openAi: FakeProviderServer;
-let sluice: TestRuntime;
+let sluice: InProcessSluice;
 let user: ChatUser;
 beforeAll(async () => {
   // Retry-After: 0 keeps the 429 retries fast; the worker still goes through its retry path.
   openAi = await startFakeOpenAiServer({ mode: "normal", seed: 7, tokenCount: 20, tokensBeforeFault: 3, retryAfterSeconds: 0 });
-  sluice = await startTestRuntime("faults", {
+  sluice = await startSluice({ label: "faults", env: {
     LLM_PROVIDER: "openai",
     OPENAI_BASE_URL: openAi.url,
     OPENAI_API_KEY: "sk-fake",
@@ -23,7 +23,7 @@ beforeAll(async () => {
     LLM_MODELS: faultModels.join(","),
     PROVIDER_MAX_RETRIES: String(maxRetries),
     PROVIDER_IDLE_TIMEOUT_MS: "800",
-  });
+  } });
   user = await registerUser(sluice.url, "faults");
 });
 afterAll(async () => {
@@ -126,7 +126,7 @@ describe("provider faults through the real OpenAI SDK", () => {
 describe("the Anthropic provider", () => {
   it("streams and saves a reply through the real Anthropic SDK", async () => {
     const anthropic = await startFakeAnthropicServer({ mode: "normal", seed: 11, tokenCount: 15 });
-    const claude = await startTestRuntime("anthropic", { LLM_PROVIDER: "anthropic", ANTHROPIC_BASE_URL: anthropic.url, ANTHROPIC_API_KEY: "sk-ant-fake" });
+    const claude = await startSluice({ label: "anthropic", env: { LLM_PROVIDER: "anthropic", ANTHROPIC_BASE_URL: anthropic.url, ANTHROPIC_API_KEY: "sk-ant-fake" } });
     try {
       const claudeUser = await registerUser(claude.url, "claude");
       const conversation = await claudeUser.createConversation();

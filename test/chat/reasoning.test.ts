@@ -14,7 +14,7 @@ import { startFakeOpenAiServer } from "../support/providers/fake-openai-server.t
 import type { FakeProviderServer } from "../support/providers/fake-provider-script.ts";
 import { textOf, type SseEvent } from "../support/client/read-sse.ts";
 import { expectOneEndLast, registerUser, waitForFinalReply, type ChatUser, type MessageJson } from "../support/client/chat-api.ts";
-import { startTestRuntime, type TestRuntime } from "../support/sluice/start-test-runtime.ts";
+import { startSluice, type InProcessSluice } from "../support/sluice/start-sluice.ts";
 
 type SavedMessage = MessageJson & { reasoning: { text: string; durationMs: number | null } | null; usage: { inputTokens: number; outputTokens: number } | null };
 
@@ -30,11 +30,11 @@ const kinds = (events: readonly SseEvent[]): string[] => events.map((event) => e
 
 describe("reasoning from an OpenAI-compatible server (reasoning_content), through the real SDK", () => {
   let provider: FakeProviderServer;
-  let sluice: TestRuntime;
+  let sluice: InProcessSluice;
   let user: ChatUser;
   beforeAll(async () => {
     provider = await startFakeOpenAiServer({ reasoningField: "reasoning_content", reasoningTokenCount: 15, tokenCount: 20 });
-    sluice = await startTestRuntime("reasoning-openai", { LLM_PROVIDER: "openai", OPENAI_BASE_URL: provider.url, OPENAI_API_KEY: "sk-fake", LLM_MODEL: "gpt-fake", COALESCE_WINDOW_MS: "0" });
+    sluice = await startSluice({ label: "reasoning-openai", env: { LLM_PROVIDER: "openai", OPENAI_BASE_URL: provider.url, OPENAI_API_KEY: "sk-fake", LLM_MODEL: "gpt-fake", COALESCE_WINDOW_MS: "0" } });
     user = await registerUser(sluice.url, "reasoning-openai");
   });
   afterAll(async () => {
@@ -72,12 +72,12 @@ describe("reasoning from an OpenAI-compatible server (reasoning_content), throug
 });
 
 describe("reasoning from the simulated model (think:)", () => {
-  let sluice: TestRuntime;
+  let sluice: InProcessSluice;
   let user: ChatUser;
   const tokenCount = 30;
   beforeAll(async () => {
     // 200 tokens/s: the 40 words of reasoning take 0.2 s, long enough to resume in the middle.
-    sluice = await startTestRuntime("reasoning-simulated", { SIMULATED_TOKENS_PER_SECOND: "200", SIMULATED_TOKEN_COUNT: String(tokenCount), COALESCE_WINDOW_MS: "0" });
+    sluice = await startSluice({ label: "reasoning-simulated", env: { SIMULATED_TOKENS_PER_SECOND: "200", SIMULATED_TOKEN_COUNT: String(tokenCount), COALESCE_WINDOW_MS: "0" } });
     user = await registerUser(sluice.url, "reasoning-simulated");
   });
   afterAll(async () => {

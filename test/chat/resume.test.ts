@@ -1,13 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { textOf, type SseEvent } from "../support/client/read-sse.ts";
 import { expectErrorShape, expectOneEndLast, registerUser, replyOf, waitForFinalReply, type ChatUser } from "../support/client/chat-api.ts";
-import { startTestRuntime, type TestRuntime } from "../support/sluice/start-test-runtime.ts";
+import { startSluice, type InProcessSluice } from "../support/sluice/start-sluice.ts";
 
 // Slow enough that the first read is cut off mid-stream: 60 words at 80 words/s ≈ 0.75 s.
-let sluice: TestRuntime;
+let sluice: InProcessSluice;
 let user: ChatUser;
 beforeAll(async () => {
-  sluice = await startTestRuntime("resume", { SIMULATED_TOKENS_PER_SECOND: "80", SIMULATED_TOKEN_COUNT: "60", COALESCE_WINDOW_MS: "0" });
+  sluice = await startSluice({ label: "resume", env: { SIMULATED_TOKENS_PER_SECOND: "80", SIMULATED_TOKEN_COUNT: "60", COALESCE_WINDOW_MS: "0" } });
   user = await registerUser(sluice.url, "resume");
 });
 afterAll(async () => {

@@ -3,7 +3,7 @@ import { errorCatalog, type ErrorCode } from "../../src/errors/catalog.ts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { textOf } from "../support/client/read-sse.ts";
 import { expectOneEndLast, registerUser, waitForFinalReply, type ChatUser } from "../support/client/chat-api.ts";
-import { startTestRuntime, type TestRuntime } from "../support/sluice/start-test-runtime.ts";
+import { startSluice, type InProcessSluice } from "../support/sluice/start-sluice.ts";
 
 /**
  * Random and hostile requests to every route in the OpenAPI document: the API must
@@ -22,8 +22,7 @@ const runsPerRoute = Number(process.env.SLUICE_FUZZ_RUNS ?? 60);
 // A case takes ~35 ms over real HTTP; leave room for a loaded machine.
 const timeoutPerRouteMs = Math.max(60_000, runsPerRoute * 300);
 
-let sluice: TestRuntime;
-let worker: TestRuntime | undefined;
+let sluice: InProcessSluice;
 let user: ChatUser;
 let conversationId: string;
 let taskId: string;
@@ -33,7 +32,7 @@ let logoutToken: string;
 
 beforeAll(async () => {
   // API only: accepted messages stay pending, which is all the routes need; no worker load during fuzzing.
-  sluice = await startTestRuntime("fuzz", { LIMIT_GENERATIONS_PER_USER: "1000" }, "api");
+  sluice = await startSluice({ label: "fuzz", topology: { apis: 1, workers: 0 }, env: { LIMIT_GENERATIONS_PER_USER: "1000" } });
   user = await registerUser(sluice.url, "fuzz");
   logoutToken = (await registerUser(sluice.url, "fuzz-logout")).token;
   conversationId = (await user.createConversation("fuzzed")).id;
@@ -42,7 +41,6 @@ beforeAll(async () => {
   messageId = sent.userMessage?.id ?? "";
 });
 afterAll(async () => {
-  await worker?.stop();
   await sluice.stop();
 });
 
@@ -256,7 +254,7 @@ describe("every route under random and hostile input", () => {
   it("a normal message still completes afterwards, saved exactly as streamed", async () => {
     // The fuzzing ran API-only; a worker on the same database and Redis now works off the
     // backlog of accepted fuzz messages and this one.
-    worker = await startTestRuntime("fuzz-worker", sluice.env, "worker");
+    await sluice.startWorker();
     const conversation = await user.createConversation("after fuzzing");
     const accepted = await user.send(conversation.id, "echo:still here after the fuzzing");
     const stream = await user.stream(accepted.taskId);

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { call, expectErrorShape, registerUser, type ApiAnswer } from "../support/client/chat-api.ts";
-import { startTestRuntime, type TestRuntime } from "../support/sluice/start-test-runtime.ts";
+import { startSluice, type InProcessSluice } from "../support/sluice/start-sluice.ts";
 
 // Sign-in behind a proxy and against guessing (issue 12). The test process plays nginx: it
 // connects from 127.0.0.1 and sends X-Forwarded-For as nginx's `$proxy_add_x_forwarded_for`
@@ -11,12 +11,12 @@ const login = (url: string, body: { email: string; password: string }, forwarded
   call(url, "POST", "/api/auth/login", { body, ...(forwardedFor === undefined ? {} : { headers: { "x-forwarded-for": forwardedFor } }) });
 
 describe("LIMIT_AUTH_PER_MINUTE behind a proxy (TRUST_PROXY)", () => {
-  let behindProxy: TestRuntime;
-  let direct: TestRuntime;
+  let behindProxy: InProcessSluice;
+  let direct: InProcessSluice;
   beforeAll(async () => {
     [behindProxy, direct] = await Promise.all([
-      startTestRuntime("proxied", { TRUST_PROXY: "1", LIMIT_AUTH_PER_MINUTE: "3" }, "api"),
-      startTestRuntime("direct", { LIMIT_AUTH_PER_MINUTE: "3" }, "api"),
+      startSluice({ label: "proxied", topology: { apis: 1, workers: 0 }, env: { TRUST_PROXY: "1", LIMIT_AUTH_PER_MINUTE: "3" } }),
+      startSluice({ label: "direct", topology: { apis: 1, workers: 0 }, env: { LIMIT_AUTH_PER_MINUTE: "3" } }),
     ]);
   });
   afterAll(async () => {
@@ -46,9 +46,9 @@ describe("LIMIT_AUTH_PER_MINUTE behind a proxy (TRUST_PROXY)", () => {
 });
 
 describe("sign-in attempts per account (LIMIT_LOGIN_ATTEMPTS_PER_ACCOUNT)", () => {
-  let sluice: TestRuntime;
+  let sluice: InProcessSluice;
   beforeAll(async () => {
-    sluice = await startTestRuntime("per-account", { TRUST_PROXY: "1", LIMIT_LOGIN_ATTEMPTS_PER_ACCOUNT: "3" }, "api");
+    sluice = await startSluice({ label: "per-account", topology: { apis: 1, workers: 0 }, env: { TRUST_PROXY: "1", LIMIT_LOGIN_ATTEMPTS_PER_ACCOUNT: "3" } });
   });
   afterAll(async () => {
     await sluice?.stop();
@@ -81,10 +81,10 @@ describe("sign-in attempts per account (LIMIT_LOGIN_ATTEMPTS_PER_ACCOUNT)", () =
 });
 
 describe("password hashes running at once (LIMIT_PASSWORD_HASHES)", () => {
-  let sluice: TestRuntime;
+  let sluice: InProcessSluice;
   beforeAll(async () => {
     // Production scrypt (N=2^17, ~0.5 s a hash here), one at a time, one waiting.
-    sluice = await startTestRuntime("hash-gate", { TEST_ONLY_WEAK_PASSWORD_HASHING: "false", LIMIT_PASSWORD_HASHES: "1", LIMIT_PASSWORD_HASH_QUEUE: "1" }, "api");
+    sluice = await startSluice({ label: "hash-gate", topology: { apis: 1, workers: 0 }, env: { TEST_ONLY_WEAK_PASSWORD_HASHING: "false", LIMIT_PASSWORD_HASHES: "1", LIMIT_PASSWORD_HASH_QUEUE: "1" } });
   });
   afterAll(async () => {
     await sluice?.stop();
@@ -104,9 +104,9 @@ describe("password hashes running at once (LIMIT_PASSWORD_HASHES)", () => {
 });
 
 describe("sign out everywhere (POST /api/auth/logout-all)", () => {
-  let sluice: TestRuntime;
+  let sluice: InProcessSluice;
   beforeAll(async () => {
-    sluice = await startTestRuntime("logout-all", {}, "api");
+    sluice = await startSluice({ label: "logout-all", topology: { apis: 1, workers: 0 } });
   });
   afterAll(async () => {
     await sluice?.stop();

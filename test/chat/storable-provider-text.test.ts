@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startFakeServer, type FakeExchange, type FakeProviderServer } from "../support/providers/fake-provider-script.ts";
 import { textOf } from "../support/client/read-sse.ts";
 import { expectOneEndLast, registerUser, waitForFinalReply, type ChatUser } from "../support/client/chat-api.ts";
-import { startTestRuntime, type TestRuntime } from "../support/sluice/start-test-runtime.ts";
+import { startSluice, type InProcessSluice } from "../support/sluice/start-sluice.ts";
 
 /** The deltas the fake model sends: NUL, a surrogate pair split across two deltas, lone high and low surrogates, a high one last. */
 const hostileDeltas = ["Hello", " \u0000", "world ", "\ud83d", "\ude80", " lone\ud800 high", " \udc00low", "\u0000\u0000", " end\ud83d"];
@@ -30,11 +30,11 @@ async function respondWithHostileText(exchange: FakeExchange): Promise<void> {
 }
 
 let provider: FakeProviderServer;
-let sluice: TestRuntime;
+let sluice: InProcessSluice;
 let user: ChatUser;
 beforeAll(async () => {
   provider = await startFakeServer({ path: "/v1/chat/completions", basePath: "/v1", respond: respondWithHostileText });
-  sluice = await startTestRuntime("storable-text", { LLM_PROVIDER: "openai", OPENAI_BASE_URL: provider.url, OPENAI_API_KEY: "sk-fake", LLM_MODEL: "gpt-fake" });
+  sluice = await startSluice({ label: "storable-text", env: { LLM_PROVIDER: "openai", OPENAI_BASE_URL: provider.url, OPENAI_API_KEY: "sk-fake", LLM_MODEL: "gpt-fake" } });
   user = await registerUser(sluice.url, "storable-text");
 });
 afterAll(async () => {

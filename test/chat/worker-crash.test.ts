@@ -2,15 +2,13 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startSluiceProcess, whenOutput, type SluiceProcess } from "../support/sluice/sluice-process.ts";
 import { textOf } from "../support/client/read-sse.ts";
 import { expectOneEndLast, registerUser, waitForFinalReply, type ChatUser } from "../support/client/chat-api.ts";
-import { relaxedLimits, sharedEnvironment, startTestRuntime, type SharedEnvironment, type TestRuntime } from "../support/sluice/start-test-runtime.ts";
+import { startSluice, type InProcessInstance, type InProcessSluice } from "../support/sluice/start-sluice.ts";
 import { countOf, watchStream } from "../support/client/watch-stream.ts";
 
 // The API and the rescuing workers run in this process (fast to start); the workers that get
 // SIGKILLed are real processes, both spawned up front because a spawn costs seconds here.
 // Short locks so a dead worker's job is noticed in ~2 s. A reply is 150 words at 50 words/s (~3 s).
 const workerEnv = {
-  ...relaxedLimits,
-  LLM_PROVIDER: "simulated",
   SIMULATED_TOKENS_PER_SECOND: "50",
   SIMULATED_TOKEN_COUNT: "150",
   COALESCE_WINDOW_MS: "0",
@@ -21,18 +19,12 @@ const workerEnv = {
   SHUTDOWN_GRACE_MS: "0",
 };
 
-let shared: SharedEnvironment;
-let api: TestRuntime;
+let api: InProcessSluice;
 let user: ChatUser;
 let victims: SluiceProcess[] = [];
-const rescuers: TestRuntime[] = [];
 
 /** A fresh worker in this process; its JOB_ATTEMPTS decides whether a stalled job is retried or failed. */
-const startRescuer = async (attempts: string): Promise<TestRuntime> => {
-  const rescuer = await startTestRuntime("crash-rescuer", { ...shared, ...workerEnv, JOB_ATTEMPTS: attempts }, "worker");
-  rescuers.push(rescuer);
-  return rescuer;
-};
+const startRescuer = (attempts: string): Promise<InProcessInstance> => api.startWorker({ ...workerEnv, JOB_ATTEMPTS: attempts });
 
 /** The worker whose log shows it produced text for this task. */
 async function workerRunning(taskId: string, candidates: readonly SluiceProcess[]): Promise<SluiceProcess> {
@@ -40,14 +32,13 @@ async function workerRunning(taskId: string, candidates: readonly SluiceProcess[
 }
 
 beforeAll(async () => {
-  shared = await sharedEnvironment("crash");
-  api = await startTestRuntime("crash-api", { ...shared, STREAM_STALL_TIMEOUT_MS: "500" }, "api");
+  api = await startSluice({ label: "crash", topology: { apis: 1, workers: 0 } });
   user = await registerUser(api.url, "crash");
-  victims = await Promise.all([0, 1].map(() => startSluiceProcess({ role: "worker", env: { ...shared, ...workerEnv, JOB_ATTEMPTS: "3" } })));
+  // LOG_LEVEL info: the victims' logs show which of them runs a task.
+  victims = await Promise.all([0, 1].map(() => startSluiceProcess({ role: "worker", env: { ...api.env, ...workerEnv, LOG_LEVEL: "info", JOB_ATTEMPTS: "3" } })));
 }, 90_000);
 afterAll(async () => {
   await Promise.all(victims.map((worker) => worker.stop(2_000)));
-  for (const rescuer of rescuers) await rescuer.stop();
   await api.stop();
 });
 
@@ -80,7 +71,6 @@ describe("a worker killed mid-stream", () => {
     expect(textOf((await user.stream(accepted.taskId)).events)).toBe(reply.content);
     // Stopped so that in the next test the remaining worker process is the only one taking jobs.
     await rescuer.stop();
-    rescuers.splice(rescuers.indexOf(rescuer), 1);
   });
 
   it("past the retry limit, with a fresh worker started, the stream ends failed and the message is failed, not streaming", async () => {

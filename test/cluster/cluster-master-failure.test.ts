@@ -1,29 +1,23 @@
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { queuePrefix } from "../../src/queue/generation-queue.ts";
 import { streamKeys } from "../../src/streaming/stream-keys.ts";
-import { expectOneEndLast, registerUser, waitFor, waitForFinalReply, type ChatUser } from "../support/client/chat-api.ts";
+import { expectOneEndLast, registerUser, waitForFinalReply, type ChatUser } from "../support/client/chat-api.ts";
 import { textOf, type SseResponse } from "../support/client/read-sse.ts";
 import { countOf, watchStream } from "../support/client/watch-stream.ts";
-import { startClusterSluice, type ClusterSluice } from "../support/sluice/cluster-sluice.ts";
+import type { RedisClusterRig } from "../support/servers/redis-cluster.ts";
+import { startSluice, type InProcessSluice } from "../support/sluice/start-sluice.ts";
 
 // 80 words at 20 words/s ≈ 4 s per reply: both replies are still running when the master dies.
-let rig: ClusterSluice;
+let sluice: InProcessSluice;
+let cluster: RedisClusterRig;
 let user: ChatUser;
 beforeAll(async () => {
-  rig = await startClusterSluice("cluster-kill", {
-    SIMULATED_TOKENS_PER_SECOND: "20",
-    SIMULATED_TOKEN_COUNT: "80",
-    STREAM_STALL_TIMEOUT_MS: "500",
-    JOB_LOCK_DURATION_MS: "2000",
-    JOB_STALLED_INTERVAL_MS: "1000",
-    ORPHAN_SWEEP_INTERVAL_MS: "500",
-    ORPHAN_TIMEOUT_MS: "1000",
-    REDIS_COMMAND_TIMEOUT_MS: "1000",
-  });
-  user = await registerUser(rig.sluice.url, "kill");
+  sluice = await startSluice({ label: "cluster-kill", redis: "cluster", recovery: "fast", env: { SIMULATED_TOKENS_PER_SECOND: "20", SIMULATED_TOKEN_COUNT: "80" } });
+  cluster = sluice.redisCluster!;
+  user = await registerUser(sluice.url, "kill");
 }, 60_000);
 afterAll(async () => {
-  await rig?.stop();
+  await sluice?.stop();
 });
 
 interface RunningReply {
@@ -52,12 +46,12 @@ describe("one master of three is SIGKILLed mid-run and restarted (no replicas, A
     onTestFinished((context) => {
       if (context.task.result?.state === "fail") console.log(`cluster-master-failure: failed while ${step}`);
     });
-    const keyPrefix = rig.sluice.env.REDIS_KEY_PREFIX ?? "";
+    const keyPrefix = sluice.env.REDIS_KEY_PREFIX ?? "";
     const me = await user.call<{ user: { id: string } }>("GET", "/api/me");
     // The victim owns neither the BullMQ queue's `{queue}` slot nor this user's open-stream leases:
     // losing those is a different (whole-service) outage, described in docs/operations.md.
-    const queueOwner = await rig.ownerOf(queuePrefix(keyPrefix));
-    const leaseOwner = await rig.ownerOf(`{streams:${me.body.user.id}}`);
+    const queueOwner = await cluster.ownerOf(queuePrefix(keyPrefix));
+    const leaseOwner = await cluster.ownerOf(`{streams:${me.body.user.id}}`);
     const victim = [0, 1, 2].find((index) => index !== queueOwner && index !== leaseOwner) ?? -1;
 
     const replies: RunningReply[] = [];
@@ -65,7 +59,7 @@ describe("one master of three is SIGKILLed mid-run and restarted (no replicas, A
       expect(replies.length, "no task landed on both kinds of shard").toBeLessThan(30);
       const conversation = await user.createConversation();
       const accepted = await user.send(conversation.id, "tell me a long story");
-      replies.push({ taskId: accepted.taskId, conversationId: conversation.id, owner: await rig.ownerOf(`{${accepted.taskId}}`) });
+      replies.push({ taskId: accepted.taskId, conversationId: conversation.id, owner: await cluster.ownerOf(`{${accepted.taskId}}`) });
     }
     step = "watching both streams";
     const onVictim = replies.find((reply) => reply.owner === victim)!;
@@ -87,7 +81,7 @@ describe("one master of three is SIGKILLed mid-run and restarted (no replicas, A
     await victimWatch.until((events) => countOf("text-delta")(events) >= 3, "the victim's stream to be under way");
 
     step = "killing the victim's master";
-    await rig.cluster.kill(victim);
+    await cluster.kill(victim);
     killed = true;
     // Streams on the live shards do not wait for the dead one.
     step = "waiting for the survivor's stream to end";
@@ -95,7 +89,7 @@ describe("one master of three is SIGKILLed mid-run and restarted (no replicas, A
     expect(survivorEndedDuringOutage).toBe(true);
     expect(expectOneEndLast(survivor).status).toBe("completed");
     // Readiness stays up while any master answers: one shard down is a partial outage, not a reason to drop every API process.
-    expect((await fetch(`${rig.sluice.url}/readyz`)).status).toBe(200);
+    expect((await fetch(`${sluice.url}/readyz`)).status).toBe(200);
     // A new viewer of a stream on the dead shard is not left hanging: after the command timeout it
     // gets a `retry:` hint and the response closes with no events, so EventSource comes back later.
     step = "probing the dead shard's stream";
@@ -106,9 +100,9 @@ describe("one master of three is SIGKILLed mid-run and restarted (no replicas, A
 
     restarting = true;
     step = "restarting the victim's master";
-    await rig.cluster.restart(victim);
+    await cluster.restart(victim);
     step = "waiting for the cluster to be healthy";
-    await rig.cluster.waitUntilHealthy();
+    await cluster.waitUntilHealthy();
 
     // The dead shard's viewer was held open (no end while its master was down) and, once the master
     // is back with its AOF, gets the rest of the reply and exactly one `end`.
@@ -138,15 +132,13 @@ describe("one master of three is SIGKILLed mid-run and restarted (no replicas, A
       expect(sent, "no new task landed on the restarted master").toBeLessThan(30);
       const conversation = await user.createConversation();
       const accepted = await user.send(conversation.id, "tell me a long story");
-      if ((await rig.ownerOf(`{${accepted.taskId}}`)) === victim) next = { taskId: accepted.taskId, conversationId: conversation.id, owner: victim };
+      if ((await cluster.ownerOf(`{${accepted.taskId}}`)) === victim) next = { taskId: accepted.taskId, conversationId: conversation.id, owner: victim };
     }
     const channel = streamKeys(keyPrefix, next.taskId).notify;
     const nextStream = user.stream(next.taskId);
-    await waitFor(
-      async () => ((await rig.cluster.cli(victim, "PUBSUB", "SHARDNUMSUB", channel)).split("\n")[1]?.trim() === "1" ? true : undefined),
-      20_000,
-      "a shard subscription on the restarted master",
-    );
+    await expect
+      .poll(async () => (await cluster.cli(victim, "PUBSUB", "SHARDNUMSUB", channel)).split("\n")[1]?.trim(), { timeout: 20_000, message: "a shard subscription on the restarted master" })
+      .toBe("1");
     expect(expectOneEndLast(await nextStream).status).toBe("completed");
   }, 80_000);
 });

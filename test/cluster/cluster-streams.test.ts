@@ -2,23 +2,26 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { streamKeys } from "../../src/streaming/stream-keys.ts";
 import { expectOneEndLast, registerUser, replyOf, waitForFinalReply, type ChatUser } from "../support/client/chat-api.ts";
 import { textOf } from "../support/client/read-sse.ts";
-import { startClusterSluice, type ClusterSluice } from "../support/sluice/cluster-sluice.ts";
+import type { RedisClusterRig } from "../support/servers/redis-cluster.ts";
+import { startSluice, type InProcessSluice } from "../support/sluice/start-sluice.ts";
 
-let rig: ClusterSluice;
+let sluice: InProcessSluice;
+let cluster: RedisClusterRig;
 let user: ChatUser;
 beforeAll(async () => {
   // 60 words at 150 words/s ≈ 0.4 s per reply: long enough to cut a read off mid-stream.
   // A 30 s stall timeout: were sharded pub/sub broken, no stream would finish within the test timeout.
-  rig = await startClusterSluice("cluster", { SIMULATED_TOKENS_PER_SECOND: "150", SIMULATED_TOKEN_COUNT: "60", COALESCE_WINDOW_MS: "0", STREAM_STALL_TIMEOUT_MS: "30000" });
-  user = await registerUser(rig.sluice.url, "cluster");
+  sluice = await startSluice({ label: "cluster", redis: "cluster", env: { SIMULATED_TOKENS_PER_SECOND: "150", SIMULATED_TOKEN_COUNT: "60", COALESCE_WINDOW_MS: "0", STREAM_STALL_TIMEOUT_MS: "30000" } });
+  cluster = sluice.redisCluster!;
+  user = await registerUser(sluice.url, "cluster");
 }, 60_000);
 afterAll(async () => {
-  await rig?.stop();
+  await sluice?.stop();
 });
 
 describe("Sluice on a 3-master Redis Cluster", () => {
   it("completes generations whose stream keys land on every master, each log on the master that owns its {taskId} slot", async () => {
-    const keyPrefix = rig.sluice.env.REDIS_KEY_PREFIX ?? "";
+    const keyPrefix = sluice.env.REDIS_KEY_PREFIX ?? "";
     const shardsSeen = new Set<number>();
     for (let sent = 0; shardsSeen.size < 3; sent += 1) {
       // (2/3)^40 per missing master: the loop ends long before this bound unless sharding is broken.
@@ -31,9 +34,9 @@ describe("Sluice on a 3-master Redis Cluster", () => {
       expect(replyOf(await user.conversation(conversation.id), accepted.taskId).content).toBe(`reply number ${sent}`);
 
       const logKey = streamKeys(keyPrefix, accepted.taskId).log;
-      const owner = await rig.ownerOf(`{${accepted.taskId}}`);
+      const owner = await cluster.ownerOf(`{${accepted.taskId}}`);
       // Without -c, redis-cli answers MOVED for a key of another master: EXISTS = 1 proves where the log lives.
-      expect((await rig.cluster.cli(owner, "EXISTS", logKey)).trim()).toBe("1");
+      expect((await cluster.cli(owner, "EXISTS", logKey)).trim()).toBe("1");
       shardsSeen.add(owner);
     }
     expect([...shardsSeen].sort()).toEqual([0, 1, 2]);
@@ -59,7 +62,7 @@ describe("Sluice on a 3-master Redis Cluster", () => {
   });
 
   it("answers /readyz while every master is up", async () => {
-    const ready = await fetch(`${rig.sluice.url}/readyz`);
+    const ready = await fetch(`${sluice.url}/readyz`);
     expect(ready.status).toBe(200);
   });
 });

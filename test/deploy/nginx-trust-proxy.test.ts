@@ -3,7 +3,7 @@ import { request } from "node:http";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { startTestRuntime, type TestRuntime } from "../support/sluice/start-test-runtime.ts";
+import { startSluice, type InProcessSluice } from "../support/sluice/start-sluice.ts";
 import { nginxExecutable, shippedNginxConfig, startNginx, type NginxProcess } from "../support/servers/nginx.ts";
 
 // The shipped deploy/nginx.conf in a real nginx, in front of a real API with compose.yaml's
@@ -28,11 +28,11 @@ function loginFrom(baseUrl: string, localAddress: string, headers: Record<string
 }
 
 describe.skipIf(!existsSync(nginxExecutable))("per-IP limits behind the shipped nginx with compose.yaml's TRUST_PROXY", () => {
-  let api: TestRuntime;
+  let api: InProcessSluice;
   let nginx: NginxProcess;
   beforeAll(async () => {
     expect(trustProxy, "compose.yaml sets TRUST_PROXY for the APIs").toBeDefined();
-    api = await startTestRuntime("nginx-trust", { TRUST_PROXY: trustProxy ?? "", LIMIT_AUTH_PER_MINUTE: "3" }, "api");
+    api = await startSluice({ label: "nginx-trust", topology: { apis: 1, workers: 0 }, env: { TRUST_PROXY: trustProxy ?? "", LIMIT_AUTH_PER_MINUTE: "3" } });
     nginx = await startNginx({ upstreamPort: Number(new URL(api.url).port), buildConfig: (paths) => shippedNginxConfig(shipped, paths) });
   });
   afterAll(async () => {

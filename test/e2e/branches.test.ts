@@ -2,43 +2,15 @@
 // editing a question and regenerating a reply add versions ("‹ 2 / 3 ›") that the reader switches
 // between, kept across a reload; a long conversation opens at its newest page and loads older
 // messages when scrolled to the top, keeping the reader's place.
-import { afterAll, beforeAll, describe, expect, test, vi } from "vitest";
+import { describe, expect, test, vi } from "vitest";
 
 vi.setConfig({ testTimeout: 120_000 });
 import type { Page } from "playwright-core";
-import { ensureWebBuilt } from "../support/browser/ensure-web-built.ts";
-import { launchBrowser, saveScreenshot, type TestBrowser } from "../support/browser/launch-browser.ts";
-import { conversationIdFromUrl, fetchSavedConversation, register, sendMessage, uniqueEmail, waitForStatus } from "../support/browser/chat-page.ts";
-import { startSluice, type RunningSluice } from "../support/sluice/start-e2e-sluice.ts";
+import { saveScreenshot } from "../support/browser/launch-browser.ts";
+import { conversationIdFromUrl, fetchSavedConversation, waitForStatus, echoTurn } from "../support/browser/chat-page.ts";
+import { useBrowserSession } from "../support/browser/browser-session.ts";
 
-let sluice: RunningSluice;
-let browser: TestBrowser;
-
-beforeAll(async () => {
-  await ensureWebBuilt();
-  [sluice, browser] = await Promise.all([startSluice({ tokensPerSecond: 400, tokenCount: 40 }), launchBrowser()]);
-}, 120_000);
-
-afterAll(async () => {
-  await browser?.close();
-  await sluice?.stop();
-});
-
-async function signedInPage(label: string): Promise<Page> {
-  const page = await browser.newPage();
-  await page.goto(`${sluice.url}/`);
-  await page.evaluate(() => localStorage.clear());
-  await register(page, sluice.url, uniqueEmail(label));
-  return page;
-}
-
-/** Sends `echo:<reply>` and waits for the saved reply. */
-async function turn(page: Page, reply: string): Promise<void> {
-  const before = await page.getByTestId("message-assistant").count();
-  await sendMessage(page, `echo:${reply}`);
-  await page.waitForFunction((count) => document.querySelectorAll('[data-testid="message-assistant"]').length > count, before);
-  await waitForStatus(page, "completed");
-}
+const session = useBrowserSession({ tokensPerSecond: 400, tokenCount: 40 });
 
 /** The shown conversation, message by message: the text of user bubbles and replies. */
 async function shownTexts(page: Page): Promise<string[]> {
@@ -62,9 +34,9 @@ async function waitForShown(page: Page, expected: string[]): Promise<void> {
 
 describe("branches", () => {
   test("edit a question and regenerate a reply: versions switch with ‹ ›, nothing is lost, and the choice survives a reload", async () => {
-    const page = await signedInPage("branches");
-    await turn(page, "alpha");
-    await turn(page, "beta");
+    const page = await session.signedInPage("branches");
+    await echoTurn(page, "alpha");
+    await echoTurn(page, "beta");
     await waitForShown(page, ["echo:alpha", "alpha", "echo:beta", "beta"]);
 
     // Edit the first question: a new version with its own reply replaces the branch shown.
@@ -113,8 +85,8 @@ describe("branches", () => {
 
 describe("long conversations", () => {
   test("open at the newest page and load older messages on scrolling to the top, keeping the reader's place", async () => {
-    const page = await signedInPage("long");
-    await turn(page, "m1");
+    const page = await session.signedInPage("long");
+    await echoTurn(page, "m1");
     const conversationId = conversationIdFromUrl(page);
     // 29 more turns through the API (the same user's token): 60 messages, more than a page (50).
     await page.evaluate(async (id) => {
@@ -130,7 +102,7 @@ describe("long conversations", () => {
         }
       }
     }, conversationId);
-    expect((await fetchSavedConversation(page, sluice.url, conversationId)).messages).toHaveLength(50);
+    expect((await fetchSavedConversation(page, session.url, conversationId)).messages).toHaveLength(50);
 
     await page.reload();
     const expectedNewest = Array.from({ length: 25 }, (_, index) => [`echo:m${index + 6}`, `m${index + 6}`]).flat();

@@ -1,13 +1,11 @@
 // The chat UI in a real chromium against the real Sluice (simulated model):
 // sign-in, streaming, stop, regenerate, titles and URLs, untrusted model output.
-import { afterAll, beforeAll, describe, expect, test, vi } from "vitest";
+import { describe, expect, test, vi } from "vitest";
 
 // A browser, a whole server and replies several seconds long: more than the unit-test default.
 vi.setConfig({ testTimeout: 90_000 });
-import type { Page } from "playwright-core";
-import { launchBrowser, saveScreenshot, type TestBrowser } from "../support/browser/launch-browser.ts";
-import { ensureWebBuilt } from "../support/browser/ensure-web-built.ts";
-import { startSluice, type RunningSluice } from "../support/sluice/start-e2e-sluice.ts";
+import { saveScreenshot } from "../support/browser/launch-browser.ts";
+import { useBrowserSession } from "../support/browser/browser-session.ts";
 import {
   assistantText,
   conversationIdFromUrl,
@@ -23,37 +21,17 @@ import {
   waitForStreamedText,
 } from "../support/browser/chat-page.ts";
 
-let sluice: RunningSluice;
-let browser: TestBrowser;
-
-beforeAll(async () => {
-  await ensureWebBuilt();
-  // 25 tokens/s × 150 tokens ≈ 6 s per reply: long enough to act mid-stream on a loaded machine.
-  [sluice, browser] = await Promise.all([startSluice({ tokensPerSecond: 25, tokenCount: 150 }), launchBrowser()]);
-}, 120_000);
-
-afterAll(async () => {
-  await browser?.close();
-  await sluice?.stop();
-});
-
-async function freshPage(): Promise<Page> {
-  const page = await browser.newPage();
-  await page.goto(`${sluice.url}/`);
-  // Every test starts signed out: the persistent context shares localStorage.
-  await page.evaluate(() => localStorage.clear());
-  await page.reload();
-  return page;
-}
+// 25 tokens/s × 150 tokens ≈ 6 s per reply: long enough to act mid-stream on a loaded machine.
+const session = useBrowserSession({ tokensPerSecond: 25, tokenCount: 150 });
 
 describe("signing in", () => {
   test("register, stay signed in across a reload, and see plain-word errors", async () => {
-    const page = await freshPage();
+    const page = await session.freshPage();
     await page.getByTestId("auth-email").waitFor();
     await saveScreenshot(page, "sign-in");
 
     const email = uniqueEmail("register");
-    await register(page, sluice.url, email);
+    await register(page, session.url, email);
     await page.reload();
     await page.getByTestId("composer-input").waitFor();
     expect(await page.getByTestId("auth-email").count()).toBe(0);
@@ -78,8 +56,8 @@ describe("signing in", () => {
 
 describe("chatting", () => {
   test("a reply streams token by token, completes, and settles to the saved message", async () => {
-    const page = await freshPage();
-    await register(page, sluice.url, uniqueEmail("stream"));
+    const page = await session.freshPage();
+    await register(page, session.url, uniqueEmail("stream"));
     await sendMessage(page, "Tell me about durable streams");
 
     await page.getByTestId("message-user").filter({ hasText: "Tell me about durable streams" }).waitFor();
@@ -90,13 +68,13 @@ describe("chatting", () => {
     await waitForStatus(page, "completed");
     await saveScreenshot(page, "completed");
 
-    const saved = await savedLastAssistant(page, sluice.url);
+    const saved = await savedLastAssistant(page, session.url);
     expect(saved.status).toBe("completed");
     expect(normalizeWhitespace(await assistantText(page))).toBe(normalizeWhitespace(saved.content));
 
     // Each conversation has its own URL and its title from the first message, listed in the sidebar.
     const conversationId = conversationIdFromUrl(page);
-    const conversation = await fetchSavedConversation(page, sluice.url, conversationId);
+    const conversation = await fetchSavedConversation(page, session.url, conversationId);
     expect(conversation.title).toBeTruthy();
     await page.getByTestId("conversation-list").getByText(conversation.title ?? "", { exact: false }).first().waitFor();
     await page.reload();
@@ -106,8 +84,8 @@ describe("chatting", () => {
   });
 
   test("Stop cancels through the API and keeps the partial text, marked as stopped", async () => {
-    const page = await freshPage();
-    await register(page, sluice.url, uniqueEmail("stop"));
+    const page = await session.freshPage();
+    await register(page, session.url, uniqueEmail("stop"));
     await sendMessage(page, "Write something long");
     await waitForStreamedText(page, 5);
     await page.getByTestId("composer-stop").click();
@@ -119,7 +97,7 @@ describe("chatting", () => {
     expect(shown.length).toBeGreaterThan(0);
     // Settles to the saved partial reply (the worker may have written a few more tokens before it saw the cancel).
     await page.waitForFunction(() => document.querySelector('[data-testid="composer-send"]') !== null);
-    const saved = await savedLastAssistant(page, sluice.url);
+    const saved = await savedLastAssistant(page, session.url);
     expect(saved.status).toBe("cancelled");
     await page.waitForFunction(
       (expected) => {
@@ -132,8 +110,8 @@ describe("chatting", () => {
   });
 
   test("Regenerate shows a new streamed answer in place of the last one, which stays as its other version", async () => {
-    const page = await freshPage();
-    await register(page, sluice.url, uniqueEmail("regen"));
+    const page = await session.freshPage();
+    await register(page, session.url, uniqueEmail("regen"));
     await sendMessage(page, "echo:first answer");
     await waitForStatus(page, "completed");
     const firstId = await page.getByTestId("message-assistant").getAttribute("data-message-id");
@@ -144,7 +122,7 @@ describe("chatting", () => {
     });
     await waitForStatus(page, "completed");
     expect(await page.getByTestId("message-assistant").count()).toBe(1);
-    const saved = await savedLastAssistant(page, sluice.url);
+    const saved = await savedLastAssistant(page, session.url);
     expect(normalizeWhitespace(await assistantText(page))).toBe(normalizeWhitespace(saved.content));
     expect(saved.id).not.toBe(firstId);
     await page.getByTestId("version-label").filter({ hasText: "2 / 2" }).waitFor();
@@ -152,8 +130,8 @@ describe("chatting", () => {
   });
 
   test("HTML in a model reply is shown as text and never runs", async () => {
-    const page = await freshPage();
-    await register(page, sluice.url, uniqueEmail("xss"));
+    const page = await session.freshPage();
+    await register(page, session.url, uniqueEmail("xss"));
     const payload = `<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>`;
     await sendMessage(page, `echo: ${payload} [link](javascript:window.__xss=3)`);
     await waitForStatus(page, "completed");
@@ -169,9 +147,9 @@ describe("chatting", () => {
   });
 
   test("replies render as markdown: code blocks, lists, safe links (dark theme)", async () => {
-    const page = await freshPage();
+    const page = await session.freshPage();
     await page.emulateMedia({ colorScheme: "dark" });
-    await register(page, sluice.url, uniqueEmail("markdown"));
+    await register(page, session.url, uniqueEmail("markdown"));
     const reply = ["## Plan", "", "- first *step*", "- second step", "", "```ts", "const answer: number = 42;", "```", "", "See https://example.com/docs"].join("\n");
     await sendMessage(page, `echo:${reply}`);
     await waitForStatus(page, "completed");
@@ -185,11 +163,11 @@ describe("chatting", () => {
   });
 
   test("works at phone width", async () => {
-    const page = await freshPage();
+    const page = await session.freshPage();
     await page.setViewportSize({ width: 390, height: 844 });
     await page.getByTestId("auth-email").waitFor();
     await saveScreenshot(page, "phone-sign-in");
-    await register(page, sluice.url, uniqueEmail("phone"));
+    await register(page, session.url, uniqueEmail("phone"));
     await sendMessage(page, "Hello from a phone");
     await waitForStreamedText(page, 20);
     await saveScreenshot(page, "phone-streaming");

@@ -4,15 +4,13 @@
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, test, vi } from "vitest";
-import { launchBrowser, saveScreenshot, type TestBrowser } from "../support/browser/launch-browser.ts";
-import { ensureWebBuilt } from "../support/browser/ensure-web-built.ts";
-import { startSluice, type RunningSluice } from "../support/sluice/start-e2e-sluice.ts";
+import { saveScreenshot } from "../support/browser/launch-browser.ts";
+import { useBrowserSession } from "../support/browser/browser-session.ts";
 import { lastAssistant, register, sendMessage, uniqueEmail, waitForStatus } from "../support/browser/chat-page.ts";
 
 vi.setConfig({ testTimeout: 90_000 });
 
-let sluice: RunningSluice;
-let browser: TestBrowser;
+const session = useBrowserSession({ tokensPerSecond: 200, tokenCount: 40 });
 // Another origin (another port) that counts every request: a tracking pixel's server.
 const trackerHits: string[] = [];
 const tracker = createServer((request, response) => {
@@ -21,20 +19,16 @@ const tracker = createServer((request, response) => {
 });
 
 beforeAll(async () => {
-  await ensureWebBuilt();
   await new Promise<void>((resolve) => tracker.listen(0, "127.0.0.1", resolve));
-  [sluice, browser] = await Promise.all([startSluice({ tokensPerSecond: 200, tokenCount: 40 }), launchBrowser()]);
 }, 120_000);
 
 afterAll(async () => {
-  await browser?.close();
-  await sluice?.stop();
   await new Promise((resolve) => tracker.close(resolve));
 });
 
 describe("under the Content-Security-Policy", () => {
   test("the UI signs in, streams and renders a reply with no violation; another origin's image is a link, never fetched", async () => {
-    const page = await browser.newPage();
+    const page = await session.browser.newPage();
     await page.addInitScript(() => {
       const seen: string[] = [];
       (window as unknown as { __cspViolations: string[] }).__cspViolations = seen;
@@ -44,11 +38,11 @@ describe("under the Content-Security-Policy", () => {
     page.on("console", (message) => {
       if (message.text().includes("Content Security Policy")) consoleViolations.push(message.text());
     });
-    const response = await page.goto(`${sluice.url}/`);
+    const response = await page.goto(`${session.url}/`);
     expect(response?.headers()["content-security-policy"]).toContain("img-src 'self' data:");
     expect(response?.headers()["referrer-policy"]).toBe("no-referrer");
 
-    await register(page, sluice.url, uniqueEmail("csp"));
+    await register(page, session.url, uniqueEmail("csp"));
     const trackerUrl = `http://127.0.0.1:${(tracker.address() as AddressInfo).port}/pixel.gif?reader=me`;
     const dataImage = "data:image/gif;base64,R0lGODlhAQABAAAAACw=";
     await sendMessage(page, `echo:**Chart** ![tracking pixel](${trackerUrl}) and ![inline dot](${dataImage})`);

@@ -1,61 +1,32 @@
 // Finding and naming conversations in a real chromium against the real Sluice (simulated model):
 // inline rename in the header (Enter saves, Escape cancels, a refused title shows its error),
 // search over titles and message text that opens at the matching message, and token usage.
-import { afterAll, beforeAll, describe, expect, test, vi } from "vitest";
+import { describe, expect, test, vi } from "vitest";
 
 vi.setConfig({ testTimeout: 120_000 });
-import type { Page } from "playwright-core";
-import { ensureWebBuilt } from "../support/browser/ensure-web-built.ts";
-import { launchBrowser, saveScreenshot, type TestBrowser } from "../support/browser/launch-browser.ts";
-import { conversationIdFromUrl, fetchSavedConversation, register, sendMessage, uniqueEmail, waitForStatus } from "../support/browser/chat-page.ts";
-import { startSluice, type RunningSluice } from "../support/sluice/start-e2e-sluice.ts";
+import { saveScreenshot } from "../support/browser/launch-browser.ts";
+import { conversationIdFromUrl, fetchSavedConversation, register, uniqueEmail, echoTurn } from "../support/browser/chat-page.ts";
+import { useBrowserSession } from "../support/browser/browser-session.ts";
 
-let sluice: RunningSluice;
-let browser: TestBrowser;
-
-beforeAll(async () => {
-  await ensureWebBuilt();
-  // Fast replies: this file is about the sidebar and the header, not streaming.
-  [sluice, browser] = await Promise.all([startSluice({ tokensPerSecond: 400, tokenCount: 40 }), launchBrowser()]);
-}, 120_000);
-
-afterAll(async () => {
-  await browser?.close();
-  await sluice?.stop();
-});
-
-async function freshPage(): Promise<Page> {
-  const page = await browser.newPage();
-  await page.goto(`${sluice.url}/`);
-  await page.evaluate(() => localStorage.clear());
-  await page.reload();
-  return page;
-}
-
-/** Sends `echo:<reply>` and waits for the saved reply, so each turn is one user and one assistant message. */
-async function turn(page: Page, reply: string): Promise<void> {
-  const before = await page.getByTestId("message-assistant").count();
-  await sendMessage(page, `echo:${reply}`);
-  await page.waitForFunction((count) => document.querySelectorAll('[data-testid="message-assistant"]').length > count, before);
-  await waitForStatus(page, "completed");
-}
+// Fast replies: this file is about the sidebar and the header, not streaming.
+const session = useBrowserSession({ tokensPerSecond: 400, tokenCount: 40 });
 
 const filler = (topic: string) =>
   Array.from({ length: 8 }, (_, index) => `Paragraph ${index + 1} about ${topic}: long enough to push earlier turns out of view.`).join("\n\n");
 
 describe("finding and naming conversations", () => {
   test("rename inline, search titles and text, open a result at its message, see token usage", async () => {
-    const page = await freshPage();
-    await register(page, sluice.url, uniqueEmail("find"));
+    const page = await session.freshPage();
+    await register(page, session.url, uniqueEmail("find"));
 
     // Conversation A: the word to find is in its first turn, far above the latest.
-    await turn(page, "Grandma's recipe: bitter orange marmalade with a splash of whisky.");
+    await echoTurn(page, "Grandma's recipe: bitter orange marmalade with a splash of whisky.");
     const recipeConversation = conversationIdFromUrl(page);
-    for (const topic of ["jars", "labels", "storage"]) await turn(page, filler(topic));
+    for (const topic of ["jars", "labels", "storage"]) await echoTurn(page, filler(topic));
 
     // Conversation B, where the rename happens.
     await page.getByTestId("new-conversation").click();
-    await turn(page, "Drive the coast road and stop at every lighthouse.");
+    await echoTurn(page, "Drive the coast road and stop at every lighthouse.");
     const tripConversation = conversationIdFromUrl(page);
 
     // Per-message usage under the reply.
@@ -73,7 +44,7 @@ describe("finding and naming conversations", () => {
     await input.press("Enter");
     await page.getByTestId("conversation-title").filter({ hasText: "Road trip ideas" }).waitFor();
     await page.locator(`[data-testid="conversation-list"] [data-conversation-id="${tripConversation}"]`).filter({ hasText: "Road trip ideas" }).waitFor();
-    expect((await fetchSavedConversation(page, sluice.url, tripConversation)).title).toBe("Road trip ideas");
+    expect((await fetchSavedConversation(page, session.url, tripConversation)).title).toBe("Road trip ideas");
 
     // Escape cancels without saving.
     await page.getByTestId("conversation-rename").click();
@@ -92,7 +63,7 @@ describe("finding and naming conversations", () => {
     expect(await input.getAttribute("aria-invalid")).toBe("true");
     await saveScreenshot(page, "rename-error");
     await input.press("Escape");
-    expect((await fetchSavedConversation(page, sluice.url, tripConversation)).title).toBe("Road trip ideas");
+    expect((await fetchSavedConversation(page, session.url, tripConversation)).title).toBe("Road trip ideas");
 
     // The new title survives a reload.
     await page.reload();

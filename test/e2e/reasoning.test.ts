@@ -1,37 +1,17 @@
 // A model's reasoning in a real chromium against the real Sluice (the simulated model's
 // `think:` directive): shown collapsed under "Thinking", live while it streams, with its
 // duration, and the same after a reload, mid-reasoning and once saved.
-import { afterAll, beforeAll, describe, expect, test, vi } from "vitest";
+import { describe, expect, test, vi } from "vitest";
 
 // A browser, a whole server and replies several seconds long: more than the unit-test default.
 vi.setConfig({ testTimeout: 90_000 });
 import type { Page } from "playwright-core";
-import { launchBrowser, saveScreenshot, type TestBrowser } from "../support/browser/launch-browser.ts";
-import { ensureWebBuilt } from "../support/browser/ensure-web-built.ts";
-import { startSluice, type RunningSluice } from "../support/sluice/start-e2e-sluice.ts";
-import { assistantText, lastAssistant, normalizeWhitespace, register, savedLastAssistant, sendMessage, uniqueEmail, waitForStatus } from "../support/browser/chat-page.ts";
+import { saveScreenshot } from "../support/browser/launch-browser.ts";
+import { useBrowserSession } from "../support/browser/browser-session.ts";
+import { assistantText, lastAssistant, normalizeWhitespace, savedLastAssistant, sendMessage, waitForStatus } from "../support/browser/chat-page.ts";
 
-let sluice: RunningSluice;
-let browser: TestBrowser;
-
-beforeAll(async () => {
-  await ensureWebBuilt();
-  // 10 tokens/s: the simulated model's 40 words of reasoning take 4 s, then a 20-word answer 2 s.
-  [sluice, browser] = await Promise.all([startSluice({ tokensPerSecond: 10, tokenCount: 20 }), launchBrowser()]);
-}, 120_000);
-
-afterAll(async () => {
-  await browser?.close();
-  await sluice?.stop();
-});
-
-async function signedInPage(label: string): Promise<Page> {
-  const page = await browser.newPage();
-  await page.goto(`${sluice.url}/`);
-  await page.evaluate(() => localStorage.clear());
-  await register(page, sluice.url, uniqueEmail(label));
-  return page;
-}
+// 10 tokens/s: the simulated model's 40 words of reasoning take 4 s, then a 20-word answer 2 s.
+const session = useBrowserSession({ tokensPerSecond: 10, tokenCount: 20 });
 
 const reasoningOf = (page: Page) => lastAssistant(page).getByTestId("message-reasoning");
 
@@ -60,7 +40,7 @@ interface SavedReasoning {
 
 describe("reasoning", () => {
   test("streams live under a collapsed Thinking, ends with its duration, and shows the saved reasoning after a reload", async () => {
-    const page = await signedInPage("reasoning");
+    const page = await session.signedInPage("reasoning");
     await sendMessage(page, "think:Why is the sky blue?");
 
     // Live: collapsed under "Thinking…", no answer yet, and the text grows while the reader watches.
@@ -77,7 +57,7 @@ describe("reasoning", () => {
     await saveScreenshot(page, "reasoning-live");
 
     await waitForStatus(page, "completed");
-    const saved = (await savedLastAssistant(page, sluice.url)) as unknown as SavedReasoning;
+    const saved = (await savedLastAssistant(page, session.url)) as unknown as SavedReasoning;
     expect(saved.reasoning?.text.length).toBeGreaterThan(0);
     // About 4 s of reasoning at 10 words/s, as the worker measured it.
     expect(saved.reasoning?.durationMs).toBeGreaterThan(2_000);
@@ -101,7 +81,7 @@ describe("reasoning", () => {
   });
 
   test("a reload mid-reasoning shows Thinking live again, rebuilt from the log, then the saved reasoning", async () => {
-    const page = await signedInPage("reasoning-reload");
+    const page = await session.signedInPage("reasoning-reload");
     await sendMessage(page, "think:And why are sunsets red?");
     const before = await waitForLiveReasoning(page, 10);
 
@@ -109,7 +89,7 @@ describe("reasoning", () => {
     const after = await waitForLiveReasoning(page, before.length);
     expect(after.startsWith(before)).toBe(true);
     await waitForStatus(page, "completed");
-    const saved = (await savedLastAssistant(page, sluice.url)) as unknown as SavedReasoning;
+    const saved = (await savedLastAssistant(page, session.url)) as unknown as SavedReasoning;
     expect(normalizeWhitespace((await reasoningOf(page).locator(".reasoning-text").textContent()) ?? "")).toBe(normalizeWhitespace(saved.reasoning?.text ?? ""));
     expect(saved.reasoning?.text.startsWith(before)).toBe(true);
     await page.close();

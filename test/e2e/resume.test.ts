@@ -3,40 +3,26 @@
 // The check for "no repeated and no missing text" is strict: every text the
 // page ever showed for the reply must be a prefix of the saved message, and the
 // final text must equal it.
-import { afterAll, beforeAll, describe, expect, test, vi } from "vitest";
+import { describe, expect, test, vi } from "vitest";
 
 // A browser, a whole server and replies several seconds long: more than the unit-test default.
 vi.setConfig({ testTimeout: 90_000 });
 import type { Page } from "playwright-core";
-import { launchBrowser, saveScreenshot, type TestBrowser } from "../support/browser/launch-browser.ts";
-import { ensureWebBuilt } from "../support/browser/ensure-web-built.ts";
-import { startBreakableProxy } from "../support/servers/breakable-proxy.ts";
-import { startSluice, type RunningSluice } from "../support/sluice/start-e2e-sluice.ts";
+import { saveScreenshot } from "../support/browser/launch-browser.ts";
+import { startFaultProxy } from "../support/servers/fault-proxy.ts";
+import { useBrowserSession } from "../support/browser/browser-session.ts";
 import {
   assistantText,
   normalizeWhitespace,
-  register,
   savedLastAssistant,
   sendMessage,
-  uniqueEmail,
   waitForStatus,
   waitUntilServerStreamed,
   waitForStreamedText,
 } from "../support/browser/chat-page.ts";
 
-let sluice: RunningSluice;
-let browser: TestBrowser;
-
-beforeAll(async () => {
-  await ensureWebBuilt();
-  // 20 tokens/s × 200 tokens ≈ 10 s per reply, so a reload or an outage lands mid-reply.
-  [sluice, browser] = await Promise.all([startSluice({ tokensPerSecond: 20, tokenCount: 200 }), launchBrowser()]);
-}, 120_000);
-
-afterAll(async () => {
-  await browser?.close();
-  await sluice?.stop();
-});
+// 20 tokens/s × 200 tokens ≈ 10 s per reply, so a reload or an outage lands mid-reply.
+const session = useBrowserSession({ tokensPerSecond: 20, tokenCount: 200 });
 
 /**
  * Records, from the first paint, every text and status the last assistant
@@ -68,17 +54,9 @@ function expectEverySnapshotIsAPrefix(snapshots: { text: string }[], saved: stri
   }
 }
 
-async function signedInPage(label: string, baseUrl = sluice.url): Promise<Page> {
-  const page = await browser.newPage();
-  await page.goto(`${baseUrl}/`);
-  await page.evaluate(() => localStorage.clear());
-  await register(page, baseUrl, uniqueEmail(label));
-  return page;
-}
-
 describe("resuming a reply", () => {
   test("reload mid-reply continues at the exact point and settles to the saved message", async () => {
-    const page = await signedInPage("reload");
+    const page = await session.signedInPage("reload");
     await sendMessage(page, "A long answer, please");
     const before = await waitForStreamedText(page, 15);
 
@@ -86,7 +64,7 @@ describe("resuming a reply", () => {
     await page.reload();
     await waitForStatus(page, "completed");
 
-    const saved = await savedLastAssistant(page, sluice.url);
+    const saved = await savedLastAssistant(page, session.url);
     expect(saved.status).toBe("completed");
     expect(normalizeWhitespace(await assistantText(page))).toBe(normalizeWhitespace(saved.content));
     expect(normalizeWhitespace(saved.content).startsWith(normalizeWhitespace(before))).toBe(true);
@@ -97,18 +75,18 @@ describe("resuming a reply", () => {
   });
 
   test("a second tab on the same conversation streams the same reply live", async () => {
-    const first = await signedInPage("tabs");
+    const first = await session.signedInPage("tabs");
     await sendMessage(first, "Stream to two tabs");
     await waitForStreamedText(first, 5);
 
-    const second = await browser.newPage();
+    const second = await session.browser.newPage();
     await second.addInitScript(recordReplySnapshots);
     await second.goto(first.url());
     const seen = await waitForStreamedText(second, 1);
     await waitForStreamedText(second, seen.trim().length + 10);
 
     await Promise.all([waitForStatus(first, "completed"), waitForStatus(second, "completed")]);
-    const saved = await savedLastAssistant(second, sluice.url);
+    const saved = await savedLastAssistant(second, session.url);
     expect(normalizeWhitespace(await assistantText(first))).toBe(normalizeWhitespace(saved.content));
     expect(normalizeWhitespace(await assistantText(second))).toBe(normalizeWhitespace(saved.content));
     expectEverySnapshotIsAPrefix(await readSnapshots(second), saved.content);
@@ -116,27 +94,29 @@ describe("resuming a reply", () => {
   });
 
   test("a network break shows the connection indicator, then resumes at the cursor by itself", async () => {
-    const proxy = await startBreakableProxy(sluice.url);
+    // Chromium's offline emulation leaves an open EventSource response flowing, so it cannot stand
+    // in for a real outage; resetting the sockets can.
+    const proxy = await startFaultProxy(session.url);
     try {
-      const page = await signedInPage("outage", proxy.url);
+      const page = await session.signedInPage("outage", proxy.url);
       await page.addInitScript(recordReplySnapshots);
       await page.reload();
       await sendMessage(page, "Keep going through an outage");
       await waitForStreamedText(page, 10);
 
-      proxy.cut();
+      proxy.setMode({ kind: "drop" });
       await page.getByTestId("connection-status").waitFor({ state: "visible" });
       await saveScreenshot(page, "reconnecting");
       // Stay away until the worker has written well past what the page shows,
       // so coming back must replay the missed part from the cursor.
       const atBreak = normalizeWhitespace(await assistantText(page));
-      await waitUntilServerStreamed(page, sluice.url, atBreak.length + 30);
+      await waitUntilServerStreamed(page, session.url, atBreak.length + 30);
       expect(normalizeWhitespace(await assistantText(page))).toBe(atBreak);
-      proxy.restore();
+      proxy.setMode({ kind: "pass" });
 
       await page.getByTestId("connection-status").waitFor({ state: "detached", timeout: 30_000 });
       await waitForStatus(page, "completed");
-      const saved = await savedLastAssistant(page, sluice.url);
+      const saved = await savedLastAssistant(page, session.url);
       expect(normalizeWhitespace(await assistantText(page))).toBe(normalizeWhitespace(saved.content));
       expect(normalizeWhitespace(saved.content).startsWith(atBreak)).toBe(true);
       expectEverySnapshotIsAPrefix(await readSnapshots(page), saved.content);

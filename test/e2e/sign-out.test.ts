@@ -1,35 +1,22 @@
 // The chat UI's "Sign out" in a real chromium against the real Sluice: the token is revoked on the
 // server, not only forgotten by the browser (issue 12).
-import { afterAll, beforeAll, describe, expect, test, vi } from "vitest";
+import { describe, expect, test, vi } from "vitest";
 
 vi.setConfig({ testTimeout: 90_000 });
-import { launchBrowser, type TestBrowser } from "../support/browser/launch-browser.ts";
-import { ensureWebBuilt } from "../support/browser/ensure-web-built.ts";
-import { startSluice, type RunningSluice } from "../support/sluice/start-e2e-sluice.ts";
+import { useBrowserSession } from "../support/browser/browser-session.ts";
 import { register, uniqueEmail } from "../support/browser/chat-page.ts";
 
-let sluice: RunningSluice;
-let browser: TestBrowser;
-
-beforeAll(async () => {
-  await ensureWebBuilt();
-  [sluice, browser] = await Promise.all([startSluice({ tokensPerSecond: 50, tokenCount: 10 }), launchBrowser()]);
-}, 120_000);
-
-afterAll(async () => {
-  await browser?.close();
-  await sluice?.stop();
-});
+const session = useBrowserSession({ tokensPerSecond: 50, tokenCount: 10 });
 
 describe("signing out", () => {
   test("Sign out revokes the session's token on the server", async () => {
-    const page = await browser.newPage();
-    await page.goto(`${sluice.url}/`);
+    const page = await session.browser.newPage();
+    await page.goto(`${session.url}/`);
     await page.evaluate(() => localStorage.clear());
-    await register(page, sluice.url, uniqueEmail("sign-out"));
+    await register(page, session.url, uniqueEmail("sign-out"));
     const token = await page.evaluate(() => (JSON.parse(localStorage.getItem("sluice.session") ?? "{}") as { token?: string }).token ?? "");
     expect(token).toMatch(/^sls_/);
-    const me = () => fetch(`${sluice.url}/api/me`, { headers: { authorization: `Bearer ${token}` } }).then((response) => response.status);
+    const me = () => fetch(`${session.url}/api/me`, { headers: { authorization: `Bearer ${token}` } }).then((response) => response.status);
     expect(await me()).toBe(200);
 
     await page.getByRole("button", { name: "Sign out" }).click();

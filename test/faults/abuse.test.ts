@@ -12,7 +12,8 @@ import { createStreamTokenSigner } from "../../src/auth/stream-read-tokens.ts";
 import { connectTestRedis } from "../support/servers/redis.ts";
 import { createStreamRecorder } from "../support/client/stream-recorder.ts";
 import { ApiError, call, createConversation, sendMessage, signUp } from "../support/client/fault-chat-api.ts";
-import { clusterStartTimeoutMs, startCluster, type Cluster } from "../support/sluice/start-cluster.ts";
+import { clusterStartTimeoutMs } from "../support/sluice/environment.ts";
+import { startSluice, type ProcessSluice } from "../support/sluice/start-sluice.ts";
 
 const canary = {
   authSecret: `authsecret-canary-${randomBytes(16).toString("hex")}`,
@@ -23,15 +24,16 @@ const forgedMessage = `FORGED-${randomBytes(4).toString("hex")}`;
 const forgery = `\n{"level":60,"time":1,"pid":1,"msg":"${forgedMessage}"}\n`;
 /** Every response body the tests received, scanned for secrets at the end. */
 const bodies: string[] = [];
-let cluster: Cluster;
-let limited: Cluster;
+let cluster: ProcessSluice;
+let limited: ProcessSluice;
 /** The limited cluster's LIMIT_REQUEST_TIMEOUT_MS, short so the slowloris case runs in `npm test`. */
 const requestTimeoutMs = 2_000;
 
 beforeAll(async () => {
   [cluster, limited] = await Promise.all([
-    startCluster({ env: { AUTH_SECRET: canary.authSecret, OPENAI_API_KEY: canary.openAiKey, LOG_LEVEL: "debug", SIMULATED_TOKENS_PER_SECOND: "2000" }, label: "abuse" }),
-    startCluster({
+    startSluice({ mode: "processes", env: { AUTH_SECRET: canary.authSecret, OPENAI_API_KEY: canary.openAiKey, LOG_LEVEL: "debug", SIMULATED_TOKENS_PER_SECOND: "2000" }, label: "abuse" }),
+    startSluice({
+      mode: "processes",
       env: { LIMIT_AUTH_PER_MINUTE: "3", LIMIT_MESSAGES_PER_MINUTE: "2", LIMIT_OPEN_STREAMS_PER_USER: "2", LIMIT_REQUEST_TIMEOUT_MS: String(requestTimeoutMs), SIMULATED_TOKENS_PER_SECOND: "5" },
       label: "limits",
     }),

@@ -7,15 +7,16 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createStreamRecorder, type ReadOptions } from "../support/client/stream-recorder.ts";
 import { chaosRuns, chaosSeed, conversationMessages, createConversation, echoPrompt, seededRandom, sendMessage, signUp } from "../support/client/fault-chat-api.ts";
-import { clusterStartTimeoutMs, startCluster, type Cluster } from "../support/sluice/start-cluster.ts";
+import { clusterStartTimeoutMs } from "../support/sluice/environment.ts";
+import { startSluice, type ProcessSluice } from "../support/sluice/start-sluice.ts";
 
 const runs = chaosRuns(24);
 const parallel = Math.min(runs, 16);
-let cluster: Cluster;
+let cluster: ProcessSluice;
 
 beforeAll(async () => {
   // ~300 tokens/s (echo splits words into small tokens): a reply streams for about a second, so drops land before, during and after the end.
-  cluster = await startCluster({ env: { SIMULATED_TOKENS_PER_SECOND: "300" }, label: "drop" });
+  cluster = await startSluice({ mode: "processes", env: { SIMULATED_TOKENS_PER_SECOND: "300" }, label: "drop" });
 }, clusterStartTimeoutMs);
 afterAll(async () => {
   await cluster?.stop();

@@ -23,12 +23,13 @@ import type { SluiceProcess } from "../support/sluice/sluice-process.ts";
 import { startFaultProxy, type FaultProxy } from "../support/servers/fault-proxy.ts";
 import { createStreamRecorder, parseCursor, type StreamRecorder, type TaskReport } from "../support/client/stream-recorder.ts";
 import { ApiError, call, createConversation, echoPrompt, seededRandom, sendMessage, signUp, until } from "../support/client/fault-chat-api.ts";
-import { clusterStartTimeoutMs, startCluster, type Cluster } from "../support/sluice/start-cluster.ts";
+import { clusterStartTimeoutMs } from "../support/sluice/environment.ts";
+import { startSluice, type ProcessSluice } from "../support/sluice/start-sluice.ts";
 
 let databaseUrl: string;
 let postgresProxy: FaultProxy;
 let redisProxy: FaultProxy;
-let cluster: Cluster;
+let cluster: ProcessSluice;
 let worker: SluiceProcess;
 
 beforeAll(async () => {
@@ -38,7 +39,7 @@ beforeAll(async () => {
   const proxiedDatabase = new URL(databaseUrl);
   proxiedDatabase.hostname = "127.0.0.1";
   proxiedDatabase.port = String(postgresProxy.port);
-  cluster = await startCluster({ combined: false, apis: 1, workers: 0, label: "deleting", env: { DATABASE_URL: databaseUrl, DB_STATEMENT_TIMEOUT_MS: "1000", SIMULATED_TOKENS_PER_SECOND: "40" } });
+  cluster = await startSluice({ mode: "processes", topology: { apis: 1, workers: 0 }, label: "deleting", env: { DATABASE_URL: databaseUrl, DB_STATEMENT_TIMEOUT_MS: "1000", SIMULATED_TOKENS_PER_SECOND: "40" } });
   // A long job lock: the worker's lock renewals wait while its Redis is paused, and the job must stay its own.
   worker = await cluster.startWorker({ DATABASE_URL: proxiedDatabase.toString(), REDIS_URL: redisProxy.url, JOB_LOCK_DURATION_MS: "30000" });
 }, clusterStartTimeoutMs);

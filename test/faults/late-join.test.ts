@@ -6,17 +6,18 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createStreamRecorder, type StreamRecorder } from "../support/client/stream-recorder.ts";
 import { call, conversationMessages, createConversation, echoPrompt, seededRandom, sendMessage, signUp, until, waitForFinalMessage } from "../support/client/fault-chat-api.ts";
-import { clusterStartTimeoutMs, startCluster, type Cluster } from "../support/sluice/start-cluster.ts";
+import { clusterStartTimeoutMs } from "../support/sluice/environment.ts";
+import { startSluice, type ProcessSluice } from "../support/sluice/start-sluice.ts";
 
-let cluster: Cluster;
-let shortTtl: Cluster;
+let cluster: ProcessSluice;
+let shortTtl: ProcessSluice;
 const random = seededRandom(7);
 
 beforeAll(async () => {
   // One job at a time, so a second task stays queued behind a running one.
   [cluster, shortTtl] = await Promise.all([
-    startCluster({ env: { WORKER_CONCURRENCY: "1", SIMULATED_TOKENS_PER_SECOND: "40" }, label: "latejoin" }),
-    startCluster({ env: { STREAM_TTL_SECONDS: "1", SIMULATED_TOKENS_PER_SECOND: "1000" }, label: "ttl" }),
+    startSluice({ mode: "processes", env: { WORKER_CONCURRENCY: "1", SIMULATED_TOKENS_PER_SECOND: "40" }, label: "latejoin" }),
+    startSluice({ mode: "processes", env: { STREAM_TTL_SECONDS: "1", SIMULATED_TOKENS_PER_SECOND: "1000" }, label: "ttl" }),
   ]);
 }, clusterStartTimeoutMs);
 afterAll(async () => {

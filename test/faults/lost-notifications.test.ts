@@ -9,18 +9,19 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createStreamRecorder } from "../support/client/stream-recorder.ts";
 import { chaosRuns, conversationMessages, createConversation, echoPrompt, seededRandom, sendMessage, signUp, waitForFinalMessage } from "../support/client/fault-chat-api.ts";
 import { startPrivateRedis, type PrivateRedis } from "../support/servers/private-redis.ts";
-import { clusterStartTimeoutMs, startCluster, type Cluster } from "../support/sluice/start-cluster.ts";
+import { clusterStartTimeoutMs } from "../support/sluice/environment.ts";
+import { startSluice, type ProcessSluice } from "../support/sluice/start-sluice.ts";
 
 const streams = chaosRuns(1) > 1 ? 150 : 50;
 /** The longest silence a viewer may see between two events of a running stream. Stall recovery is 500 ms; the rest is slack for a loaded 2-core machine. */
 const maxStallMs = 6_000;
 let redis: PrivateRedis;
-let cluster: Cluster;
+let cluster: ProcessSluice;
 
 beforeAll(async () => {
   redis = await startPrivateRedis({ appendOnly: false });
   // Default job lock (30 s): this test is about notifications, not about jobs stalling on a loaded machine.
-  cluster = await startCluster({ env: { REDIS_URL: redis.url, SIMULATED_TOKENS_PER_SECOND: "60", JOB_LOCK_DURATION_MS: "30000", JOB_STALLED_INTERVAL_MS: "15000" }, label: "pubsub" });
+  cluster = await startSluice({ mode: "processes", env: { REDIS_URL: redis.url, SIMULATED_TOKENS_PER_SECOND: "60", JOB_LOCK_DURATION_MS: "30000", JOB_STALLED_INTERVAL_MS: "15000" }, label: "pubsub" });
 }, clusterStartTimeoutMs);
 afterAll(async () => {
   await cluster?.stop();

@@ -11,11 +11,12 @@ import { whenOutput } from "../support/sluice/sluice-process.ts";
 import { startFaultProxy, type FaultMode, type FaultProxy } from "../support/servers/fault-proxy.ts";
 import { createStreamRecorder } from "../support/client/stream-recorder.ts";
 import { ApiError, conversationMessages, createConversation, echoPrompt, seededRandom, sendMessage, signUp, until } from "../support/client/fault-chat-api.ts";
-import { clusterStartTimeoutMs, startCluster, type Cluster } from "../support/sluice/start-cluster.ts";
+import { clusterStartTimeoutMs } from "../support/sluice/environment.ts";
+import { startSluice, type ProcessSluice } from "../support/sluice/start-sluice.ts";
 
 const statementTimeoutMs = 1_000;
 let proxy: FaultProxy;
-let cluster: Cluster;
+let cluster: ProcessSluice;
 
 beforeAll(async () => {
   const databaseUrl = await createTestDatabase("pgfault");
@@ -23,7 +24,7 @@ beforeAll(async () => {
   const proxied = new URL(databaseUrl);
   proxied.port = String(proxy.port);
   proxied.hostname = "127.0.0.1";
-  cluster = await startCluster({ env: { DATABASE_URL: proxied.toString(), DB_STATEMENT_TIMEOUT_MS: String(statementTimeoutMs), SIMULATED_TOKENS_PER_SECOND: "200" }, label: "pgfault" });
+  cluster = await startSluice({ mode: "processes", env: { DATABASE_URL: proxied.toString(), DB_STATEMENT_TIMEOUT_MS: String(statementTimeoutMs), SIMULATED_TOKENS_PER_SECOND: "200" }, label: "pgfault" });
 }, clusterStartTimeoutMs);
 afterAll(async () => {
   proxy?.setMode({ kind: "pass" });

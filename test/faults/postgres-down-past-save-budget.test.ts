@@ -19,11 +19,12 @@ import type { SluiceProcess } from "../support/sluice/sluice-process.ts";
 import { startFaultProxy, type FaultProxy } from "../support/servers/fault-proxy.ts";
 import { createStreamRecorder } from "../support/client/stream-recorder.ts";
 import { conversationMessages, createConversation, echoPrompt, seededRandom, sendMessage, signUp, until } from "../support/client/fault-chat-api.ts";
-import { clusterStartTimeoutMs, startCluster, type Cluster } from "../support/sluice/start-cluster.ts";
+import { clusterStartTimeoutMs } from "../support/sluice/environment.ts";
+import { startSluice, type ProcessSluice } from "../support/sluice/start-sluice.ts";
 
 let databaseUrl: string;
 let proxy: FaultProxy;
-let cluster: Cluster;
+let cluster: ProcessSluice;
 let worker: SluiceProcess;
 
 beforeAll(async () => {
@@ -32,10 +33,9 @@ beforeAll(async () => {
   const proxied = new URL(databaseUrl);
   proxied.hostname = "127.0.0.1";
   proxied.port = String(proxy.port);
-  cluster = await startCluster({
-    combined: false,
-    apis: 1,
-    workers: 0,
+  cluster = await startSluice({
+    mode: "processes",
+    topology: { apis: 1, workers: 0 },
     label: "pgbudget",
     // The smallest save budget, so the test holds PostgreSQL down past it in seconds. JOB_ATTEMPTS is the default.
     env: { DATABASE_URL: databaseUrl, DB_STATEMENT_TIMEOUT_MS: "1000", FINAL_SAVE_RETRY_MS: "1000", SIMULATED_TOKENS_PER_SECOND: "60", JOB_ATTEMPTS: "3" },

@@ -17,12 +17,13 @@ import { whenOutput } from "../support/sluice/sluice-process.ts";
 import { startPostgresServer, type PostgresServer } from "../support/servers/postgres-server.ts";
 import { createStreamRecorder } from "../support/client/stream-recorder.ts";
 import { ApiError, conversationMessages, createConversation, echoPrompt, seededRandom, sendMessage, signUp, until } from "../support/client/fault-chat-api.ts";
-import { clusterStartTimeoutMs, startCluster, type Cluster } from "../support/sluice/start-cluster.ts";
+import { clusterStartTimeoutMs } from "../support/sluice/environment.ts";
+import { startSluice, type ProcessSluice } from "../support/sluice/start-sluice.ts";
 
 const statementTimeoutMs = 3_000;
 let postgres: PostgresServer;
 let databaseUrl: string;
-let cluster: Cluster;
+let cluster: ProcessSluice;
 
 beforeAll(async () => {
   postgres = await startPostgresServer();
@@ -37,10 +38,9 @@ beforeAll(async () => {
   url.pathname = "/sluice_pgrestart";
   databaseUrl = url.toString();
   // A 60-word reply at 30 words/s streams for ~2 s: time to lock the row after the first delta.
-  cluster = await startCluster({
-    combined: false,
-    apis: 1,
-    workers: 1,
+  cluster = await startSluice({
+    mode: "processes",
+    topology: { apis: 1, workers: 1 },
     label: "pgrestart",
     env: { DATABASE_URL: databaseUrl, DB_STATEMENT_TIMEOUT_MS: String(statementTimeoutMs), SIMULATED_TOKENS_PER_SECOND: "30" },
   });

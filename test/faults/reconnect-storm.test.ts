@@ -17,7 +17,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startSluiceProcess } from "../support/sluice/sluice-process.ts";
 import { analyseTask, type RecordedEvent } from "../support/client/stream-recorder.ts";
 import { call, createConversation, signUp } from "../support/client/fault-chat-api.ts";
-import { clusterStartTimeoutMs, startCluster, type Cluster } from "../support/sluice/start-cluster.ts";
+import { clusterStartTimeoutMs } from "../support/sluice/environment.ts";
+import { startSluice, type ProcessSluice } from "../support/sluice/start-sluice.ts";
 
 const streamCount = positiveInteger(process.env.SLUICE_STORM_STREAMS, 500);
 const viewersPerTask = positiveInteger(process.env.SLUICE_STORM_VIEWERS_PER_TASK, 5);
@@ -199,11 +200,11 @@ function followLikeEventSource(port: number, path: string, token: string, taskId
   return { taskId, events, connections, done, onEvent };
 }
 
-let cluster: Cluster;
+let cluster: ProcessSluice;
 let forwarder: Forwarder;
 
 beforeAll(async () => {
-  cluster = await startCluster({ combined: false, apis: 1, workers: 1, label: "storm", env });
+  cluster = await startSluice({ mode: "processes", topology: { apis: 1, workers: 1 }, label: "storm", env });
   forwarder = await startForwarder(Number(new URL(cluster.url).port));
 }, clusterStartTimeoutMs);
 afterAll(async () => {

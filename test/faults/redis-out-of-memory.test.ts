@@ -10,15 +10,16 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createStreamRecorder } from "../support/client/stream-recorder.ts";
 import { ApiError, call, createConversation, echoPrompt, seededRandom, sendMessage, signUp, until, waitForFinalMessage } from "../support/client/fault-chat-api.ts";
 import { startPrivateRedis, type PrivateRedis } from "../support/servers/private-redis.ts";
-import { clusterStartTimeoutMs, startCluster, type Cluster } from "../support/sluice/start-cluster.ts";
+import { clusterStartTimeoutMs } from "../support/sluice/environment.ts";
+import { startSluice, type ProcessSluice } from "../support/sluice/start-sluice.ts";
 import { isAlive } from "../support/servers/is-alive.ts";
 
 let redis: PrivateRedis;
-let cluster: Cluster;
+let cluster: ProcessSluice;
 
 beforeAll(async () => {
   redis = await startPrivateRedis({ appendOnly: false, maxmemory: "0" });
-  cluster = await startCluster({ env: { REDIS_URL: redis.url, SIMULATED_TOKENS_PER_SECOND: "100" }, combined: false, apis: 1, workers: 1, label: "oom" });
+  cluster = await startSluice({ mode: "processes", env: { REDIS_URL: redis.url, SIMULATED_TOKENS_PER_SECOND: "100" }, topology: { apis: 1, workers: 1 }, label: "oom" });
 }, clusterStartTimeoutMs);
 
 afterAll(async () => {

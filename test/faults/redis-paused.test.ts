@@ -9,15 +9,17 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createStreamRecorder } from "../support/client/stream-recorder.ts";
 import { ApiError, conversationMessages, createConversation, echoPrompt, seededRandom, sendMessage, signUp, until, waitForFinalMessage } from "../support/client/fault-chat-api.ts";
 import { startPrivateRedis, type PrivateRedis } from "../support/servers/private-redis.ts";
-import { clusterStartTimeoutMs, startCluster, type Cluster } from "../support/sluice/start-cluster.ts";
+import { clusterStartTimeoutMs } from "../support/sluice/environment.ts";
+import { startSluice, type ProcessSluice } from "../support/sluice/start-sluice.ts";
 
 const commandTimeoutMs = 500;
 let redis: PrivateRedis;
-let cluster: Cluster;
+let cluster: ProcessSluice;
 
 beforeAll(async () => {
   redis = await startPrivateRedis({ appendOnly: false });
-  cluster = await startCluster({
+  cluster = await startSluice({
+    mode: "processes",
     // The job lock keeps its default (30 s): this pause is shorter, so no job may be taken over.
     env: { REDIS_URL: redis.url, REDIS_COMMAND_TIMEOUT_MS: String(commandTimeoutMs), SIMULATED_TOKENS_PER_SECOND: "50", JOB_LOCK_DURATION_MS: "30000", JOB_STALLED_INTERVAL_MS: "15000" },
     label: "redispause",

@@ -12,10 +12,11 @@ import { afterEach, describe, expect, it } from "vitest";
 import { createStreamRecorder } from "../support/client/stream-recorder.ts";
 import { conversationMessages, createConversation, echoPrompt, seededRandom, sendMessage, signUp, until, waitForFinalMessage } from "../support/client/fault-chat-api.ts";
 import { startPrivateRedis, type PrivateRedis } from "../support/servers/private-redis.ts";
-import { clusterStartTimeoutMs, startCluster, type Cluster } from "../support/sluice/start-cluster.ts";
+import { clusterStartTimeoutMs } from "../support/sluice/environment.ts";
+import { startSluice, type ProcessSluice } from "../support/sluice/start-sluice.ts";
 
 let redis: PrivateRedis | undefined;
-let cluster: Cluster | undefined;
+let cluster: ProcessSluice | undefined;
 afterEach(async () => {
   await cluster?.stop();
   await redis?.stop();
@@ -44,10 +45,11 @@ const followDeadlineMs = 60_000;
 
 async function killAndRestartMidStream(scenario: Scenario): Promise<Outcome> {
   redis = await startPrivateRedis({ appendOnly: scenario.appendOnly });
-  cluster = await startCluster({
-    env: { REDIS_URL: redis.url, SIMULATED_TOKENS_PER_SECOND: "100", ...(scenario.concurrency === undefined ? {} : { WORKER_CONCURRENCY: String(scenario.concurrency) }) },
-    label: scenario.appendOnly ? "aof" : "nopersist",
-  });
+  cluster = await startSluice({
+    mode: "processes",
+    env: { REDIS_URL: redis.url, SIMULATED_TOKENS_PER_SECOND: "100", ...(scenario.concurrency === undefined ? {} : { WORKER_CONCURRENCY: String(scenario.concurrency),
+  }) },
+    label: scenario.appendOnly ? "aof" : "nopersist" });
   const random = seededRandom(scenario.seed);
   const session = await signUp(cluster.url, "restart");
   const tasks = await Promise.all(

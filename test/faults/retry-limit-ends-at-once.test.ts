@@ -13,18 +13,18 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { SluiceProcess } from "../support/sluice/sluice-process.ts";
 import { createStreamRecorder } from "../support/client/stream-recorder.ts";
 import { conversationMessages, createConversation, sendMessage, signUp, until } from "../support/client/fault-chat-api.ts";
-import { clusterStartTimeoutMs, startCluster, type Cluster } from "../support/sluice/start-cluster.ts";
+import { clusterStartTimeoutMs } from "../support/sluice/environment.ts";
+import { startSluice, type ProcessSluice } from "../support/sluice/start-sluice.ts";
 
 // fastRecoveryEnv: a dead worker's lock lapses after 2 s (JOB_LOCK_DURATION_MS) and the stalled
 // check runs every 1 s, so the job is failed about 2-4 s after the kill.
 const lockAndCheckMs = 2_000 + 2 * 1_000;
-let cluster: Cluster;
+let cluster: ProcessSluice;
 
 beforeAll(async () => {
-  cluster = await startCluster({
-    combined: false,
-    apis: 1,
-    workers: 2,
+  cluster = await startSluice({
+    mode: "processes",
+    topology: { apis: 1, workers: 2 },
     label: "retrylimit",
     env: { JOB_ATTEMPTS: "1", ORPHAN_TIMEOUT_MS: "600000", SIMULATED_TOKENS_PER_SECOND: "40", SIMULATED_TOKEN_COUNT: "400" },
   });

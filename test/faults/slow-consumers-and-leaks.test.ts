@@ -12,7 +12,8 @@ import { monotonicMicros, parseTokenStamps } from "../../src/llm/token-stamp.ts"
 import { createStreamRecorder, type StreamRecorder, type TaskReport } from "../support/client/stream-recorder.ts";
 import { chaosRuns, createConversation, echoPrompt, seededRandom, sendMessage, signUp, until, waitForFinalMessage } from "../support/client/fault-chat-api.ts";
 import { startPrivateRedis, type PrivateRedis } from "../support/servers/private-redis.ts";
-import { clusterStartTimeoutMs, startCluster, type Cluster } from "../support/sluice/start-cluster.ts";
+import { clusterStartTimeoutMs } from "../support/sluice/environment.ts";
+import { startSluice, type ProcessSluice } from "../support/sluice/start-sluice.ts";
 
 const cycles = chaosRuns(1) > 1 ? 5_000 : 1_000;
 /**
@@ -27,11 +28,12 @@ const cycles = chaosRuns(1) > 1 ? 5_000 : 1_000;
 const tokensPerSecond = 40_000;
 const largeTokenCount = 400_000;
 let redis: PrivateRedis;
-let cluster: Cluster;
+let cluster: ProcessSluice;
 
 beforeAll(async () => {
   redis = await startPrivateRedis({ appendOnly: false });
-  cluster = await startCluster({
+  cluster = await startSluice({
+    mode: "processes",
     env: {
       REDIS_URL: redis.url,
       SIMULATED_TOKENS_PER_SECOND: String(tokensPerSecond),
@@ -43,9 +45,7 @@ beforeAll(async () => {
     // (reset, a second ~10 MB reply) or failed healthy reads.
     recovery: "shipped",
     // The API in a process of its own, so its RSS is the fan-out's, not the worker's replies.
-    combined: false,
-    apis: 1,
-    workers: 1,
+    topology: { apis: 1, workers: 1 },
     label: "leaks",
   });
 }, clusterStartTimeoutMs);

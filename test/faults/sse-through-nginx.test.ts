@@ -38,7 +38,8 @@ import { textOf } from "../support/client/read-sse.ts";
 import { nginxExecutable, startNginx, type NginxProcess } from "../support/servers/nginx.ts";
 import type { Session } from "../support/client/stream-recorder.ts";
 import { createConversation, sendMessage, signUp, waitForFinalMessage } from "../support/client/fault-chat-api.ts";
-import { clusterStartTimeoutMs, startCluster, type Cluster } from "../support/sluice/start-cluster.ts";
+import { clusterStartTimeoutMs } from "../support/sluice/environment.ts";
+import { startSluice, type ProcessSluice } from "../support/sluice/start-sluice.ts";
 
 /** nginx's default proxy_read_timeout. */
 const nginxReadTimeoutMs = 60_000;
@@ -175,15 +176,15 @@ async function startControlServer(): Promise<{ server: Server; port: number }> {
   return { server, port: (server.address() as AddressInfo).port };
 }
 
-function portOf(cluster: Cluster): number {
+function portOf(cluster: ProcessSluice): number {
   return Number(new URL(cluster.url).port);
 }
 
 describe.skipIf(!existsSync(nginxExecutable))("SSE through a default nginx with gzip (issue #7)", () => {
-  let live: Cluster;
-  let silent: Cluster;
-  let silentWithoutHeartbeats: Cluster;
-  const clusters: Cluster[] = [];
+  let live: ProcessSluice;
+  let silent: ProcessSluice;
+  let silentWithoutHeartbeats: ProcessSluice;
+  const clusters: ProcessSluice[] = [];
   let control: { server: Server; port: number };
   const proxies: NginxProcess[] = [];
   let liveProxy: NginxProcess;
@@ -195,17 +196,18 @@ describe.skipIf(!existsSync(nginxExecutable))("SSE through a default nginx with 
     control = await startControlServer();
     // allSettled: a cluster that did start is still stopped in afterAll when another one failed.
     const started = await Promise.allSettled([
-      startCluster({ label: "nginxlive", env: { ...productionTimings, SIMULATED_TOKENS_PER_SECOND: "10", SIMULATED_TOKEN_COUNT: String(liveTokenCount) } }),
+      startSluice({ mode: "processes", label: "nginxlive", env: { ...productionTimings, SIMULATED_TOKENS_PER_SECOND: "10", SIMULATED_TOKEN_COUNT: String(liveTokenCount) } }),
       // Two words: the first at once, the second `silenceMs` later.
-      startCluster({ label: "nginxsilent", env: { ...productionTimings, SIMULATED_TOKENS_PER_SECOND: String(1000 / silenceMs), SIMULATED_TOKEN_COUNT: "2" } }),
-      startCluster({
+      startSluice({ mode: "processes", label: "nginxsilent", env: { ...productionTimings, SIMULATED_TOKENS_PER_SECOND: String(1000 / silenceMs), SIMULATED_TOKEN_COUNT: "2" } }),
+      startSluice({
+        mode: "processes",
         label: "nginxnobeat",
         env: { ...productionTimings, SIMULATED_TOKENS_PER_SECOND: String(1000 / silenceMs), SIMULATED_TOKEN_COUNT: "2", HEARTBEAT_INTERVAL_MS: "120000" },
       }),
     ]);
     clusters.push(...started.flatMap((result) => (result.status === "fulfilled" ? [result.value] : [])));
     for (const result of started) if (result.status === "rejected") throw result.reason;
-    [live, silent, silentWithoutHeartbeats] = clusters as [Cluster, Cluster, Cluster];
+    [live, silent, silentWithoutHeartbeats] = clusters as [ProcessSluice, ProcessSluice, ProcessSluice];
     for (const upstreamPort of [portOf(live), portOf(silent), portOf(silentWithoutHeartbeats), control.port]) proxies.push(await startNginx({ upstreamPort }));
     [liveProxy, silentProxy, silentWithoutHeartbeatsProxy, controlProxy] = proxies as [NginxProcess, NginxProcess, NginxProcess, NginxProcess];
   }, clusterStartTimeoutMs);
@@ -217,7 +219,7 @@ describe.skipIf(!existsSync(nginxExecutable))("SSE through a default nginx with 
     await new Promise((resolve) => control?.server.close(resolve) ?? resolve(undefined));
   });
 
-  async function startGeneration(cluster: Cluster, label: string): Promise<{ session: Session; conversationId: string; taskId: string }> {
+  async function startGeneration(cluster: ProcessSluice, label: string): Promise<{ session: Session; conversationId: string; taskId: string }> {
     const session = await signUp(cluster.url, label);
     const conversationId = await createConversation(session);
     const { taskId } = await sendMessage(session, conversationId, "Tell me about rivers.");

@@ -18,15 +18,16 @@ import { testRedisUrl } from "../support/servers/redis.ts";
 import { startFaultProxy, type FaultProxy } from "../support/servers/fault-proxy.ts";
 import { createStreamRecorder } from "../support/client/stream-recorder.ts";
 import { createConversation, echoPrompt, seededRandom, sendMessage, signUp, until, waitForFinalMessage } from "../support/client/fault-chat-api.ts";
-import { clusterStartTimeoutMs, startCluster, type Cluster } from "../support/sluice/start-cluster.ts";
+import { clusterStartTimeoutMs } from "../support/sluice/environment.ts";
+import { startSluice, type ProcessSluice } from "../support/sluice/start-sluice.ts";
 
-let cluster: Cluster;
+let cluster: ProcessSluice;
 let redisProxy: FaultProxy;
 let postgresProxy: FaultProxy;
 let workerA: SluiceProcess;
 
 beforeAll(async () => {
-  cluster = await startCluster({ combined: false, apis: 1, workers: 0, env: { SIMULATED_TOKENS_PER_SECOND: "100" }, label: "takeover" });
+  cluster = await startSluice({ mode: "processes", topology: { apis: 1, workers: 0 }, env: { SIMULATED_TOKENS_PER_SECOND: "100" }, label: "takeover" });
   redisProxy = await startFaultProxy(testRedisUrl());
   postgresProxy = await startFaultProxy(cluster.env.DATABASE_URL ?? "");
   const proxiedDatabase = new URL(cluster.env.DATABASE_URL ?? "");

@@ -17,7 +17,8 @@ import { startFakeOpenAiServer } from "../support/providers/fake-openai-server.t
 import type { FakeProviderServer } from "../support/providers/fake-provider-script.ts";
 import { createStreamRecorder, type StreamRecorder, type TaskReport } from "../support/client/stream-recorder.ts";
 import { createConversation, echoPrompt, seededRandom, sendMessage, signUp, until, waitForFinalMessage } from "../support/client/fault-chat-api.ts";
-import { clusterStartTimeoutMs, startCluster, type Cluster } from "../support/sluice/start-cluster.ts";
+import { clusterStartTimeoutMs } from "../support/sluice/environment.ts";
+import { startSluice, type ProcessSluice } from "../support/sluice/start-sluice.ts";
 
 /** PROTOCOL.md 4.3: the next attempt begins within this long of a crash with the default settings. */
 const takeoverLimitMs = 10_000;
@@ -68,12 +69,12 @@ const kinds: Kind[] = [
 
 describe.each(kinds)("a worker killed mid-reply ($label)", (kind) => {
   let fake: FakeProviderServer | undefined;
-  let cluster: Cluster;
+  let cluster: ProcessSluice;
 
   beforeAll(async () => {
     fake = await kind.fake?.();
     // "shipped": the product's own lock and stalled-check settings, which the 10 s promise is about.
-    cluster = await startCluster({ combined: false, apis: 1, workers: 2, recovery: "shipped", label: "continue", env: kind.env(fake) });
+    cluster = await startSluice({ mode: "processes", topology: { apis: 1, workers: 2 }, recovery: "shipped", label: "continue", env: kind.env(fake) });
   }, clusterStartTimeoutMs);
   afterAll(async () => {
     await cluster?.stop();

@@ -12,13 +12,14 @@ import { streamKeys } from "../../src/streaming/index.ts";
 import { testRedisUrl } from "../support/servers/redis.ts";
 import { createStreamRecorder } from "../support/client/stream-recorder.ts";
 import { conversationMessages, createConversation, echoPrompt, seededRandom, sendMessage, signUp, until, waitForFinalMessage } from "../support/client/fault-chat-api.ts";
-import { clusterStartTimeoutMs, startCluster, type Cluster } from "../support/sluice/start-cluster.ts";
+import { clusterStartTimeoutMs } from "../support/sluice/environment.ts";
+import { startSluice, type ProcessSluice } from "../support/sluice/start-sluice.ts";
 
-let cluster: Cluster;
+let cluster: ProcessSluice;
 
 beforeAll(async () => {
   // Lock 2 s, stalled check every 1 s: a worker frozen for longer loses its job.
-  cluster = await startCluster({ combined: false, apis: 1, workers: 1, env: { SIMULATED_TOKENS_PER_SECOND: "40" }, label: "zombie" });
+  cluster = await startSluice({ mode: "processes", topology: { apis: 1, workers: 1 }, env: { SIMULATED_TOKENS_PER_SECOND: "40" }, label: "zombie" });
 }, clusterStartTimeoutMs);
 afterAll(async () => {
   await cluster?.stop();

@@ -1,8 +1,6 @@
-import { randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { findFreePort } from "../../src/embedded/free-port.ts";
-import { createTestDatabase } from "../support/servers/test-database.ts";
-import { uniqueKeyPrefix } from "../support/servers/redis.ts";
+import { sluiceEnvironment } from "../support/sluice/environment.ts";
 import { startSluiceProcess } from "../support/sluice/sluice-process.ts";
 
 // API_METRICS_PORT (docs/operations.md "Metrics"): a real `sluice api` serves Prometheus text on
@@ -13,9 +11,7 @@ describe("API_METRICS_PORT", () => {
     const api = await startSluiceProcess({
       role: "api",
       env: {
-        DATABASE_URL: await createTestDatabase("metrics_port"),
-        REDIS_KEY_PREFIX: uniqueKeyPrefix("metrics-port"),
-        AUTH_SECRET: randomBytes(32).toString("hex"),
+        ...(await sluiceEnvironment("metrics_port")),
         API_METRICS_PORT: String(metricsPort),
       },
     });

@@ -5,8 +5,8 @@ import { gunzipSync } from "node:zlib";
 import pg from "pg";
 import { describe, expect, it } from "vitest";
 import { call, createConversation, sendMessage, signUp, ApiError } from "../support/client/fault-chat-api.ts";
-import { createTestDatabase } from "../support/servers/test-database.ts";
-import { testRedisUrl, uniqueKeyPrefix } from "../support/servers/redis.ts";
+import { testRedisUrl } from "../support/servers/redis.ts";
+import { sluiceEnvironment } from "../support/sluice/environment.ts";
 import { startSluiceProcess, type SluiceProcess } from "../support/sluice/sluice-process.ts";
 
 // A failed SQL statement through the real API and worker processes (RELIABILITY.md, "Abuse",
@@ -45,12 +45,10 @@ describe("a failed SQL statement", () => {
     const apiCanary = `CANARY-API-${randomBytes(6).toString("hex")}`;
     const workerCanary = `CANARY-WORKER-${randomBytes(6).toString("hex")}`;
     const receiver = await startRawOtlpReceiver();
-    const databaseUrl = await createTestDatabase("private");
+    const shared = await sluiceEnvironment("private");
+    const databaseUrl = shared.DATABASE_URL;
     const env = {
-      DATABASE_URL: databaseUrl,
-      REDIS_KEY_PREFIX: uniqueKeyPrefix("private"),
-      AUTH_SECRET: randomBytes(32).toString("hex"),
-      LLM_PROVIDER: "simulated",
+      ...shared,
       SIMULATED_TOKENS_PER_SECOND: "1000",
       OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint,
       FINAL_SAVE_RETRY_MS: "1000",

@@ -1,9 +1,7 @@
-import { randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { findFreePort } from "../../src/embedded/free-port.ts";
 import { createConversation, sendMessage, signUp } from "../support/client/fault-chat-api.ts";
-import { createTestDatabase } from "../support/servers/test-database.ts";
-import { uniqueKeyPrefix } from "../support/servers/redis.ts";
+import { sluiceEnvironment } from "../support/sluice/environment.ts";
 import { startSluiceProcess } from "../support/sluice/sluice-process.ts";
 import { readSse } from "../support/client/read-sse.ts";
 
@@ -34,10 +32,7 @@ async function stalledTotal(metricsUrl: string): Promise<number> {
 describe("stalled generation jobs", () => {
   it("a frozen worker's job shows as stalled once its lock expires, and stops being stalled when the job is recovered", async () => {
     const env = {
-      DATABASE_URL: await createTestDatabase("stalled"),
-      REDIS_KEY_PREFIX: uniqueKeyPrefix("stalled"),
-      AUTH_SECRET: randomBytes(32).toString("hex"),
-      LLM_PROVIDER: "simulated",
+      ...(await sluiceEnvironment("stalled")),
       // ~30 s of reply: the job stays active for the whole test.
       SIMULATED_TOKENS_PER_SECOND: "10",
       SIMULATED_TOKEN_COUNT: "300",

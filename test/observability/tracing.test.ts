@@ -1,11 +1,9 @@
-import { randomBytes } from "node:crypto";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createConversation, sendMessage, signUp } from "../support/client/fault-chat-api.ts";
-import { createTestDatabase } from "../support/servers/test-database.ts";
-import { uniqueKeyPrefix } from "../support/servers/redis.ts";
+import { sluiceEnvironment } from "../support/sluice/environment.ts";
 import { startSluiceProcess } from "../support/sluice/sluice-process.ts";
 import { readSse, textOf } from "../support/client/read-sse.ts";
 import { startOtlpReceiver } from "../support/servers/otlp-receiver.ts";
@@ -23,10 +21,7 @@ afterAll(async () => {
 
 async function sharedEnv(label: string): Promise<Record<string, string>> {
   return {
-    DATABASE_URL: await createTestDatabase(label),
-    REDIS_KEY_PREFIX: uniqueKeyPrefix(label),
-    AUTH_SECRET: randomBytes(32).toString("hex"),
-    LLM_PROVIDER: "simulated",
+    ...(await sluiceEnvironment(label)),
     // ~2 s of reply: the SSE viewer is certainly live for most flushes.
     SIMULATED_TOKENS_PER_SECOND: "30",
     SIMULATED_TOKEN_COUNT: "60",

@@ -1,11 +1,11 @@
 import OpenAI from "openai";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { call, registerUser, waitFor, type ChatUser, type ConversationJson } from "../support/client/chat-api.ts";
-import { startTestRuntime, type TestRuntime } from "../support/sluice/start-test-runtime.ts";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { call, registerUser, type ChatUser, type ConversationJson } from "../support/client/chat-api.ts";
+import { startSluice, type InProcessSluice } from "../support/sluice/start-sluice.ts";
 
 // The official `openai` package against an in-process Sluice (README "Use Sluice from the OpenAI SDK").
 
-let sluice: TestRuntime;
+let sluice: InProcessSluice;
 let alice: ChatUser;
 let bob: ChatUser;
 let aliceKey: string;
@@ -26,7 +26,7 @@ async function conversationCount(user: ChatUser): Promise<number> {
 }
 
 beforeAll(async () => {
-  sluice = await startTestRuntime("openai");
+  sluice = await startSluice({ label: "openai" });
   alice = await registerUser(sluice.url, "alice");
   bob = await registerUser(sluice.url, "bob");
   aliceKey = (await createKey(alice, "laptop")).key;
@@ -155,13 +155,19 @@ describe("POST /v1/chat/completions", () => {
       id = chunk.id;
       if (chunk.choices[0]?.delta.content) break; // leaves the loop: the SDK aborts the request
     }
-    const saved = await waitFor(async () => {
-      const fetched = await client(aliceKey).chat.completions.retrieve(id).catch((error: unknown) => {
-        if (error instanceof OpenAI.ConflictError) return undefined; // still generating
-        throw error;
-      });
-      return fetched;
-    }, 20_000, "the abandoned completion to finish");
+    const outcome = await vi.waitFor(
+      () =>
+        client(aliceKey).chat.completions.retrieve(id).then(
+          (completion) => ({ completion }),
+          (error: unknown) => {
+            if (error instanceof OpenAI.ConflictError) throw error; // still generating: asked again
+            return { error };
+          },
+        ),
+      { timeout: 20_000, interval: 20 },
+    );
+    if ("error" in outcome) throw outcome.error;
+    const saved = outcome.completion;
     expect(saved.choices[0]?.message.content?.length).toBeGreaterThan(20);
   });
 
@@ -242,10 +248,10 @@ describe("/api/docs", () => {
 });
 
 describe("limits per key, as per user", () => {
-  let limited: TestRuntime;
+  let limited: InProcessSluice;
   beforeAll(async () => {
     // Replies take about 2 s, so a stream is still open when the next request comes.
-    limited = await startTestRuntime("openai-limits", { LIMIT_MESSAGES_PER_MINUTE: "2", LIMIT_OPEN_STREAMS_PER_USER: "1", SIMULATED_TOKENS_PER_SECOND: "40", SIMULATED_TOKEN_COUNT: "80" });
+    limited = await startSluice({ label: "openai-limits", env: { LIMIT_MESSAGES_PER_MINUTE: "2", LIMIT_OPEN_STREAMS_PER_USER: "1", SIMULATED_TOKENS_PER_SECOND: "40", SIMULATED_TOKEN_COUNT: "80" } });
   });
   afterAll(async () => {
     await limited.stop();
@@ -284,19 +290,28 @@ describe("limits per key, as per user", () => {
     const restStream = await dave.call("GET", `/api/stream/${detail.activeGeneration?.taskId ?? ""}`);
     expect(restStream.status).toBe(429);
     await reading.return?.();
-    const third = await waitFor(async () => sdk.chat.completions.create({ model, messages: [{ role: "user", content: "echo:three" }] }).catch((error: unknown) => {
-      if (error instanceof OpenAI.RateLimitError) return undefined;
-      throw error;
-    }), 10_000, "the first stream's slot to be released");
+    const outcome = await vi.waitFor(
+      () =>
+        sdk.chat.completions.create({ model, messages: [{ role: "user", content: "echo:three" }] }).then(
+          (completion) => ({ completion }),
+          (error: unknown) => {
+            if (error instanceof OpenAI.RateLimitError) throw error; // the first stream's slot is not released yet: asked again
+            return { error };
+          },
+        ),
+      { timeout: 10_000, interval: 20 },
+    );
+    if ("error" in outcome) throw outcome.error;
+    const third = outcome.completion;
     expect(third.choices[0]?.message.content).toBe("three");
   });
 });
 
 describe("the SDK's own retries", () => {
-  let busy: TestRuntime;
+  let busy: InProcessSluice;
   beforeAll(async () => {
     // One generation at a time per user, each about 1 s long.
-    busy = await startTestRuntime("openai-retries", { LIMIT_GENERATIONS_PER_USER: "1", SIMULATED_TOKENS_PER_SECOND: "40", SIMULATED_TOKEN_COUNT: "40" });
+    busy = await startSluice({ label: "openai-retries", env: { LIMIT_GENERATIONS_PER_USER: "1", SIMULATED_TOKENS_PER_SECOND: "40", SIMULATED_TOKEN_COUNT: "40" } });
   });
   afterAll(async () => {
     await busy.stop();

@@ -1,11 +1,11 @@
 import OpenAI from "openai";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { registerUser, waitFor, type ChatUser } from "../support/client/chat-api.ts";
-import { startTestRuntime, type TestRuntime } from "../support/sluice/start-test-runtime.ts";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { registerUser, type ChatUser } from "../support/client/chat-api.ts";
+import { startSluice, type InProcessSluice } from "../support/sluice/start-sluice.ts";
 
 // The Responses API through the official `openai` package: background, resume by sequence_number, cancel.
 
-let sluice: TestRuntime;
+let sluice: InProcessSluice;
 let alice: ChatUser;
 let aliceClient: OpenAI;
 let bobClient: OpenAI;
@@ -22,7 +22,7 @@ const textOf = (events: readonly StreamEvent[]): string => events.map((event) =>
 
 beforeAll(async () => {
   // Slow enough (about 1 s a reply) that a reader can drop in the middle of one.
-  sluice = await startTestRuntime("responses", { SIMULATED_TOKENS_PER_SECOND: "60", SIMULATED_TOKEN_COUNT: "60", COALESCE_WINDOW_MS: "5" });
+  sluice = await startSluice({ label: "responses", env: { SIMULATED_TOKENS_PER_SECOND: "60", SIMULATED_TOKEN_COUNT: "60", COALESCE_WINDOW_MS: "5" } });
   alice = await registerUser(sluice.url, "alice");
   aliceClient = await keyedClient(alice);
   bobClient = await keyedClient(await registerUser(sluice.url, "bob"));
@@ -44,10 +44,11 @@ describe("POST /v1/responses", () => {
   it("runs in the background: answers queued at once, then the stored response completes", async () => {
     const queued = await aliceClient.responses.create({ model, input: [{ role: "user", content: "echo:done later" }], background: true });
     expect(queued.status).toBe("queued");
-    const done = await waitFor(async () => {
+    const done = await vi.waitFor(async () => {
       const current = await aliceClient.responses.retrieve(queued.id);
-      return current.status === "completed" ? current : undefined;
-    }, 20_000, "the background response to complete");
+      expect(current.status, "the background response").toBe("completed");
+      return current;
+    }, { timeout: 20_000, interval: 20 });
     expect(done.output_text).toBe("done later");
   });
 
@@ -96,10 +97,11 @@ describe("POST /v1/responses", () => {
     expect(end?.type).toBe("response.incomplete");
     const id = end?.type === "response.incomplete" ? end.response.id : "";
     expect(end?.type === "response.incomplete" ? end.response.status : undefined).toBe("cancelled");
-    const stored = await waitFor(async () => {
+    const stored = await vi.waitFor(async () => {
       const current = await aliceClient.responses.retrieve(id);
-      return current.status === "cancelled" ? current : undefined;
-    }, 10_000, "the stored response to be cancelled");
+      expect(current.status, "the stored response").toBe("cancelled");
+      return current;
+    }, { timeout: 10_000, interval: 20 });
     expect(stored.output_text.length).toBeLessThan(300);
   });
 
@@ -107,18 +109,20 @@ describe("POST /v1/responses", () => {
     const controller = new AbortController();
     const call = aliceClient.responses.create({ model, input: "abandoned in the foreground" }, { signal: controller.signal });
     const conversationCount = (await alice.call<{ items: unknown[] }>("GET", "/api/conversations?limit=100")).body.items.length;
-    const active = await waitFor(async () => {
+    const active = await vi.waitFor(async () => {
       const listed = await alice.call<{ items: Array<{ id: string }> }>("GET", "/api/conversations?limit=100");
-      if (listed.body.items.length <= conversationCount) return undefined;
+      expect(listed.body.items.length, "the call's conversation").toBeGreaterThan(conversationCount);
       const newest = await alice.conversation(listed.body.items[0]?.id ?? "");
+      expect(newest.activeGeneration, "the call's generation").not.toBeNull();
       return newest.activeGeneration?.taskId;
-    }, 10_000, "the call's generation to start");
+    }, { timeout: 10_000, interval: 20 });
     controller.abort();
     await expect(call).rejects.toBeInstanceOf(OpenAI.APIUserAbortError);
-    const saved = await waitFor(async () => {
+    const saved = await vi.waitFor(async () => {
       const current = await aliceClient.responses.retrieve(`resp_${active}`);
-      return current.status === "completed" ? current : undefined;
-    }, 20_000, "the abandoned response to complete");
+      expect(current.status, "the abandoned response").toBe("completed");
+      return current;
+    }, { timeout: 20_000, interval: 20 });
     expect(saved.output_text.length).toBeGreaterThan(20);
   });
 

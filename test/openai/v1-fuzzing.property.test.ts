@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { registerUser } from "../support/client/chat-api.ts";
-import { startTestRuntime, type TestRuntime } from "../support/sluice/start-test-runtime.ts";
+import { startSluice, type InProcessSluice } from "../support/sluice/start-sluice.ts";
 
 /**
  * Random and hostile requests to every /v1 route in the OpenAPI document: never a 5xx, every
@@ -12,14 +12,14 @@ import { startTestRuntime, type TestRuntime } from "../support/sluice/start-test
 const seed = Number(process.env.SLUICE_FUZZ_SEED ?? 20_251_203);
 const runsPerRoute = Number(process.env.SLUICE_FUZZ_RUNS ?? 40);
 
-let sluice: TestRuntime;
+let sluice: InProcessSluice;
 let apiKey: string;
 let sessionToken: string;
 let completionId: string;
 let responseId: string;
 
 beforeAll(async () => {
-  sluice = await startTestRuntime("v1-fuzz");
+  sluice = await startSluice({ label: "v1-fuzz" });
   const user = await registerUser(sluice.url, "v1-fuzz");
   sessionToken = user.token;
   apiKey = (await user.call<{ key: string }>("POST", "/api/me/api-keys", {})).body.key;

@@ -2,19 +2,21 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { whenOutput, type SluiceProcess } from "../support/sluice/sluice-process.ts";
 import { registerUser, waitForFinalReply, type ChatUser } from "../support/client/chat-api.ts";
 import { closingHint, followStream, judgeStream, type ClientEvent, type FollowedStream } from "../support/client/follow-stream.ts";
-import { clusterStartTimeoutMs, startScaleCluster, type ScaleCluster } from "../support/sluice/scale-cluster.ts";
+import { clusterStartTimeoutMs, takeoverSettings } from "../support/sluice/environment.ts";
+import { startSluice, type ProcessSluice } from "../support/sluice/start-sluice.ts";
 
 // SIGTERM is what an orchestrator sends on a deploy. A reply is 150 words at 50 words/s (~3 s),
 // longer than the workers' 500 ms SHUTDOWN_GRACE_MS, so a stopping worker must hand its job back.
-let cluster: ScaleCluster;
+let cluster: ProcessSluice;
 let user: ChatUser;
 
 beforeAll(async () => {
-  cluster = await startScaleCluster({
+  cluster = await startSluice({
+    mode: "processes",
     label: "scaleterm",
-    apis: 2,
-    workers: 2,
-    env: { SIMULATED_TOKENS_PER_SECOND: "50", SIMULATED_TOKEN_COUNT: "150", SHUTDOWN_GRACE_MS: "500", SSE_RETRY_MS: "150" },
+    topology: { apis: 2, workers: 2 },
+    redis: "private",
+    env: { ...takeoverSettings, SIMULATED_TOKENS_PER_SECOND: "50", SIMULATED_TOKEN_COUNT: "150", SSE_RETRY_MS: "150" },
   });
   user = await registerUser(cluster.apis[0]?.url ?? "", "term");
 }, clusterStartTimeoutMs);

@@ -2,22 +2,24 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { whenOutput, type SluiceProcess } from "../support/sluice/sluice-process.ts";
 import { registerUser, waitForFinalReply, type ChatUser } from "../support/client/chat-api.ts";
 import { closingHint, followStream, judgeStream, type ClientEvent, type FollowedStream } from "../support/client/follow-stream.ts";
-import { clusterStartTimeoutMs, startScaleCluster, type ScaleCluster } from "../support/sluice/scale-cluster.ts";
+import { clusterStartTimeoutMs, takeoverSettings } from "../support/sluice/environment.ts";
+import { startSluice, type ProcessSluice } from "../support/sluice/start-sluice.ts";
 
 // A deploy: every process of a 2 API + 2 worker cluster is replaced one at a time (SIGTERM, wait
 // for the exit, start the replacement) while streams run: 12 at first, then 4 more before each later
 // restart (24 in all), so every restart meets live generations and viewers however slow the machine
 // is. A reply is 120 words at 20 words/s (~6 s per attempt).
 const words = 120;
-let cluster: ScaleCluster;
+let cluster: ProcessSluice;
 let user: ChatUser;
 
 beforeAll(async () => {
-  cluster = await startScaleCluster({
+  cluster = await startSluice({
+    mode: "processes",
     label: "scaleroll",
-    apis: 2,
-    workers: 2,
-    env: { SIMULATED_TOKENS_PER_SECOND: "20", SIMULATED_TOKEN_COUNT: String(words), SHUTDOWN_GRACE_MS: "500", SSE_RETRY_MS: "200" },
+    topology: { apis: 2, workers: 2 },
+    redis: "private",
+    env: { ...takeoverSettings, SIMULATED_TOKENS_PER_SECOND: "20", SIMULATED_TOKEN_COUNT: String(words), SSE_RETRY_MS: "200" },
   });
   user = await registerUser(cluster.apis[0]?.url ?? "", "roll");
 }, clusterStartTimeoutMs);

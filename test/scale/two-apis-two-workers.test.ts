@@ -4,17 +4,21 @@ import { readSse, textOf } from "../support/client/read-sse.ts";
 import { registerUser, waitForFinalReply, type ChatUser } from "../support/client/chat-api.ts";
 import { followStream, judgeStream, type ClientEvent, type FollowedStream } from "../support/client/follow-stream.ts";
 import { redisConnectionsOf } from "../support/servers/redis-connections-of.ts";
-import { clusterStartTimeoutMs, startScaleCluster, type ScaleCluster } from "../support/sluice/scale-cluster.ts";
+import { clusterStartTimeoutMs, takeoverSettings } from "../support/sluice/environment.ts";
+import { startSluice, type ProcessSluice } from "../support/sluice/start-sluice.ts";
 
 // Two API and two worker processes on one database, one private Redis, one AUTH_SECRET.
 // A reply is 150 words at 50 words/s (~3 s): long enough to act mid-stream.
-let cluster: ScaleCluster;
+let cluster: ProcessSluice;
 let apiA: SluiceProcess;
 let apiB: SluiceProcess;
 let user: ChatUser;
 
+/** A command connection to this cluster's own redis-server, for CLIENT LIST. */
+const redisAdmin = () => cluster.privateRedis!.admin();
+
 beforeAll(async () => {
-  cluster = await startScaleCluster({ label: "scale2x2", apis: 2, workers: 2, env: { SIMULATED_TOKENS_PER_SECOND: "50", SIMULATED_TOKEN_COUNT: "150" } });
+  cluster = await startSluice({ mode: "processes", label: "scale2x2", topology: { apis: 2, workers: 2 }, redis: "private", env: { ...takeoverSettings, SIMULATED_TOKENS_PER_SECOND: "50", SIMULATED_TOKEN_COUNT: "150" } });
   [apiA, apiB] = cluster.apis as [SluiceProcess, SluiceProcess];
   user = await registerUser(apiA.url ?? "", "scale");
 }, clusterStartTimeoutMs);
@@ -73,8 +77,8 @@ describe("two API and two worker processes", () => {
 
   it("each API process holds exactly one Redis subscriber connection, however many viewers it serves", async () => {
     const subscribersOf = async (api: SluiceProcess): Promise<string[]> =>
-      (await redisConnectionsOf(cluster.redis, api.pid)).filter((name) => name.endsWith(":subscriber"));
-    const idleA = await redisConnectionsOf(cluster.redis, apiA.pid);
+      (await redisConnectionsOf(redisAdmin(), api.pid)).filter((name) => name.endsWith(":subscriber"));
+    const idleA = await redisConnectionsOf(redisAdmin(), apiA.pid);
     expect(await subscribersOf(apiA)).toEqual(["sluice-api:subscriber"]);
     expect(await subscribersOf(apiB)).toEqual(["sluice-api:subscriber"]);
 
@@ -88,8 +92,8 @@ describe("two API and two worker processes", () => {
     expect(await subscribersOf(apiA)).toEqual(["sluice-api:subscriber"]);
     expect(await subscribersOf(apiB)).toEqual(["sluice-api:subscriber"]);
     // Viewers add no Redis connections at all: the same set as when idle.
-    expect(await redisConnectionsOf(cluster.redis, apiA.pid)).toEqual(idleA);
-    const everySubscriber = (await cluster.redis.call("CLIENT", "LIST")) as string;
+    expect(await redisConnectionsOf(redisAdmin(), apiA.pid)).toEqual(idleA);
+    const everySubscriber = (await redisAdmin().call("CLIENT", "LIST")) as string;
     expect(everySubscriber.match(/name=sluice-api:subscriber /g), "one per API process in the whole cluster").toHaveLength(2);
 
     await Promise.all(viewers.map((viewer) => viewer.done));

@@ -14,7 +14,7 @@ import { createGenerationQueue } from "../../src/queue/generation-queue.ts";
 import { createStreamLog } from "../../src/streaming/stream-log.ts";
 import { createStreamWriter } from "../../src/streaming/stream-writer.ts";
 import { registerUser } from "../support/client/chat-api.ts";
-import { startTestRuntime } from "../support/sluice/start-test-runtime.ts";
+import { startSluice } from "../support/sluice/start-sluice.ts";
 import { connectTestRedis } from "../support/servers/redis.ts";
 import { openSse, type SseConnection } from "../support/streaming/http-sse-client.ts";
 
@@ -49,7 +49,7 @@ async function gauge(baseUrl: string, name: string): Promise<number> {
 
 describe("connect/abort cycles through the real route", () => {
   it("leave no viewer, subscription or open-stream lease behind", async () => {
-    const server = await startTestRuntime("route_leaks", { HEARTBEAT_INTERVAL_MS: "100", LIMIT_OPEN_STREAMS_PER_USER: String(openStreamsPerUser) }, "api");
+    const server = await startSluice({ label: "route_leaks", topology: { apis: 1, workers: 0 }, env: { HEARTBEAT_INTERVAL_MS: "100", LIMIT_OPEN_STREAMS_PER_USER: String(openStreamsPerUser) } });
     onTestFinished(async () => await server.stop());
     const redis = connectTestRedis();
     // No worker: the test writes the generations through the real log, on the server's key prefix.
@@ -128,7 +128,7 @@ describe("connect/abort cycles through the real route", () => {
   for (const by of ["read token", "Bearer token"] as const) {
     it(`a client that hangs up while the server looks its task up keeps no open-stream slot and no viewer (${by})`, async () => {
       const limit = 3;
-      const server = await startTestRuntime("route_leaks", { LIMIT_OPEN_STREAMS_PER_USER: String(limit) }, "api");
+      const server = await startSluice({ label: "route_leaks", topology: { apis: 1, workers: 0 }, env: { LIMIT_OPEN_STREAMS_PER_USER: String(limit) } });
       onTestFinished(async () => await server.stop());
       const user = await registerUser(server.url, "leaver");
       const accepted = await user.send((await user.createConversation()).id, "hello");

@@ -21,7 +21,7 @@ import { openDatabase } from "../../../src/storage/database.ts";
 import { createMessagesRepository, type FinalResult } from "../../../src/storage/messages-repository.ts";
 import { createStreamLog } from "../../../src/streaming/stream-log.ts";
 import { registerUser, type ChatUser } from "../../support/client/chat-api.ts";
-import { startTestRuntime, type TestRuntime } from "../../support/sluice/start-test-runtime.ts";
+import { startSluice, type InProcessSluice } from "../../support/sluice/start-sluice.ts";
 import type { ConformanceTarget, ScriptedStream, StartConformanceTarget, StreamEndOutcome, StreamEndpoint } from "./conformance-target.ts";
 
 const heartbeatMs = 150;
@@ -36,9 +36,9 @@ const protocolSettings: Record<string, string> = {
 /** Starts both servers; `stop` closes them and everything the target opened. */
 export const startSluiceTarget: StartConformanceTarget = async () => {
   const [scripted, generating] = await Promise.all([
-    startTestRuntime("conformance", protocolSettings, "api"),
+    startSluice({ label: "conformance", topology: { apis: 1, workers: 0 }, env: protocolSettings }),
     // ~100 s of text at 20 tokens/s: a cancel always arrives mid-stream. Stopping does not wait for a generation.
-    startTestRuntime("conformance_live", { ...protocolSettings, SIMULATED_TOKENS_PER_SECOND: "20", SIMULATED_TOKEN_COUNT: "2000", SHUTDOWN_GRACE_MS: "0" }, "start"),
+    startSluice({ label: "conformance_live", env: { ...protocolSettings, SIMULATED_TOKENS_PER_SECOND: "20", SIMULATED_TOKEN_COUNT: "2000", SHUTDOWN_GRACE_MS: "0" } }),
   ]);
   const redis = new Redis(scripted.env.REDIS_URL ?? "", { maxRetriesPerRequest: null });
   const log = createStreamLog({ redis, keyPrefix: scripted.env.REDIS_KEY_PREFIX ?? "" });
@@ -96,7 +96,7 @@ export const startSluiceTarget: StartConformanceTarget = async () => {
 };
 
 /** A new user sends one message through the real API: the task is queued, and its owner and read token known. */
-async function acceptGeneration(server: TestRuntime, stranger: ChatUser): Promise<StreamEndpoint> {
+async function acceptGeneration(server: InProcessSluice, stranger: ChatUser): Promise<StreamEndpoint> {
   const owner = await registerUser(server.url, "conformance");
   const conversation = await owner.createConversation();
   const accepted = await owner.send(conversation.id, "Tell me a story.");

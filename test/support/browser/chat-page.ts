@@ -133,3 +133,11 @@ export async function waitUntilServerStreamed(page: Page, baseUrl: string, minim
     controller.abort();
   }
 }
+
+/** Sends `echo:<reply>` and waits for the saved reply, so each turn adds one user and one assistant message. */
+export async function echoTurn(page: Page, reply: string): Promise<void> {
+  const before = await page.getByTestId("message-assistant").count();
+  await sendMessage(page, `echo:${reply}`);
+  await page.waitForFunction((count) => document.querySelectorAll('[data-testid="message-assistant"]').length > count, before);
+  await waitForStatus(page, "completed");
+}

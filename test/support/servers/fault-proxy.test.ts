@@ -29,21 +29,13 @@ async function connect(proxy: FaultProxy): Promise<{ socket: Socket; received: (
   return { socket, received: () => received, closed };
 }
 
-async function until(condition: () => boolean, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
-
 describe("fault proxy", () => {
   it("passes bytes both ways", async () => {
     const proxy = await startFaultProxy((await startEchoServer()).url);
     cleanups.push(() => proxy.close());
     const client = await connect(proxy);
     client.socket.write("hello");
-    await until(() => client.received() === "hello");
+    await expect.poll(() => client.received(), { timeout: 5_000, interval: 10 }).toBe("hello");
     expect(proxy.connectionCount()).toBe(1);
   });
 
@@ -59,11 +51,11 @@ describe("fault proxy", () => {
     cleanups.push(() => control.close());
     const other = await connect(control);
     other.socket.write("x");
-    await until(() => other.received() === "x");
+    await expect.poll(() => other.received(), { timeout: 5_000, interval: 10 }).toBe("x");
     expect(client.received()).toBe("");
     expect(client.socket.destroyed).toBe(false);
     proxy.setMode({ kind: "pass" });
-    await until(() => client.received() === "one two");
+    await expect.poll(() => client.received(), { timeout: 5_000, interval: 10 }).toBe("one two");
   });
 
   it("drop resets every connection and refuses new ones until pass", async () => {
@@ -84,7 +76,7 @@ describe("fault proxy", () => {
     proxy.setMode({ kind: "pass" });
     const again = await connect(proxy);
     again.socket.write("back");
-    await until(() => again.received() === "back");
+    await expect.poll(() => again.received(), { timeout: 5_000, interval: 10 }).toBe("back");
   });
 
   it("delay delivers each chunk no sooner than the delay, in order", async () => {
@@ -95,7 +87,7 @@ describe("fault proxy", () => {
     const sentAt = Date.now();
     client.socket.write("a");
     client.socket.write("b");
-    await until(() => client.received() === "ab");
+    await expect.poll(() => client.received(), { timeout: 5_000, interval: 10 }).toBe("ab");
     // Each direction is delayed: request and echo, at least 2 × 150 ms.
     expect(Date.now() - sentAt).toBeGreaterThanOrEqual(290);
   });

@@ -4,6 +4,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { promisify } from "node:util";
+import { expect, vi } from "vitest";
 
 const run = promisify(execFile);
 
@@ -26,6 +27,8 @@ export interface RedisClusterRig {
   waitUntilHealthy(timeoutMs?: number): Promise<void>;
   /** Runs a redis-cli command against one master and returns its stdout. */
   cli(index: number, ...args: string[]): Promise<string>;
+  /** Index of the master that owns the key's slot (CLUSTER KEYSLOT, asked of the cluster itself). */
+  ownerOf(key: string): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -57,7 +60,7 @@ export async function startRedisCluster(options: { executable: string; masters?:
       { stdio: "ignore" },
     );
     node.child = child;
-    await pollUntil(async () => (await cli(node.port, "PING").catch(() => "")).trim() === "PONG", 10_000, `redis-server on ${node.port} did not start`);
+    await vi.waitFor(async () => expect((await cli(node.port, "PING")).trim(), `redis-server on ${node.port}`).toBe("PONG"), { timeout: 10_000, interval: 50 });
   };
   const cli = async (port: number, ...args: string[]): Promise<string> => (await run(cliExecutable, ["-h", "127.0.0.1", "-p", String(port), ...args])).stdout;
   const stopAll = async (): Promise<void> => {
@@ -72,13 +75,12 @@ export async function startRedisCluster(options: { executable: string; masters?:
     }
     await run(cliExecutable, ["--cluster", "create", ...nodes.map((node) => `127.0.0.1:${node.port}`), "--cluster-replicas", "0", "--cluster-yes"]);
     const waitUntilHealthy = async (timeoutMs = 20_000): Promise<void> => {
-      await pollUntil(
+      await vi.waitFor(
         async () => {
           const infos = await Promise.all(nodes.filter((node) => node.child?.exitCode === null).map((node) => cli(node.port, "CLUSTER", "INFO").catch(() => "")));
-          return infos.every((info) => info.includes("cluster_state:ok"));
+          expect(infos.every((info) => info.includes("cluster_state:ok")), "every running master reports cluster_state:ok").toBe(true);
         },
-        timeoutMs,
-        "the cluster did not reach cluster_state:ok",
+        { timeout: timeoutMs, interval: 50 },
       );
     };
     await waitUntilHealthy();
@@ -100,6 +102,12 @@ export async function startRedisCluster(options: { executable: string; masters?:
       restart: async (index) => launch(nodes[index]!),
       waitUntilHealthy,
       cli: (index, ...args) => cli(nodes[index]!.port, ...args),
+      ownerOf: async (key) => {
+        const slot = Number((await cli(nodes[0]!.port, "CLUSTER", "KEYSLOT", key)).trim());
+        const owner = masters.findIndex((master) => master.slotRanges.some(([first, last]) => slot >= first && slot <= last));
+        if (owner === -1) throw new Error(`no master owns slot ${slot}`);
+        return owner;
+      },
       stop: stopAll,
     };
   } catch (error) {
@@ -138,11 +146,3 @@ async function isFree(port: number): Promise<boolean> {
   });
 }
 
-async function pollUntil(check: () => Promise<boolean>, timeoutMs: number, message: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(message);
-}

@@ -1,6 +1,10 @@
+import { randomBytes } from "node:crypto";
+import { createTestDatabase } from "../servers/test-database.ts";
+import { testRedisUrl, uniqueKeyPrefix } from "../servers/redis.ts";
+
 /**
- * Settings many cross-process tests share, so a change to one (a slower lock,
- * a new limit) is made once.
+ * The one place a test's Sluice environment is built, so a change to one
+ * setting (a slower lock, a new limit) is made once.
  */
 
 /** Short recovery intervals: a dead or frozen worker's lock lapses after 2 s and is noticed within 1 s more. */
@@ -34,3 +38,36 @@ export const weakPasswordHashing: Record<string, string> = { TEST_ONLY_WEAK_PASS
 export const processReadyTimeoutMs = 100_000;
 /** For beforeAll hooks that start several processes. */
 export const clusterStartTimeoutMs = 150_000;
+
+/** What cooperating instances must share: one database, one Redis and key prefix, one signing secret. */
+export interface SharedEnvironment {
+  DATABASE_URL: string;
+  REDIS_URL: string;
+  REDIS_KEY_PREFIX: string;
+  AUTH_SECRET: string;
+}
+
+/**
+ * A fresh database (unless `databaseUrl` names one), key prefix and signing secret on
+ * `redisUrl` (default: the shared test Redis), plus the settings every test Sluice has: loopback, no web UI, the
+ * simulated model, weak password hashing and unreached limits. No DATA_DIR: each
+ * started instance gets a temporary one of its own (see start-sluice.ts).
+ *
+ * @example const env = await sluiceEnvironment("search"); // then startSluice({ label, env })
+ */
+export async function sluiceEnvironment(label: string, options: { redisUrl?: string | undefined; databaseUrl?: string | undefined } = {}): Promise<SharedEnvironment & Record<string, string>> {
+  return {
+    HOST: "127.0.0.1",
+    ENABLE_WEB_UI: "false",
+    LLM_PROVIDER: "simulated",
+    ...weakPasswordHashing,
+    ...unreachedLimits,
+    DATABASE_URL: options.databaseUrl ?? (await createTestDatabase(label)),
+    REDIS_URL: options.redisUrl ?? testRedisUrl(),
+    REDIS_KEY_PREFIX: uniqueKeyPrefix(label),
+    AUTH_SECRET: randomBytes(32).toString("base64url"),
+  };
+}
+
+/** For tests that move jobs between workers many times: attempts to spare for several takeovers, no coalescing, a short shutdown grace. */
+export const takeoverSettings: Record<string, string> = { COALESCE_WINDOW_MS: "0", JOB_ATTEMPTS: "5", SHUTDOWN_GRACE_MS: "500" };

@@ -1,8 +1,10 @@
 import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { inject } from "vitest";
+import { inject, vi } from "vitest";
 import { findFreePort } from "../../../src/embedded/free-port.ts";
-import { weakPasswordHashing } from "./environment.ts";
+import { processReadyTimeoutMs, weakPasswordHashing } from "./environment.ts";
 
 const repositoryRoot = join(import.meta.dirname, "..", "..", "..");
 
@@ -34,11 +36,14 @@ export interface SluiceProcessOptions {
 /**
  * Spawns the real `sluice <role>` as a separate process (Node 24 from this test's
  * own process.execPath). API roles are ready when /readyz answers 200; a worker
- * when it logs "worker started". Defaults: loopback, silent except warnings, the
- * shared test Redis. Each caller gives its own DATABASE_URL and REDIS_KEY_PREFIX.
+ * when it logs "worker started". Defaults: loopback, info logs (kept in memory), the
+ * shared test Redis, and a temporary DATA_DIR of its own, removed when it exits (never
+ * ./.sluice in the repository). Each caller gives its own DATABASE_URL and REDIS_KEY_PREFIX
+ * (sluiceEnvironment); most tests start processes through startSluice.
  */
 export async function startSluiceProcess(options: SluiceProcessOptions): Promise<SluiceProcess> {
   const port = options.role === "worker" ? 0 : await findFreePort();
+  const dataDirectory = mkdtempSync(join(tmpdir(), `sluice-${options.role}-`));
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? "",
     HOME: process.env.HOME ?? "/tmp",
@@ -49,6 +54,7 @@ export async function startSluiceProcess(options: SluiceProcessOptions): Promise
     ENABLE_WEB_UI: "false",
     ...weakPasswordHashing,
     ...options.env,
+    DATA_DIR: dataDirectory,
   };
   const child = spawn(process.execPath, [join(repositoryRoot, "src", "main", "cli.ts"), options.role], {
     cwd: repositoryRoot,
@@ -72,7 +78,10 @@ export async function startSluiceProcess(options: SluiceProcessOptions): Promise
   });
   // "close", not "exit": it comes after the last chunk of output.
   const closed = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-    child.once("close", (code, signal) => resolve({ code, signal }));
+    child.once("close", (code, signal) => {
+      rmSync(dataDirectory, { recursive: true, force: true });
+      resolve({ code, signal });
+    });
   });
   const url = options.role === "worker" ? undefined : `http://127.0.0.1:${port}`;
   const processHandle: SluiceProcess = {
@@ -94,12 +103,13 @@ export async function startSluiceProcess(options: SluiceProcessOptions): Promise
       clearTimeout(timer);
     },
   };
-  const deadline = Date.now() + (options.readyTimeoutMs ?? 45_000);
+  const deadline = Date.now() + (options.readyTimeoutMs ?? processReadyTimeoutMs);
   const failEarly = exited.then(({ code, signal }) => {
     throw new Error(`sluice ${options.role} exited before it was ready (${String(code ?? signal)}):\n${output}`);
   });
   if (url) {
-    await Promise.race([waitForReady(url, deadline), failEarly]);
+    await Promise.race([waitForReady(url, child, deadline - Date.now()), failEarly]);
+    if (child.exitCode !== null || child.signalCode !== null) await failEarly;
   } else {
     let timer: NodeJS.Timeout | undefined;
     try {
@@ -118,19 +128,17 @@ export async function startSluiceProcess(options: SluiceProcessOptions): Promise
   return processHandle;
 }
 
-/** Readiness has no event to wait on, so this polls /readyz with a deadline. */
-async function waitForReady(url: string, deadline: number): Promise<void> {
-  while (Date.now() < deadline) {
-    try {
+/** Readiness has no event to wait on, so this polls /readyz (until the child exits: `failEarly` reports that). */
+async function waitForReady(url: string, child: ChildProcess, timeoutMs: number): Promise<void> {
+  await vi.waitFor(
+    async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
       const response = await fetch(`${url}/readyz`);
       await response.arrayBuffer();
-      if (response.ok) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`${url}/readyz did not answer 200 in time`);
+      if (!response.ok) throw new Error(`${url}/readyz answered ${response.status}`);
+    },
+    { timeout: timeoutMs, interval: 100 },
+  );
 }
 
 /**
