@@ -3,6 +3,7 @@ import { z } from "zod";
 import type { ChatCompletionsService } from "../../chat/chat-completions-service.ts";
 import { SluiceError } from "../../errors/catalog.ts";
 import type { OpenStreamLeases } from "../../limits/open-stream-leases.ts";
+import { isActiveStatus } from "../../storage/messages-repository.ts";
 import type { StreamHub } from "../../streaming/index.ts";
 import type { Clock } from "../../time/clock.ts";
 import type { App } from "../app-type.ts";
@@ -64,7 +65,7 @@ export function registerChatCompletionRoutes(v1: App, dependencies: ChatCompleti
       const taskId = taskIdOfCompletion(request.params.id);
       if (!taskId) throw new SluiceError("NOT_FOUND", "No such chat completion.");
       const stored = await completions.find(apiKeyUser(request).id, taskId);
-      if (stored.status === "pending" || stored.status === "streaming") throw new SluiceError("GENERATION_IN_PROGRESS", "This chat completion is still being generated; retry when it has finished.");
+      if (isActiveStatus(stored.status)) throw new SluiceError("GENERATION_IN_PROGRESS", "This chat completion is still being generated; retry when it has finished.");
       const identity: CompletionIdentity = { id: request.params.id, created: Math.floor(stored.createdAt.getTime() / 1000), model: stored.model ?? "" };
       if (stored.status === "failed") {
         const failure = generationFailure({ type: "end", status: "failed", error: { code: stored.errorCode ?? "INTERNAL", message: "The generation failed." } });
