@@ -1,15 +1,11 @@
 import type { ConversationRow } from "../storage/conversations-repository.ts";
 import type { MessageRow } from "../storage/messages-repository.ts";
 import { highlightStart, highlightStop, type SearchHit } from "../storage/search-conversations.ts";
+import type { ConversationView, SearchResultView } from "./views.ts";
 
-/** The public JSON shapes of the HTTP API (documented in OpenAPI at /api/docs). */
-export interface ConversationView {
-  id: string;
-  title: string | null;
-  createdAt: string;
-  updatedAt: string;
-}
+export type { ConversationView, SearchResultView } from "./views.ts";
 
+/** The public JSON shapes of the HTTP API (documented in OpenAPI at /api/docs); the web UI's share is in views.ts. */
 export interface MessageView {
   id: string;
   /** The message this one follows in the conversation's tree; null for a first message. */
@@ -46,20 +42,6 @@ export function presentMessage(row: MessageRow): MessageView {
     error: row.errorCode ? { code: row.errorCode, message: row.errorMessage ?? "" } : null,
     reasoning: row.reasoning === "" ? null : { text: row.reasoning, durationMs: row.reasoningDurationMs },
   };
-}
-
-export interface SearchResultView {
-  conversation: ConversationView;
-  /** The newest matching message (open the conversation there); null when only the title matched. */
-  message: {
-    id: string;
-    role: "user" | "assistant";
-    createdAt: string;
-    /** Plain text around the match, at most about 24 words. */
-    snippet: string;
-    /** The matched words in `snippet`, as [start, end) UTF-16 offsets. */
-    highlights: Array<{ start: number; end: number }>;
-  } | null;
 }
 
 export function presentSearchHit(hit: SearchHit): SearchResultView {

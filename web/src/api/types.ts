@@ -1,7 +1,7 @@
 // Response shapes of the Sluice HTTP API (see PROTOCOL.md and the OpenAPI docs at /docs).
-// The conversation and search-hit shapes are the server presenter's own, imported as types only
-// (erased from the bundle), so the UI cannot drift from what the API sends.
-import type { ConversationView, SearchResultView } from "../../../src/chat/present.ts";
+// The conversation and search-hit shapes are the server's own (src/chat/views.ts), imported as
+// types only (erased from the bundle), so the UI cannot drift from what the API sends.
+import type { ConversationView, SearchResultView } from "../../../src/chat/views.ts";
 
 export interface User {
   id: string;
