@@ -1,26 +1,39 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Redis } from "ioredis";
 import { describe, expect, inject, it } from "vitest";
 import { startRedisServer } from "../embedded/redis-server.ts";
 import { findFreePort } from "../embedded/free-port.ts";
 import { connectRedis } from "./connect-redis.ts";
 
+const options = { commandTimeoutMs: 500, name: "sluice-test" };
+
 describe("the subscriber connection", () => {
-  it("closed while ioredis re-subscribes after a Redis restart leaves no unhandled rejection", async () => {
+  it.each([
+    { what: "the process's subscriber (SUBSCRIBE)", subscribe: (url: string) => subscribeWith(connectRedis(url, "subscriber", options), "subscribe") },
+    {
+      // A Cluster with shardedSubscribers opens a plain ioredis connection per shard itself; a
+      // subscriber role anywhere in the process covers those too.
+      what: "a connection ioredis opened itself, as a cluster shard's subscriber (SSUBSCRIBE)",
+      subscribe: (url: string) => {
+        connectRedis(url, "subscriber", options).disconnect();
+        return subscribeWith(new Redis(url, { retryStrategy: () => 50 }), "ssubscribe");
+      },
+    },
+  ])("closed while ioredis re-subscribes after a Redis restart leaves no unhandled rejection: $what", async ({ subscribe }) => {
     const dataDirectory = mkdtempSync(join(tmpdir(), "sluice-subscriber-"));
-    const options = { executable: inject("redisExecutable"), dataDirectory, appendOnly: false, supervise: false, port: await findFreePort() };
-    let server = await startRedisServer(options);
+    const serverOptions = { executable: inject("redisExecutable"), dataDirectory, appendOnly: false, supervise: false, port: await findFreePort() };
+    let server = await startRedisServer(serverOptions);
     const unhandled: unknown[] = [];
     const onUnhandled = (reason: unknown): void => void unhandled.push(reason);
     process.on("unhandledRejection", onUnhandled);
-    const subscriber = connectRedis(server.url, "subscriber", { commandTimeoutMs: 500, name: "sluice-test" });
+    const subscriber = await subscribe(server.url);
     try {
-      await subscriber.subscribe("a", "b");
       await server.stop();
-      server = await startRedisServer(options);
-      // ioredis sends the re-SUBSCRIBE as it becomes ready; closing at that moment rejects it.
-      // The socket is destroyed at once, so the SUBSCRIBE's reply can never arrive first.
+      server = await startRedisServer(serverOptions);
+      // ioredis sends the re-subscribe as it becomes ready; closing at that moment rejects it.
+      // The socket is destroyed at once, so the reply can never arrive first.
       await new Promise<void>((resolve) => subscriber.once("ready", () => {
         subscriber.disconnect();
         (subscriber as unknown as { stream: { destroy(): void } }).stream.destroy();
@@ -38,3 +51,9 @@ describe("the subscriber connection", () => {
     }
   });
 });
+
+async function subscribeWith(client: Redis, method: "subscribe" | "ssubscribe"): Promise<Redis> {
+  client.on("error", () => undefined);
+  await client[method]("a", "b");
+  return client;
+}

@@ -37,7 +37,7 @@ export function connectRedis(url: string, role: RedisRole, options: ConnectRedis
   });
   // ioredis emits 'error' on every failed reconnect; without a listener Node would crash the process.
   client.on("error", (error: Error) => options.onError?.(error));
-  if (role === "subscriber") handleResubscribeRejections(client);
+  if (role === "subscriber") handleResubscribeRejections();
   return client;
 }
 
@@ -45,14 +45,21 @@ export function connectRedis(url: string, role: RedisRole, options: ConnectRedis
  * After a reconnect, ioredis re-sends SUBSCRIBE/PSUBSCRIBE/SSUBSCRIBE for the channels it had
  * (autoResubscribe) and drops the returned promise: a connection closed before the reply (a
  * shutdown during a Redis restart) turns it into an unhandled rejection ("Connection is closed.",
- * seen in a CI run of runtime.test.ts). Each call's promise gets a handler here; callers that
- * await it still see its rejection, and the hub re-subscribes on `ready` itself.
+ * seen in a CI run of runtime.test.ts). Every call's promise gets a handler; callers that await it
+ * still see its rejection, and the hub re-subscribes on `ready` itself. Patched once on the
+ * prototype, so it also covers the per-shard subscriber connections that a Cluster with
+ * `shardedSubscribers` opens by itself, out of our reach.
  */
-function handleResubscribeRejections(client: Redis): void {
+let resubscribeRejectionsHandled = false;
+function handleResubscribeRejections(): void {
+  if (resubscribeRejectionsHandled) return;
+  resubscribeRejectionsHandled = true;
+  const prototype = Redis.prototype as unknown as Record<string, (this: Redis, ...args: unknown[]) => Promise<unknown>>;
   for (const method of ["subscribe", "psubscribe", "ssubscribe"] as const) {
-    const original = client[method].bind(client) as (...args: unknown[]) => Promise<unknown>;
-    (client as unknown as Record<string, unknown>)[method] = (...args: unknown[]): Promise<unknown> => {
-      const pending = original(...args);
+    const original = prototype[method];
+    if (original === undefined) throw new Error(`ioredis has no ${method}`);
+    prototype[method] = function (this: Redis, ...args: unknown[]): Promise<unknown> {
+      const pending = original.apply(this, args);
       pending.catch(() => undefined);
       return pending;
     };
@@ -72,6 +79,7 @@ function handleResubscribeRejections(client: Redis): void {
  */
 export function connectRedisCluster(nodes: readonly ClusterNode[], role: RedisRole, options: ConnectRedisOptions): Cluster {
   const failFast = isFailFast(role);
+  if (role === "subscriber") handleResubscribeRejections();
   const cluster = new Cluster(
     nodes.map((node) => ({ host: node.host, port: node.port })),
     {
