@@ -109,7 +109,7 @@ try {
           // Unmeasured: fresh processes pay for JIT and pool connections on their first requests
           // (the first of three identical 50-stream steps had ~2.5x the POST -> first token p50
           // of the next two), which is not the steady state the sweep is meant to compare.
-          const warmup = await runStep({ services, system: name, scenario: "sweep", plan: { ...plan, streams: settings.warmupStreams, tokenCount: rate }, processes, onProgress: () => undefined, statementsRoles: statementRoles(name) });
+          const warmup = await runStep({ services, system: name, scenario: "sweep", plan: { ...plan, streams: settings.warmupStreams, tokenCount: rate }, processes, onProgress: () => undefined, ...statementCounting(name) });
           log(`warm-up ${name}: ${settings.warmupStreams} streams, p99 ${warmup.result.latencyMs.p99} ms (not counted)`);
         }
         for (const streams of settings.steps) {
@@ -120,7 +120,7 @@ try {
             plan: { ...plan, streams },
             processes,
             onProgress: (line) => log(`  ${name} ${rate}/s x${streams}: ${line}`),
-            statementsRoles: statementRoles(name),
+            ...statementCounting(name),
           });
           steps.push(record);
           const { result } = record;
@@ -144,7 +144,7 @@ try {
             plan: { ...plan, streams: settings.resumeStreams, resumeAfterTokens: settings.resumeAfterTokens, resumeGapMs: settings.resumeGapMs },
             processes,
             onProgress: (line) => log(`  ${name} resume: ${line}`),
-            statementsRoles: statementRoles(name),
+            ...statementCounting(name),
           });
           steps.push(record);
           const resume = record.result.resumeToFirstEventMs;
@@ -163,7 +163,7 @@ try {
           plan: { kind: prepared.kind, baseUrl: prepared.baseUrl, sessionFile: prepared.sessionFile ?? "", streams: 50, rampMs: 10_000, tokensPerSecond: 50, tokenCount: 5, timeoutMs: 60_000 },
           processes: [...prepared.processes, ...infrastructure],
           onProgress: () => undefined,
-          statementsRoles: statementRoles(name),
+          ...statementCounting(name),
         });
         steps.push(record);
         const { result } = record;
@@ -209,7 +209,7 @@ async function runBurst(name: SystemName, prepared: PreparedSystem, processes: W
     plan: { kind: prepared.kind, baseUrl: prepared.baseUrl, sessionFile: prepared.sessionFile, streams: settings.burstRunningStreams, rampMs: 1_000, tokensPerSecond: 20, tokenCount: 20 * runningSeconds, timeoutMs: runningSeconds * 1000 + 60_000 },
     processes,
     onProgress: (line) => log(`  ${name} burst, running: ${line}`),
-    statementsRoles: statementRoles(name),
+    ...statementCounting(name),
   });
   // Scenario timing, not synchronisation: the running streams are live by then.
   await new Promise((resolve) => setTimeout(resolve, 2_000));
@@ -233,9 +233,11 @@ async function runBurst(name: SystemName, prepared: PreparedSystem, processes: W
   );
 }
 
-function statementRoles(name: SystemName): Record<string, true> {
-  if (isSluice(name)) return { [databaseRoles.api]: true, [databaseRoles.worker]: true, [databaseRoles.start]: true };
-  return name === "polling" ? { [databaseRoles.polling]: true } : {};
+/** Whose statements each step keeps; an embedded system's PGlite is out of pg_stat_statements' sight. */
+function statementCounting(name: SystemName): { statementsRoles: Record<string, true>; countsStatements: boolean } {
+  if (name === "sluice-openai-embedded") return { statementsRoles: {}, countsStatements: false };
+  if (isSluice(name)) return { statementsRoles: { [databaseRoles.api]: true, [databaseRoles.worker]: true, [databaseRoles.start]: true }, countsStatements: true };
+  return { statementsRoles: name === "polling" ? { [databaseRoles.polling]: true } : {}, countsStatements: true };
 }
 
 const stamp = new Date(startedAt).toISOString().replace(/[:.]/g, "-").slice(0, 19);

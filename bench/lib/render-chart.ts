@@ -4,6 +4,7 @@ const colors: Record<string, string> = {
   sluice: "#1f77b4",
   "sluice-openai-start": "#9467bd",
   "sluice-openai-split": "#17becf",
+  "sluice-openai-embedded": "#bcbd22",
   "provider-direct": "#8c564b",
   polling: "#d62728",
   pubsub: "#ff7f0e",

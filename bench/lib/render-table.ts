@@ -5,6 +5,7 @@ const labels: Record<string, string> = {
   sluice: "Sluice (simulated, api + worker)",
   "sluice-openai-start": "Sluice start <- OpenAI server",
   "sluice-openai-split": "Sluice api + worker <- OpenAI server",
+  "sluice-openai-embedded": "Sluice start on PGlite (npm start) <- OpenAI server",
   "provider-direct": "OpenAI server read directly (floor)",
   polling: "PG polling (seed before)",
   pubsub: "RPUSH+PUBLISH (seed after)",
@@ -95,7 +96,7 @@ export function renderTable(report: BenchReport): string {
         return (
           `| ${step.system} | ${step.tokensPerSecond} | ${step.streams} | ${step.passed ? "yes" : "no"} | ${r.latencyMs.p50} | ${r.latencyMs.p99} | ${r.latencyMs.max} | ` +
           `${r.submitToFirstTokenMs.p50} / ${r.submitToFirstTokenMs.p99} | ${answer} | ${starts} | ${r.lost} | ${r.duplicated} | ${r.failed} | ${cpu} | ${loopDelayText(step)} | ` +
-          `${step.redisCommandsPerToken} | ${step.statementsPerMessage} | ${connections} | ${step.loadAverage} |`
+          `${step.redisCommandsPerToken} | ${step.statementsPerMessage ?? "-"} | ${connections} | ${step.loadAverage} |`
         );
       }),
   ];

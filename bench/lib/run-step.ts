@@ -30,7 +30,7 @@ export interface StepRecord {
   /** Redis commands (INFO commandstats, scripts' inner commands included) per token received. */
   redisCommandsPerToken: number;
   /** Statements of the system's roles (not the bench's own) per stream started in the step. */
-  statementsPerMessage: number;
+  statementsPerMessage: number | null;
   wallSeconds: number;
 }
 
@@ -51,6 +51,8 @@ export async function runStep(options: {
   onProgress: (line: string) => void;
   /** Roles whose most frequent statements are kept in the record. */
   statementsRoles?: Record<string, true>;
+  /** false: the system's statements never reach the bench's PostgreSQL (embedded PGlite); reported as "-". */
+  countsStatements?: boolean;
   /** False for a step that overlaps another: the counters are the other step's (default true). */
   resetCounters?: boolean;
 }): Promise<StepRecord> {
@@ -120,7 +122,7 @@ export async function runStep(options: {
     redisConnections,
     eventLoopDelay,
     redisCommandsPerToken: Math.round((redisCommands / Math.max(1, result.tokensReceived)) * 100) / 100,
-    statementsPerMessage: Math.round((ownStatements / Math.max(1, plan.streams)) * 100) / 100,
+    statementsPerMessage: options.countsStatements === false ? null : Math.round((ownStatements / Math.max(1, plan.streams)) * 100) / 100,
     wallSeconds,
   };
 }

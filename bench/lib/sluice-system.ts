@@ -1,5 +1,6 @@
 import { Agent } from "node:http";
-import { writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { findFreePort } from "../../src/embedded/free-port.ts";
 import { databaseRoles } from "./bench-services.ts";
@@ -15,12 +16,15 @@ import type { PreparedSystem, SystemContext, SystemName, SystemUnderTest } from 
  *   (the worker restarts per rate: the pace is its environment);
  * - `openai` + `split` / `start`: the real `openai` SDK streaming from bench/providers/openai-compatible-server.ts
  *   in its own process (the pace travels in each message, so nothing restarts per rate),
- *   as `sluice api` + `sluice worker` or as one `sluice start` (API and worker in one process).
+ *   as `sluice api` + `sluice worker` or as one `sluice start` (API and worker in one process);
+ * - `database: "embedded"`: no DATABASE_URL, so `sluice start` runs its embedded PGlite in a data
+ *   directory of its own, as `npm start` does (its statements are not in pg_stat_statements).
  */
 export interface SluiceVariant {
   name: SystemName;
   provider: "simulated" | "openai";
   mode: "split" | "start";
+  database?: "embedded";
 }
 
 const workerStarted = '"msg":"worker started"';
@@ -31,7 +35,8 @@ export async function createSluiceSystem(variant: SluiceVariant, context: System
   const database = await services.createDatabase(`sluice_${variant.name.replace(/\W/g, "_")}`);
   const port = await findFreePort();
   const baseUrl = `http://127.0.0.1:${port}`;
-  const started: ServerProcess[] = [];
+  // Stopped in reverse order; an embedded system's data directory is the first entry, removed last.
+  const started: Array<Pick<ServerProcess, "stop">> = [];
   const stopAll = async (): Promise<void> => {
     for (const server of started.splice(0).reverse()) await server.stop();
   };
@@ -106,7 +111,8 @@ export async function createSluiceSystem(variant: SluiceVariant, context: System
     const sessionFile = join(logs, `${variant.name}-session.json`);
 
     if (variant.mode === "start") {
-      const start = await launch("start", { HOST: "127.0.0.1", PORT: String(port), DATABASE_URL: services.databaseUrl(databaseRoles.start, database) });
+      const databaseEnv = variant.database === "embedded" ? embeddedDataDirectory(started) : { DATABASE_URL: services.databaseUrl(databaseRoles.start, database) };
+      const start = await launch("start", { HOST: "127.0.0.1", PORT: String(port), ...databaseEnv });
       await prepareSession(baseUrl, context.conversations, sessionFile);
       const prepared: PreparedSystem = { baseUrl, kind: "sluice", sessionFile, processes: [start.watched, ...providerProcesses] };
       return {
@@ -148,6 +154,13 @@ export async function createSluiceSystem(variant: SluiceVariant, context: System
     await stopAll();
     throw error;
   }
+}
+
+/** A fresh DATA_DIR for PGlite, removed when the system stops (registered as a stop step). */
+function embeddedDataDirectory(started: Array<Pick<ServerProcess, "stop">>): { DATA_DIR: string } {
+  const directory = mkdtempSync(join(tmpdir(), "sluice-bench-embedded-"));
+  started.unshift({ stop: () => Promise.resolve(rmSync(directory, { recursive: true, force: true })) });
+  return { DATA_DIR: directory };
 }
 
 /**

@@ -58,8 +58,8 @@ export function summarizeSystem(report: BenchReport, system: string): SystemSumm
     }
     const messages = reference.streams;
     const total = sides.api + sides.worker + sides.start;
-    statementsPerMessage = { api: round(sides.api / messages), worker: round(sides.worker / messages), start: round(sides.start / messages), total: round(total / messages) };
-    statementsPerSecond = Math.round(total / reference.wallSeconds);
+    if (reference.statementsPerMessage !== null) statementsPerMessage = { api: round(sides.api / messages), worker: round(sides.worker / messages), start: round(sides.start / messages), total: round(total / messages) };
+    if (reference.statementsPerMessage !== null) statementsPerSecond = Math.round(total / reference.wallSeconds);
     redisCommandsPerToken = round(reference.redisCommands / Math.max(1, reference.result.tokensReceived));
     const servers = reference.processes.filter((usage) => isServerProcess(system, usage.name));
     serverCpuPercent = servers.reduce((sum, usage) => sum + usage.cpuPercent, 0);

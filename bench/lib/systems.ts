@@ -5,13 +5,14 @@ import type { WatchedProcess } from "./process-stats.ts";
 import { createSluiceSystem, type SluiceVariant } from "./sluice-system.ts";
 import { spawnServer } from "./spawn-server.ts";
 
-export const systemNames = ["sluice", "sluice-openai-start", "sluice-openai-split", "provider-direct", "polling", "pubsub", "resumable", "direct"] as const;
+export const systemNames = ["sluice", "sluice-openai-start", "sluice-openai-split", "sluice-openai-embedded", "provider-direct", "polling", "pubsub", "resumable", "direct"] as const;
 export type SystemName = (typeof systemNames)[number];
 
 export const systemLabels: Record<SystemName, string> = {
   sluice: "Sluice (api + worker, simulated provider in the worker)",
   "sluice-openai-start": "Sluice `start` (one process) <- openai SDK <- OpenAI-compatible server",
   "sluice-openai-split": "Sluice api + worker <- openai SDK <- OpenAI-compatible server",
+  "sluice-openai-embedded": "Sluice `start` on embedded PostgreSQL (PGlite), as `npm start` runs <- openai SDK <- OpenAI-compatible server",
   "provider-direct": "floor of the real path: the OpenAI-compatible server read directly",
   polling: "seed before: PG polling 100 ms",
   pubsub: "seed after: RPUSH+PUBLISH",
@@ -23,6 +24,7 @@ const sluiceVariants: Partial<Record<SystemName, SluiceVariant>> = {
   sluice: { name: "sluice", provider: "simulated", mode: "split" },
   "sluice-openai-start": { name: "sluice-openai-start", provider: "openai", mode: "start" },
   "sluice-openai-split": { name: "sluice-openai-split", provider: "openai", mode: "split" },
+  "sluice-openai-embedded": { name: "sluice-openai-embedded", provider: "openai", mode: "start", database: "embedded" },
 };
 
 /** A Sluice system (the product under test), as opposed to a baseline or a floor. */
