@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { textOf, type SseEvent } from "../support/client/read-sse.ts";
+import { parseCursor, textOf, type SseEvent } from "../support/client/read-sse.ts";
 import { expectErrorShape, expectOneEndLast, registerUser, replyOf, waitForFinalReply, type ChatUser } from "../support/client/chat-api.ts";
 import { startSluice, type InProcessSluice } from "../support/sluice/start-sluice.ts";
 
@@ -87,8 +87,9 @@ describe("resuming a stream by cursor", () => {
     }
     // PROTOCOL.md 4.3: a cursor of another log, or past this one's end, is answered with a
     // `log-replaced` reset and the whole log, never with a silent gap.
-    const incarnation = endCursor.split("-")[0] ?? "";
-    for (const cursor of ["0000-1", `${incarnation}-${Number(endCursor.split("-")[1]) + 5}`]) {
+    const end = parseCursor(endCursor);
+    const incarnation = end?.incarnation ?? "";
+    for (const cursor of ["0000-1", `${incarnation}-${(end?.seq ?? 0) + 5}`]) {
       const replaced = await user.stream(taskId, { headers: { "last-event-id": cursor } });
       expect(replaced.status).toBe(200);
       expect(replaced.events[0]?.json).toMatchObject({ type: "reset", reason: "log-replaced" });

@@ -6,6 +6,7 @@ import { describe, expect, test, vi } from "vitest";
 vi.setConfig({ testTimeout: 90_000 });
 import { saveScreenshot } from "../support/browser/launch-browser.ts";
 import { useBrowserSession } from "../support/browser/browser-session.ts";
+import { testPassword } from "../support/client/chat-api.ts";
 import {
   assistantText,
   conversationIdFromUrl,
@@ -15,7 +16,6 @@ import {
   register,
   savedLastAssistant,
   sendMessage,
-  testPassword,
   uniqueEmail,
   waitForStatus,
   waitForStreamedText,

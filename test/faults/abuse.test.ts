@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createStreamTokenSigner } from "../../src/auth/stream-read-tokens.ts";
 import { connectTestRedis } from "../support/servers/redis.ts";
 import { createStreamRecorder } from "../support/client/stream-recorder.ts";
-import { ApiError, call, createConversation, sendMessage, signUp } from "../support/client/fault-chat-api.ts";
+import { ApiError, call, expectStatus, registerUser, testPassword } from "../support/client/chat-api.ts";
 import { clusterStartTimeoutMs } from "../support/sluice/environment.ts";
 import { startSluice, type ProcessSluice } from "../support/sluice/start-sluice.ts";
 
@@ -60,9 +60,9 @@ function expectError(result: { status: number; body: string }, status: number, c
 
 describe("authentication abuse", () => {
   it("missing, malformed, forged, alg:none, expired and deleted-user tokens get 401", async () => {
-    const session = await signUp(cluster.url, "auth", canary.password);
-    const conversationId = await createConversation(session);
-    const accepted = await sendMessage(session, conversationId, "echo:hello");
+    const session = await registerUser(cluster.url, "auth", canary.password);
+    const conversationId = (await session.createConversation()).id;
+    const accepted = await session.send(conversationId, "echo:hello");
     const me = (authorization?: string) => raw(`${cluster.url}/api/me`, authorization === undefined ? {} : { headers: { authorization } });
     expect((await me(`Bearer ${session.token}`)).status).toBe(200);
     const header = Buffer.from(JSON.stringify({ alg: "none", typ: "JWT" })).toString("base64url");
@@ -101,13 +101,13 @@ describe("authentication abuse", () => {
     await database.connect();
     try {
       // Expired session: the row stays, its expiry passed.
-      const expiring = await signUp(cluster.url, "expired");
+      const expiring = await registerUser(cluster.url, "expired");
       await database.query("update sessions set expires_at = now() - interval '1 minute' where user_id = $1", [expiring.userId]);
       expectError(await me(`Bearer ${expiring.token}`), 401, "UNAUTHENTICATED");
       // Deleted user (removed in PostgreSQL by hand; Sluice has no such route): the session is dead.
-      const deleted = await signUp(cluster.url, "deleted");
-      const deletedConversation = await createConversation(deleted);
-      const deletedTask = await sendMessage(deleted, deletedConversation, "echo:bye");
+      const deleted = await registerUser(cluster.url, "deleted");
+      const deletedConversation = (await deleted.createConversation()).id;
+      const deletedTask = await deleted.send(deletedConversation, "echo:bye");
       await database.query("delete from users where id = $1", [deleted.userId]);
       expectError(await me(`Bearer ${deleted.token}`), 401, "UNAUTHENTICATED");
       // A stream read token is a signed capability for its one task until it expires (PROTOCOL.md 1.2,
@@ -124,8 +124,8 @@ describe("authentication abuse", () => {
 
 describe("request abuse", () => {
   it("oversized bodies get 413 BODY_TOO_LARGE, over-long messages 413 MESSAGE_TOO_LONG, deep or poisoned JSON a 4xx", async () => {
-    const session = await signUp(cluster.url, "bodies");
-    const conversationId = await createConversation(session);
+    const session = await registerUser(cluster.url, "bodies");
+    const conversationId = (await session.createConversation()).id;
     const post = (body: string) =>
       raw(`${cluster.url}/api/conversations/${conversationId}/messages`, { method: "POST", headers: { authorization: `Bearer ${session.token}`, "content-type": "application/json" }, body });
     expectError(await post(JSON.stringify({ content: "x".repeat(1_100_000) })), 413, "BODY_TOO_LARGE");
@@ -144,14 +144,14 @@ describe("request abuse", () => {
     }
     // The server is still healthy and the conversation has no message from any of that.
     expect((await raw(`${cluster.url}/healthz`)).status).toBe(200);
-    const conversation = await call<{ messages: unknown[] }>(cluster.url, "GET", `/api/conversations/${conversationId}`, { token: session.token });
+    const conversation = expectStatus(await call<{ messages: unknown[] }>(cluster.url, "GET", `/api/conversations/${conversationId}`, { token: session.token }), 200);
     expect(conversation.messages).toEqual([]);
   });
 
   it("mass assignment: extra fields (owner, role, status, ids, __proto__) are refused with 400 VALIDATION_FAILED and change nothing", async () => {
-    const session = await signUp(cluster.url, "mass");
-    const other = await signUp(cluster.url, "mass-other");
-    const conversationId = await createConversation(session);
+    const session = await registerUser(cluster.url, "mass");
+    const other = await registerUser(cluster.url, "mass-other");
+    const conversationId = (await session.createConversation()).id;
     const hostile = [
       { owner: other.userId },
       { userId: other.userId },
@@ -182,11 +182,11 @@ describe("request abuse", () => {
       expect(proto.status, `${route.method} ${route.path} → ${proto.body}`).toBeLessThan(500);
     }
     // Nothing changed: the conversation is untitled and empty, the settings untouched, and the other user sees nothing.
-    const conversation = await call<{ title: string | null; messages: unknown[] }>(cluster.url, "GET", `/api/conversations/${conversationId}`, { token: session.token });
+    const conversation = expectStatus(await call<{ title: string | null; messages: unknown[] }>(cluster.url, "GET", `/api/conversations/${conversationId}`, { token: session.token }), 200);
     expect(conversation).toMatchObject({ title: null, messages: [] });
-    const me = await call<{ settings?: { systemPrompt: string | null }; systemPrompt?: string | null }>(cluster.url, "GET", "/api/me", { token: session.token });
+    const me = expectStatus(await call<{ settings?: { systemPrompt: string | null }; systemPrompt?: string | null }>(cluster.url, "GET", "/api/me", { token: session.token }), 200);
     expect(JSON.stringify(me)).not.toContain("be brief");
-    const list = await call<{ items: unknown[] }>(cluster.url, "GET", "/api/conversations", { token: other.token });
+    const list = expectStatus(await call<{ items: unknown[] }>(cluster.url, "GET", "/api/conversations", { token: other.token }), 200);
     expect(list.items).toEqual([]);
   });
 
@@ -219,11 +219,11 @@ describe("request abuse", () => {
 describe("floods", () => {
   it("messages, open streams and sign-ins past their limits get 429 with Retry-After", async () => {
     // LIMIT_AUTH_PER_MINUTE=3 counts per IP: this sign-up is the first of three.
-    const session = await signUp(limited.url, "flood");
-    const conversations = await Promise.all([1, 2, 3].map(() => createConversation(session)));
+    const session = await registerUser(limited.url, "flood");
+    const conversations = await Promise.all([1, 2, 3].map(async () => (await session.createConversation()).id));
     const accepted = [];
-    for (const conversationId of conversations.slice(0, 2)) accepted.push(await sendMessage(session, conversationId, "A long answer please"));
-    const third = await sendMessage(session, conversations[2] ?? "", "one more").then(
+    for (const conversationId of conversations.slice(0, 2)) accepted.push(await session.send(conversationId, "A long answer please"));
+    const third = await session.send(conversations[2] ?? "", "one more").then(
       () => undefined,
       (error: unknown) => error,
     );
@@ -263,7 +263,7 @@ describe("floods", () => {
     controller.abort();
     await Promise.all(reading);
 
-    const login = () => raw(`${limited.url}/api/auth/login`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ email: session.email, password: "correct horse battery staple" }) });
+    const login = () => raw(`${limited.url}/api/auth/login`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ email: session.email, password: testPassword }) });
     expect((await login()).status).toBe(200);
     expect((await login()).status).toBe(200);
     const refused = await login();
@@ -274,9 +274,9 @@ describe("floods", () => {
 
 describe("secrets and log integrity", () => {
   it("user text cannot forge a log line", async () => {
-    const session = await signUp(cluster.url, "forge");
-    const conversationId = await createConversation(session);
-    const accepted = await sendMessage(session, conversationId, `echo:hello${forgery}bye`);
+    const session = await registerUser(cluster.url, "forge");
+    const conversationId = (await session.createConversation()).id;
+    const accepted = await session.send(conversationId, `echo:hello${forgery}bye`);
     await createStreamRecorder(session).follow(accepted.taskId);
     await raw(`${cluster.url}/api/conversations/${conversationId}/messages`, {
       method: "POST",
@@ -299,9 +299,9 @@ describe("secrets and log integrity", () => {
   });
 
   it("no secret in the logs, error bodies or the job data in Redis", async () => {
-    const session = await signUp(cluster.url, "secrets", canary.password);
-    const conversationId = await createConversation(session);
-    const accepted = await sendMessage(session, conversationId, "echo:secret check");
+    const session = await registerUser(cluster.url, "secrets", canary.password);
+    const conversationId = (await session.createConversation()).id;
+    const accepted = await session.send(conversationId, "echo:secret check");
     await createStreamRecorder(session).follow(accepted.taskId);
     // A failed sign-in with the canary password, and requests carrying the bearer token in odd places.
     await raw(`${cluster.url}/api/auth/login`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ email: session.email, password: `${canary.password}x` }) });
@@ -333,9 +333,9 @@ describe("secrets and log integrity", () => {
   });
 
   it("stream read tokens (credentials in the URL) are not logged", async () => {
-    const session = await signUp(cluster.url, "readtoken");
-    const conversationId = await createConversation(session);
-    const accepted = await sendMessage(session, conversationId, "echo:read token");
+    const session = await registerUser(cluster.url, "readtoken");
+    const conversationId = (await session.createConversation()).id;
+    const accepted = await session.send(conversationId, "echo:read token");
     const result = await raw(`${cluster.url}${accepted.streamUrl}`);
     expect(result.status).toBe(200);
     const token = new URL(accepted.streamUrl, cluster.url).searchParams.get("token") ?? "";

@@ -6,7 +6,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createStreamRecorder, type ReadOptions } from "../support/client/stream-recorder.ts";
-import { chaosRuns, chaosSeed, conversationMessages, createConversation, echoPrompt, seededRandom, sendMessage, signUp } from "../support/client/fault-chat-api.ts";
+import { registerUser } from "../support/client/chat-api.ts";
+import { chaosRuns, chaosSeed, echoPrompt, seededRandom } from "../support/chaos.ts";
 import { clusterStartTimeoutMs } from "../support/sluice/environment.ts";
 import { startSluice, type ProcessSluice } from "../support/sluice/start-sluice.ts";
 
@@ -24,10 +25,10 @@ afterAll(async () => {
 
 async function oneRun(seed: number): Promise<void> {
   const random = seededRandom(seed);
-  const session = await signUp(cluster.url, "drop");
-  const conversationId = await createConversation(session);
+  const session = await registerUser(cluster.url, "drop");
+  const conversationId = (await session.createConversation()).id;
   const { prompt, expected } = echoPrompt(random, 20 + Math.floor(random() * 60));
-  const accepted = await sendMessage(session, conversationId, prompt);
+  const accepted = await session.send(conversationId, prompt);
   const recorder = createStreamRecorder(session);
   const drops = 1 + Math.floor(random() * 3);
   const plan = async (connection: number): Promise<ReadOptions> => {
@@ -41,7 +42,7 @@ async function oneRun(seed: number): Promise<void> {
       : { abortAfterBytes: 1 + Math.floor(random() * 1_500), idleTimeoutMs: 20_000 };
   };
   const report = await recorder.follow(accepted.taskId, plan, { deadlineMs: 45_000 });
-  const saved = (await conversationMessages(session, conversationId)).filter((message) => message.taskId === accepted.taskId);
+  const saved = ((await session.conversation(conversationId)).messages).filter((message) => message.taskId === accepted.taskId);
   const context = `seed ${seed}: ${JSON.stringify({ ...report, text: undefined })}`;
   expect(report.lost, context).toBe(0);
   expect(report.duplicated, context).toBe(0);

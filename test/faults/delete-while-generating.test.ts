@@ -21,8 +21,10 @@ import { createTestDatabase } from "../support/servers/test-database.ts";
 import { connectTestRedis, testRedisUrl } from "../support/servers/redis.ts";
 import type { SluiceProcess } from "../support/sluice/sluice-process.ts";
 import { startFaultProxy, type FaultProxy } from "../support/servers/fault-proxy.ts";
-import { createStreamRecorder, parseCursor, type StreamRecorder, type TaskReport } from "../support/client/stream-recorder.ts";
-import { ApiError, call, createConversation, echoPrompt, seededRandom, sendMessage, signUp, until } from "../support/client/fault-chat-api.ts";
+import { createStreamRecorder, type StreamRecorder, type TaskReport } from "../support/client/stream-recorder.ts";
+import { expectStatus, registerUser, type ChatUser } from "../support/client/chat-api.ts";
+import { parseCursor } from "../support/client/read-sse.ts";
+import { echoPrompt, seededRandom } from "../support/chaos.ts";
 import { clusterStartTimeoutMs } from "../support/sluice/environment.ts";
 import { startSluice, type ProcessSluice } from "../support/sluice/start-sluice.ts";
 
@@ -67,7 +69,7 @@ async function finalSavesWaitingOnLock(observer: pg.Client): Promise<number[]> {
 }
 
 interface Generating {
-  session: Awaited<ReturnType<typeof signUp>>;
+  session: ChatUser;
   conversationId: string;
   taskId: string;
   expected: string;
@@ -76,13 +78,13 @@ interface Generating {
 }
 
 async function startGenerating(seed: number, words: number): Promise<Generating> {
-  const session = await signUp(cluster.url, "deleting");
-  const conversationId = await createConversation(session);
+  const session = await registerUser(cluster.url, "deleting");
+  const conversationId = (await session.createConversation()).id;
   const { prompt, expected } = echoPrompt(seededRandom(seed), words);
-  const { taskId } = await sendMessage(session, conversationId, prompt);
+  const { taskId } = await session.send(conversationId, prompt);
   const recorder = createStreamRecorder(session);
   const following = recorder.follow(taskId, () => ({ idleTimeoutMs: 60_000 }), { deadlineMs: 60_000 });
-  await until(() => recorder.report(taskId).text.length > 0, 30_000, "the stream to start");
+  await expect.poll(() => recorder.report(taskId).text.length > 0, { timeout: 30_000, interval: 50, message: "the stream to start" }).toBe(true);
   return { session, conversationId, taskId, expected, recorder, following };
 }
 
@@ -90,7 +92,7 @@ async function startGenerating(seed: number, words: number): Promise<Generating>
 async function deleteAndWaitForEnd(generating: Generating): Promise<{ report: TaskReport; endAfterDeleteMs: number }> {
   const { session, conversationId, taskId, recorder } = generating;
   const deletedAt = Date.now();
-  await call(session.baseUrl, "DELETE", `/api/conversations/${conversationId}`, { token: session.token });
+  expectStatus(await session.call("DELETE", `/api/conversations/${conversationId}`), 204);
   const report = await generating.following;
   const end = recorder.events.find((event) => event.taskId === taskId && event.type === "end");
   return { report, endAfterDeleteMs: (end?.at ?? Number.NaN) - deletedAt };
@@ -99,7 +101,7 @@ async function deleteAndWaitForEnd(generating: Generating): Promise<{ report: Ta
 /** The worker logged this line for the task (it has stopped with it). */
 async function workerLogged(taskId: string, message: string): Promise<void> {
   const line = new RegExp(`"taskId":"${taskId}"[^\\n]*"msg":"${message}"`);
-  await until(() => line.test(worker.output()), 60_000, `the worker to log "${message}"`);
+  await expect.poll(() => line.test(worker.output()), { timeout: 60_000, interval: 50, message: `the worker to log "${message}"` }).toBe(true);
 }
 
 /**
@@ -130,8 +132,8 @@ async function expectOneDeletedEnd(generating: Generating, report: TaskReport, e
   expect(end?.data, context).toMatchObject({ status: "cancelled", error: { code: "CONVERSATION_DELETED" } });
   expect(endAfterDeleteMs, context).toBeLessThan(5_000);
   // The conversation and its stream are gone for the API.
-  const gone = await call(generating.session.baseUrl, "GET", `/api/conversations/${generating.conversationId}`, { token: generating.session.token }).catch((error: unknown) => error);
-  expect(gone instanceof ApiError ? gone.status : gone, context).toBe(404);
+  const gone = await generating.session.call("GET", `/api/conversations/${generating.conversationId}`);
+  expect(gone.status, context).toBe(404);
 }
 
 describe("deleting a conversation while its reply generates", () => {
@@ -142,11 +144,7 @@ describe("deleting a conversation while its reply generates", () => {
     const context = `${JSON.stringify({ ...report, text: undefined, endAfterDeleteMs })}\n${worker.output().slice(-3_000)}`;
     await expectOneDeletedEnd(generating, report, endAfterDeleteMs, context);
     // Its next flush is refused by the ended log (or, cancelled first, its save finds no row).
-    await until(
-      () => new RegExp(`"taskId":"${generating.taskId}"[^\\n]*"msg":"(attempt superseded; stopping without saving|the task's row is gone; ending the stream as deleted)"`).test(worker.output()),
-      30_000,
-      "the worker to stop",
-    );
+    await expect.poll(() => new RegExp(`"taskId":"${generating.taskId}"[^\\n]*"msg":"(attempt superseded; stopping without saving|the task's row is gone; ending the stream as deleted)"`).test(worker.output()), { timeout: 30_000, interval: 50, message: "the worker to stop" }).toBe(true);
     await expectTombstone(redis, generating, context);
   }, 90_000);
 
@@ -159,12 +157,12 @@ describe("deleting a conversation while its reply generates", () => {
     try {
       await locker.query("BEGIN");
       await locker.query("SELECT id FROM messages WHERE task_id = $1 FOR UPDATE", [generating.taskId]);
-      await until(async () => (await finalSavesWaitingOnLock(observer)).length > 0, 30_000, "the final save to wait on the row lock");
+      await expect.poll(async () => (await finalSavesWaitingOnLock(observer)).length > 0, { timeout: 30_000, interval: 50, message: "the final save to wait on the row lock" }).toBe(true);
       // Cut the worker off from PostgreSQL and end its held statement: the save now retries, unable to commit.
       postgresProxy.setMode({ kind: "drop" });
       for (const pid of await finalSavesWaitingOnLock(observer)) await observer.query("SELECT pg_terminate_backend($1)", [pid]);
       await locker.query("ROLLBACK");
-      await until(() => new RegExp(`"taskId":"${generating.taskId}"[^\\n]*"msg":"final save failed; retrying"`).test(worker.output()), 30_000, "a final-save retry");
+      await expect.poll(() => new RegExp(`"taskId":"${generating.taskId}"[^\\n]*"msg":"final save failed; retrying"`).test(worker.output()), { timeout: 30_000, interval: 50, message: "a final-save retry" }).toBe(true);
       deleted = await deleteAndWaitForEnd(generating);
     } finally {
       postgresProxy.setMode({ kind: "pass" });
@@ -187,11 +185,11 @@ describe("deleting a conversation while its reply generates", () => {
     try {
       await locker.query("BEGIN");
       await locker.query("SELECT id FROM messages WHERE task_id = $1 FOR UPDATE", [generating.taskId]);
-      await until(async () => (await finalSavesWaitingOnLock(observer)).length > 0, 30_000, "the final save to wait on the row lock");
+      await expect.poll(async () => (await finalSavesWaitingOnLock(observer)).length > 0, { timeout: 30_000, interval: 50, message: "the final save to wait on the row lock" }).toBe(true);
       // Freeze the worker's Redis, then let the save commit: the worker now tries to write its `end`.
       redisProxy.setMode({ kind: "pause" });
       await locker.query("ROLLBACK");
-      await until(async () => (await observer.query<{ status: string }>("SELECT status FROM messages WHERE task_id = $1", [generating.taskId])).rows[0]?.status === "completed", 30_000, "the save to commit");
+      await expect.poll(async () => (await observer.query<{ status: string }>("SELECT status FROM messages WHERE task_id = $1", [generating.taskId])).rows[0]?.status === "completed", { timeout: 30_000, interval: 50, message: "the save to commit" }).toBe(true);
       deleted = await deleteAndWaitForEnd(generating);
     } finally {
       redisProxy.setMode({ kind: "pass" });

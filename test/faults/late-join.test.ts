@@ -5,7 +5,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createStreamRecorder, type StreamRecorder } from "../support/client/stream-recorder.ts";
-import { call, conversationMessages, createConversation, echoPrompt, seededRandom, sendMessage, signUp, until, waitForFinalMessage } from "../support/client/fault-chat-api.ts";
+import { expectStatus, registerUser, waitForFinalReply, type ChatUser } from "../support/client/chat-api.ts";
+import { echoPrompt, seededRandom } from "../support/chaos.ts";
 import { clusterStartTimeoutMs } from "../support/sluice/environment.ts";
 import { startSluice, type ProcessSluice } from "../support/sluice/start-sluice.ts";
 
@@ -35,22 +36,22 @@ function expectClean(recorder: StreamRecorder, taskId: string, expected: string,
   expect(report.text, context).toBe(expected);
 }
 
-async function expectSavedOnce(session: Parameters<typeof conversationMessages>[0], conversationId: string, taskId: string, expected: string): Promise<void> {
-  await waitForFinalMessage(session, conversationId, taskId);
-  const saved = (await conversationMessages(session, conversationId)).filter((message) => message.taskId === taskId);
+async function expectSavedOnce(session: ChatUser, conversationId: string, taskId: string, expected: string): Promise<void> {
+  await waitForFinalReply(session, conversationId, taskId);
+  const saved = ((await session.conversation(conversationId)).messages).filter((message) => message.taskId === taskId);
   expect(saved.map((message) => [message.status, message.content])).toEqual([["completed", expected]]);
 }
 
 describe("late join", () => {
   it("while queued: the join waits (200, no events) and then receives the whole stream", async () => {
-    const session = await signUp(cluster.url, "queued");
-    const [first, second] = [await createConversation(session), await createConversation(session)];
+    const session = await registerUser(cluster.url, "queued");
+    const [first, second] = [(await session.createConversation()).id, (await session.createConversation()).id];
     // A long reply holds the only worker slot.
-    const blocker = await sendMessage(session, first, echoPrompt(random, 300).prompt);
+    const blocker = await session.send(first, echoPrompt(random, 300).prompt);
     const early = createStreamRecorder(session);
     await early.read(blocker.taskId, { abortAfterEvents: 2 });
     const { prompt, expected } = echoPrompt(random, 20);
-    const queued = await sendMessage(session, second, prompt);
+    const queued = await session.send(second, prompt);
     const recorder = createStreamRecorder(session);
     let onJoined = (): void => undefined;
     const joined = new Promise<void>((resolve) => (onJoined = resolve));
@@ -58,10 +59,10 @@ describe("late join", () => {
     // The queued stream's response headers (or the follow's failure).
     await Promise.race([joined, following]);
     // The blocker is still running, so the joined task had not started when the client joined.
-    const blockerRow = (await conversationMessages(session, first)).find((message) => message.taskId === blocker.taskId);
+    const blockerRow = ((await session.conversation(first)).messages).find((message) => message.taskId === blocker.taskId);
     expect(blockerRow?.status).toBe("streaming");
     expect(recorder.events).toHaveLength(0);
-    await call(cluster.url, "POST", `/api/stream/${blocker.taskId}/cancel`, { token: session.token });
+    expectStatus(await session.call("POST", `/api/stream/${blocker.taskId}/cancel`), 202);
     await following;
     expect(recorder.events[0]?.type).toBe("start");
     expectClean(recorder, queued.taskId, expected);
@@ -69,11 +70,11 @@ describe("late join", () => {
   }, 60_000);
 
   it("at the first token, mid-stream and right after the end: each joiner gets the whole stream once", async () => {
-    const session = await signUp(cluster.url, "phases");
-    const conversationId = await createConversation(session);
+    const session = await registerUser(cluster.url, "phases");
+    const conversationId = (await session.createConversation()).id;
     // ~2,000 characters at 4 per token and 40 tokens/s: about 12 s, so the joins land in their phase on a loaded machine.
     const { prompt, expected } = echoPrompt(random, 300);
-    const accepted = await sendMessage(session, conversationId, prompt);
+    const accepted = await session.send(conversationId, prompt);
     const watcher = createStreamRecorder(session);
     const watching = watcher.follow(accepted.taskId);
     const joiners: Array<{ phase: string; recorder: StreamRecorder; done: Promise<unknown> }> = [];
@@ -81,11 +82,11 @@ describe("late join", () => {
       const recorder = createStreamRecorder(session);
       joiners.push({ phase, recorder, done: recorder.follow(accepted.taskId, () => (lastEventId === undefined ? {} : { lastEventId })) });
     };
-    await until(() => watcher.events.some((event) => event.type === "text-delta"), 15_000, "the first token");
+    await expect.poll(() => watcher.events.some((event) => event.type === "text-delta"), { timeout: 15_000, interval: 50, message: "the first token" }).toBe(true);
     join("first token");
     const firstToken = watcher.events.find((event) => event.type === "text-delta");
     join("first token, with its cursor", firstToken?.cursor);
-    await until(() => watcher.report(accepted.taskId).text.length >= expected.length / 2 || watcher.report(accepted.taskId).ends > 0, 15_000, "mid-stream");
+    await expect.poll(() => watcher.report(accepted.taskId).text.length >= expected.length / 2 || watcher.report(accepted.taskId).ends > 0, { timeout: 15_000, interval: 50, message: "mid-stream" }).toBe(true);
     const streamedForMs = (watcher.events.at(-1)?.at ?? 0) - (watcher.events[0]?.at ?? 0);
     expect(watcher.report(accepted.taskId).ends, `the reply ended before the mid-stream join (${streamedForMs} ms); slow it down`).toBe(0);
     join("mid-stream");
@@ -108,30 +109,26 @@ describe("late join", () => {
   }, 90_000);
 
   it("after the log's retention: 410 STREAM_EXPIRED, and the saved message is the streamed text", async () => {
-    const session = await signUp(shortTtl.url, "ttl");
-    const conversationId = await createConversation(session);
+    const session = await registerUser(shortTtl.url, "ttl");
+    const conversationId = (await session.createConversation()).id;
     const { prompt, expected } = echoPrompt(random, 30);
-    const accepted = await sendMessage(session, conversationId, prompt);
+    const accepted = await session.send(conversationId, prompt);
     const recorder = createStreamRecorder(session);
     await recorder.follow(accepted.taskId);
     expectClean(recorder, accepted.taskId, expected);
     // STREAM_TTL_SECONDS=1: Redis expires the log about a second after `end`.
     let last: { status: number; body: string } = { status: 0, body: "" };
-    await until(
-      async () => {
+    await expect.poll(async () => {
         const response = await fetch(`${shortTtl.url}/api/stream/${accepted.taskId}`, { headers: { authorization: `Bearer ${session.token}` } });
         last = { status: response.status, body: await response.text() };
         if (last.status === 200) return false;
         return true;
-      },
-      20_000,
-      "the log to expire",
-    );
+      }, { timeout: 20_000, interval: 50, message: "the log to expire" }).toBe(true);
     expect(last.status, last.body).toBe(410);
     expect(JSON.parse(last.body)).toMatchObject({ error: { code: "STREAM_EXPIRED" } });
     await expectSavedOnce(session, conversationId, accepted.taskId, expected);
     // Someone else's task is not found, not expired (no information leak).
-    const stranger = await signUp(shortTtl.url, "stranger");
+    const stranger = await registerUser(shortTtl.url, "stranger");
     const foreign = await fetch(`${shortTtl.url}/api/stream/${accepted.taskId}`, { headers: { authorization: `Bearer ${stranger.token}` } });
     expect(foreign.status).toBe(404);
     await foreign.arrayBuffer();

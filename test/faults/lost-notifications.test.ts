@@ -7,7 +7,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createStreamRecorder } from "../support/client/stream-recorder.ts";
-import { chaosRuns, conversationMessages, createConversation, echoPrompt, seededRandom, sendMessage, signUp, waitForFinalMessage } from "../support/client/fault-chat-api.ts";
+import { registerUser, waitForFinalReply } from "../support/client/chat-api.ts";
+import { chaosRuns, echoPrompt, seededRandom } from "../support/chaos.ts";
 import { startPrivateRedis, type PrivateRedis } from "../support/servers/private-redis.ts";
 import { clusterStartTimeoutMs } from "../support/sluice/environment.ts";
 import { startSluice, type ProcessSluice } from "../support/sluice/start-sluice.ts";
@@ -31,12 +32,12 @@ afterAll(async () => {
 describe("lost notifications", () => {
   it(`CLIENT KILL TYPE pubsub every 200 ms during ${streams} concurrent streams: every stream completes, nothing lost or repeated, bounded stall`, async () => {
     const random = seededRandom(3);
-    const session = await signUp(cluster.url, "pubsub");
+    const session = await registerUser(cluster.url, "pubsub");
     const tasks = await Promise.all(
       Array.from({ length: streams }, async () => {
-        const conversationId = await createConversation(session);
+        const conversationId = (await session.createConversation()).id;
         const { prompt, expected } = echoPrompt(random, 40);
-        const accepted = await sendMessage(session, conversationId, prompt);
+        const accepted = await session.send(conversationId, prompt);
         return { conversationId, expected, taskId: accepted.taskId };
       }),
     );
@@ -74,8 +75,8 @@ describe("lost notifications", () => {
       expect(longestGapMs, context).toBeLessThan(maxStallMs);
     }
     for (const task of tasks) {
-      await waitForFinalMessage(session, task.conversationId, task.taskId);
-      const saved = (await conversationMessages(session, task.conversationId)).filter((message) => message.taskId === task.taskId);
+      await waitForFinalReply(session, task.conversationId, task.taskId);
+      const saved = ((await session.conversation(task.conversationId)).messages).filter((message) => message.taskId === task.taskId);
       expect(saved.map((message) => [message.status, message.content])).toEqual([["completed", task.expected]]);
     }
   }, 150_000);

@@ -10,7 +10,8 @@ import { createTestDatabase } from "../support/servers/test-database.ts";
 import { whenOutput } from "../support/sluice/sluice-process.ts";
 import { startFaultProxy, type FaultMode, type FaultProxy } from "../support/servers/fault-proxy.ts";
 import { createStreamRecorder } from "../support/client/stream-recorder.ts";
-import { ApiError, conversationMessages, createConversation, echoPrompt, seededRandom, sendMessage, signUp, until } from "../support/client/fault-chat-api.ts";
+import { ApiError, registerUser } from "../support/client/chat-api.ts";
+import { echoPrompt, seededRandom } from "../support/chaos.ts";
 import { clusterStartTimeoutMs } from "../support/sluice/environment.ts";
 import { startSluice, type ProcessSluice } from "../support/sluice/start-sluice.ts";
 
@@ -42,13 +43,13 @@ async function timedApiCall(operation: () => Promise<unknown>): Promise<{ outcom
 }
 
 async function faultAtFinalSave(mode: FaultMode, seed: number): Promise<void> {
-  const session = await signUp(cluster.url, "pgfault");
-  const conversationId = await createConversation(session);
+  const session = await registerUser(cluster.url, "pgfault");
+  const conversationId = (await session.createConversation()).id;
   const { prompt, expected } = echoPrompt(seededRandom(seed), 60);
-  const accepted = await sendMessage(session, conversationId, prompt);
+  const accepted = await session.send(conversationId, prompt);
   const recorder = createStreamRecorder(session);
   const following = recorder.follow(accepted.taskId, () => ({ idleTimeoutMs: 60_000 }), { deadlineMs: 90_000 });
-  await until(() => recorder.report(accepted.taskId).text.length > 0, 20_000, "the stream to start");
+  await expect.poll(() => recorder.report(accepted.taskId).text.length > 0, { timeout: 20_000, interval: 50, message: "the stream to start" }).toBe(true);
   const retriesBefore = cluster.output().split("final save failed; retrying").length;
   proxy.setMode(mode);
   let endSeenDuringFault = false;
@@ -57,7 +58,7 @@ async function faultAtFinalSave(mode: FaultMode, seed: number): Promise<void> {
     await whenOutput([...cluster.apis, ...cluster.workers], () => cluster.output().split("final save failed; retrying").length > retriesBefore || undefined, "a final-save retry");
     endSeenDuringFault = recorder.report(accepted.taskId).ends > 0;
     // An API call that needs PostgreSQL answers 503 within its timeout instead of hanging.
-    const call = await timedApiCall(() => conversationMessages(session, conversationId));
+    const call = await timedApiCall(async () => (await session.conversation(conversationId)).messages);
     expect(call.outcome).toBe(503);
     expect(call.durationMs).toBeLessThan(3 * statementTimeoutMs + 2_000);
   } finally {
@@ -66,7 +67,7 @@ async function faultAtFinalSave(mode: FaultMode, seed: number): Promise<void> {
   expect(endSeenDuringFault, "`end` arrived while the final save could not commit").toBe(false);
   await following;
   // Read at once after `end`: the row must already be final.
-  const rows = (await conversationMessages(session, conversationId)).filter((message) => message.taskId === accepted.taskId);
+  const rows = ((await session.conversation(conversationId)).messages).filter((message) => message.taskId === accepted.taskId);
   const report = recorder.report(accepted.taskId);
   const context = `${JSON.stringify({ ...report, text: undefined })}\n${cluster.output().slice(-3_000)}`;
   expect(rows.map((row) => [row.status, row.content]), context).toEqual([["completed", expected]]);
@@ -85,11 +86,11 @@ describe("PostgreSQL unavailable at the final save", () => {
   // pg's client-side timeouts carry no SQLSTATE; src/storage/database-errors.ts marks them by type
   // (DrizzleQueryError without SQLSTATE, DatabaseUnavailableError from the pool) so the API answers 503.
   it("a hung PostgreSQL gives 503 SERVICE_UNAVAILABLE with Retry-After, not 500", async () => {
-    const session = await signUp(cluster.url, "pghang");
-    const conversationId = await createConversation(session);
+    const session = await registerUser(cluster.url, "pghang");
+    const conversationId = (await session.createConversation()).id;
     proxy.setMode({ kind: "pause" });
     try {
-      const call = await timedApiCall(() => conversationMessages(session, conversationId));
+      const call = await timedApiCall(async () => (await session.conversation(conversationId)).messages);
       expect(call.durationMs).toBeLessThan(3 * statementTimeoutMs + 2_000);
       expect(call.outcome).toBe(503);
     } finally {

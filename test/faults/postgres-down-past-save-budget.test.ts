@@ -18,7 +18,8 @@ import { createTestDatabase } from "../support/servers/test-database.ts";
 import type { SluiceProcess } from "../support/sluice/sluice-process.ts";
 import { startFaultProxy, type FaultProxy } from "../support/servers/fault-proxy.ts";
 import { createStreamRecorder } from "../support/client/stream-recorder.ts";
-import { conversationMessages, createConversation, echoPrompt, seededRandom, sendMessage, signUp, until } from "../support/client/fault-chat-api.ts";
+import { registerUser } from "../support/client/chat-api.ts";
+import { echoPrompt, seededRandom } from "../support/chaos.ts";
 import { clusterStartTimeoutMs } from "../support/sluice/environment.ts";
 import { startSluice, type ProcessSluice } from "../support/sluice/start-sluice.ts";
 
@@ -73,22 +74,22 @@ async function attemptGivenUp(taskId: string): Promise<"retried" | "failed"> {
   const retried = new RegExp(`"taskId":"${taskId}"[^\\n]*"msg":"generation failed on an unavailable dependency; the job is retried as a new attempt"`);
   const failed = new RegExp(`"taskId":"${taskId}"[^\\n]*"msg":"generation job failed"`);
   let outcome: "retried" | "failed" | undefined;
-  await until(() => {
+  await expect.poll(() => {
     outcome = retried.test(worker.output()) ? "retried" : failed.test(worker.output()) ? "failed" : undefined;
     return outcome !== undefined;
-  }, 60_000, "the worker to give up on the attempt");
+  }, { timeout: 60_000, interval: 50, message: "the worker to give up on the attempt" }).toBe(true);
   return outcome ?? "failed";
 }
 
 describe("PostgreSQL unreachable for longer than FINAL_SAVE_RETRY_MS", () => {
   it("at the final save: the job is retried as a new attempt once PostgreSQL is back; one end, completed, saved = the client's text", async () => {
-    const session = await signUp(cluster.url, "pgbudget");
-    const conversationId = await createConversation(session);
+    const session = await registerUser(cluster.url, "pgbudget");
+    const conversationId = (await session.createConversation()).id;
     const { prompt, expected } = echoPrompt(seededRandom(121), 40);
-    const accepted = await sendMessage(session, conversationId, prompt);
+    const accepted = await session.send(conversationId, prompt);
     const recorder = createStreamRecorder(session);
     const following = recorder.follow(accepted.taskId, () => ({ idleTimeoutMs: 60_000 }), { deadlineMs: 90_000 });
-    await until(() => recorder.report(accepted.taskId).text.length > 0, 30_000, "the stream to start");
+    await expect.poll(() => recorder.report(accepted.taskId).text.length > 0, { timeout: 30_000, interval: 50, message: "the stream to start" }).toBe(true);
 
     // Hold the worker at its final save (a row lock), then cut it off from PostgreSQL and end the
     // held statement, so the save can neither commit now nor later behind the worker's back.
@@ -98,8 +99,8 @@ describe("PostgreSQL unreachable for longer than FINAL_SAVE_RETRY_MS", () => {
     try {
       await locker.query("BEGIN");
       await locker.query("SELECT id FROM messages WHERE task_id = $1 FOR UPDATE", [accepted.taskId]);
-      await until(async () => (await finalSavesWaitingOnLock(observer)).length > 0, 30_000, "the final save to wait on the row lock");
-      await until(() => recorder.report(accepted.taskId).text === expected, 10_000, "the whole text to reach the client");
+      await expect.poll(async () => (await finalSavesWaitingOnLock(observer)).length > 0, { timeout: 30_000, interval: 50, message: "the final save to wait on the row lock" }).toBe(true);
+      await expect.poll(() => recorder.report(accepted.taskId).text === expected, { timeout: 10_000, interval: 50, message: "the whole text to reach the client" }).toBe(true);
       proxy.setMode({ kind: "drop" });
       for (const pid of await finalSavesWaitingOnLock(observer)) await observer.query("SELECT pg_terminate_backend($1)", [pid]);
       await locker.query("ROLLBACK");
@@ -117,13 +118,13 @@ describe("PostgreSQL unreachable for longer than FINAL_SAVE_RETRY_MS", () => {
     // reply, so nothing followed) instead of dropping it and reading it all again.
     expect(report.resets, context).toBe(0);
     expect(recorder.events.some((event) => event.taskId === accepted.taskId && event.type === "continue"), context).toBe(true);
-    const rows = (await conversationMessages(session, conversationId)).filter((message) => message.taskId === accepted.taskId);
+    const rows = ((await session.conversation(conversationId)).messages).filter((message) => message.taskId === accepted.taskId);
     expect(rows.map((row) => [row.role, row.status, row.content]), context).toEqual([["assistant", "completed", expected]]);
   }, 150_000);
 
   it("when the attempt begins: the same, once PostgreSQL is back", async () => {
-    const session = await signUp(cluster.url, "pgbudget");
-    const conversationId = await createConversation(session);
+    const session = await registerUser(cluster.url, "pgbudget");
+    const conversationId = (await session.createConversation()).id;
     const { prompt, expected } = echoPrompt(seededRandom(122), 30);
     proxy.setMode({ kind: "drop" });
     let outcome: "retried" | "failed";
@@ -132,7 +133,7 @@ describe("PostgreSQL unreachable for longer than FINAL_SAVE_RETRY_MS", () => {
     let following;
     try {
       // The API reaches PostgreSQL directly: the message is accepted; the worker cannot claim it.
-      accepted = await sendMessage(session, conversationId, prompt);
+      accepted = await session.send(conversationId, prompt);
       following = recorder.follow(accepted.taskId, () => ({ idleTimeoutMs: 60_000 }), { deadlineMs: 90_000 });
       outcome = await attemptGivenUp(accepted.taskId);
       expect(recorder.report(accepted.taskId).ends).toBe(0);
@@ -143,7 +144,7 @@ describe("PostgreSQL unreachable for longer than FINAL_SAVE_RETRY_MS", () => {
     const report = await following;
     const context = `${outcome}\n${JSON.stringify({ ...report, text: undefined })}\n${worker.output().slice(-4_000)}`;
     expect(report, context).toMatchObject({ ends: 1, endStatus: "completed", lost: 0, duplicated: 0, outOfOrder: 0, text: expected });
-    const rows = (await conversationMessages(session, conversationId)).filter((message) => message.taskId === accepted.taskId);
+    const rows = ((await session.conversation(conversationId)).messages).filter((message) => message.taskId === accepted.taskId);
     expect(rows.map((row) => [row.role, row.status, row.content]), context).toEqual([["assistant", "completed", expected]]);
   }, 150_000);
 });

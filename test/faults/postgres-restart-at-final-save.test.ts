@@ -16,7 +16,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { whenOutput } from "../support/sluice/sluice-process.ts";
 import { startPostgresServer, type PostgresServer } from "../support/servers/postgres-server.ts";
 import { createStreamRecorder } from "../support/client/stream-recorder.ts";
-import { ApiError, conversationMessages, createConversation, echoPrompt, seededRandom, sendMessage, signUp, until } from "../support/client/fault-chat-api.ts";
+import { ApiError, registerUser } from "../support/client/chat-api.ts";
+import { echoPrompt, seededRandom } from "../support/chaos.ts";
 import { clusterStartTimeoutMs } from "../support/sluice/environment.ts";
 import { startSluice, type ProcessSluice } from "../support/sluice/start-sluice.ts";
 
@@ -88,21 +89,21 @@ async function finalSaveWaitingOnLock(observer: pg.Client): Promise<boolean> {
  * The caller ends `locker` and `observer`.
  */
 async function heldAtFinalSave(seed: number) {
-  const session = await signUp(cluster.url, "pgrestart");
-  const conversationId = await createConversation(session);
+  const session = await registerUser(cluster.url, "pgrestart");
+  const conversationId = (await session.createConversation()).id;
   const { prompt, expected } = echoPrompt(seededRandom(seed), 60);
-  const accepted = await sendMessage(session, conversationId, prompt);
+  const accepted = await session.send(conversationId, prompt);
   const recorder = createStreamRecorder(session);
   const following = recorder.follow(accepted.taskId, () => ({ idleTimeoutMs: 60_000 }), { deadlineMs: 90_000 });
-  await until(() => recorder.report(accepted.taskId).text.length > 0, 30_000, "the stream to start");
+  await expect.poll(() => recorder.report(accepted.taskId).text.length > 0, { timeout: 30_000, interval: 50, message: "the stream to start" }).toBe(true);
   const locker = await connect();
   const observer = await connect();
   await locker.query("BEGIN");
   const locked = await locker.query("SELECT id FROM messages WHERE task_id = $1 FOR UPDATE", [accepted.taskId]);
   expect(locked.rowCount).toBe(1);
-  await until(() => finalSaveWaitingOnLock(observer), 30_000, "the worker's final UPDATE to wait on the row lock");
+  await expect.poll(() => finalSaveWaitingOnLock(observer), { timeout: 30_000, interval: 50, message: "the worker's final UPDATE to wait on the row lock" }).toBe(true);
   // The whole text is out; only the save (and so `end`) is pending.
-  await until(() => recorder.report(accepted.taskId).text === expected, 10_000, "the whole text to reach the client");
+  await expect.poll(() => recorder.report(accepted.taskId).text === expected, { timeout: 10_000, interval: 50, message: "the whole text to reach the client" }).toBe(true);
   expect(recorder.report(accepted.taskId).ends, "`end` before the final save committed").toBe(0);
   return { session, conversationId, accepted, expected, recorder, following, locker, observer };
 }
@@ -124,8 +125,8 @@ describe("PostgreSQL stopped with -m immediate at the final save, then restarted
         await whenOutput(worker ? [worker] : [], () => (worker?.output().split("final save failed; retrying").length ?? 0) > retriesBefore + 1 || undefined, "two final-save retries");
         // API calls that need PostgreSQL answer 503 with a stable code instead of hanging.
         const calls = {
-          read: await timedFailure(() => conversationMessages(session, conversationId)),
-          send: await timedFailure(() => sendMessage(session, conversationId, "echo:while PostgreSQL is down")),
+          read: await timedFailure(async () => (await session.conversation(conversationId)).messages),
+          send: await timedFailure(() => session.send(conversationId, "echo:while PostgreSQL is down")),
         };
         for (const outcome of Object.values(calls)) {
           expect(outcome, JSON.stringify(calls)).toMatchObject({ status: 503, code: "SERVICE_UNAVAILABLE" });
@@ -153,7 +154,7 @@ describe("PostgreSQL stopped with -m immediate at the final save, then restarted
     const context = `PostgreSQL down for ${downtimeMs} ms\n${JSON.stringify({ ...report, text: undefined })}\n${cluster.output().slice(-4_000)}`;
     expect(report, context).toMatchObject({ ends: 1, endStatus: "completed", lost: 0, duplicated: 0, outOfOrder: 0, resets: 0, text: expected });
     // Read at once after `end`: the row must already be final, and there is exactly one.
-    const rows = (await conversationMessages(session, conversationId)).filter((message) => message.taskId === accepted.taskId);
+    const rows = ((await session.conversation(conversationId)).messages).filter((message) => message.taskId === accepted.taskId);
     expect(rows.map((row) => [row.role, row.status, row.content]), context).toEqual([["assistant", "completed", expected]]);
     const direct = await connect();
     try {
@@ -166,7 +167,7 @@ describe("PostgreSQL stopped with -m immediate at the final save, then restarted
     expect([cluster.apis[0]?.pid, cluster.workers[0]?.pid]).toEqual(pids);
     expect(api?.child.exitCode).toBeNull();
     expect(worker?.child.exitCode).toBeNull();
-    const next = await sendMessage(session, conversationId, "echo:after the restart");
+    const next = await session.send(conversationId, "echo:after the restart");
     const nextReport = await recorder.follow(next.taskId, () => ({ idleTimeoutMs: 60_000 }), { deadlineMs: 60_000 });
     expect(nextReport).toMatchObject({ ends: 1, endStatus: "completed", text: "after the restart" });
   }, 150_000);
@@ -196,7 +197,7 @@ describe("PostgreSQL stopped with -m immediate at the final save, then restarted
     const report = await following;
     const context = `${JSON.stringify({ ...report, text: undefined })}\n${cluster.output().slice(-4_000)}`;
     expect(report, context).toMatchObject({ ends: 1, endStatus: "completed", lost: 0, duplicated: 0, outOfOrder: 0, text: expected });
-    const rows = (await conversationMessages(session, conversationId)).filter((message) => message.taskId === accepted.taskId);
+    const rows = ((await session.conversation(conversationId)).messages).filter((message) => message.taskId === accepted.taskId);
     expect(rows.map((row) => [row.role, row.status, row.content]), context).toEqual([["assistant", "completed", expected]]);
     expect(worker?.child.exitCode).toBeNull();
   }, 150_000);

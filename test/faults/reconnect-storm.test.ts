@@ -16,7 +16,7 @@ import { createParser } from "eventsource-parser";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startSluiceProcess } from "../support/sluice/sluice-process.ts";
 import { analyseTask, type RecordedEvent } from "../support/client/stream-recorder.ts";
-import { call, createConversation, signUp } from "../support/client/fault-chat-api.ts";
+import { expectStatus, registerUser } from "../support/client/chat-api.ts";
 import { clusterStartTimeoutMs } from "../support/sluice/environment.ts";
 import { startSluice, type ProcessSluice } from "../support/sluice/start-sluice.ts";
 
@@ -236,7 +236,7 @@ function countBy(values: readonly number[]): Record<string, number> {
 
 describe("reconnect storm", () => {
   it(`the API restarts under ${streamCount} open streams: jittered retry: spreads the reconnects, every stream ends once, nothing lost`, async () => {
-    const session = await signUp(cluster.url, "storm");
+    const session = await registerUser(cluster.url, "storm");
     const setupStartedAt = Date.now();
     const tasks: Array<{ taskId: string; conversationId: string }> = [];
     const clients: StormClient[] = [];
@@ -244,11 +244,8 @@ describe("reconnect storm", () => {
     for (let batch = 0; batch < taskCount; batch += 20) {
       await Promise.all(
         Array.from({ length: Math.min(20, taskCount - batch) }, async (_, index) => {
-          const conversationId = await createConversation(session);
-          const { taskId } = await call<{ taskId: string }>(session.baseUrl, "POST", `/api/conversations/${conversationId}/messages`, {
-            token: session.token,
-            body: { content: `A long answer, please (${batch + index})` },
-          });
+          const conversationId = (await session.createConversation()).id;
+          const { taskId } = await session.send(conversationId, `A long answer, please (${batch + index})`);
           tasks.push({ taskId, conversationId });
           const viewers = Math.min(viewersPerTask, streamCount - clients.length);
           for (let viewer = 0; viewer < viewers; viewer += 1) {
@@ -273,7 +270,9 @@ describe("reconnect storm", () => {
     const receivingAgain = (client: StormClient): boolean => client.events.some((event) => event.connection > 0 && event.type === "text-delta");
     await whenEveryClient(clients, receivingAgain, "every stream to deliver text after the restart");
     for (let batch = 0; batch < tasks.length; batch += 20) {
-      await Promise.all(tasks.slice(batch, batch + 20).map(({ taskId }) => call(`http://127.0.0.1:${forwarder.port}`, "POST", `/api/stream/${encodeURIComponent(taskId)}/cancel`, { token: session.token })));
+      await Promise.all(
+        tasks.slice(batch, batch + 20).map(async ({ taskId }) => expectStatus(await session.call("POST", `/api/stream/${encodeURIComponent(taskId)}/cancel`, { baseUrl: `http://127.0.0.1:${forwarder.port}` }), 202)),
+      );
     }
     await Promise.all(clients.map((client) => client.done));
     const allEndedMs = Date.now() - stoppedAt;
@@ -281,7 +280,7 @@ describe("reconnect storm", () => {
     expect(exit, oldApi.output().slice(-2_000)).toEqual({ code: 0, signal: null });
     const saved = new Map<string, string>();
     for (const { taskId, conversationId } of tasks) {
-      const body = await call<{ messages: Array<{ taskId: string | null; status: string; content: string }> }>(`http://127.0.0.1:${forwarder.port}`, "GET", `/api/conversations/${conversationId}`, { token: session.token });
+      const body = await session.conversation(conversationId, `http://127.0.0.1:${forwarder.port}`);
       const reply = body.messages.filter((message) => message.taskId === taskId);
       expect(reply.map((message) => message.status)).toEqual(["cancelled"]);
       saved.set(taskId, reply[0]?.content ?? "");

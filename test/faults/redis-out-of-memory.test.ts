@@ -8,7 +8,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createStreamRecorder } from "../support/client/stream-recorder.ts";
-import { ApiError, call, createConversation, echoPrompt, seededRandom, sendMessage, signUp, until, waitForFinalMessage } from "../support/client/fault-chat-api.ts";
+import { registerUser, waitForFinalReply } from "../support/client/chat-api.ts";
+import { echoPrompt, seededRandom } from "../support/chaos.ts";
 import { startPrivateRedis, type PrivateRedis } from "../support/servers/private-redis.ts";
 import { clusterStartTimeoutMs } from "../support/sluice/environment.ts";
 import { startSluice, type ProcessSluice } from "../support/sluice/start-sluice.ts";
@@ -52,30 +53,27 @@ async function freeRedis(): Promise<void> {
 describe("Redis out of memory", () => {
   it("gives new messages 503 STORE_FULL, fails the running stream once with STORE_FULL as saved, and recovers without a restart", async () => {
     const pids = [...cluster.apis, ...cluster.workers].map((process) => process.pid);
-    const session = await signUp(cluster.url, "oom");
+    const session = await registerUser(cluster.url, "oom");
     const recorder = createStreamRecorder(session);
-    const running = await createConversation(session);
-    const spare = await createConversation(session);
+    const running = (await session.createConversation()).id;
+    const spare = (await session.createConversation()).id;
     // ~2,500 characters at 4 per token and 100 tokens/s: about 6 s, so it is mid-stream when memory runs out.
     const { prompt } = echoPrompt(seededRandom(81), 400);
-    const task = await sendMessage(session, running, prompt);
+    const task = await session.send(running, prompt);
     const deadline = AbortSignal.timeout(90_000);
     const following = recorder.follow(task.taskId, () => ({ signal: deadline }), { deadlineMs: 90_000 });
-    await until(() => recorder.report(task.taskId).text.length > 0, 30_000, "the stream to show text");
+    await expect.poll(() => recorder.report(task.taskId).text.length > 0, { timeout: 30_000, interval: 50, message: "the stream to show text" }).toBe(true);
 
     await fillRedis();
     const context = (): string => `${JSON.stringify({ ...recorder.report(task.taskId), text: undefined })}\n${cluster.output().slice(-4_000)}`;
 
     // (a) A clear, fast error for new work: 503 with a stable code, not a 500 and not a hang.
-    const refused = await call(cluster.url, "POST", `/api/conversations/${spare}/messages`, {
-      token: session.token, body: { content: "echo:while full" }, signal: AbortSignal.timeout(15_000),
-    }).then(() => undefined, (error: unknown) => error);
-    expect(refused, context()).toBeInstanceOf(ApiError);
-    expect((refused as ApiError).status, context()).toBe(503);
-    expect(JSON.parse((refused as ApiError).body), context()).toMatchObject({ error: { code: "STORE_FULL" } });
+    const refused = await session.call("POST", `/api/conversations/${spare}/messages`, { body: { content: "echo:while full" }, signal: AbortSignal.timeout(15_000) });
+    expect(refused.status, context()).toBe(503);
+    expect(refused.body, context()).toMatchObject({ error: { code: "STORE_FULL" } });
 
     // (b) The running generation fails with STORE_FULL and is saved while Redis is still full...
-    const saved = await waitForFinalMessage(session, running, task.taskId, 30_000);
+    const saved = await waitForFinalReply(session, running, task.taskId, 30_000);
     expect(saved, context()).toMatchObject({ status: "failed", error: { code: "STORE_FULL" } });
     // ...but its `end` cannot be appended yet: the client has no terminal event, and no second one later.
     expect(recorder.report(task.taskId).ends, context()).toBe(0);
@@ -90,8 +88,8 @@ describe("Redis out of memory", () => {
 
     // (c) No crash loop: the same processes, ready again, and they take new work.
     for (const pid of pids) expect(isAlive(pid), `process ${pid} exited\n${cluster.output().slice(-4_000)}`).toBe(true);
-    await until(async () => (await fetch(`${cluster.url}/readyz`)).status === 200, 30_000, "/readyz to answer 200");
-    const after = await sendMessage(session, spare, "echo:after memory was freed");
+    await expect.poll(async () => (await fetch(`${cluster.url}/readyz`)).status === 200, { timeout: 30_000, interval: 50, message: "/readyz to answer 200" }).toBe(true);
+    const after = await session.send(spare, "echo:after memory was freed");
     const afterReport = await recorder.follow(after.taskId, () => ({ signal: AbortSignal.timeout(30_000) }), { deadlineMs: 30_000 });
     expect(afterReport, context()).toMatchObject({ ends: 1, endStatus: "completed", text: "after memory was freed", lost: 0, duplicated: 0 });
     expect([...cluster.apis, ...cluster.workers].map((process) => process.pid)).toEqual(pids);

@@ -7,7 +7,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createStreamRecorder } from "../support/client/stream-recorder.ts";
-import { ApiError, conversationMessages, createConversation, echoPrompt, seededRandom, sendMessage, signUp, until, waitForFinalMessage } from "../support/client/fault-chat-api.ts";
+import { ApiError, registerUser, waitForFinalReply } from "../support/client/chat-api.ts";
+import { echoPrompt, seededRandom } from "../support/chaos.ts";
 import { startPrivateRedis, type PrivateRedis } from "../support/servers/private-redis.ts";
 import { clusterStartTimeoutMs } from "../support/sluice/environment.ts";
 import { startSluice, type ProcessSluice } from "../support/sluice/start-sluice.ts";
@@ -43,26 +44,26 @@ async function timed<T>(operation: () => Promise<T>): Promise<{ durationMs: numb
 describe("Redis paused", () => {
   it("a new message gets a fast 503 while Redis is stopped; open streams finish once after SIGCONT", async () => {
     const random = seededRandom(11);
-    const session = await signUp(cluster.url, "pause");
+    const session = await registerUser(cluster.url, "pause");
     const running = await Promise.all(
       Array.from({ length: 3 }, async () => {
-        const conversationId = await createConversation(session);
+        const conversationId = (await session.createConversation()).id;
         // ~2,600 characters at 4 per token and 50 tokens/s: about 13 s, so the pause lands mid-stream.
         const { prompt, expected } = echoPrompt(random, 400);
-        return { conversationId, expected, taskId: (await sendMessage(session, conversationId, prompt)).taskId };
+        return { conversationId, expected, taskId: (await session.send(conversationId, prompt)).taskId };
       }),
     );
-    const spare = await createConversation(session);
+    const spare = (await session.createConversation()).id;
     const recorder = createStreamRecorder(session);
     const following = running.map((task) => recorder.follow(task.taskId, () => ({ idleTimeoutMs: 30_000 }), { deadlineMs: 90_000 }));
-    await until(() => running.every((task) => recorder.report(task.taskId).text.length > 0), 20_000, "every stream to show text");
+    await expect.poll(() => running.every((task) => recorder.report(task.taskId).text.length > 0), { timeout: 20_000, interval: 50, message: "every stream to show text" }).toBe(true);
 
     const pausedAt = Date.now();
     process.kill(redis.pid(), "SIGSTOP");
     let resumed = false;
     let resumedAt = 0;
     try {
-      const post = await timed(() => sendMessage(session, spare, "echo:during the pause"));
+      const post = await timed(() => session.send(spare, "echo:during the pause"));
       expect(post.error, "the POST must fail, not succeed against a stopped Redis").toBeInstanceOf(ApiError);
       const error = post.error as ApiError;
       expect(error.status).toBe(503);
@@ -94,7 +95,7 @@ describe("Redis paused", () => {
       expect(report.duplicated, context).toBe(0);
       expect(report.outOfOrder, context).toBe(0);
       expect(report.ends, context).toBe(1);
-      const saved = await waitForFinalMessage(session, task.conversationId, task.taskId);
+      const saved = await waitForFinalReply(session, task.conversationId, task.taskId);
       expect(saved.status, context).toBe(report.endStatus);
       expect(saved.content, context).toBe(report.text);
       // A pause shorter than the job lock must not cost the user the reply.
@@ -103,10 +104,10 @@ describe("Redis paused", () => {
     }
 
     // New work completes once Redis answers again.
-    const after = await sendMessage(session, spare, "echo:after the pause");
+    const after = await session.send(spare, "echo:after the pause");
     const report = await recorder.follow(after.taskId);
     expect(report).toMatchObject({ lost: 0, duplicated: 0, ends: 1, endStatus: "completed", text: "after the pause" });
-    const saved = (await conversationMessages(session, spare)).filter((message) => message.role === "assistant");
+    const saved = ((await session.conversation(spare)).messages).filter((message) => message.role === "assistant");
     // The refused POST left nothing behind: one reply, the one after the pause.
     expect(saved.map((message) => message.content)).toEqual(["after the pause"]);
   }, 120_000);

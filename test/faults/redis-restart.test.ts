@@ -10,7 +10,8 @@
  */
 import { afterEach, describe, expect, it } from "vitest";
 import { createStreamRecorder } from "../support/client/stream-recorder.ts";
-import { conversationMessages, createConversation, echoPrompt, seededRandom, sendMessage, signUp, until, waitForFinalMessage } from "../support/client/fault-chat-api.ts";
+import { registerUser, waitForFinalReply } from "../support/client/chat-api.ts";
+import { echoPrompt, seededRandom } from "../support/chaos.ts";
 import { startPrivateRedis, type PrivateRedis } from "../support/servers/private-redis.ts";
 import { clusterStartTimeoutMs } from "../support/sluice/environment.ts";
 import { startSluice, type ProcessSluice } from "../support/sluice/start-sluice.ts";
@@ -51,13 +52,13 @@ async function killAndRestartMidStream(scenario: Scenario): Promise<Outcome> {
   }) },
     label: scenario.appendOnly ? "aof" : "nopersist" });
   const random = seededRandom(scenario.seed);
-  const session = await signUp(cluster.url, "restart");
+  const session = await registerUser(cluster.url, "restart");
   const tasks = await Promise.all(
     Array.from({ length: scenario.tasks }, async () => {
-      const conversationId = await createConversation(session);
+      const conversationId = (await session.createConversation()).id;
       // ~1,250 characters at 4 per token and 100 tokens/s: about 3 s, so every stream is mid-way at the kill.
       const { prompt, expected } = echoPrompt(random, 200);
-      return { conversationId, expected, taskId: (await sendMessage(session, conversationId, prompt)).taskId };
+      return { conversationId, expected, taskId: (await session.send(conversationId, prompt)).taskId };
     }),
   );
   const recorder = createStreamRecorder(session);
@@ -66,7 +67,7 @@ async function killAndRestartMidStream(scenario: Scenario): Promise<Outcome> {
   const following = tasks.map((task) => recorder.follow(task.taskId, plan, { deadlineMs: followDeadlineMs }));
   // Every generation that runs shows text before the kill; with concurrency 1 the others are still queued.
   const showingText = (): string[] => tasks.filter((task) => recorder.report(task.taskId).text.length > 0).map((task) => task.taskId);
-  await until(() => showingText().length >= (scenario.concurrency ?? tasks.length), 30_000, "the running streams to show text");
+  await expect.poll(() => showingText().length >= (scenario.concurrency ?? tasks.length), { timeout: 30_000, interval: 50, message: "the running streams to show text" }).toBe(true);
   const running = new Set(showingText());
 
   await redis.kill();
@@ -83,16 +84,16 @@ async function killAndRestartMidStream(scenario: Scenario): Promise<Outcome> {
     // Accepted work is not lost: it completes, and what the client ended with is what was saved.
     expect(report.endStatus, context(task.taskId)).toBe("completed");
     expect(report.text, context(task.taskId)).toBe(task.expected);
-    const saved = await waitForFinalMessage(session, task.conversationId, task.taskId, 30_000);
+    const saved = await waitForFinalReply(session, task.conversationId, task.taskId, 30_000);
     expect(saved.status, context(task.taskId)).toBe("completed");
     expect(saved.content, context(task.taskId)).toBe(report.text);
-    const rows = (await conversationMessages(session, task.conversationId)).filter((message) => message.taskId === task.taskId);
+    const rows = ((await session.conversation(task.conversationId)).messages).filter((message) => message.taskId === task.taskId);
     expect(rows).toHaveLength(1);
   }
 
   // The same processes take new work.
-  const conversationId = await createConversation(session);
-  const after = await sendMessage(session, conversationId, "echo:after the restart");
+  const conversationId = (await session.createConversation()).id;
+  const after = await session.send(conversationId, "echo:after the restart");
   const report = await recorder.follow(after.taskId, () => ({ idleTimeoutMs: 20_000, signal: AbortSignal.timeout(30_000) }), { deadlineMs: 30_000 }).catch((error: unknown) => {
     throw new Error(`new work after the restart: ${String(error)}\n${cluster?.output().slice(-4_000) ?? ""}`);
   });

@@ -12,7 +12,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { SluiceProcess } from "../support/sluice/sluice-process.ts";
 import { createStreamRecorder } from "../support/client/stream-recorder.ts";
-import { conversationMessages, createConversation, sendMessage, signUp, until } from "../support/client/fault-chat-api.ts";
+import { registerUser } from "../support/client/chat-api.ts";
 import { clusterStartTimeoutMs } from "../support/sluice/environment.ts";
 import { startSluice, type ProcessSluice } from "../support/sluice/start-sluice.ts";
 
@@ -35,16 +35,16 @@ afterAll(async () => {
 
 describe("a worker killed mid-stream with no attempts left", () => {
   it("the stream ends failed/WORKER_LOST within seconds, not after ORPHAN_TIMEOUT_MS; the saved message has the text the client saw", async () => {
-    const session = await signUp(cluster.url, "retrylimit");
-    const conversationId = await createConversation(session);
-    const accepted = await sendMessage(session, conversationId, "A long answer, please");
+    const session = await registerUser(cluster.url, "retrylimit");
+    const conversationId = (await session.createConversation()).id;
+    const accepted = await session.send(conversationId, "A long answer, please");
     const recorder = createStreamRecorder(session);
     const following = recorder.follow(accepted.taskId, () => ({ idleTimeoutMs: 60_000 }), { deadlineMs: 60_000 });
     let victim: SluiceProcess | undefined;
-    await until(() => {
+    await expect.poll(() => {
       victim = cluster.workers.find((worker) => worker.output().includes(accepted.taskId) && worker.output().includes("first chunk received"));
       return victim !== undefined && recorder.report(accepted.taskId).text.length > 0;
-    }, 30_000, "a worker to stream the reply");
+    }, { timeout: 30_000, interval: 50, message: "a worker to stream the reply" }).toBe(true);
     if (!victim) throw new Error("no worker ran the task");
     victim.kill("SIGKILL");
     const killedAt = Date.now();
@@ -60,7 +60,7 @@ describe("a worker killed mid-stream with no attempts left", () => {
     expect(endedAfterKillMs, context).toBeLessThan(lockAndCheckMs + 8_000);
 
     // The row was final before `end` went out, and holds what the client saw.
-    const rows = (await conversationMessages(session, conversationId)).filter((message) => message.taskId === accepted.taskId);
+    const rows = ((await session.conversation(conversationId)).messages).filter((message) => message.taskId === accepted.taskId);
     expect(rows.map((row) => [row.status, row.error?.code, row.content]), context).toEqual([["failed", "WORKER_LOST", report.text]]);
     expect(report.text.length, context).toBeGreaterThan(0);
   }, 120_000);

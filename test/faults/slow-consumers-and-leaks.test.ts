@@ -10,7 +10,8 @@ import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { monotonicMicros, parseTokenStamps } from "../../src/llm/token-stamp.ts";
 import { createStreamRecorder, type StreamRecorder, type TaskReport } from "../support/client/stream-recorder.ts";
-import { chaosRuns, createConversation, echoPrompt, seededRandom, sendMessage, signUp, until, waitForFinalMessage } from "../support/client/fault-chat-api.ts";
+import { registerUser, waitForFinalReply } from "../support/client/chat-api.ts";
+import { chaosRuns, echoPrompt, seededRandom } from "../support/chaos.ts";
 import { startPrivateRedis, type PrivateRedis } from "../support/servers/private-redis.ts";
 import { clusterStartTimeoutMs } from "../support/sluice/environment.ts";
 import { startSluice, type ProcessSluice } from "../support/sluice/start-sluice.ts";
@@ -157,7 +158,7 @@ interface PhaseFigures {
 async function runPhase(phase: string, stalledPerReply: number): Promise<{ figures: PhaseFigures; checkSavedReplies: () => Promise<void> }> {
   const api = cluster.apis[0];
   if (!api) throw new Error("no API");
-  const session = await signUp(cluster.url, phase);
+  const session = await registerUser(cluster.url, phase);
   const random = seededRandom(121);
   const actionsBefore = await slowConsumerActions();
   const rssStartBytes = rssBytes(api.pid);
@@ -177,8 +178,8 @@ async function runPhase(phase: string, stalledPerReply: number): Promise<{ figur
   try {
     const large: Array<{ conversationId: string; taskId: string; recorder: StreamRecorder; done: Promise<{ report: TaskReport; durationMs: number }> }> = [];
     for (let index = 0; index < largeReplies; index += 1) {
-      const conversationId = await createConversation(session);
-      const accepted = await sendMessage(session, conversationId, `${phase}: a long answer, number ${index}`);
+      const conversationId = (await session.createConversation()).id;
+      const accepted = await session.send(conversationId, `${phase}: a long answer, number ${index}`);
       for (let count = 0; count < stalledPerReply; count += 1) stalled.push(stalledReader(`${cluster.url}/api/stream/${accepted.taskId}`, session.token));
       const recorder = createStreamRecorder(session);
       const startedAt = Date.now();
@@ -192,21 +193,17 @@ async function runPhase(phase: string, stalledPerReply: number): Promise<{ figur
     const largeEnded = (): boolean => large.every((entry) => entry.recorder.events.some((event) => event.type === "end"));
     // A stamped word is at least 15 UTF-16 units (⟨, 11+ digits, ⟩, a letter, a space): 10 per word is under half.
     const aboutHalf = largeTokenCount * 10;
-    await until(
-      async () =>
+    await expect.poll(async () =>
         largeEnded() ||
         (large.every((entry) => receivedText(entry.recorder) >= aboutHalf) &&
-          (stalled.length === 0 || stillPaused(actionsSince(actionsBefore, await slowConsumerActions())) >= stalled.length)),
-      60_000,
-      "the large replies to be half delivered and the stalled readers paused",
-    );
+          (stalled.length === 0 || stillPaused(actionsSince(actionsBefore, await slowConsumerActions())) >= stalled.length)), { timeout: 60_000, interval: 50, message: "the large replies to be half delivered and the stalled readers paused" }).toBe(true);
     const overlapped = !largeEnded();
 
     const normal = await Promise.all(
       Array.from({ length: normalGenerations }, async () => {
-        const conversationId = await createConversation(session);
+        const conversationId = (await session.createConversation()).id;
         const { prompt, expected } = echoPrompt(random, 1_500);
-        const accepted = await sendMessage(session, conversationId, prompt);
+        const accepted = await session.send(conversationId, prompt);
         const acceptedAt = Date.now();
         const recorders = Array.from({ length: viewersPerGeneration }, () => createStreamRecorder(session));
         const reports = await Promise.all(recorders.map((recorder) => recorder.follow(accepted.taskId, () => ({ idleTimeoutMs: 20_000 }), { deadlineMs: 60_000 })));
@@ -234,7 +231,7 @@ async function runPhase(phase: string, stalledPerReply: number): Promise<{ figur
       for (const [index, { report }] of largeDone.results.entries()) {
         const entry = large[index];
         if (!entry) throw new Error(`no large reply ${index}`);
-        const saved = await waitForFinalMessage(session, entry.conversationId, entry.taskId, 60_000);
+        const saved = await waitForFinalReply(session, entry.conversationId, entry.taskId, 60_000);
         expect(saved.status).toBe("completed");
         expect(parseTokenStamps(saved.content)).toHaveLength(largeTokenCount);
         expect(report.text === saved.content, `${phase}: large reply ${index} whole`).toBe(true);
@@ -255,7 +252,7 @@ async function runPhase(phase: string, stalledPerReply: number): Promise<{ figur
     return { figures, checkSavedReplies };
   } finally {
     stopSampling();
-    await until(async () => (await openViewers()) === 0, 20_000, "open viewers to return to 0");
+    await expect.poll(async () => (await openViewers()) === 0, { timeout: 20_000, interval: 50, message: "open viewers to return to 0" }).toBe(true);
   }
 }
 
@@ -297,9 +294,9 @@ describe("slow consumers and leaks", () => {
   }, 150_000);
 
   it(`${cycles} connect/abort cycles: RSS bounded, Redis clients and open viewers back to baseline`, async () => {
-    const session = await signUp(cluster.url, "cycles");
-    const conversationId = await createConversation(session);
-    const accepted = await sendMessage(session, conversationId, "echo:a short reply to replay many times");
+    const session = await registerUser(cluster.url, "cycles");
+    const conversationId = (await session.createConversation()).id;
+    const accepted = await session.send(conversationId, "echo:a short reply to replay many times");
     await createStreamRecorder(session).follow(accepted.taskId);
     const api = cluster.apis[0];
     if (!api) throw new Error("no API");
@@ -325,8 +322,8 @@ describe("slow consumers and leaks", () => {
       );
       peakRss = Math.max(peakRss, rssBytes(api.pid));
     }
-    await until(async () => (await openViewers()) === 0, 20_000, "open viewers to return to 0");
-    await until(async () => (await sluiceRedisClients()) <= baseline.clients, 20_000, "Redis clients to return to baseline");
+    await expect.poll(async () => (await openViewers()) === 0, { timeout: 20_000, interval: 50, message: "open viewers to return to 0" }).toBe(true);
+    await expect.poll(async () => (await sluiceRedisClients()) <= baseline.clients, { timeout: 20_000, interval: 50, message: "Redis clients to return to baseline" }).toBe(true);
     const figures = { cycles, baseline, peakRss, finalRss: rssBytes(api.pid) };
     console.info(`leak figures: ${JSON.stringify(figures)}`);
     // Bounded: a leak of even 20 KB per cycle would show as 20 MB+ over 1,000 cycles on top of GC noise.

@@ -36,8 +36,7 @@ import { sseHeaders } from "../../src/streaming/serve-sse.ts";
 import type { SseEvent } from "../support/client/read-sse.ts";
 import { textOf } from "../support/client/read-sse.ts";
 import { nginxExecutable, startNginx, type NginxProcess } from "../support/servers/nginx.ts";
-import type { Session } from "../support/client/stream-recorder.ts";
-import { createConversation, sendMessage, signUp, waitForFinalMessage } from "../support/client/fault-chat-api.ts";
+import { registerUser, waitForFinalReply, type ChatUser } from "../support/client/chat-api.ts";
 import { clusterStartTimeoutMs } from "../support/sluice/environment.ts";
 import { startSluice, type ProcessSluice } from "../support/sluice/start-sluice.ts";
 
@@ -219,10 +218,10 @@ describe.skipIf(!existsSync(nginxExecutable))("SSE through a default nginx with 
     await new Promise((resolve) => control?.server.close(resolve) ?? resolve(undefined));
   });
 
-  async function startGeneration(cluster: ProcessSluice, label: string): Promise<{ session: Session; conversationId: string; taskId: string }> {
-    const session = await signUp(cluster.url, label);
-    const conversationId = await createConversation(session);
-    const { taskId } = await sendMessage(session, conversationId, "Tell me about rivers.");
+  async function startGeneration(cluster: ProcessSluice, label: string): Promise<{ session: ChatUser; conversationId: string; taskId: string }> {
+    const session = await registerUser(cluster.url, label);
+    const conversationId = (await session.createConversation()).id;
+    const { taskId } = await session.send(conversationId, "Tell me about rivers.");
     return { session, conversationId, taskId };
   }
 
@@ -248,7 +247,7 @@ describe.skipIf(!existsSync(nginxExecutable))("SSE through a default nginx with 
       const end = deliveryOf(stream, (event) => event.event === "end");
       expect(end - firstText, summary).toBeGreaterThanOrEqual(5);
 
-      const saved = await waitForFinalMessage(session, conversationId, taskId);
+      const saved = await waitForFinalReply(session, conversationId, taskId);
       expect(saved.status).toBe("completed");
       expect(textOf(stream.events)).toBe(saved.content);
     }, 60_000);
@@ -299,7 +298,7 @@ describe.skipIf(!existsSync(nginxExecutable))("SSE through a default nginx with 
         expect(between.reduce((total, delivery) => total + delivery.comments, 0), summary).toBeGreaterThanOrEqual(4);
         expect(await silentProxy.errorLog()).not.toMatch(/upstream timed out/);
 
-        const saved = await waitForFinalMessage(session, conversationId, taskId);
+        const saved = await waitForFinalReply(session, conversationId, taskId);
         expect(saved.status).toBe("completed");
         expect(textOf(stream.events)).toBe(saved.content);
       },

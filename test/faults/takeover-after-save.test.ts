@@ -17,7 +17,8 @@ import { startSluiceProcess, type SluiceProcess } from "../support/sluice/sluice
 import { testRedisUrl } from "../support/servers/redis.ts";
 import { startFaultProxy, type FaultProxy } from "../support/servers/fault-proxy.ts";
 import { createStreamRecorder } from "../support/client/stream-recorder.ts";
-import { createConversation, echoPrompt, seededRandom, sendMessage, signUp, until, waitForFinalMessage } from "../support/client/fault-chat-api.ts";
+import { registerUser, waitForFinalReply } from "../support/client/chat-api.ts";
+import { echoPrompt, seededRandom } from "../support/chaos.ts";
 import { clusterStartTimeoutMs } from "../support/sluice/environment.ts";
 import { startSluice, type ProcessSluice } from "../support/sluice/start-sluice.ts";
 
@@ -50,23 +51,19 @@ describe("takeover between the final save and end", () => {
   // Found by this test: attempt 2 ended the stream right after its `reset` without the saved text,
   // so a client showed an empty reply while the saved message had the full text.
   it("the client ends with the saved text, once", async () => {
-    const session = await signUp(cluster.url, "takeover");
-    const conversationId = await createConversation(session);
+    const session = await registerUser(cluster.url, "takeover");
+    const conversationId = (await session.createConversation()).id;
     const { prompt, expected } = echoPrompt(seededRandom(77), 30);
-    const accepted = await sendMessage(session, conversationId, prompt);
+    const accepted = await session.send(conversationId, prompt);
     const recorder = createStreamRecorder(session);
     const following = recorder.follow(accepted.taskId, () => ({ idleTimeoutMs: 60_000 }), { deadlineMs: 90_000 });
-    await until(() => recorder.report(accepted.taskId).text.length > 0, 30_000, "attempt 1 to stream");
+    await expect.poll(() => recorder.report(accepted.taskId).text.length > 0, { timeout: 30_000, interval: 50, message: "attempt 1 to stream" }).toBe(true);
     postgresProxy.setMode({ kind: "delay", delayMs: 1_500 });
 
     const database = new pg.Client({ connectionString: cluster.env.DATABASE_URL });
     await database.connect();
     try {
-      await until(
-        async () => (await database.query<{ status: string }>("select status from messages where task_id = $1", [accepted.taskId])).rows[0]?.status === "completed",
-        30_000,
-        "worker A to commit the final message",
-      );
+      await expect.poll(async () => (await database.query<{ status: string }>("select status from messages where task_id = $1", [accepted.taskId])).rows[0]?.status === "completed", { timeout: 30_000, interval: 50, message: "worker A to commit the final message" }).toBe(true);
     } finally {
       await database.end();
     }
@@ -74,7 +71,7 @@ describe("takeover between the final save and end", () => {
     const endBeforeTakeover = recorder.report(accepted.taskId).ends;
     try {
       await startSluiceProcess({ role: "worker", env: cluster.env, readyTimeoutMs: 100_000 }).then((worker) => cluster.workers.push(worker));
-      await until(() => recorder.report(accepted.taskId).ends > 0, 30_000, "the stream to end after the takeover");
+      await expect.poll(() => recorder.report(accepted.taskId).ends > 0, { timeout: 30_000, interval: 50, message: "the stream to end after the takeover" }).toBe(true);
     } finally {
       redisProxy.setMode({ kind: "pass" });
       postgresProxy.setMode({ kind: "pass" });
@@ -82,7 +79,7 @@ describe("takeover between the final save and end", () => {
     await following;
     expect(endBeforeTakeover, "A wrote `end` before the test could hold it; the window was missed").toBe(0);
     const report = recorder.report(accepted.taskId);
-    const saved = await waitForFinalMessage(session, conversationId, accepted.taskId);
+    const saved = await waitForFinalReply(session, conversationId, accepted.taskId);
     expect(saved.content).toBe(expected);
     expect(report.ends).toBe(1);
     expect(report.endStatus).toBe("completed");

@@ -16,7 +16,8 @@ import { startFakeAnthropicServer } from "../support/providers/fake-anthropic-se
 import { startFakeOpenAiServer } from "../support/providers/fake-openai-server.ts";
 import type { FakeProviderServer } from "../support/providers/fake-provider-script.ts";
 import { createStreamRecorder, type StreamRecorder, type TaskReport } from "../support/client/stream-recorder.ts";
-import { createConversation, echoPrompt, seededRandom, sendMessage, signUp, until, waitForFinalMessage } from "../support/client/fault-chat-api.ts";
+import { registerUser, waitForFinalReply } from "../support/client/chat-api.ts";
+import { echoPrompt, seededRandom } from "../support/chaos.ts";
 import { clusterStartTimeoutMs } from "../support/sluice/environment.ts";
 import { startSluice, type ProcessSluice } from "../support/sluice/start-sluice.ts";
 
@@ -83,9 +84,9 @@ describe.each(kinds)("a worker killed mid-reply ($label)", (kind) => {
 
   it(`the next attempt begins with \`${kind.begins}\` within 10 s; viewers end with the saved reply, every entry once`, async () => {
     const { prompt, expected } = kind.prompt(fake);
-    const session = await signUp(cluster.url, "continue");
-    const conversationId = await createConversation(session);
-    const accepted = await sendMessage(session, conversationId, prompt);
+    const session = await registerUser(cluster.url, "continue");
+    const conversationId = (await session.createConversation()).id;
+    const accepted = await session.send(conversationId, prompt);
     const { taskId } = accepted;
 
     // Viewer A reads throughout; viewer B drops early and resumes with its cursor once the takeover happened.
@@ -97,17 +98,17 @@ describe.each(kinds)("a worker killed mid-reply ($label)", (kind) => {
       taskId,
       async (connection) => {
         if (connection === 0) return { abortAfterEvents: 3 };
-        await until(() => begun(steady), 60_000, "the next attempt to begin");
+        await expect.poll(() => begun(steady), { timeout: 60_000, interval: 50, message: "the next attempt to begin" }).toBe(true);
         return { idleTimeoutMs: 60_000 };
       },
       { deadlineMs: 90_000 },
     );
 
     let victim: SluiceProcess | undefined;
-    await until(() => {
+    await expect.poll(() => {
       victim = cluster.workers.find((worker) => worker.output().includes(taskId) && worker.output().includes("first chunk received"));
       return victim !== undefined && steady.report(taskId).text.length > 20;
-    }, 30_000, "a worker to stream the reply");
+    }, { timeout: 30_000, interval: 50, message: "a worker to stream the reply" }).toBe(true);
     if (!victim) throw new Error("no worker ran the task");
     victim.kill("SIGKILL");
     const killedAt = Date.now();
@@ -117,7 +118,7 @@ describe.each(kinds)("a worker killed mid-reply ($label)", (kind) => {
     const resumed = await resuming;
     const begin = steady.events.find((event) => event.taskId === taskId && event.type === kind.begins);
     const takeoverMs = (begin?.at ?? Number.NaN) - killedAt;
-    const saved = await waitForFinalMessage(session, conversationId, taskId);
+    const saved = await waitForFinalReply(session, conversationId, taskId);
     const context = `${kind.label}: ${JSON.stringify({ report: { ...report, text: undefined }, resumed: { ...resumed, text: undefined }, takeoverMs, seenAtKill: seenAtKill.length })}\n${cluster.output().slice(-4_000)}`;
 
     expect(takeoverMs, context).toBeLessThan(takeoverLimitMs);

@@ -11,7 +11,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { streamKeys } from "../../src/streaming/index.ts";
 import { testRedisUrl } from "../support/servers/redis.ts";
 import { createStreamRecorder } from "../support/client/stream-recorder.ts";
-import { conversationMessages, createConversation, echoPrompt, seededRandom, sendMessage, signUp, until, waitForFinalMessage } from "../support/client/fault-chat-api.ts";
+import { registerUser, waitForFinalReply } from "../support/client/chat-api.ts";
+import { echoPrompt, seededRandom } from "../support/chaos.ts";
 import { clusterStartTimeoutMs } from "../support/sluice/environment.ts";
 import { startSluice, type ProcessSluice } from "../support/sluice/start-sluice.ts";
 
@@ -27,23 +28,23 @@ afterAll(async () => {
 
 describe("zombie worker", () => {
   it("a worker frozen past its lock and woken after a takeover gets none of its appends accepted", async () => {
-    const session = await signUp(cluster.url, "zombie");
-    const conversationId = await createConversation(session);
+    const session = await registerUser(cluster.url, "zombie");
+    const conversationId = (await session.createConversation()).id;
     // ~1,300 characters at 4 per token and 40 tokens/s: about 8 s per attempt.
     const { prompt, expected } = echoPrompt(seededRandom(5), 200);
-    const accepted = await sendMessage(session, conversationId, prompt);
+    const accepted = await session.send(conversationId, prompt);
     const recorder = createStreamRecorder(session);
     const following = recorder.follow(accepted.taskId, () => ({ idleTimeoutMs: 30_000 }), { deadlineMs: 90_000 });
-    await until(() => recorder.report(accepted.taskId).text.length > 20, 20_000, "attempt 1 to stream");
+    await expect.poll(() => recorder.report(accepted.taskId).text.length > 20, { timeout: 20_000, interval: 50, message: "attempt 1 to stream" }).toBe(true);
 
     const zombie = cluster.workers[0];
     if (!zombie) throw new Error("no worker");
     zombie.kill("SIGSTOP");
     try {
       await cluster.startWorker();
-      await until(() => recorder.events.some((event) => event.type === "continue"), 30_000, "worker B to take over (continue)");
+      await expect.poll(() => recorder.events.some((event) => event.type === "continue"), { timeout: 30_000, interval: 50, message: "worker B to take over (continue)" }).toBe(true);
       const takeoverAt = recorder.events.findIndex((event) => event.type === "continue");
-      await until(() => recorder.events.slice(takeoverAt).some((event) => event.type === "text-delta"), 20_000, "attempt 2 to stream");
+      await expect.poll(() => recorder.events.slice(takeoverAt).some((event) => event.type === "text-delta"), { timeout: 20_000, interval: 50, message: "attempt 2 to stream" }).toBe(true);
     } finally {
       zombie.kill("SIGCONT");
     }
@@ -79,8 +80,8 @@ describe("zombie worker", () => {
       redis.disconnect();
     }
 
-    const saved = await waitForFinalMessage(session, conversationId, accepted.taskId);
+    const saved = await waitForFinalReply(session, conversationId, accepted.taskId);
     expect(saved.content).toBe(expected);
-    expect((await conversationMessages(session, conversationId)).filter((message) => message.taskId === accepted.taskId)).toHaveLength(1);
+    expect(((await session.conversation(conversationId)).messages).filter((message) => message.taskId === accepted.taskId)).toHaveLength(1);
   }, 120_000);
 });

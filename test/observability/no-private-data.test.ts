@@ -4,10 +4,10 @@ import { createServer } from "node:http";
 import { gunzipSync } from "node:zlib";
 import pg from "pg";
 import { describe, expect, it } from "vitest";
-import { call, createConversation, sendMessage, signUp, ApiError } from "../support/client/fault-chat-api.ts";
+import { ApiError, registerUser } from "../support/client/chat-api.ts";
 import { testRedisUrl } from "../support/servers/redis.ts";
 import { sluiceEnvironment } from "../support/sluice/environment.ts";
-import { startSluiceProcess, type SluiceProcess } from "../support/sluice/sluice-process.ts";
+import { startSluiceProcess, whenOutput } from "../support/sluice/sluice-process.ts";
 
 // A failed SQL statement through the real API and worker processes (RELIABILITY.md, "Abuse",
 // private data): the statement's parameters (here a canary in message content and in the
@@ -29,15 +29,6 @@ async function startRawOtlpReceiver(): Promise<{ endpoint: string; bodies: strin
   const address = server.address();
   const port = typeof address === "object" && address ? address.port : 0;
   return { endpoint: `http://127.0.0.1:${port}`, bodies, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
-}
-
-/** Output has no event for "this line was written"; poll it with a deadline. */
-async function waitForOutput(process: SluiceProcess, pattern: RegExp, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!pattern.test(process.output())) {
-    if (Date.now() > deadline) throw new Error(`no ${String(pattern)} in:\n${process.output()}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }
 
 describe("a failed SQL statement", () => {
@@ -75,19 +66,19 @@ describe("a failed SQL statement", () => {
       } finally {
         await admin.end();
       }
-      const session = await signUp(api.url ?? "", "private");
-      const conversationId = await createConversation(session);
+      const session = await registerUser(api.url ?? "", "private");
+      const conversationId = (await session.createConversation()).id;
 
       // API path: the INSERT of the user's message fails.
-      const refused = await sendMessage(session, conversationId, `hello ${apiCanary}`).catch((error: unknown) => error);
+      const refused = await session.send(conversationId, `hello ${apiCanary}`).catch((error: unknown) => error);
       expect(refused).toBeInstanceOf(ApiError);
       expect((refused as ApiError).status).toBe(500);
       expect((refused as ApiError).body).not.toContain(apiCanary);
-      await waitForOutput(api, /"msg":"request failed"/);
+      await whenOutput([api], () => /"msg":"request failed"/.test(api.output()) || undefined, "the API to log the failed request");
 
       // Worker path: the simulated model echoes the canary and the final save's UPDATE fails.
-      await sendMessage(session, conversationId, `echo:${workerCanary}`);
-      await waitForOutput(worker, /"msg":"generation job failed"/);
+      await session.send(conversationId, `echo:${workerCanary}`);
+      await whenOutput([worker], () => /"msg":"generation job failed"/.test(worker.output()) || undefined, "the worker to log the failed job");
       // BullMQ keeps a failed job's error message and stack in Redis (for a day): they must not carry it either.
       const redis = new Redis(testRedisUrl());
       try {
@@ -99,7 +90,7 @@ describe("a failed SQL statement", () => {
         redis.disconnect();
       }
       // The user's own text is stored and shown to them: only logs and spans must not carry it.
-      expect(JSON.stringify(await call(session.baseUrl, "GET", `/api/conversations/${conversationId}`, { token: session.token }))).toContain(workerCanary);
+      expect(JSON.stringify(await session.conversation(conversationId))).toContain(workerCanary);
     } finally {
       // Shutdown flushes the batch span processors: after this the receiver has every span.
       await Promise.all([api.stop(), worker.stop()]);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { findFreePort } from "../../src/embedded/free-port.ts";
-import { createConversation, sendMessage, signUp } from "../support/client/fault-chat-api.ts";
+import { registerUser } from "../support/client/chat-api.ts";
 import { sluiceEnvironment } from "../support/sluice/environment.ts";
 import { startSluiceProcess } from "../support/sluice/sluice-process.ts";
 import { readSse } from "../support/client/read-sse.ts";
@@ -46,8 +46,8 @@ describe("stalled generation jobs", () => {
     const workerMetrics = `http://127.0.0.1:${workerMetricsPort}/metrics`;
     const baseUrl = api.url ?? "";
     try {
-      const session = await signUp(baseUrl, "stalled");
-      const accepted = await sendMessage(session, await createConversation(session), "A long answer, please");
+      const session = await registerUser(baseUrl, "stalled");
+      const accepted = await session.send((await session.createConversation()).id, "A long answer, please");
       const first = await readSse(`${baseUrl}${accepted.streamUrl}`, { stopAfter: (event) => event.json.type === "text-delta" });
       expect(first.events.at(-1)?.json.type).toBe("text-delta");
       // Running, its worker renews the lock every JOB_LOCK_DURATION_MS / 2: active, not stalled.

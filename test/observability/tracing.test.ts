@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createConversation, sendMessage, signUp } from "../support/client/fault-chat-api.ts";
+import { registerUser } from "../support/client/chat-api.ts";
 import { sluiceEnvironment } from "../support/sluice/environment.ts";
 import { startSluiceProcess } from "../support/sluice/sluice-process.ts";
 import { readSse, textOf } from "../support/client/read-sse.ts";
@@ -31,9 +31,9 @@ async function sharedEnv(label: string): Promise<Record<string, string>> {
 
 /** Sends one message and reads its stream to `end`, as a client does. */
 async function chatOnce(baseUrl: string): Promise<{ text: string; endStatus: unknown }> {
-  const session = await signUp(baseUrl, "trace");
-  const conversationId = await createConversation(session);
-  const accepted = await sendMessage(session, conversationId, "Tell me something long");
+  const session = await registerUser(baseUrl, "trace");
+  const conversationId = (await session.createConversation()).id;
+  const accepted = await session.send(conversationId, "Tell me something long");
   const stream = await readSse(`${baseUrl}${accepted.streamUrl}`);
   expect(stream.status).toBe(200);
   return { text: textOf(stream.events), endStatus: stream.events.at(-1)?.json.status };

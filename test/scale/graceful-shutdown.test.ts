@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { whenOutput, type SluiceProcess } from "../support/sluice/sluice-process.ts";
 import { registerUser, waitForFinalReply, type ChatUser } from "../support/client/chat-api.ts";
-import { closingHint, followStream, judgeStream, type ClientEvent, type FollowedStream } from "../support/client/follow-stream.ts";
+import { analyseTask } from "../support/client/stream-recorder.ts";
+import { closingHint, followStream, type ClientEvent, type FollowedStream } from "../support/client/follow-stream.ts";
 import { clusterStartTimeoutMs, takeoverSettings } from "../support/sluice/environment.ts";
 import { startSluice, type ProcessSluice } from "../support/sluice/start-sluice.ts";
 
@@ -52,10 +53,10 @@ describe("graceful shutdown", () => {
       const hint = first === undefined ? undefined : closingHint(first);
       expect(hint, JSON.stringify(first?.retries)).toBeGreaterThanOrEqual(150);
       expect(viewer.connections.slice(1).every((connection) => connection.url === apiB.url)).toBe(true);
-      expect(judgeStream(viewer.events)).toMatchObject({ lost: 0, duplicated: 0, outOfOrder: 0, ends: 1, endStatus: "completed" });
+      expect(analyseTask(viewer.taskId, viewer.events)).toMatchObject({ lost: 0, duplicated: 0, outOfOrder: 0, ends: 1, endStatus: "completed" });
     }
     expect(onB.connections).toHaveLength(1);
-    expect(judgeStream(onB.events)).toMatchObject({ lost: 0, duplicated: 0, ends: 1, endStatus: "completed" });
+    expect(analyseTask(onB.taskId, onB.events)).toMatchObject({ lost: 0, duplicated: 0, ends: 1, endStatus: "completed" });
     expect(apiA.output()).toContain('"msg":"shutting down"');
     cluster.apis.splice(cluster.apis.indexOf(apiA), 1);
   });
@@ -81,7 +82,7 @@ describe("graceful shutdown", () => {
     // 500 ms of grace, then closing the connections: far less than the 10 s an orchestrator waits before SIGKILL.
     expect(exitMs).toBeLessThan(8_000);
     expect(victim.output()).toContain("shutdown grace period over; handing running jobs back");
-    const verdict = judgeStream(stream.events);
+    const verdict = analyseTask(stream.taskId, stream.events);
     expect(verdict, JSON.stringify(stream.events.map((event) => event.type))).toMatchObject({ lost: 0, duplicated: 0, outOfOrder: 0, ends: 1, endStatus: "completed" });
     // The simulated model continues a reply (PROTOCOL.md 4.3): the new attempt begins with `continue`, no reset.
     const handedBack = `exit after ${exitMs} ms\n${victim.output().split("\n").filter((line) => !line.includes("first chunk")).slice(-15).join("\n")}`;
@@ -115,7 +116,7 @@ describe("graceful shutdown", () => {
     const [exit] = await Promise.all([patient.exited, stream.done]);
 
     expect(exit).toEqual({ code: 0, signal: null });
-    const verdict = judgeStream(stream.events);
+    const verdict = analyseTask(stream.taskId, stream.events);
     expect(verdict).toMatchObject({ lost: 0, duplicated: 0, ends: 1, endStatus: "completed", resets: 0 });
     expect(patient.output()).not.toContain("shutdown grace period over");
     const reply = await waitForFinalReply(user, conversation.id, accepted.taskId);

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { whenOutput, type SluiceProcess } from "../support/sluice/sluice-process.ts";
 import { registerUser, waitForFinalReply, type ChatUser } from "../support/client/chat-api.ts";
-import { closingHint, followStream, judgeStream, type ClientEvent, type FollowedStream } from "../support/client/follow-stream.ts";
+import { analyseTask } from "../support/client/stream-recorder.ts";
+import { closingHint, followStream, type ClientEvent, type FollowedStream } from "../support/client/follow-stream.ts";
 import { clusterStartTimeoutMs, takeoverSettings } from "../support/sluice/environment.ts";
 import { startSluice, type ProcessSluice } from "../support/sluice/start-sluice.ts";
 
@@ -90,7 +91,7 @@ describe("rolling restart under load", () => {
     await Promise.all(streams.map((stream) => stream.client.done));
     const baseUrl = cluster.apis[0]?.url ?? "";
     for (const stream of streams) {
-      const verdict = judgeStream(stream.client.events);
+      const verdict = analyseTask(stream.client.taskId, stream.client.events);
       expect(verdict, `${stream.taskId}: ${JSON.stringify(stream.client.connections)}`).toMatchObject({ lost: 0, duplicated: 0, outOfOrder: 0, ends: 1, endStatus: "completed" });
       expect(stream.client.events.at(-1)?.type).toBe("end");
       const reply = await waitForFinalReply({ ...user, conversation: (id) => user.conversation(id, baseUrl) }, stream.conversationId, stream.taskId);

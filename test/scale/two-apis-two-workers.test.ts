@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { whenOutput, type SluiceProcess } from "../support/sluice/sluice-process.ts";
 import { readSse, textOf } from "../support/client/read-sse.ts";
 import { registerUser, waitForFinalReply, type ChatUser } from "../support/client/chat-api.ts";
-import { followStream, judgeStream, type ClientEvent, type FollowedStream } from "../support/client/follow-stream.ts";
+import { analyseTask } from "../support/client/stream-recorder.ts";
+import { followStream, type ClientEvent, type FollowedStream } from "../support/client/follow-stream.ts";
 import { redisConnectionsOf } from "../support/servers/redis-connections-of.ts";
 import { clusterStartTimeoutMs, takeoverSettings } from "../support/sluice/environment.ts";
 import { startSluice, type ProcessSluice } from "../support/sluice/start-sluice.ts";
@@ -48,9 +49,9 @@ describe("two API and two worker processes", () => {
 
     expect(stream.connections.map((connection) => [connection.url, connection.status])).toEqual([[apiA.url, 200], [apiB.url, 200]]);
     expect(stream.connections[1]?.events, "B delivered the rest").toBeGreaterThan(0);
-    const verdict = judgeStream(stream.events);
+    const verdict = analyseTask(stream.taskId, stream.events);
     expect(verdict).toMatchObject({ lost: 0, duplicated: 0, outOfOrder: 0, ends: 1, endStatus: "completed", resets: 0 });
-    expect(stream.events.map((event) => event.id)).toEqual(await fullReadIds(accepted.taskId, apiA.url ?? ""));
+    expect(stream.events.map((event) => event.cursor)).toEqual(await fullReadIds(accepted.taskId, apiA.url ?? ""));
     const reply = await waitForFinalReply(user, conversation.id, accepted.taskId);
     expect(reply.status).toBe("completed");
     expect(reply.content).toBe(verdict.text);
@@ -66,7 +67,7 @@ describe("two API and two worker processes", () => {
     expect(cancel.status, cancel.text).toBe(202);
     await stream.done;
 
-    const verdict = judgeStream(stream.events);
+    const verdict = analyseTask(stream.taskId, stream.events);
     expect(verdict).toMatchObject({ lost: 0, duplicated: 0, ends: 1, endStatus: "cancelled" });
     expect(stream.events.at(-1)?.type).toBe("end");
     expect(verdict.text.length).toBeGreaterThan(0);
@@ -97,7 +98,7 @@ describe("two API and two worker processes", () => {
     expect(everySubscriber.match(/name=sluice-api:subscriber /g), "one per API process in the whole cluster").toHaveLength(2);
 
     await Promise.all(viewers.map((viewer) => viewer.done));
-    for (const viewer of viewers) expect(judgeStream(viewer.events)).toMatchObject({ lost: 0, duplicated: 0, ends: 1, endStatus: "completed" });
+    for (const viewer of viewers) expect(analyseTask(viewer.taskId, viewer.events)).toMatchObject({ lost: 0, duplicated: 0, ends: 1, endStatus: "completed" });
   });
 
   it("a worker killed with SIGKILL mid-stream: the other worker continues the reply, the client sees continue and one end, the saved text is the text it holds", async () => {
@@ -115,7 +116,7 @@ describe("two API and two worker processes", () => {
     await victim.exited;
     await stream.done;
 
-    const verdict = judgeStream(stream.events);
+    const verdict = analyseTask(stream.taskId, stream.events);
     expect(verdict, JSON.stringify(stream.events.map((event) => event.type))).toMatchObject({ lost: 0, duplicated: 0, outOfOrder: 0, ends: 1, endStatus: "completed" });
     // The simulated model continues a reply (PROTOCOL.md 4.3): `continue`, no reset.
     expect(verdict.resets).toBe(0);

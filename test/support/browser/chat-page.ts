@@ -1,12 +1,11 @@
 import type { Page } from "playwright-core";
+import { testPassword } from "../client/chat-api.ts";
 
 /** Page actions and reads shared by the browser tests, in the user's terms. */
 
 export function uniqueEmail(label: string): string {
   return `${label}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}@example.test`;
 }
-
-export const testPassword = "correct horse battery";
 
 export async function register(page: Page, baseUrl: string, email: string): Promise<void> {
   await page.goto(`${baseUrl}/`);

@@ -1,32 +1,18 @@
 import { randomBytes } from "node:crypto";
-import { expect } from "vitest";
+import { expect, vi } from "vitest";
+import type { z } from "zod";
+import type { conversationView, generationAccepted, messageView, userView } from "../../../src/api/schemas.ts";
 import { readSse, type SseResponse } from "./read-sse.ts";
 
-/** The public JSON shapes the tests read (src/chat/present.ts). */
-export interface MessageJson {
-  id: string;
-  role: "user" | "assistant";
-  content: string;
-  status: "pending" | "streaming" | "completed" | "cancelled" | "failed";
-  model: string | null;
-  taskId: string | null;
-  usage: { inputTokens: number; outputTokens: number } | null;
-  error: { code: string; message: string } | null;
-}
-export interface ConversationJson {
-  id: string;
-  title: string | null;
-  createdAt: string;
-  updatedAt: string;
+/** The public JSON shapes, from the server's own response schemas (src/api/schemas.ts). */
+export type MessageJson = z.infer<typeof messageView>;
+export type AcceptedJson = z.infer<typeof generationAccepted>;
+/** GET /api/conversations/:id (the route's own `conversationDetail` schema is not exported; its extra fields are these). */
+export type ConversationJson = z.infer<typeof conversationView> & {
   messages: MessageJson[];
   activeGeneration: { taskId: string; messageId: string; streamUrl: string } | null;
-}
-export interface AcceptedJson {
-  userMessage?: MessageJson;
-  assistantMessage: { id: string; status: string };
-  taskId: string;
-  streamUrl: string;
-}
+};
+type SessionJson = { user: z.infer<typeof userView>; token: string };
 
 export interface ApiAnswer<T = unknown> {
   status: number;
@@ -35,29 +21,34 @@ export interface ApiAnswer<T = unknown> {
   headers: Headers;
 }
 
-/**
- * A signed-in user of one Sluice API (base URL), speaking plain HTTP like any
- * client would. `call` never throws on an error status; the helpers that
- * expect success assert the status so a failure names the answer.
- */
-export interface ChatUser {
-  readonly token: string;
-  readonly email: string;
-  readonly baseUrl: string;
-  call<T = unknown>(method: string, path: string, options?: { body?: unknown; headers?: Record<string, string>; baseUrl?: string }): Promise<ApiAnswer<T>>;
-  createConversation(title?: string): Promise<{ id: string; title: string | null }>;
-  send(conversationId: string, content: string, options?: { model?: string; idempotencyKey?: string; baseUrl?: string }): Promise<AcceptedJson>;
-  conversation(conversationId: string, baseUrl?: string): Promise<ConversationJson>;
-  /** Reads the task's SSE stream with the bearer token (to its `end`, or until `stopAfter`). */
-  stream(taskId: string, options?: Parameters<typeof readSse>[1] & { baseUrl?: string; query?: string }): Promise<SseResponse>;
+/** An answer with another status than the caller expected; carries the answer so a test can assert on it. */
+export class ApiError extends Error {
+  readonly status: number;
+  readonly body: string;
+  readonly headers: Headers;
+  constructor(answer: ApiAnswer, expected: number) {
+    super(`expected HTTP ${expected}, got ${answer.status}: ${answer.text}`);
+    this.status = answer.status;
+    this.body = answer.text;
+    this.headers = answer.headers;
+  }
 }
 
-export async function call<T = unknown>(
-  baseUrl: string,
-  method: string,
-  path: string,
-  options: { body?: unknown; headers?: Record<string, string>; token?: string } = {},
-): Promise<ApiAnswer<T>> {
+/** `answer.body` when the status is `expected`; otherwise throws ApiError naming the answer. */
+export function expectStatus<T>(answer: ApiAnswer<T>, expected: number): T {
+  if (answer.status !== expected) throw new ApiError(answer, expected);
+  return answer.body;
+}
+
+export interface CallOptions {
+  body?: unknown;
+  headers?: Record<string, string>;
+  token?: string;
+  signal?: AbortSignal;
+}
+
+/** One HTTP request as any client would make it; never throws on an error status (see `expectStatus`). */
+export async function call<T = unknown>(baseUrl: string, method: string, path: string, options: CallOptions = {}): Promise<ApiAnswer<T>> {
   const headers: Record<string, string> = { ...(options.headers ?? {}) };
   if (options.token !== undefined) headers.authorization = `Bearer ${options.token}`;
   let body: string | undefined;
@@ -65,7 +56,12 @@ export async function call<T = unknown>(
     body = JSON.stringify(options.body);
     headers["content-type"] ??= "application/json";
   }
-  const response = await fetch(`${baseUrl}${path}`, { method, headers, ...(body === undefined ? {} : { body }) });
+  const response = await fetch(`${baseUrl}${path}`, {
+    method,
+    headers,
+    ...(body === undefined ? {} : { body }),
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
   const text = await response.text();
   let parsed: unknown = text;
   try {
@@ -76,37 +72,53 @@ export async function call<T = unknown>(
   return { status: response.status, body: parsed as T, text, headers: response.headers };
 }
 
+/**
+ * A signed-in user of one Sluice API (base URL), speaking plain HTTP like any
+ * client would. `call` never throws on an error status; the helpers that
+ * expect success throw ApiError (status, body) when the answer is another.
+ */
+export interface ChatUser {
+  readonly token: string;
+  readonly email: string;
+  readonly userId: string;
+  readonly baseUrl: string;
+  call<T = unknown>(method: string, path: string, options?: Omit<CallOptions, "token"> & { baseUrl?: string }): Promise<ApiAnswer<T>>;
+  createConversation(title?: string): Promise<z.infer<typeof conversationView>>;
+  send(conversationId: string, content: string, options?: { model?: string; idempotencyKey?: string; baseUrl?: string }): Promise<AcceptedJson>;
+  conversation(conversationId: string, baseUrl?: string): Promise<ConversationJson>;
+  /** Reads the task's SSE stream with the bearer token (to its `end`, or until `stopAfter`). */
+  stream(taskId: string, options?: Parameters<typeof readSse>[1] & { baseUrl?: string; query?: string }): Promise<SseResponse>;
+}
+
+export const testPassword = "correct horse battery";
+
 /** Registers a fresh account on `baseUrl` and returns a client for it. */
-export async function registerUser(baseUrl: string, label = "user"): Promise<ChatUser> {
+export async function registerUser(baseUrl: string, label = "user", password = testPassword): Promise<ChatUser> {
   const email = `${label}-${randomBytes(5).toString("hex")}@example.test`;
-  const registered = await call<{ token: string }>(baseUrl, "POST", "/api/auth/register", { body: { email, password: "correct horse battery" } });
-  expect(registered.status, registered.text).toBe(201);
-  const token = registered.body.token;
+  const session = expectStatus(await call<SessionJson>(baseUrl, "POST", "/api/auth/register", { body: { email, password } }), 201);
+  const token = session.token;
   const user: ChatUser = {
     token,
     email,
+    userId: session.user.id,
     baseUrl,
-    call: (method, path, options = {}) =>
-      call(options.baseUrl ?? baseUrl, method, path, { token, ...(options.body === undefined ? {} : { body: options.body }), ...(options.headers ? { headers: options.headers } : {}) }),
-    createConversation: async (title) => {
-      const created = await user.call<{ id: string; title: string | null }>("POST", "/api/conversations", title === undefined ? {} : { body: { title } });
-      expect(created.status, created.text).toBe(201);
-      return created.body;
+    call: (method, path, options = {}) => {
+      const { baseUrl: otherBase, ...rest } = options;
+      return call(otherBase ?? baseUrl, method, path, { ...rest, token });
     },
-    send: async (conversationId, content, options = {}) => {
-      const sent = await user.call<AcceptedJson>("POST", `/api/conversations/${conversationId}/messages`, {
-        body: { content, ...(options.model === undefined ? {} : { model: options.model }) },
-        ...(options.idempotencyKey === undefined ? {} : { headers: { "idempotency-key": options.idempotencyKey } }),
-        ...(options.baseUrl === undefined ? {} : { baseUrl: options.baseUrl }),
-      });
-      expect(sent.status, sent.text).toBe(202);
-      return sent.body;
-    },
-    conversation: async (conversationId, otherBase) => {
-      const got = await user.call<ConversationJson>("GET", `/api/conversations/${conversationId}`, otherBase === undefined ? {} : { baseUrl: otherBase });
-      expect(got.status, got.text).toBe(200);
-      return got.body;
-    },
+    createConversation: async (title) =>
+      expectStatus(await user.call<z.infer<typeof conversationView>>("POST", "/api/conversations", title === undefined ? {} : { body: { title } }), 201),
+    send: async (conversationId, content, options = {}) =>
+      expectStatus(
+        await user.call<AcceptedJson>("POST", `/api/conversations/${conversationId}/messages`, {
+          body: { content, ...(options.model === undefined ? {} : { model: options.model }) },
+          ...(options.idempotencyKey === undefined ? {} : { headers: { "idempotency-key": options.idempotencyKey } }),
+          ...(options.baseUrl === undefined ? {} : { baseUrl: options.baseUrl }),
+        }),
+        202,
+      ),
+    conversation: async (conversationId, otherBase) =>
+      expectStatus(await user.call<ConversationJson>("GET", `/api/conversations/${conversationId}`, otherBase === undefined ? {} : { baseUrl: otherBase }), 200),
     stream: (taskId, options = {}) => {
       const { baseUrl: otherBase, query, headers, ...rest } = options;
       return readSse(`${otherBase ?? baseUrl}/api/stream/${encodeURIComponent(taskId)}${query ?? ""}`, {
@@ -125,26 +137,16 @@ export function replyOf(conversation: ConversationJson, taskId: string): Message
   return reply;
 }
 
-/**
- * Polls the conversation until the task's reply is final. The saved message has
- * no push channel, so this is a poll with a deadline (10 ms steps).
- */
-export async function waitForFinalReply(user: ChatUser, conversationId: string, taskId: string, deadlineMs = 20_000): Promise<MessageJson> {
-  return waitFor(async () => {
-    const reply = replyOf(await user.conversation(conversationId), taskId);
-    return reply.status === "pending" || reply.status === "streaming" ? undefined : reply;
-  }, deadlineMs, `the reply of ${taskId} to become final`);
-}
-
-/** Polls `probe` every 20 ms until it returns a value, or fails after the deadline. */
-export async function waitFor<T>(probe: () => Promise<T | undefined>, deadlineMs: number, what: string): Promise<T> {
-  const deadline = Date.now() + deadlineMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+/** Polls the conversation until the task's reply is final: the saved message has no push channel a client sees. */
+export async function waitForFinalReply(user: ChatUser, conversationId: string, taskId: string, timeoutMs = 30_000): Promise<MessageJson> {
+  return await vi.waitFor(
+    async () => {
+      const reply = replyOf(await user.conversation(conversationId), taskId);
+      if (reply.status === "pending" || reply.status === "streaming") throw new Error(`the reply of ${taskId} is still ${reply.status}`);
+      return reply;
+    },
+    { timeout: timeoutMs, interval: 50 },
+  );
 }
 
 /** Every `end` event of a stream, and that there is exactly one and it is last. */

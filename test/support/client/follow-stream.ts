@@ -5,14 +5,10 @@
  * (capped, so tests stay short) and reconnects with Last-Event-ID to whichever
  * API `pickApi` names. Every complete event and every connection is recorded.
  */
-import { createParser } from "eventsource-parser";
+import { readStreamOnce, type RecordedEvent } from "./stream-recorder.ts";
 
-export interface ClientEvent {
-  connection: number;
-  id: string | undefined;
-  type: string;
-  data: { type: string; [key: string]: unknown };
-}
+/** Judge what a client received with `analyseTask(taskId, events)` (stream-recorder.ts). */
+export type ClientEvent = RecordedEvent;
 
 export interface ConnectionRecord {
   url: string;
@@ -27,7 +23,7 @@ export interface ConnectionRecord {
   events: number;
   ended: boolean;
   /** "closed": the server closed it; "aborted": the client switched; "error": a network error. */
-  finish: "closed" | "aborted" | "error";
+  finish: "closed" | "aborted" | "idle" | "error";
 }
 
 export interface FollowedStream {
@@ -73,30 +69,23 @@ export function followStream(options: FollowOptions): FollowedStream {
     connections.push(record);
     const controller = new AbortController();
     current = controller;
-    const headers: Record<string, string> = { accept: "text/event-stream", authorization: `Bearer ${options.token}` };
-    if (cursor !== undefined) headers["last-event-id"] = cursor;
     try {
-      const response = await fetch(`${url}/api/stream/${encodeURIComponent(options.taskId)}`, { headers, signal: controller.signal });
-      record.status = response.status;
-      if (response.status !== 200 || !response.body) {
-        await response.arrayBuffer();
-        return record;
-      }
-      const parser = createParser({
-        onEvent: (message) => {
-          const data = JSON.parse(message.data) as ClientEvent["data"];
-          events.push({ connection, id: message.id, type: message.event ?? data.type, data });
+      const read = await readStreamOnce(
+        `${url}/api/stream/${encodeURIComponent(options.taskId)}`,
+        options.taskId,
+        connection,
+        { authorization: `Bearer ${options.token}` },
+        { lastEventId: cursor, signal: controller.signal, onRetry: (ms, afterEvents) => record.retries.push({ ms, afterEvents }) },
+        (event) => {
+          events.push(event);
           record.events += 1;
-          if (message.id !== undefined) cursor = message.id;
-          if (data.type === "end") record.ended = true;
+          if (event.cursor !== undefined) cursor = event.cursor;
           notify();
         },
-        onRetry: (ms) => record.retries.push({ ms, afterEvents: record.events }),
-      });
-      const decoder = new TextDecoder();
-      for await (const chunk of response.body) parser.feed(decoder.decode(chunk, { stream: true }));
-    } catch {
-      record.finish = controller.signal.aborted ? "aborted" : "error";
+      );
+      record.status = read.status;
+      record.ended = read.ended;
+      record.finish = read.finish;
     } finally {
       current = undefined;
     }
@@ -158,47 +147,4 @@ export function closingHint(record: ConnectionRecord): number | undefined {
 
 function pause(milliseconds: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, milliseconds));
-}
-
-/** What one client received over all its connections (PROTOCOL.md 4.1: `<incarnation>-<seq>`, seq from 1 with no holes). */
-export interface StreamVerdict {
-  lost: number;
-  duplicated: number;
-  outOfOrder: number;
-  ends: number;
-  endStatus: string | undefined;
-  resets: number;
-  /** Text after the last `reset` (PROTOCOL.md 3.2). */
-  text: string;
-}
-
-export function judgeStream(events: readonly ClientEvent[]): StreamVerdict {
-  const seen = new Map<string, Set<number>>();
-  const highest = new Map<string, number>();
-  const verdict: StreamVerdict = { lost: 0, duplicated: 0, outOfOrder: 0, ends: 0, endStatus: undefined, resets: 0, text: "" };
-  for (const event of events) {
-    if (event.type === "end") {
-      verdict.ends += 1;
-      verdict.endStatus = String(event.data.status);
-    }
-    if (event.type === "reset") {
-      verdict.resets += 1;
-      verdict.text = "";
-    }
-    if (event.type === "text-delta") verdict.text += String(event.data.delta);
-    const dash = event.id?.lastIndexOf("-") ?? -1;
-    if (event.id === undefined || dash <= 0) continue;
-    const incarnation = event.id.slice(0, dash);
-    const seq = Number(event.id.slice(dash + 1));
-    if (!Number.isInteger(seq) || seq === 0) continue;
-    const set = seen.get(incarnation) ?? new Set<number>();
-    seen.set(incarnation, set);
-    const top = highest.get(incarnation) ?? 0;
-    if (set.has(seq)) verdict.duplicated += 1;
-    else if (seq < top) verdict.outOfOrder += 1;
-    set.add(seq);
-    highest.set(incarnation, Math.max(top, seq));
-  }
-  for (const [incarnation, set] of seen) verdict.lost += (highest.get(incarnation) ?? 0) - set.size;
-  return verdict;
 }

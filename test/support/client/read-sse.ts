@@ -1,4 +1,114 @@
-import { createParser } from "eventsource-parser";
+import { createParser, type EventSourceMessage } from "eventsource-parser";
+
+/**
+ * The one SSE connection reader of the tests: fetch, then eventsource-parser, which
+ * follows the spec (\n, \r\n or \r line ends, `data:` lines joined, comments ignored).
+ * Everything else (readSse, the stream recorder, followStream) is a view of what it reads.
+ */
+
+export interface SseConnectionOptions {
+  headers?: Record<string, string>;
+  /** Sent as the Last-Event-ID header; undefined = from the beginning. */
+  lastEventId?: string | undefined;
+  signal?: AbortSignal;
+  /** Abort after this many body bytes, possibly inside an event (a drop mid-frame). */
+  abortAfterBytes?: number;
+  /** Abort when no byte arrived for this long (default: never). */
+  idleTimeoutMs?: number;
+  /** Called when the response headers arrived (a join is in place before any event). */
+  onResponse?: (status: number) => void;
+  /** Each complete event; returning true aborts the connection: the rest of its chunk never reaches this client. */
+  onMessage: (message: EventSourceMessage) => boolean | void;
+  /** Each `retry:` line. */
+  onRetry?: (ms: number) => void;
+}
+
+export interface SseConnection {
+  /** HTTP status, 0 when the connection was refused or failed before an answer. */
+  status: number;
+  headers: Headers;
+  /** The body of a non-200 answer, or the error of a connection that failed before one. */
+  body: string;
+  /** "closed": the server closed it; "aborted": by the client; "idle": the idle timeout; "error": a network error. */
+  finish: "closed" | "aborted" | "idle" | "error";
+  error?: unknown;
+}
+
+export async function readSseConnection(url: string, options: SseConnectionOptions): Promise<SseConnection> {
+  const controller = new AbortController();
+  const onAbort = (): void => controller.abort();
+  options.signal?.addEventListener("abort", onAbort);
+  const headers: Record<string, string> = { ...options.headers };
+  if (options.lastEventId !== undefined) headers["last-event-id"] = options.lastEventId;
+  const result: SseConnection = { status: 0, body: "", headers: new Headers(), finish: "closed" };
+  let idleTimer: NodeJS.Timeout | undefined;
+  let idled = false;
+  const touch = (): void => {
+    if (options.idleTimeoutMs === undefined) return;
+    clearTimeout(idleTimer);
+    idleTimer = setTimeout(() => {
+      idled = true;
+      controller.abort();
+    }, options.idleTimeoutMs);
+  };
+  try {
+    touch();
+    const response = await fetch(url, { headers, signal: controller.signal });
+    result.status = response.status;
+    result.headers = response.headers;
+    options.onResponse?.(response.status);
+    if (response.status !== 200 || !response.body) {
+      result.body = await response.text();
+      return result;
+    }
+    const decoder = new TextDecoder();
+    let bytes = 0;
+    let enough = false;
+    const parser = createParser({
+      onEvent: (message) => {
+        if (!enough && options.onMessage(message) === true) enough = true;
+      },
+      ...(options.onRetry ? { onRetry: options.onRetry } : {}),
+    });
+    for await (const chunk of response.body) {
+      touch();
+      let piece = chunk;
+      let cut = false;
+      if (options.abortAfterBytes !== undefined && bytes + piece.byteLength >= options.abortAfterBytes) {
+        piece = piece.subarray(0, Math.max(0, options.abortAfterBytes - bytes));
+        cut = true;
+      }
+      bytes += piece.byteLength;
+      // Bytes after the cut never reached this client; a cut inside a UTF-8 sequence is held by the decoder.
+      parser.feed(decoder.decode(piece, { stream: true }));
+      if (enough || cut) {
+        result.finish = "aborted";
+        controller.abort();
+        break;
+      }
+    }
+  } catch (error) {
+    if (idled) result.finish = "idle";
+    else if (controller.signal.aborted) result.finish = "aborted";
+    else {
+      result.finish = "error";
+      result.error = error;
+    }
+    if (!controller.signal.aborted && result.status === 0) result.body = String(error);
+  } finally {
+    clearTimeout(idleTimer);
+    options.signal?.removeEventListener("abort", onAbort);
+  }
+  return result;
+}
+
+/** Parses `<incarnation>-<seq>` as a client may (the implementer's note in PROTOCOL.md 4.1): the incarnation may hold dashes. */
+export function parseCursor(cursor: string): { incarnation: string; seq: number } | undefined {
+  const dash = cursor.lastIndexOf("-");
+  if (dash <= 0) return undefined;
+  const seq = Number(cursor.slice(dash + 1));
+  return Number.isInteger(seq) ? { incarnation: cursor.slice(0, dash), seq } : undefined;
+}
 
 /** One parsed SSE event as a client sees it. */
 export interface SseEvent {
@@ -22,48 +132,26 @@ export interface SseResponse {
 
 /**
  * Reads an SSE response to its end (the server closes after `end`), or until
- * `stopAfter` says so, or the abort signal fires (eventsource-parser follows
- * the spec: \n, \r\n or \r line ends, `data:` lines joined, comments ignored).
+ * `stopAfter` says so, or the abort signal fires. A network error rejects.
  */
 export async function readSse(
   url: string,
   options: { headers?: Record<string, string>; signal?: AbortSignal; stopAfter?: (event: SseEvent, all: SseEvent[]) => boolean } = {},
 ): Promise<SseResponse> {
-  const controller = new AbortController();
-  const onAbort = (): void => controller.abort();
-  options.signal?.addEventListener("abort", onAbort);
-  const response = await fetch(url, { headers: options.headers ?? {}, signal: controller.signal });
-  const result: SseResponse = { status: response.status, headers: response.headers, events: [], retries: [], body: "" };
-  if (response.status !== 200 || !response.body) {
-    result.body = await response.text();
-    options.signal?.removeEventListener("abort", onAbort);
-    return result;
-  }
-  let stopped = false;
-  const parser = createParser({
-    onEvent: (message) => {
-      if (stopped) return;
+  const events: SseEvent[] = [];
+  const retries: number[] = [];
+  const connection = await readSseConnection(url, {
+    headers: options.headers ?? {},
+    ...(options.signal ? { signal: options.signal } : {}),
+    onMessage: (message) => {
       const event: SseEvent = { id: message.id, event: message.event ?? "message", data: message.data, json: JSON.parse(message.data) as SseEvent["json"] };
-      result.events.push(event);
-      if (options.stopAfter?.(event, result.events)) {
-        stopped = true;
-        controller.abort();
-      }
+      events.push(event);
+      return options.stopAfter?.(event, events) ?? false;
     },
-    onRetry: (retry) => result.retries.push(retry),
+    onRetry: (retry) => retries.push(retry),
   });
-  const decoder = new TextDecoder();
-  try {
-    for await (const chunk of response.body) {
-      parser.feed(decoder.decode(chunk, { stream: true }));
-      if (stopped) return result;
-    }
-  } catch (error) {
-    if (!controller.signal.aborted) throw error;
-  } finally {
-    options.signal?.removeEventListener("abort", onAbort);
-  }
-  return result;
+  if (connection.finish === "error") throw connection.error;
+  return { status: connection.status, headers: connection.headers, events, retries, body: connection.body };
 }
 
 /** The text a client would show: text-deltas after the last `reset`. */

@@ -1,6 +1,7 @@
 import { createServer, type Server } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { analyseTask, createStreamRecorder, parseCursor, type RecordedEvent } from "./stream-recorder.ts";
+import { parseCursor } from "./read-sse.ts";
+import { analyseTask, createStreamRecorder, type RecordedEvent } from "./stream-recorder.ts";
 
 const event = (cursor: string, type: string, extra: Record<string, unknown> = {}, connection = 0): RecordedEvent => ({
   taskId: "t",

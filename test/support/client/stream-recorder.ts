@@ -6,7 +6,8 @@
  * `seq` part of the cursor, PROTOCOL.md 4.1), the number of `end` events, and
  * whether the text equals the expected text and the saved message.
  */
-import { createParser } from "eventsource-parser";
+import { call, expectStatus, type ConversationJson, type MessageJson } from "./chat-api.ts";
+import { parseCursor, readSseConnection } from "./read-sse.ts";
 
 export interface RecordedEvent {
   taskId: string;
@@ -31,6 +32,8 @@ export interface ReadOptions {
   idleTimeoutMs?: number;
   /** Called when the response headers arrived (a join is in place before any event). */
   onResponse?: (status: number) => void;
+  /** Each `retry:` line, with how many events this connection had delivered before it. */
+  onRetry?: (ms: number, afterEvents: number) => void;
 }
 
 export interface ReadResult {
@@ -69,22 +72,7 @@ export interface Session {
   userId: string;
 }
 
-export interface SavedMessage {
-  id: string;
-  role: string;
-  content: string;
-  status: string;
-  taskId: string | null;
-  error: { code: string; message: string } | null;
-}
-
-/** Parses `<incarnation>-<seq>` (the implementer's note in PROTOCOL.md 4.1). */
-export function parseCursor(cursor: string): { incarnation: string; seq: number } | undefined {
-  const dash = cursor.lastIndexOf("-");
-  if (dash <= 0) return undefined;
-  const seq = Number(cursor.slice(dash + 1));
-  return Number.isInteger(seq) ? { incarnation: cursor.slice(0, dash), seq } : undefined;
-}
+export type SavedMessage = MessageJson;
 
 /** Reads one SSE connection, recording complete events only; a partial frame at an abort is discarded, as a browser does. */
 export async function readStreamOnce(
@@ -95,78 +83,26 @@ export async function readStreamOnce(
   options: ReadOptions = {},
   onEvent?: (event: RecordedEvent) => void,
 ): Promise<ReadResult> {
-  const controller = new AbortController();
-  const onAbort = (): void => controller.abort();
-  options.signal?.addEventListener("abort", onAbort);
-  const requestHeaders: Record<string, string> = { accept: "text/event-stream", ...headers };
-  if (options.lastEventId !== undefined) requestHeaders["last-event-id"] = options.lastEventId;
-  const result: ReadResult = { status: 0, body: "", headers: new Headers(), events: [], lastEventId: undefined, ended: false, finish: "closed" };
-  let idleTimer: NodeJS.Timeout | undefined;
-  let idled = false;
-  const touch = (): void => {
-    if (options.idleTimeoutMs === undefined) return;
-    clearTimeout(idleTimer);
-    idleTimer = setTimeout(() => {
-      idled = true;
-      controller.abort();
-    }, options.idleTimeoutMs);
-  };
-  try {
-    touch();
-    const response = await fetch(url, { headers: requestHeaders, signal: controller.signal });
-    result.status = response.status;
-    result.headers = response.headers;
-    options.onResponse?.(response.status);
-    if (response.status !== 200 || !response.body) {
-      result.body = await response.text();
-      return result;
-    }
-    const decoder = new TextDecoder();
-    let bytes = 0;
-    // Set once abortAfterEvents is reached: the events after it in the same chunk never reached this client.
-    let enough = false;
-    const parser = createParser({
-      onEvent: (message) => {
-        if (enough) return;
-        const data = JSON.parse(message.data) as RecordedEvent["data"];
-        const event: RecordedEvent = { taskId, connection, cursor: message.id, type: message.event ?? data.type, data, at: Date.now() };
-        result.events.push(event);
-        onEvent?.(event);
-        if (message.id !== undefined) result.lastEventId = message.id;
-        if (data.type === "end") result.ended = true;
-        if (options.abortAfterEvents !== undefined && result.events.length >= options.abortAfterEvents) enough = true;
-      },
-    });
-    const feed = (text: string): boolean => {
-      parser.feed(text);
-      return enough;
-    };
-    for await (const chunk of response.body) {
-      touch();
-      let piece = chunk;
-      let cut = false;
-      if (options.abortAfterBytes !== undefined && bytes + piece.byteLength >= options.abortAfterBytes) {
-        piece = piece.subarray(0, Math.max(0, options.abortAfterBytes - bytes));
-        cut = true;
-      }
-      bytes += piece.byteLength;
-      // Bytes after the cut never reached this client; a cut inside a UTF-8 sequence is held by the decoder.
-      if (feed(decoder.decode(piece, { stream: true })) || cut) {
-        result.finish = "aborted";
-        controller.abort();
-        break;
-      }
-    }
-  } catch (error) {
-    if (idled) result.finish = "idle";
-    else if (controller.signal.aborted) result.finish = "aborted";
-    else result.finish = "error";
-    if (!controller.signal.aborted && result.status === 0) result.body = String(error);
-  } finally {
-    clearTimeout(idleTimer);
-    options.signal?.removeEventListener("abort", onAbort);
-  }
-  return result;
+  const events: RecordedEvent[] = [];
+  let lastEventId: string | undefined;
+  let ended = false;
+  const { abortAfterEvents, onRetry, ...connectionOptions } = options;
+  const read = await readSseConnection(url, {
+    ...connectionOptions,
+    headers: { accept: "text/event-stream", ...headers },
+    onMessage: (message) => {
+      const data = JSON.parse(message.data) as RecordedEvent["data"];
+      const event: RecordedEvent = { taskId, connection, cursor: message.id, type: message.event ?? data.type, data, at: Date.now() };
+      events.push(event);
+      onEvent?.(event);
+      if (message.id !== undefined) lastEventId = message.id;
+      if (data.type === "end") ended = true;
+      // The events after it in the same chunk never reached this client.
+      return abortAfterEvents !== undefined && events.length >= abortAfterEvents;
+    },
+    ...(onRetry ? { onRetry: (ms: number) => onRetry(ms, events.length) } : {}),
+  });
+  return { status: read.status, body: read.body, headers: read.headers, events, lastEventId, ended, finish: read.finish };
 }
 
 /** Judges the events one task delivered over all its connections. */
@@ -262,10 +198,8 @@ export function createStreamRecorder(session: Session): StreamRecorder {
     },
     report: (taskId) => analyseTask(taskId, events, startCursors.get(taskId)),
     savedMessage: async (conversationId, taskId) => {
-      const response = await fetch(`${session.baseUrl}/api/conversations/${conversationId}`, { headers });
-      if (!response.ok) throw new Error(`GET conversation: ${response.status} ${await response.text()}`);
-      const body = (await response.json()) as { messages: SavedMessage[] };
-      return body.messages.find((message) => message.taskId === taskId);
+      const conversation = expectStatus(await call<ConversationJson>(session.baseUrl, "GET", `/api/conversations/${conversationId}`, { token: session.token }), 200);
+      return conversation.messages.find((message) => message.taskId === taskId);
     },
   };
 }

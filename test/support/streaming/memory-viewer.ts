@@ -1,5 +1,6 @@
 import type { ViewerSink } from "../../../src/streaming/stream-hub.ts";
 import { createSseParser, type ParsedSseEvent, type SseParser } from "./sse-parser.ts";
+import { parseCursor } from "../client/read-sse.ts";
 
 export interface MemoryViewer {
   sink: ViewerSink;
@@ -59,7 +60,7 @@ export function interpret(events: readonly ParsedSseEvent[]): ClientView {
     const data = JSON.parse(event.data) as { type: string; delta?: string };
     if (data.type !== event.event) throw new Error(`event ${event.event} carries type ${data.type}`);
     types.push(data.type);
-    seqs.push(Number(event.id?.split("-")[1]));
+    seqs.push(parseCursor(event.id ?? "")?.seq ?? Number.NaN);
     if (data.type === "reset") text = "";
     if (data.type === "text-delta") text += data.delta ?? "";
     if (data.type === "end") ends += 1;
