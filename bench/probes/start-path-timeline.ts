@@ -3,7 +3,8 @@
 // statement. Prints, for the median message, when each Redis command arrived after the POST was
 // sent (and from which connection), the client's own milestones, and the mean server time of each
 // statement. This is how BENCHMARKS.md counts the round trips between a POST and its first token.
-//   node bench/probes/start-path-timeline.ts [split|start] [messages=30]
+//   node bench/probes/start-path-timeline.ts [split|start|embedded] [messages=30]
+// (embedded: `sluice start` on PGlite, as `npm start` runs; no statement times then)
 // MONITOR slows Redis down: read the order and the gaps, not the absolute figures.
 import { Agent } from "node:http";
 import { mkdirSync, mkdtempSync, readFileSync } from "node:fs";
@@ -16,7 +17,8 @@ import { sampleProcess } from "../lib/process-stats.ts";
 import { openSse, requestJson } from "../lib/open-sse.ts";
 import { createSluiceSystem } from "../lib/sluice-system.ts";
 
-const mode = process.argv[2] === "start" ? "start" : "split";
+const embedded = process.argv[2] === "embedded";
+const mode = process.argv[2] === "start" || embedded ? "start" : "split";
 const messages = Number(process.argv[3] ?? 30);
 // --profile: node --cpu-prof for Sluice's processes; the profiles' folder is printed at the end.
 const profile = process.argv.includes("--profile");
@@ -26,7 +28,9 @@ const resultsDirectory = mkdtempSync(join(tmpdir(), "sluice-start-path-"));
 mkdirSync(join(resultsDirectory, "logs"));
 const services = await startBenchServices();
 const system = await createSluiceSystem(
-  { name: mode === "start" ? "sluice-openai-start" : "sluice-openai-split", provider: "openai", mode },
+  embedded
+    ? { name: "sluice-openai-embedded", provider: "openai", mode, database: "embedded" }
+    : { name: mode === "start" ? "sluice-openai-start" : "sluice-openai-split", provider: "openai", mode },
   { services, resultsDirectory, conversations: messages, profile, logLevel: "warn", sluiceEnv: {} },
 );
 try {
