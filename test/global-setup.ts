@@ -8,9 +8,9 @@ import { startPostgresServer, type PostgresServer } from "./support/servers/post
 
 declare module "vitest" {
   export interface ProvidedContext {
-    /** A shared redis-server for the run; every test uses its own key prefix (see test/helpers/redis.ts). */
+    /** A shared redis-server for the run; every test uses its own key prefix (see test/support/servers/redis.ts). */
     redisUrl: string;
-    /** Superuser URL of a shared PostgreSQL; every test file creates its own database (test/helpers/postgres.ts). */
+    /** Superuser URL of a shared PostgreSQL; every test file creates its own database (test/support/servers/test-database.ts). */
     postgresUrl: string;
     redisExecutable: string;
   }

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { chatConversationId } from "../../src/chat/ui-chats-service.ts";
 import { expectErrorShape, registerUser, waitForFinalReply, type ChatUser } from "../support/client/chat-api.ts";
 import { startSluice, type InProcessSluice } from "../support/sluice/start-sluice.ts";
+import { readUntilText } from "../support/client/read-until-text.ts";
 
 let sluice: InProcessSluice;
 let alice: ChatUser;
@@ -183,13 +184,7 @@ describe("GET /api/chat/:id/stream", () => {
     const transport = transportOf(alice);
     // Send, read a little, drop the connection (a reload), then reconnect as useChat's resume does.
     const stream = await transport.sendMessages({ chatId, messages: [userMessage("tell me a long story")], trigger: "submit-message", messageId: undefined, abortSignal: controller.signal });
-    const reader = stream.getReader();
-    const seen: UIMessageChunk[] = [];
-    while (!seen.some((chunk) => chunk.type === "text-delta")) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      seen.push(value);
-    }
+    const { reader, seen } = await readUntilText(stream);
     controller.abort();
     await reader.cancel().catch(() => undefined);
     const resumed = await transport.reconnectToStream({ chatId });

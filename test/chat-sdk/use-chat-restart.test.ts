@@ -1,21 +1,19 @@
-import { DefaultChatTransport, readUIMessageStream, type UIMessage, type UIMessageChunk } from "ai";
-import { afterAll, beforeAll, expect, it } from "vitest";
+import { DefaultChatTransport, readUIMessageStream, type UIMessage } from "ai";
+import { beforeAll, expect, it } from "vitest";
 import { registerUser, replyOf, type ChatUser } from "../support/client/chat-api.ts";
-import { startSluice, type InProcessInstance, type InProcessSluice } from "../support/sluice/start-sluice.ts";
+import type { InProcessInstance } from "../support/sluice/start-sluice.ts";
+import { useSluice } from "../support/sluice/use-sluice.ts";
+import { readUntilText } from "../support/client/read-until-text.ts";
 
 // An API process and a worker on one database, Redis prefix and AUTH_SECRET; the API is
 // restarted mid-reply. A default reply is 120 words at 40 words/s (~3 s).
-let sluice: InProcessSluice;
 let apiA: InProcessInstance;
 let user: ChatUser;
 
+const sluice = useSluice({ label: "use-chat-restart", topology: { apis: 1, workers: 1 }, env: { SIMULATED_TOKENS_PER_SECOND: "40", SIMULATED_TOKEN_COUNT: "120" } });
 beforeAll(async () => {
-  sluice = await startSluice({ label: "use-chat-restart", topology: { apis: 1, workers: 1 }, env: { SIMULATED_TOKENS_PER_SECOND: "40", SIMULATED_TOKEN_COUNT: "120" } });
   apiA = sluice.apis[0]!;
   user = await registerUser(sluice.url, "restart");
-});
-afterAll(async () => {
-  await sluice?.stop();
 });
 
 const transportOn = (baseUrl: string) => new DefaultChatTransport<UIMessage>({ api: `${baseUrl}/api/chat`, headers: { authorization: `Bearer ${user.token}` } });
@@ -29,13 +27,7 @@ it("a useChat reply survives its API process: the stream closes with an error ch
     messageId: undefined,
     abortSignal: undefined,
   });
-  const reader = stream.getReader();
-  const seen: UIMessageChunk[] = [];
-  while (!seen.some((chunk) => chunk.type === "text-delta")) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    seen.push(value);
-  }
+  const { reader, seen } = await readUntilText(stream);
   // The API shuts down gracefully: its open stream ends with an error chunk, the generation goes on in the worker.
   const stopped = apiA.stop();
   for (;;) {

@@ -1,18 +1,17 @@
 import { randomUUID } from "node:crypto";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { readSse } from "../support/client/read-sse.ts";
 import { call, expectErrorShape, registerUser, waitForFinalReply, type AcceptedJson, type ChatUser } from "../support/client/chat-api.ts";
-import { startSluice, type InProcessSluice } from "../support/sluice/start-sluice.ts";
+import { useSluice } from "../support/sluice/use-sluice.ts";
 
-let sluice: InProcessSluice;
 let alice: ChatUser;
 let bob: ChatUser;
 let aliceConversation: string;
 let aliceReply: AcceptedJson;
 let bobReply: AcceptedJson;
 
+const sluice = useSluice({ label: "access" });
 beforeAll(async () => {
-  sluice = await startSluice({ label: "access" });
   alice = await registerUser(sluice.url, "alice");
   bob = await registerUser(sluice.url, "bob");
   aliceConversation = (await alice.createConversation("Alice's secrets")).id;
@@ -21,9 +20,6 @@ beforeAll(async () => {
   const bobConversation = (await bob.createConversation()).id;
   bobReply = await bob.send(bobConversation, "echo:bob's");
   await waitForFinalReply(bob, bobConversation, bobReply.taskId);
-});
-afterAll(async () => {
-  await sluice.stop();
 });
 
 /** Another user's resource must be indistinguishable from one that does not exist. */

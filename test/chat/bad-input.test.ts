@@ -7,26 +7,22 @@
  * broken HTTP), read by ordinary clients over real sockets.
  */
 import { createConnection } from "node:net";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { errorCatalog } from "../../src/errors/catalog.ts";
 import { textOf } from "../support/client/read-sse.ts";
 import { call, expectErrorShape, expectOneEndLast, registerUser, waitForFinalReply, type ApiAnswer, type ChatUser } from "../support/client/chat-api.ts";
-import { startSluice, type InProcessSluice } from "../support/sluice/start-sluice.ts";
+import { useSluice } from "../support/sluice/use-sluice.ts";
 
 /** Short, so the 408 case runs in `npm test`; every other request here takes milliseconds. */
 const requestTimeoutMs = 2_000;
 
-let sluice: InProcessSluice;
 let user: ChatUser;
 let conversationId: string;
 
+const sluice = useSluice({ label: "bad-input", env: { LIMIT_REQUEST_TIMEOUT_MS: String(requestTimeoutMs) } });
 beforeAll(async () => {
-  sluice = await startSluice({ label: "bad-input", env: { LIMIT_REQUEST_TIMEOUT_MS: String(requestTimeoutMs) } });
   user = await registerUser(sluice.url, "bad-input");
   conversationId = (await user.createConversation("kept")).id;
-});
-afterAll(async () => {
-  await sluice?.stop();
 });
 
 /** The answer is in the one shape, its code is in the catalog with this status, and nothing leaks. */

@@ -1,8 +1,8 @@
 // GET /api/conversations/search and the usage totals in GET /api/me, over HTTP against the real
 // runtime (PostgreSQL, Redis, the simulated model): what a client sees, another user's data included.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { expectErrorShape, registerUser, waitForFinalReply, type ChatUser, type MessageJson } from "../support/client/chat-api.ts";
-import { startSluice, type InProcessSluice } from "../support/sluice/start-sluice.ts";
+import { useSluice } from "../support/sluice/use-sluice.ts";
 
 interface SearchJson {
   items: Array<{
@@ -12,14 +12,13 @@ interface SearchJson {
   nextCursor: string | null;
 }
 
-let sluice: InProcessSluice;
 let alice: ChatUser;
 let bob: ChatUser;
 let aliceConversation: string;
 let aliceReply: MessageJson;
 
+const sluice = useSluice({ label: "search" }, 60_000);
 beforeAll(async () => {
-  sluice = await startSluice({ label: "search" });
   [alice, bob] = await Promise.all([registerUser(sluice.url, "alice"), registerUser(sluice.url, "bob")]);
   aliceConversation = (await alice.createConversation("Cooking")).id;
   const accepted = await alice.send(aliceConversation, "echo:the saffron risotto needs patience");
@@ -28,9 +27,6 @@ beforeAll(async () => {
   const bobAccepted = await bob.send(bobConversation, "echo:saffron is expensive");
   await waitForFinalReply(bob, bobConversation, bobAccepted.taskId);
 }, 60_000);
-afterAll(async () => {
-  await sluice?.stop();
-});
 
 const search = (user: ChatUser, query: string) => user.call<SearchJson>("GET", `/api/conversations/search${query}`);
 

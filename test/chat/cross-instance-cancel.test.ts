@@ -1,8 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import type { SluiceProcess } from "../support/sluice/sluice-process.ts";
 import { textOf } from "../support/client/read-sse.ts";
 import { expectOneEndLast, registerUser, replyOf, waitForFinalReply, type ChatUser } from "../support/client/chat-api.ts";
-import { startSluice, type ProcessSluice } from "../support/sluice/start-sluice.ts";
+import { useSluice } from "../support/sluice/use-sluice.ts";
 import { countOf, watchStream } from "../support/client/watch-stream.ts";
 
 // Two API processes and one worker process on one database, Redis prefix and AUTH_SECRET.
@@ -11,22 +11,18 @@ let apiA: SluiceProcess;
 let apiB: SluiceProcess;
 let worker: SluiceProcess;
 let user: ChatUser;
-let sluice: ProcessSluice;
 
+const sluice = useSluice({
+  label: "xcancel",
+  mode: "processes",
+  topology: { apis: 2, workers: 1 },
+  recovery: "shipped",
+  env: { SIMULATED_TOKENS_PER_SECOND: "50", SIMULATED_TOKEN_COUNT: "150", COALESCE_WINDOW_MS: "0" },
+});
 beforeAll(async () => {
-  sluice = await startSluice({
-    label: "xcancel",
-    mode: "processes",
-    topology: { apis: 2, workers: 1 },
-    recovery: "shipped",
-    env: { SIMULATED_TOKENS_PER_SECOND: "50", SIMULATED_TOKEN_COUNT: "150", COALESCE_WINDOW_MS: "0" },
-  });
   [apiA, apiB] = sluice.apis as [SluiceProcess, SluiceProcess];
   worker = sluice.workers[0]!;
   user = await registerUser(sluice.url, "xcancel");
-});
-afterAll(async () => {
-  await sluice?.stop();
 });
 
 describe("cancel from another API process", () => {

@@ -1,14 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { textOf } from "../support/client/read-sse.ts";
 import { expectOneEndLast, registerUser, replyOf } from "../support/client/chat-api.ts";
-import { startSluice, type InProcessSluice } from "../support/sluice/start-sluice.ts";
+import { useSluice } from "../support/sluice/use-sluice.ts";
 
-let sluice: InProcessSluice;
+const sluice = useSluice({ label: "fullpath", env: { SIMULATED_TOKENS_PER_SECOND: "400", SIMULATED_TOKEN_COUNT: "40" } });
 beforeAll(async () => {
-  sluice = await startSluice({ label: "fullpath", env: { SIMULATED_TOKENS_PER_SECOND: "400", SIMULATED_TOKEN_COUNT: "40" } });
-});
-afterAll(async () => {
-  await sluice.stop();
 });
 
 describe("register → conversation → message → SSE → saved message", () => {

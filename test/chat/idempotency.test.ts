@@ -1,17 +1,13 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { textOf } from "../support/client/read-sse.ts";
 import { expectErrorShape, expectOneEndLast, registerUser, waitForFinalReply, type AcceptedJson, type ChatUser } from "../support/client/chat-api.ts";
-import { startSluice, type InProcessSluice } from "../support/sluice/start-sluice.ts";
+import { useSluice } from "../support/sluice/use-sluice.ts";
 
 // 300 words at 100 words/s: a default reply runs ~3 s, long enough to overlap a second request; echo replies are short.
-let sluice: InProcessSluice;
 let user: ChatUser;
+const sluice = useSluice({ label: "idem", env: { SIMULATED_TOKENS_PER_SECOND: "100", SIMULATED_TOKEN_COUNT: "300" } });
 beforeAll(async () => {
-  sluice = await startSluice({ label: "idem", env: { SIMULATED_TOKENS_PER_SECOND: "100", SIMULATED_TOKEN_COUNT: "300" } });
   user = await registerUser(sluice.url, "idem");
-});
-afterAll(async () => {
-  await sluice.stop();
 });
 
 const post = (conversationId: string, content: string, key?: string) =>

@@ -1,17 +1,13 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { parseCursor, textOf, type SseEvent } from "../support/client/read-sse.ts";
 import { expectErrorShape, expectOneEndLast, registerUser, replyOf, waitForFinalReply, type ChatUser } from "../support/client/chat-api.ts";
-import { startSluice, type InProcessSluice } from "../support/sluice/start-sluice.ts";
+import { useSluice } from "../support/sluice/use-sluice.ts";
 
 // Slow enough that the first read is cut off mid-stream: 60 words at 80 words/s ≈ 0.75 s.
-let sluice: InProcessSluice;
 let user: ChatUser;
+const sluice = useSluice({ label: "resume", env: { SIMULATED_TOKENS_PER_SECOND: "80", SIMULATED_TOKEN_COUNT: "60", COALESCE_WINDOW_MS: "0" } });
 beforeAll(async () => {
-  sluice = await startSluice({ label: "resume", env: { SIMULATED_TOKENS_PER_SECOND: "80", SIMULATED_TOKEN_COUNT: "60", COALESCE_WINDOW_MS: "0" } });
   user = await registerUser(sluice.url, "resume");
-});
-afterAll(async () => {
-  await sluice.stop();
 });
 
 const ids = (events: readonly SseEvent[]): Array<string | undefined> => events.map((event) => event.id);

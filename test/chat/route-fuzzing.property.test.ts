@@ -3,6 +3,7 @@ import { errorCatalog, type ErrorCode } from "../../src/errors/catalog.ts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { textOf } from "../support/client/read-sse.ts";
 import { expectOneEndLast, registerUser, waitForFinalReply, type ChatUser } from "../support/client/chat-api.ts";
+import { expectNoServerError } from "../support/client/expect-no-server-error.ts";
 import { startSluice, type InProcessSluice } from "../support/sluice/start-sluice.ts";
 
 /**
@@ -61,15 +62,8 @@ async function expectHandled(request: FuzzRequest): Promise<void> {
     ...(request.body === undefined ? {} : { body: request.body }),
   });
   const label = `${request.method} ${request.path.slice(0, 200)} ${JSON.stringify(request.headers).slice(0, 200)} body=${JSON.stringify((request.body ?? "").slice(0, 200))}`;
-  if (response.headers.get("content-type")?.startsWith("text/event-stream")) {
-    controller.abort();
-    expect(response.status, label).toBe(200);
-    return;
-  }
-  const text = await response.text();
-  expect(response.status, `${label} → ${text.slice(0, 300)}`).toBeLessThan(500);
-  expect(text, label).not.toMatch(/\n\s+at |node_modules|\.ts:\d+|"stack"\s*:/);
-  if (response.status >= 400) {
+  const text = await expectNoServerError(response, controller, label);
+  if (text !== undefined && response.status >= 400) {
     const body = JSON.parse(text) as { error?: { code?: unknown; message?: unknown } };
     expect(Object.keys(errorCatalog), `${label} → ${text.slice(0, 300)}`).toContain(body.error?.code);
     expect(errorCatalog[body.error?.code as ErrorCode].status, `${label} → ${text.slice(0, 300)}`).toBe(response.status);

@@ -1,24 +1,20 @@
-import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
+import { beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { queuePrefix } from "../../src/queue/generation-queue.ts";
 import { streamKeys } from "../../src/streaming/stream-keys.ts";
 import { expectOneEndLast, registerUser, waitForFinalReply, type ChatUser } from "../support/client/chat-api.ts";
 import { textOf, type SseResponse } from "../support/client/read-sse.ts";
 import { countOf, watchStream } from "../support/client/watch-stream.ts";
 import type { RedisClusterRig } from "../support/servers/redis-cluster.ts";
-import { startSluice, type InProcessSluice } from "../support/sluice/start-sluice.ts";
+import { useSluice } from "../support/sluice/use-sluice.ts";
 
 // 80 words at 20 words/s ≈ 4 s per reply: both replies are still running when the master dies.
-let sluice: InProcessSluice;
 let cluster: RedisClusterRig;
 let user: ChatUser;
+const sluice = useSluice({ label: "cluster-kill", redis: "cluster", recovery: "fast", env: { SIMULATED_TOKENS_PER_SECOND: "20", SIMULATED_TOKEN_COUNT: "80" } }, 60_000);
 beforeAll(async () => {
-  sluice = await startSluice({ label: "cluster-kill", redis: "cluster", recovery: "fast", env: { SIMULATED_TOKENS_PER_SECOND: "20", SIMULATED_TOKEN_COUNT: "80" } });
   cluster = sluice.redisCluster!;
   user = await registerUser(sluice.url, "kill");
 }, 60_000);
-afterAll(async () => {
-  await sluice?.stop();
-});
 
 interface RunningReply {
   taskId: string;

@@ -5,7 +5,7 @@
  * SLUICE_CHAOS_SEED=<seed> SLUICE_CHAOS_RUNS=1 replays it.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createStreamRecorder, type ReadOptions } from "../support/client/stream-recorder.ts";
+import { createStreamRecorder, expectCompleteReply, type ReadOptions } from "../support/client/stream-recorder.ts";
 import { registerUser } from "../support/client/chat-api.ts";
 import { chaosRuns, chaosSeed, echoPrompt, seededRandom } from "../support/chaos.ts";
 import { clusterStartTimeoutMs } from "../support/sluice/environment.ts";
@@ -44,12 +44,7 @@ async function oneRun(seed: number): Promise<void> {
   const report = await recorder.follow(accepted.taskId, plan, { deadlineMs: 45_000 });
   const saved = ((await session.conversation(conversationId)).messages).filter((message) => message.taskId === accepted.taskId);
   const context = `seed ${seed}: ${JSON.stringify({ ...report, text: undefined })}`;
-  expect(report.lost, context).toBe(0);
-  expect(report.duplicated, context).toBe(0);
-  expect(report.outOfOrder, context).toBe(0);
-  expect(report.ends, context).toBe(1);
-  expect(report.endStatus, context).toBe("completed");
-  expect(report.text, context).toBe(expected);
+  expectCompleteReply(report, expected, context);
   expect(saved, context).toHaveLength(1);
   expect(saved[0]?.status, context).toBe("completed");
   expect(saved[0]?.content, context).toBe(expected);

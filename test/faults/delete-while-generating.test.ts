@@ -21,12 +21,13 @@ import { createTestDatabase } from "../support/servers/test-database.ts";
 import { connectTestRedis, testRedisUrl } from "../support/servers/redis.ts";
 import type { SluiceProcess } from "../support/sluice/sluice-process.ts";
 import { startFaultProxy, type FaultProxy } from "../support/servers/fault-proxy.ts";
-import { createStreamRecorder, type StreamRecorder, type TaskReport } from "../support/client/stream-recorder.ts";
-import { expectStatus, registerUser, type ChatUser } from "../support/client/chat-api.ts";
+import { type StreamRecorder, type TaskReport } from "../support/client/stream-recorder.ts";
+import { expectStatus, type ChatUser } from "../support/client/chat-api.ts";
 import { parseCursor } from "../support/client/read-sse.ts";
-import { echoPrompt, seededRandom } from "../support/chaos.ts";
 import { clusterStartTimeoutMs } from "../support/sluice/environment.ts";
 import { startSluice, type ProcessSluice } from "../support/sluice/start-sluice.ts";
+import { connectToDatabase, finalSavesWaitingOnLock } from "../support/servers/final-save-locks.ts";
+import { followNewGeneration } from "../support/client/follow-new-generation.ts";
 
 let databaseUrl: string;
 let postgresProxy: FaultProxy;
@@ -38,12 +39,9 @@ beforeAll(async () => {
   databaseUrl = await createTestDatabase("deleting");
   postgresProxy = await startFaultProxy(databaseUrl);
   redisProxy = await startFaultProxy(testRedisUrl());
-  const proxiedDatabase = new URL(databaseUrl);
-  proxiedDatabase.hostname = "127.0.0.1";
-  proxiedDatabase.port = String(postgresProxy.port);
   cluster = await startSluice({ mode: "processes", topology: { apis: 1, workers: 0 }, label: "deleting", env: { DATABASE_URL: databaseUrl, DB_STATEMENT_TIMEOUT_MS: "1000", SIMULATED_TOKENS_PER_SECOND: "40" } });
   // A long job lock: the worker's lock renewals wait while its Redis is paused, and the job must stay its own.
-  worker = await cluster.startWorker({ DATABASE_URL: proxiedDatabase.toString(), REDIS_URL: redisProxy.url, JOB_LOCK_DURATION_MS: "30000" });
+  worker = await cluster.startWorker({ DATABASE_URL: postgresProxy.url, REDIS_URL: redisProxy.url, JOB_LOCK_DURATION_MS: "30000" });
 }, clusterStartTimeoutMs);
 afterAll(async () => {
   postgresProxy?.setMode({ kind: "pass" });
@@ -51,22 +49,6 @@ afterAll(async () => {
   await cluster?.stop();
   await Promise.all([postgresProxy?.close(), redisProxy?.close()]);
 });
-
-async function connect(): Promise<pg.Client> {
-  const client = new pg.Client({ connectionString: databaseUrl });
-  client.on("error", () => undefined);
-  await client.connect();
-  return client;
-}
-
-async function finalSavesWaitingOnLock(observer: pg.Client): Promise<number[]> {
-  const result = await observer.query<{ pid: number }>(
-    `SELECT pid FROM pg_stat_activity
-      WHERE datname = current_database() AND wait_event_type = 'Lock'
-        AND query ILIKE 'update "messages"%' AND query ILIKE '%"completed_at"%'`,
-  );
-  return result.rows.map((row) => row.pid);
-}
 
 interface Generating {
   session: ChatUser;
@@ -78,14 +60,8 @@ interface Generating {
 }
 
 async function startGenerating(seed: number, words: number): Promise<Generating> {
-  const session = await registerUser(cluster.url, "deleting");
-  const conversationId = (await session.createConversation()).id;
-  const { prompt, expected } = echoPrompt(seededRandom(seed), words);
-  const { taskId } = await session.send(conversationId, prompt);
-  const recorder = createStreamRecorder(session);
-  const following = recorder.follow(taskId, () => ({ idleTimeoutMs: 60_000 }), { deadlineMs: 60_000 });
-  await expect.poll(() => recorder.report(taskId).text.length > 0, { timeout: 30_000, interval: 50, message: "the stream to start" }).toBe(true);
-  return { session, conversationId, taskId, expected, recorder, following };
+  const { accepted, ...generating } = await followNewGeneration(cluster.url, "deleting", { seed, words }, { deadlineMs: 60_000 });
+  return { ...generating, taskId: accepted.taskId };
 }
 
 /** Deletes the conversation and returns when the viewer has its `end`: how long that took. */
@@ -126,7 +102,30 @@ async function expectTombstone(redis: Redis, generating: Generating, context: st
   expect(ttlMs, details).toBeLessThanOrEqual(60_000);
 }
 
-async function expectOneDeletedEnd(generating: Generating, report: TaskReport, endAfterDeleteMs: number, context: string): Promise<void> {
+type Deleted = Awaited<ReturnType<typeof deleteAndWaitForEnd>>;
+
+/**
+ * Holds the task's row (SELECT … FOR UPDATE) until the worker's final save waits on it, runs
+ * `fault` (which ends the lock its own way), deletes the conversation, and runs `undo` in any case.
+ */
+async function deleteDuringFinalSave(generating: Generating, fault: (locker: pg.Client, observer: pg.Client) => Promise<void>, undo: () => void): Promise<Deleted> {
+  const locker = await connectToDatabase(databaseUrl);
+  const observer = await connectToDatabase(databaseUrl);
+  try {
+    await locker.query("BEGIN");
+    await locker.query("SELECT id FROM messages WHERE task_id = $1 FOR UPDATE", [generating.taskId]);
+    await expect.poll(async () => (await finalSavesWaitingOnLock(observer)).length > 0, { timeout: 30_000, interval: 50, message: "the final save to wait on the row lock" }).toBe(true);
+    await fault(locker, observer);
+    return await deleteAndWaitForEnd(generating);
+  } finally {
+    undo();
+    await Promise.all([locker.end().catch(() => undefined), observer.end().catch(() => undefined)]);
+  }
+}
+
+/** One end (cancelled, CONVERSATION_DELETED) soon after the delete, and the conversation gone; returns the failure context. */
+async function expectOneDeletedEnd(generating: Generating, { report, endAfterDeleteMs }: Deleted): Promise<string> {
+  const context = `${JSON.stringify({ ...report, text: undefined, endAfterDeleteMs })}\n${worker.output().slice(-3_000)}`;
   expect(report, context).toMatchObject({ ends: 1, endStatus: "cancelled", lost: 0, duplicated: 0, outOfOrder: 0, resets: 0 });
   const end = generating.recorder.events.find((event) => event.taskId === generating.taskId && event.type === "end");
   expect(end?.data, context).toMatchObject({ status: "cancelled", error: { code: "CONVERSATION_DELETED" } });
@@ -134,15 +133,14 @@ async function expectOneDeletedEnd(generating: Generating, report: TaskReport, e
   // The conversation and its stream are gone for the API.
   const gone = await generating.session.call("GET", `/api/conversations/${generating.conversationId}`);
   expect(gone.status, context).toBe(404);
+  return context;
 }
 
 describe("deleting a conversation while its reply generates", () => {
   it("mid-stream: one end (cancelled, CONVERSATION_DELETED) at once; the worker stops and writes nothing more", async () => {
     const redis = connectTestRedis();
     const generating = await startGenerating(131, 400);
-    const { report, endAfterDeleteMs } = await deleteAndWaitForEnd(generating);
-    const context = `${JSON.stringify({ ...report, text: undefined, endAfterDeleteMs })}\n${worker.output().slice(-3_000)}`;
-    await expectOneDeletedEnd(generating, report, endAfterDeleteMs, context);
+    const context = await expectOneDeletedEnd(generating, await deleteAndWaitForEnd(generating));
     // Its next flush is refused by the ended log (or, cancelled first, its save finds no row).
     await expect.poll(() => new RegExp(`"taskId":"${generating.taskId}"[^\\n]*"msg":"(attempt superseded; stopping without saving|the task's row is gone; ending the stream as deleted)"`).test(worker.output()), { timeout: 30_000, interval: 50, message: "the worker to stop" }).toBe(true);
     await expectTombstone(redis, generating, context);
@@ -151,26 +149,18 @@ describe("deleting a conversation while its reply generates", () => {
   it("while the worker waits on its final save: the save finds no row, and nothing is written after the tombstone", async () => {
     const redis = connectTestRedis();
     const generating = await startGenerating(132, 30);
-    const locker = await connect();
-    const observer = await connect();
-    let deleted: Awaited<ReturnType<typeof deleteAndWaitForEnd>>;
-    try {
-      await locker.query("BEGIN");
-      await locker.query("SELECT id FROM messages WHERE task_id = $1 FOR UPDATE", [generating.taskId]);
-      await expect.poll(async () => (await finalSavesWaitingOnLock(observer)).length > 0, { timeout: 30_000, interval: 50, message: "the final save to wait on the row lock" }).toBe(true);
-      // Cut the worker off from PostgreSQL and end its held statement: the save now retries, unable to commit.
-      postgresProxy.setMode({ kind: "drop" });
-      for (const pid of await finalSavesWaitingOnLock(observer)) await observer.query("SELECT pg_terminate_backend($1)", [pid]);
-      await locker.query("ROLLBACK");
-      await expect.poll(() => new RegExp(`"taskId":"${generating.taskId}"[^\\n]*"msg":"final save failed; retrying"`).test(worker.output()), { timeout: 30_000, interval: 50, message: "a final-save retry" }).toBe(true);
-      deleted = await deleteAndWaitForEnd(generating);
-    } finally {
-      postgresProxy.setMode({ kind: "pass" });
-      await Promise.all([locker.end().catch(() => undefined), observer.end().catch(() => undefined)]);
-    }
-    const { report, endAfterDeleteMs } = deleted;
-    const context = `${JSON.stringify({ ...report, text: undefined, endAfterDeleteMs })}\n${worker.output().slice(-3_000)}`;
-    await expectOneDeletedEnd(generating, report, endAfterDeleteMs, context);
+    const deleted = await deleteDuringFinalSave(
+      generating,
+      async (locker, observer) => {
+        // Cut the worker off from PostgreSQL and end its held statement: the save now retries, unable to commit.
+        postgresProxy.setMode({ kind: "drop" });
+        for (const pid of await finalSavesWaitingOnLock(observer)) await observer.query("SELECT pg_terminate_backend($1)", [pid]);
+        await locker.query("ROLLBACK");
+        await expect.poll(() => new RegExp(`"taskId":"${generating.taskId}"[^\\n]*"msg":"final save failed; retrying"`).test(worker.output()), { timeout: 30_000, interval: 50, message: "a final-save retry" }).toBe(true);
+      },
+      () => postgresProxy.setMode({ kind: "pass" }),
+    );
+    const context = await expectOneDeletedEnd(generating, deleted);
     // The save finds no row; the worker's own `end` (cancelled/CONVERSATION_DELETED) is refused by the tombstone.
     await workerLogged(generating.taskId, "the task's row is gone; ending the stream as deleted");
     await expectTombstone(redis, generating, context);
@@ -179,25 +169,17 @@ describe("deleting a conversation while its reply generates", () => {
   it("between the save's commit and the worker's end: the end is refused by the tombstone, the log is not recreated", async () => {
     const redis = connectTestRedis();
     const generating = await startGenerating(133, 30);
-    const locker = await connect();
-    const observer = await connect();
-    let deleted: Awaited<ReturnType<typeof deleteAndWaitForEnd>>;
-    try {
-      await locker.query("BEGIN");
-      await locker.query("SELECT id FROM messages WHERE task_id = $1 FOR UPDATE", [generating.taskId]);
-      await expect.poll(async () => (await finalSavesWaitingOnLock(observer)).length > 0, { timeout: 30_000, interval: 50, message: "the final save to wait on the row lock" }).toBe(true);
-      // Freeze the worker's Redis, then let the save commit: the worker now tries to write its `end`.
-      redisProxy.setMode({ kind: "pause" });
-      await locker.query("ROLLBACK");
-      await expect.poll(async () => (await observer.query<{ status: string }>("SELECT status FROM messages WHERE task_id = $1", [generating.taskId])).rows[0]?.status === "completed", { timeout: 30_000, interval: 50, message: "the save to commit" }).toBe(true);
-      deleted = await deleteAndWaitForEnd(generating);
-    } finally {
-      redisProxy.setMode({ kind: "pass" });
-      await Promise.all([locker.end().catch(() => undefined), observer.end().catch(() => undefined)]);
-    }
-    const { report, endAfterDeleteMs } = deleted;
-    const context = `${JSON.stringify({ ...report, text: undefined, endAfterDeleteMs })}\n${worker.output().slice(-3_000)}`;
-    await expectOneDeletedEnd(generating, report, endAfterDeleteMs, context);
+    const deleted = await deleteDuringFinalSave(
+      generating,
+      async (locker, observer) => {
+        // Freeze the worker's Redis, then let the save commit: the worker now tries to write its `end`.
+        redisProxy.setMode({ kind: "pause" });
+        await locker.query("ROLLBACK");
+        await expect.poll(async () => (await observer.query<{ status: string }>("SELECT status FROM messages WHERE task_id = $1", [generating.taskId])).rows[0]?.status, { timeout: 30_000, interval: 50, message: "the save to commit" }).toBe("completed");
+      },
+      () => redisProxy.setMode({ kind: "pass" }),
+    );
+    const context = await expectOneDeletedEnd(generating, deleted);
     // The worker's `end` found the stream ended (its first one wins, PROTOCOL.md 8.2) and it finished.
     await workerLogged(generating.taskId, "stream completed");
     await expectTombstone(redis, generating, context);

@@ -4,7 +4,7 @@
  * after the log's retention (410 STREAM_EXPIRED, the saved message remains).
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createStreamRecorder, type StreamRecorder } from "../support/client/stream-recorder.ts";
+import { createStreamRecorder, expectCompleteReply, type StreamRecorder } from "../support/client/stream-recorder.ts";
 import { expectStatus, registerUser, waitForFinalReply, type ChatUser } from "../support/client/chat-api.ts";
 import { echoPrompt, seededRandom } from "../support/chaos.ts";
 import { clusterStartTimeoutMs } from "../support/sluice/environment.ts";
@@ -27,13 +27,7 @@ afterAll(async () => {
 
 function expectClean(recorder: StreamRecorder, taskId: string, expected: string, label = ""): void {
   const report = recorder.report(taskId);
-  const context = `${label} ${JSON.stringify({ ...report, text: undefined })}`;
-  expect(report.lost, context).toBe(0);
-  expect(report.duplicated, context).toBe(0);
-  expect(report.outOfOrder, context).toBe(0);
-  expect(report.ends, context).toBe(1);
-  expect(report.endStatus, context).toBe("completed");
-  expect(report.text, context).toBe(expected);
+  expectCompleteReply(report, expected, `${label} ${JSON.stringify({ ...report, text: undefined })}`);
 }
 
 async function expectSavedOnce(session: ChatUser, conversationId: string, taskId: string, expected: string): Promise<void> {

@@ -6,7 +6,7 @@
  * complete and once, and no client waits long for text that is already written.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createStreamRecorder } from "../support/client/stream-recorder.ts";
+import { createStreamRecorder, expectCompleteReply } from "../support/client/stream-recorder.ts";
 import { registerUser, waitForFinalReply } from "../support/client/chat-api.ts";
 import { chaosRuns, echoPrompt, seededRandom } from "../support/chaos.ts";
 import { startPrivateRedis, type PrivateRedis } from "../support/servers/private-redis.ts";
@@ -63,12 +63,7 @@ describe("lost notifications", () => {
     for (const task of tasks) {
       const report = recorder.report(task.taskId);
       const context = `${task.taskId}: ${JSON.stringify({ ...report, text: undefined })}`;
-      expect(report.lost, context).toBe(0);
-      expect(report.duplicated, context).toBe(0);
-      expect(report.outOfOrder, context).toBe(0);
-      expect(report.ends, context).toBe(1);
-      expect(report.endStatus, context).toBe("completed");
-      expect(report.text, context).toBe(task.expected);
+      expectCompleteReply(report, task.expected, context);
       const own = recorder.events.filter((event) => event.taskId === task.taskId);
       let longestGapMs = 0;
       for (let index = 1; index < own.length; index += 1) longestGapMs = Math.max(longestGapMs, (own[index]?.at ?? 0) - (own[index - 1]?.at ?? 0));

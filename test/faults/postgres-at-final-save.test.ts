@@ -22,10 +22,7 @@ let cluster: ProcessSluice;
 beforeAll(async () => {
   const databaseUrl = await createTestDatabase("pgfault");
   proxy = await startFaultProxy(databaseUrl);
-  const proxied = new URL(databaseUrl);
-  proxied.port = String(proxy.port);
-  proxied.hostname = "127.0.0.1";
-  cluster = await startSluice({ mode: "processes", env: { DATABASE_URL: proxied.toString(), DB_STATEMENT_TIMEOUT_MS: String(statementTimeoutMs), SIMULATED_TOKENS_PER_SECOND: "200" }, label: "pgfault" });
+  cluster = await startSluice({ mode: "processes", env: { DATABASE_URL: proxy.url, DB_STATEMENT_TIMEOUT_MS: String(statementTimeoutMs), SIMULATED_TOKENS_PER_SECOND: "200" }, label: "pgfault" });
 }, clusterStartTimeoutMs);
 afterAll(async () => {
   proxy?.setMode({ kind: "pass" });

@@ -12,7 +12,6 @@
  * Only the worker reaches PostgreSQL through the fault proxy; the API and the
  * test go direct, so the client can still send and read while the worker cannot.
  */
-import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestDatabase } from "../support/servers/test-database.ts";
 import type { SluiceProcess } from "../support/sluice/sluice-process.ts";
@@ -22,6 +21,8 @@ import { registerUser } from "../support/client/chat-api.ts";
 import { echoPrompt, seededRandom } from "../support/chaos.ts";
 import { clusterStartTimeoutMs } from "../support/sluice/environment.ts";
 import { startSluice, type ProcessSluice } from "../support/sluice/start-sluice.ts";
+import { connectToDatabase, finalSavesWaitingOnLock } from "../support/servers/final-save-locks.ts";
+import { followNewGeneration } from "../support/client/follow-new-generation.ts";
 
 let databaseUrl: string;
 let proxy: FaultProxy;
@@ -31,9 +32,6 @@ let worker: SluiceProcess;
 beforeAll(async () => {
   databaseUrl = await createTestDatabase("pgbudget");
   proxy = await startFaultProxy(databaseUrl);
-  const proxied = new URL(databaseUrl);
-  proxied.hostname = "127.0.0.1";
-  proxied.port = String(proxy.port);
   cluster = await startSluice({
     mode: "processes",
     topology: { apis: 1, workers: 0 },
@@ -41,30 +39,13 @@ beforeAll(async () => {
     // The smallest save budget, so the test holds PostgreSQL down past it in seconds. JOB_ATTEMPTS is the default.
     env: { DATABASE_URL: databaseUrl, DB_STATEMENT_TIMEOUT_MS: "1000", FINAL_SAVE_RETRY_MS: "1000", SIMULATED_TOKENS_PER_SECOND: "60", JOB_ATTEMPTS: "3" },
   });
-  worker = await cluster.startWorker({ DATABASE_URL: proxied.toString() });
+  worker = await cluster.startWorker({ DATABASE_URL: proxy.url });
 }, clusterStartTimeoutMs);
 afterAll(async () => {
   proxy?.setMode({ kind: "pass" });
   await cluster?.stop();
   await proxy?.close();
 });
-
-async function connect(): Promise<pg.Client> {
-  const client = new pg.Client({ connectionString: databaseUrl });
-  client.on("error", () => undefined);
-  await client.connect();
-  return client;
-}
-
-/** The worker's final UPDATE of a row (it sets `completed_at`) waiting on a row lock: its backend pids. */
-async function finalSavesWaitingOnLock(observer: pg.Client): Promise<number[]> {
-  const result = await observer.query<{ pid: number }>(
-    `SELECT pid FROM pg_stat_activity
-      WHERE datname = current_database() AND wait_event_type = 'Lock'
-        AND query ILIKE 'update "messages"%' AND query ILIKE '%"completed_at"%'`,
-  );
-  return result.rows.map((row) => row.pid);
-}
 
 /**
  * Waits until the worker has given up on this attempt: the fixed worker logs that the job is
@@ -83,18 +64,12 @@ async function attemptGivenUp(taskId: string): Promise<"retried" | "failed"> {
 
 describe("PostgreSQL unreachable for longer than FINAL_SAVE_RETRY_MS", () => {
   it("at the final save: the job is retried as a new attempt once PostgreSQL is back; one end, completed, saved = the client's text", async () => {
-    const session = await registerUser(cluster.url, "pgbudget");
-    const conversationId = (await session.createConversation()).id;
-    const { prompt, expected } = echoPrompt(seededRandom(121), 40);
-    const accepted = await session.send(conversationId, prompt);
-    const recorder = createStreamRecorder(session);
-    const following = recorder.follow(accepted.taskId, () => ({ idleTimeoutMs: 60_000 }), { deadlineMs: 90_000 });
-    await expect.poll(() => recorder.report(accepted.taskId).text.length > 0, { timeout: 30_000, interval: 50, message: "the stream to start" }).toBe(true);
+    const { session, conversationId, accepted, expected, recorder, following } = await followNewGeneration(cluster.url, "pgbudget", { seed: 121, words: 40 });
 
     // Hold the worker at its final save (a row lock), then cut it off from PostgreSQL and end the
     // held statement, so the save can neither commit now nor later behind the worker's back.
-    const locker = await connect();
-    const observer = await connect();
+    const locker = await connectToDatabase(databaseUrl);
+    const observer = await connectToDatabase(databaseUrl);
     let outcome: "retried" | "failed";
     try {
       await locker.query("BEGIN");

@@ -15,11 +15,11 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { whenOutput } from "../support/sluice/sluice-process.ts";
 import { startPostgresServer, type PostgresServer } from "../support/servers/postgres-server.ts";
-import { createStreamRecorder } from "../support/client/stream-recorder.ts";
-import { ApiError, registerUser } from "../support/client/chat-api.ts";
-import { echoPrompt, seededRandom } from "../support/chaos.ts";
+import { ApiError } from "../support/client/chat-api.ts";
 import { clusterStartTimeoutMs } from "../support/sluice/environment.ts";
 import { startSluice, type ProcessSluice } from "../support/sluice/start-sluice.ts";
+import { connectToDatabase, finalSavesWaitingOnLock } from "../support/servers/final-save-locks.ts";
+import { followNewGeneration } from "../support/client/follow-new-generation.ts";
 
 const statementTimeoutMs = 3_000;
 let postgres: PostgresServer;
@@ -51,14 +51,6 @@ afterAll(async () => {
   await postgres?.stop();
 });
 
-/** A connection of the test's own; its errors (the server going away) are expected, not fatal. */
-async function connect(): Promise<pg.Client> {
-  const client = new pg.Client({ connectionString: databaseUrl });
-  client.on("error", () => undefined);
-  await client.connect();
-  return client;
-}
-
 /** Runs an API call expected to fail; its status, error code and duration. */
 async function timedFailure(operation: () => Promise<unknown>): Promise<{ status: number | undefined; code: string | undefined; durationMs: number }> {
   const startedAt = Date.now();
@@ -72,16 +64,6 @@ async function timedFailure(operation: () => Promise<unknown>): Promise<{ status
   return { status: error.status, code: body.error?.code, durationMs };
 }
 
-/** The worker's final UPDATE of this task's row (it sets `completed_at`), waiting on a row lock. */
-async function finalSaveWaitingOnLock(observer: pg.Client): Promise<boolean> {
-  const result = await observer.query<{ waiting: string }>(
-    `SELECT count(*) AS waiting FROM pg_stat_activity
-      WHERE datname = current_database() AND wait_event_type = 'Lock'
-        AND query ILIKE 'update "messages"%' AND query ILIKE '%"completed_at"%'`,
-  );
-  return Number(result.rows[0]?.waiting ?? 0) > 0;
-}
-
 /**
  * Sends an echo prompt, follows its stream, and holds the worker at the final
  * save: the test locks the row once text flows, and returns when the worker's
@@ -89,19 +71,13 @@ async function finalSaveWaitingOnLock(observer: pg.Client): Promise<boolean> {
  * The caller ends `locker` and `observer`.
  */
 async function heldAtFinalSave(seed: number) {
-  const session = await registerUser(cluster.url, "pgrestart");
-  const conversationId = (await session.createConversation()).id;
-  const { prompt, expected } = echoPrompt(seededRandom(seed), 60);
-  const accepted = await session.send(conversationId, prompt);
-  const recorder = createStreamRecorder(session);
-  const following = recorder.follow(accepted.taskId, () => ({ idleTimeoutMs: 60_000 }), { deadlineMs: 90_000 });
-  await expect.poll(() => recorder.report(accepted.taskId).text.length > 0, { timeout: 30_000, interval: 50, message: "the stream to start" }).toBe(true);
-  const locker = await connect();
-  const observer = await connect();
+  const { session, conversationId, accepted, expected, recorder, following } = await followNewGeneration(cluster.url, "pgrestart", { seed, words: 60 });
+  const locker = await connectToDatabase(databaseUrl);
+  const observer = await connectToDatabase(databaseUrl);
   await locker.query("BEGIN");
   const locked = await locker.query("SELECT id FROM messages WHERE task_id = $1 FOR UPDATE", [accepted.taskId]);
   expect(locked.rowCount).toBe(1);
-  await expect.poll(() => finalSaveWaitingOnLock(observer), { timeout: 30_000, interval: 50, message: "the worker's final UPDATE to wait on the row lock" }).toBe(true);
+  await expect.poll(async () => (await finalSavesWaitingOnLock(observer)).length > 0, { timeout: 30_000, interval: 50, message: "the worker's final UPDATE to wait on the row lock" }).toBe(true);
   // The whole text is out; only the save (and so `end`) is pending.
   await expect.poll(() => recorder.report(accepted.taskId).text === expected, { timeout: 10_000, interval: 50, message: "the whole text to reach the client" }).toBe(true);
   expect(recorder.report(accepted.taskId).ends, "`end` before the final save committed").toBe(0);
@@ -156,7 +132,7 @@ describe("PostgreSQL stopped with -m immediate at the final save, then restarted
     // Read at once after `end`: the row must already be final, and there is exactly one.
     const rows = ((await session.conversation(conversationId)).messages).filter((message) => message.taskId === accepted.taskId);
     expect(rows.map((row) => [row.role, row.status, row.content]), context).toEqual([["assistant", "completed", expected]]);
-    const direct = await connect();
+    const direct = await connectToDatabase(databaseUrl);
     try {
       const assistants = await direct.query("SELECT status FROM messages WHERE conversation_id = $1 AND role = 'assistant'", [conversationId]);
       expect(assistants.rows, context).toEqual([{ status: "completed" }]);

@@ -5,31 +5,25 @@
  * on to exactly one `end`, the saved message agrees with what they showed, and
  * new work completes.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { createStreamRecorder } from "../support/client/stream-recorder.ts";
 import { ApiError, registerUser, waitForFinalReply } from "../support/client/chat-api.ts";
 import { echoPrompt, seededRandom } from "../support/chaos.ts";
-import { startPrivateRedis, type PrivateRedis } from "../support/servers/private-redis.ts";
+import type { PrivateRedis } from "../support/servers/private-redis.ts";
 import { clusterStartTimeoutMs } from "../support/sluice/environment.ts";
-import { startSluice, type ProcessSluice } from "../support/sluice/start-sluice.ts";
+import { useSluice } from "../support/sluice/use-sluice.ts";
 
 const commandTimeoutMs = 500;
-let redis: PrivateRedis;
-let cluster: ProcessSluice;
 
-beforeAll(async () => {
-  redis = await startPrivateRedis({ appendOnly: false });
-  cluster = await startSluice({
-    mode: "processes",
-    // The job lock keeps its default (30 s): this pause is shorter, so no job may be taken over.
-    env: { REDIS_URL: redis.url, REDIS_COMMAND_TIMEOUT_MS: String(commandTimeoutMs), SIMULATED_TOKENS_PER_SECOND: "50", JOB_LOCK_DURATION_MS: "30000", JOB_STALLED_INTERVAL_MS: "15000" },
-    label: "redispause",
-  });
+const cluster = useSluice({
+  mode: "processes",
+  redis: "private",
+  // The job lock keeps its default (30 s): this pause is shorter, so no job may be taken over.
+  env: { REDIS_COMMAND_TIMEOUT_MS: String(commandTimeoutMs), SIMULATED_TOKENS_PER_SECOND: "50", JOB_LOCK_DURATION_MS: "30000", JOB_STALLED_INTERVAL_MS: "15000" },
+  label: "redispause",
 }, clusterStartTimeoutMs);
-afterAll(async () => {
-  await cluster?.stop();
-  await redis?.stop();
-});
+/** This cluster's own redis-server. */
+const redis = (): PrivateRedis => cluster.privateRedis!;
 
 async function timed<T>(operation: () => Promise<T>): Promise<{ durationMs: number; value?: T; error?: unknown }> {
   const startedAt = Date.now();
@@ -59,7 +53,7 @@ describe("Redis paused", () => {
     await expect.poll(() => running.every((task) => recorder.report(task.taskId).text.length > 0), { timeout: 20_000, interval: 50, message: "every stream to show text" }).toBe(true);
 
     const pausedAt = Date.now();
-    process.kill(redis.pid(), "SIGSTOP");
+    process.kill(redis().pid(), "SIGSTOP");
     let resumed = false;
     let resumedAt = 0;
     try {
@@ -74,7 +68,7 @@ describe("Redis paused", () => {
       expect(ready.value?.status).toBe(503);
       expect(ready.durationMs).toBeLessThan(3_000);
     } finally {
-      process.kill(redis.pid(), "SIGCONT");
+      process.kill(redis().pid(), "SIGCONT");
       resumed = true;
       resumedAt = Date.now();
     }

@@ -9,37 +9,28 @@
  * ended when the orphan sweeper found it, ORPHAN_TIMEOUT_MS later (120 s by
  * default). Here that timeout is 10 minutes, so only the new behaviour passes.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import type { SluiceProcess } from "../support/sluice/sluice-process.ts";
-import { createStreamRecorder } from "../support/client/stream-recorder.ts";
-import { registerUser } from "../support/client/chat-api.ts";
 import { clusterStartTimeoutMs } from "../support/sluice/environment.ts";
-import { startSluice, type ProcessSluice } from "../support/sluice/start-sluice.ts";
+import { useSluice } from "../support/sluice/use-sluice.ts";
+import { followNewGeneration } from "../support/client/follow-new-generation.ts";
 
-// fastRecoveryEnv: a dead worker's lock lapses after 2 s (JOB_LOCK_DURATION_MS) and the stalled
+// `recovery: "fast"`: a dead worker's lock lapses after 2 s (JOB_LOCK_DURATION_MS) and the stalled
 // check runs every 1 s, so the job is failed about 2-4 s after the kill.
 const lockAndCheckMs = 2_000 + 2 * 1_000;
-let cluster: ProcessSluice;
 
-beforeAll(async () => {
-  cluster = await startSluice({
-    mode: "processes",
-    topology: { apis: 1, workers: 2 },
-    label: "retrylimit",
-    env: { JOB_ATTEMPTS: "1", ORPHAN_TIMEOUT_MS: "600000", SIMULATED_TOKENS_PER_SECOND: "40", SIMULATED_TOKEN_COUNT: "400" },
-  });
-}, clusterStartTimeoutMs);
-afterAll(async () => {
-  await cluster?.stop();
+const cluster = useSluice({
+  mode: "processes",
+  topology: { apis: 1, workers: 2 },
+  label: "retrylimit",
+  env: { JOB_ATTEMPTS: "1", ORPHAN_TIMEOUT_MS: "600000", SIMULATED_TOKENS_PER_SECOND: "40", SIMULATED_TOKEN_COUNT: "400" },
 });
+beforeAll(async () => {
+}, clusterStartTimeoutMs);
 
 describe("a worker killed mid-stream with no attempts left", () => {
   it("the stream ends failed/WORKER_LOST within seconds, not after ORPHAN_TIMEOUT_MS; the saved message has the text the client saw", async () => {
-    const session = await registerUser(cluster.url, "retrylimit");
-    const conversationId = (await session.createConversation()).id;
-    const accepted = await session.send(conversationId, "A long answer, please");
-    const recorder = createStreamRecorder(session);
-    const following = recorder.follow(accepted.taskId, () => ({ idleTimeoutMs: 60_000 }), { deadlineMs: 60_000 });
+    const { session, conversationId, accepted, recorder, following } = await followNewGeneration(cluster.url, "retrylimit", { content: "A long answer, please" }, { deadlineMs: 60_000 });
     let victim: SluiceProcess | undefined;
     await expect.poll(() => {
       victim = cluster.workers.find((worker) => worker.output().includes(accepted.taskId) && worker.output().includes("first chunk received"));

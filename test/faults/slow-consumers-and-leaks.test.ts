@@ -7,14 +7,14 @@
  */
 import { request } from "node:http";
 import { readFileSync } from "node:fs";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { monotonicMicros, parseTokenStamps } from "../../src/llm/token-stamp.ts";
 import { createStreamRecorder, type StreamRecorder, type TaskReport } from "../support/client/stream-recorder.ts";
 import { registerUser, waitForFinalReply } from "../support/client/chat-api.ts";
 import { chaosRuns, echoPrompt, seededRandom } from "../support/chaos.ts";
-import { startPrivateRedis, type PrivateRedis } from "../support/servers/private-redis.ts";
+import type { PrivateRedis } from "../support/servers/private-redis.ts";
 import { clusterStartTimeoutMs } from "../support/sluice/environment.ts";
-import { startSluice, type ProcessSluice } from "../support/sluice/start-sluice.ts";
+import { useSluice } from "../support/sluice/use-sluice.ts";
 
 const cycles = chaosRuns(1) > 1 ? 5_000 : 1_000;
 /**
@@ -28,32 +28,26 @@ const cycles = chaosRuns(1) > 1 ? 5_000 : 1_000;
  */
 const tokensPerSecond = 40_000;
 const largeTokenCount = 400_000;
-let redis: PrivateRedis;
-let cluster: ProcessSluice;
 
-beforeAll(async () => {
-  redis = await startPrivateRedis({ appendOnly: false });
-  cluster = await startSluice({
-    mode: "processes",
-    env: {
-      REDIS_URL: redis.url,
-      SIMULATED_TOKENS_PER_SECOND: String(tokensPerSecond),
-      SIMULATED_TOKEN_COUNT: String(largeTokenCount),
-      SIMULATED_STAMP_TOKENS: "true",
-    },
-    // Nothing is killed or paused here, and the load is heavy: with fastRecoveryEnv a lock renewal
-    // (2 s lock) or a catch-up read (1 s Redis timeout) delayed by the load took healthy jobs over
-    // (reset, a second ~10 MB reply) or failed healthy reads.
-    recovery: "shipped",
-    // The API in a process of its own, so its RSS is the fan-out's, not the worker's replies.
-    topology: { apis: 1, workers: 1 },
-    label: "leaks",
-  });
+const cluster = useSluice({
+  mode: "processes",
+  // A redis-server of its own: CLIENT LIST shows only this cluster's connections.
+  redis: "private",
+  env: {
+    SIMULATED_TOKENS_PER_SECOND: String(tokensPerSecond),
+    SIMULATED_TOKEN_COUNT: String(largeTokenCount),
+    SIMULATED_STAMP_TOKENS: "true",
+  },
+  // Nothing is killed or paused here, and the load is heavy: with `recovery: "fast"` a lock renewal
+  // (2 s lock) or a catch-up read (1 s Redis timeout) delayed by the load took healthy jobs over
+  // (reset, a second ~10 MB reply) or failed healthy reads.
+  recovery: "shipped",
+  // The API in a process of its own, so its RSS is the fan-out's, not the worker's replies.
+  topology: { apis: 1, workers: 1 },
+  label: "leaks",
 }, clusterStartTimeoutMs);
-afterAll(async () => {
-  await cluster?.stop();
-  await redis?.stop();
-});
+/** This cluster's own redis-server. */
+const redis = (): PrivateRedis => cluster.privateRedis!;
 
 function rssBytes(pid: number): number {
   const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
@@ -61,7 +55,7 @@ function rssBytes(pid: number): number {
 }
 
 async function sluiceRedisClients(): Promise<number> {
-  const list = String(await redis.admin().call("CLIENT", "LIST"));
+  const list = String(await redis().admin().call("CLIENT", "LIST"));
   return list.split("\n").filter((line) => / name=sluice-/.test(line)).length;
 }
 

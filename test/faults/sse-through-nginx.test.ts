@@ -47,7 +47,7 @@ const silenceMs = 92_000;
 const silentTestTimeoutMs = silenceMs + 90_000;
 
 /**
- * The shipped job timings, not fastRecoveryEnv's: a 92 s generation must not be
+ * The shipped job timings, not `recovery: "fast"`'s: a 92 s generation must not be
  * taken over because a loaded machine delayed a 1 s lock renewal.
  */
 const productionTimings: Record<string, string> = {

@@ -16,11 +16,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startSluiceProcess, type SluiceProcess } from "../support/sluice/sluice-process.ts";
 import { testRedisUrl } from "../support/servers/redis.ts";
 import { startFaultProxy, type FaultProxy } from "../support/servers/fault-proxy.ts";
-import { createStreamRecorder } from "../support/client/stream-recorder.ts";
-import { registerUser, waitForFinalReply } from "../support/client/chat-api.ts";
-import { echoPrompt, seededRandom } from "../support/chaos.ts";
+import { waitForFinalReply } from "../support/client/chat-api.ts";
 import { clusterStartTimeoutMs } from "../support/sluice/environment.ts";
 import { startSluice, type ProcessSluice } from "../support/sluice/start-sluice.ts";
+import { followNewGeneration } from "../support/client/follow-new-generation.ts";
 
 let cluster: ProcessSluice;
 let redisProxy: FaultProxy;
@@ -51,13 +50,7 @@ describe("takeover between the final save and end", () => {
   // Found by this test: attempt 2 ended the stream right after its `reset` without the saved text,
   // so a client showed an empty reply while the saved message had the full text.
   it("the client ends with the saved text, once", async () => {
-    const session = await registerUser(cluster.url, "takeover");
-    const conversationId = (await session.createConversation()).id;
-    const { prompt, expected } = echoPrompt(seededRandom(77), 30);
-    const accepted = await session.send(conversationId, prompt);
-    const recorder = createStreamRecorder(session);
-    const following = recorder.follow(accepted.taskId, () => ({ idleTimeoutMs: 60_000 }), { deadlineMs: 90_000 });
-    await expect.poll(() => recorder.report(accepted.taskId).text.length > 0, { timeout: 30_000, interval: 50, message: "attempt 1 to stream" }).toBe(true);
+    const { session, conversationId, accepted, expected, recorder, following } = await followNewGeneration(cluster.url, "takeover", { seed: 77, words: 30 });
     postgresProxy.setMode({ kind: "delay", delayMs: 1_500 });
 
     const database = new pg.Client({ connectionString: cluster.env.DATABASE_URL });

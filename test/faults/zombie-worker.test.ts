@@ -10,11 +10,11 @@ import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { streamKeys } from "../../src/streaming/index.ts";
 import { testRedisUrl } from "../support/servers/redis.ts";
-import { createStreamRecorder } from "../support/client/stream-recorder.ts";
-import { registerUser, waitForFinalReply } from "../support/client/chat-api.ts";
-import { echoPrompt, seededRandom } from "../support/chaos.ts";
+import { waitForFinalReply } from "../support/client/chat-api.ts";
 import { clusterStartTimeoutMs } from "../support/sluice/environment.ts";
 import { startSluice, type ProcessSluice } from "../support/sluice/start-sluice.ts";
+import { followNewGeneration } from "../support/client/follow-new-generation.ts";
+import { expectCompleteReply } from "../support/client/stream-recorder.ts";
 
 let cluster: ProcessSluice;
 
@@ -28,14 +28,8 @@ afterAll(async () => {
 
 describe("zombie worker", () => {
   it("a worker frozen past its lock and woken after a takeover gets none of its appends accepted", async () => {
-    const session = await registerUser(cluster.url, "zombie");
-    const conversationId = (await session.createConversation()).id;
     // ~1,300 characters at 4 per token and 40 tokens/s: about 8 s per attempt.
-    const { prompt, expected } = echoPrompt(seededRandom(5), 200);
-    const accepted = await session.send(conversationId, prompt);
-    const recorder = createStreamRecorder(session);
-    const following = recorder.follow(accepted.taskId, () => ({ idleTimeoutMs: 30_000 }), { deadlineMs: 90_000 });
-    await expect.poll(() => recorder.report(accepted.taskId).text.length > 20, { timeout: 20_000, interval: 50, message: "attempt 1 to stream" }).toBe(true);
+    const { session, conversationId, accepted, expected, recorder, following } = await followNewGeneration(cluster.url, "zombie", { seed: 5, words: 200 }, { idleTimeoutMs: 30_000, shownLength: 20, startTimeoutMs: 20_000 });
 
     const zombie = cluster.workers[0];
     if (!zombie) throw new Error("no worker");
@@ -52,12 +46,7 @@ describe("zombie worker", () => {
 
     const report = recorder.report(accepted.taskId);
     const context = `${JSON.stringify({ ...report, text: undefined })}\n${cluster.output().slice(-3_000)}`;
-    expect(report.ends, context).toBe(1);
-    expect(report.endStatus, context).toBe("completed");
-    expect(report.lost, context).toBe(0);
-    expect(report.duplicated, context).toBe(0);
-    expect(report.outOfOrder, context).toBe(0);
-    expect(report.text, context).toBe(expected);
+    expectCompleteReply(report, expected, context);
 
     // The log itself: attempt 1's text, `continue`, attempt 2's rest and nothing after `end`; no reset, no zombie text.
     const redis = new Redis(testRedisUrl());

@@ -2,10 +2,10 @@ import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { call, registerUser, type ChatUser, type ConversationJson } from "../support/client/chat-api.ts";
 import { startSluice, type InProcessSluice } from "../support/sluice/start-sluice.ts";
+import { useSluice } from "../support/sluice/use-sluice.ts";
 
 // The official `openai` package against an in-process Sluice (README "Use Sluice from the OpenAI SDK").
 
-let sluice: InProcessSluice;
 let alice: ChatUser;
 let bob: ChatUser;
 let aliceKey: string;
@@ -25,15 +25,12 @@ async function conversationCount(user: ChatUser): Promise<number> {
   return listed.body.items.length;
 }
 
+const sluice = useSluice({ label: "openai" });
 beforeAll(async () => {
-  sluice = await startSluice({ label: "openai" });
   alice = await registerUser(sluice.url, "alice");
   bob = await registerUser(sluice.url, "bob");
   aliceKey = (await createKey(alice, "laptop")).key;
   bobKey = (await createKey(bob)).key;
-});
-afterAll(async () => {
-  await sluice.stop();
 });
 
 describe("API keys", () => {

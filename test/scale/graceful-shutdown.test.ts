@@ -1,29 +1,25 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { whenOutput, type SluiceProcess } from "../support/sluice/sluice-process.ts";
 import { registerUser, waitForFinalReply, type ChatUser } from "../support/client/chat-api.ts";
 import { analyseTask } from "../support/client/stream-recorder.ts";
 import { closingHint, followStream, type ClientEvent, type FollowedStream } from "../support/client/follow-stream.ts";
 import { clusterStartTimeoutMs, takeoverSettings } from "../support/sluice/environment.ts";
-import { startSluice, type ProcessSluice } from "../support/sluice/start-sluice.ts";
+import { useSluice } from "../support/sluice/use-sluice.ts";
 
 // SIGTERM is what an orchestrator sends on a deploy. A reply is 150 words at 50 words/s (~3 s),
 // longer than the workers' 500 ms SHUTDOWN_GRACE_MS, so a stopping worker must hand its job back.
-let cluster: ProcessSluice;
 let user: ChatUser;
 
+const cluster = useSluice({
+  mode: "processes",
+  label: "scaleterm",
+  topology: { apis: 2, workers: 2 },
+  redis: "private",
+  env: { ...takeoverSettings, SIMULATED_TOKENS_PER_SECOND: "50", SIMULATED_TOKEN_COUNT: "150", SSE_RETRY_MS: "150" },
+}, clusterStartTimeoutMs);
 beforeAll(async () => {
-  cluster = await startSluice({
-    mode: "processes",
-    label: "scaleterm",
-    topology: { apis: 2, workers: 2 },
-    redis: "private",
-    env: { ...takeoverSettings, SIMULATED_TOKENS_PER_SECOND: "50", SIMULATED_TOKEN_COUNT: "150", SSE_RETRY_MS: "150" },
-  });
   user = await registerUser(cluster.apis[0]?.url ?? "", "term");
 }, clusterStartTimeoutMs);
-afterAll(async () => {
-  await cluster?.stop();
-});
 
 const deltas = (count: number) => (events: readonly ClientEvent[]): boolean => events.filter((event) => event.type === "text-delta").length >= count;
 const follow = (taskId: string, pickApi: (connection: number) => string | undefined): FollowedStream =>

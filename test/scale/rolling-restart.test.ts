@@ -1,32 +1,28 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { whenOutput, type SluiceProcess } from "../support/sluice/sluice-process.ts";
 import { registerUser, waitForFinalReply, type ChatUser } from "../support/client/chat-api.ts";
 import { analyseTask } from "../support/client/stream-recorder.ts";
 import { closingHint, followStream, type ClientEvent, type FollowedStream } from "../support/client/follow-stream.ts";
 import { clusterStartTimeoutMs, takeoverSettings } from "../support/sluice/environment.ts";
-import { startSluice, type ProcessSluice } from "../support/sluice/start-sluice.ts";
+import { useSluice } from "../support/sluice/use-sluice.ts";
 
 // A deploy: every process of a 2 API + 2 worker cluster is replaced one at a time (SIGTERM, wait
 // for the exit, start the replacement) while streams run: 12 at first, then 4 more before each later
 // restart (24 in all), so every restart meets live generations and viewers however slow the machine
 // is. A reply is 120 words at 20 words/s (~6 s per attempt).
 const words = 120;
-let cluster: ProcessSluice;
 let user: ChatUser;
 
+const cluster = useSluice({
+  mode: "processes",
+  label: "scaleroll",
+  topology: { apis: 2, workers: 2 },
+  redis: "private",
+  env: { ...takeoverSettings, SIMULATED_TOKENS_PER_SECOND: "20", SIMULATED_TOKEN_COUNT: String(words), SSE_RETRY_MS: "200" },
+}, clusterStartTimeoutMs);
 beforeAll(async () => {
-  cluster = await startSluice({
-    mode: "processes",
-    label: "scaleroll",
-    topology: { apis: 2, workers: 2 },
-    redis: "private",
-    env: { ...takeoverSettings, SIMULATED_TOKENS_PER_SECOND: "20", SIMULATED_TOKEN_COUNT: String(words), SSE_RETRY_MS: "200" },
-  });
   user = await registerUser(cluster.apis[0]?.url ?? "", "roll");
 }, clusterStartTimeoutMs);
-afterAll(async () => {
-  await cluster?.stop();
-});
 
 interface RunningStream {
   conversationId: string;

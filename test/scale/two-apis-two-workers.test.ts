@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { whenOutput, type SluiceProcess } from "../support/sluice/sluice-process.ts";
 import { readSse, textOf } from "../support/client/read-sse.ts";
 import { registerUser, waitForFinalReply, type ChatUser } from "../support/client/chat-api.ts";
@@ -6,11 +6,10 @@ import { analyseTask } from "../support/client/stream-recorder.ts";
 import { followStream, type ClientEvent, type FollowedStream } from "../support/client/follow-stream.ts";
 import { redisConnectionsOf } from "../support/servers/redis-connections-of.ts";
 import { clusterStartTimeoutMs, takeoverSettings } from "../support/sluice/environment.ts";
-import { startSluice, type ProcessSluice } from "../support/sluice/start-sluice.ts";
+import { useSluice } from "../support/sluice/use-sluice.ts";
 
 // Two API and two worker processes on one database, one private Redis, one AUTH_SECRET.
 // A reply is 150 words at 50 words/s (~3 s): long enough to act mid-stream.
-let cluster: ProcessSluice;
 let apiA: SluiceProcess;
 let apiB: SluiceProcess;
 let user: ChatUser;
@@ -18,14 +17,11 @@ let user: ChatUser;
 /** A command connection to this cluster's own redis-server, for CLIENT LIST. */
 const redisAdmin = () => cluster.privateRedis!.admin();
 
+const cluster = useSluice({ mode: "processes", label: "scale2x2", topology: { apis: 2, workers: 2 }, redis: "private", env: { ...takeoverSettings, SIMULATED_TOKENS_PER_SECOND: "50", SIMULATED_TOKEN_COUNT: "150" } }, clusterStartTimeoutMs);
 beforeAll(async () => {
-  cluster = await startSluice({ mode: "processes", label: "scale2x2", topology: { apis: 2, workers: 2 }, redis: "private", env: { ...takeoverSettings, SIMULATED_TOKENS_PER_SECOND: "50", SIMULATED_TOKEN_COUNT: "150" } });
   [apiA, apiB] = cluster.apis as [SluiceProcess, SluiceProcess];
   user = await registerUser(apiA.url ?? "", "scale");
 }, clusterStartTimeoutMs);
-afterAll(async () => {
-  await cluster?.stop();
-});
 
 const deltas = (count: number) => (events: readonly ClientEvent[]): boolean => events.filter((event) => event.type === "text-delta").length >= count;
 const follow = (taskId: string, pickApi: (connection: number) => string | undefined): FollowedStream =>

@@ -6,10 +6,9 @@
 import { describe, expect, it } from "vitest";
 import { systemClock, type Clock } from "../../src/time/clock.ts";
 import type { StreamHub } from "../../src/streaming/stream-hub.ts";
-import { createStreamWriter } from "../../src/streaming/stream-writer.ts";
-import { openSse } from "../support/streaming/http-sse-client.ts";
+import { openAndAbort, openSse } from "../support/streaming/http-sse-client.ts";
 import { serveHubOverHttp } from "../support/streaming/serve-hub-over-http.ts";
-import { createStreamingRig } from "../support/streaming/streaming-rig.ts";
+import { createStreamingRig, writeGeneration } from "../support/streaming/streaming-rig.ts";
 
 /** The system clock, counting timers that are neither fired nor cleared. */
 function countingClock(): Clock & { outstanding(): number } {
@@ -59,32 +58,12 @@ describe("connect/abort cycles", () => {
       seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648;
       return seed / 2_147_483_648;
     };
-    const generations = taskIds.map(async (taskId, index) => {
-      const { attempt } = await rig.log.beginAttempt(taskId);
-      const writer = createStreamWriter({ log: rig.log, taskId, attempt, coalesceWindowMs: 2 });
-      for (let token = 0; token < 20 * (index + 1); token += 1) {
-        writer.appendText(`${token} `);
-        await sleep(1);
-      }
-      await writer.end({ status: "completed" });
-    });
+    const generations = taskIds.map((taskId, index) => writeGeneration(rig.log, taskId, 20 * (index + 1)));
 
     const cycles = Array.from({ length: 400 }, async (_, cycle) => {
       await sleep(Math.floor(random() * 250));
       const taskId = taskIds[cycle % taskIds.length] ?? "l0";
-      const abortAfterMs = Math.floor(random() * 20);
-      const abort = new AbortController();
-      const timer = setTimeout(() => abort.abort(), abortAfterMs);
-      try {
-        // The abort may come before the headers (during the attach), during the replay, live, or after the end.
-        const connection = await openSse(`${server.baseUrl}/api/stream/${taskId}`, {}, abort.signal);
-        if (!abort.signal.aborted) await Promise.race([connection.closed, new Promise((resolve) => abort.signal.addEventListener("abort", resolve))]);
-        connection.abort();
-      } catch {
-        // aborted before the response
-      } finally {
-        clearTimeout(timer);
-      }
+      await openAndAbort((signal) => openSse(`${server.baseUrl}/api/stream/${taskId}`, {}, signal), Math.floor(random() * 20));
     });
     await Promise.all([...generations, ...cycles]);
 

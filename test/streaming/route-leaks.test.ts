@@ -12,11 +12,11 @@ import pg from "pg";
 import { describe, expect, it, onTestFinished } from "vitest";
 import { createGenerationQueue } from "../../src/queue/generation-queue.ts";
 import { createStreamLog } from "../../src/streaming/stream-log.ts";
-import { createStreamWriter } from "../../src/streaming/stream-writer.ts";
 import { registerUser } from "../support/client/chat-api.ts";
 import { startSluice } from "../support/sluice/start-sluice.ts";
 import { connectTestRedis } from "../support/servers/redis.ts";
-import { openSse, type SseConnection } from "../support/streaming/http-sse-client.ts";
+import { openAndAbort, openSse, type SseConnection } from "../support/streaming/http-sse-client.ts";
+import { writeGeneration } from "../support/streaming/streaming-rig.ts";
 
 const openStreamsPerUser = 20;
 
@@ -73,32 +73,16 @@ describe("connect/abort cycles through the real route", () => {
       return seed / 2_147_483_648;
     };
     // Generations run in the background, ending during the cycles.
-    const generations = streams.map(async ({ taskId }, index) => {
-      const { attempt } = await log.beginAttempt(taskId);
-      const writer = createStreamWriter({ log, taskId, attempt, coalesceWindowMs: 2 });
-      for (let token = 0; token < 30 * (index + 1); token += 1) {
-        writer.appendText(`${token} `);
-        await sleep(1);
-      }
-      await writer.end({ status: "completed" });
-    });
+    const generations = streams.map(({ taskId }, index) => writeGeneration(log, taskId, 30 * (index + 1)));
     const cycles = Array.from({ length: 150 }, async (_, cycle) => {
       await sleep(Math.floor(random() * 250));
       const stream = streams[cycle % streams.length];
       if (!stream) return;
-      const abort = new AbortController();
-      const timer = setTimeout(() => abort.abort(), Math.floor(random() * 20));
-      try {
-        // Half by read token, half by Bearer token (a lookup in PostgreSQL before serveSse).
-        const connection =
-          cycle % 2 === 0 ? await openSse(stream.tokenUrl, {}, abort.signal) : await openSse(stream.bearerUrl, { authorization: `Bearer ${stream.user.token}` }, abort.signal);
-        if (!abort.signal.aborted) await Promise.race([connection.closed, new Promise((resolve) => abort.signal.addEventListener("abort", resolve))]);
-        connection.abort();
-      } catch {
-        // aborted before the response
-      } finally {
-        clearTimeout(timer);
-      }
+      // Half by read token, half by Bearer token (a lookup in PostgreSQL before serveSse).
+      await openAndAbort(
+        (signal) => (cycle % 2 === 0 ? openSse(stream.tokenUrl, {}, signal) : openSse(stream.bearerUrl, { authorization: `Bearer ${stream.user.token}` }, signal)),
+        Math.floor(random() * 20),
+      );
     });
     await Promise.all([...generations, ...cycles]);
 

@@ -6,6 +6,7 @@
  * `seq` part of the cursor, PROTOCOL.md 4.1), the number of `end` events, and
  * whether the text equals the expected text and the saved message.
  */
+import { expect } from "vitest";
 import { call, expectStatus, type ConversationJson, type MessageJson } from "./chat-api.ts";
 import { parseCursor, readSseConnection } from "./read-sse.ts";
 
@@ -147,6 +148,16 @@ export function analyseTask(taskId: string, events: readonly RecordedEvent[], st
   for (const [incarnation, set] of seen) lost += (highest.get(incarnation) ?? 0) - set.size;
   const connections = new Set(own.map((event) => event.connection)).size;
   return { taskId, connections, lost, duplicated, outOfOrder, ends, endStatus, text, resets };
+}
+
+/** The client got the whole reply once: nothing lost, repeated or reordered, one `end` (completed), and `expected` as its text. */
+export function expectCompleteReply(report: TaskReport, expected: string, context: string): void {
+  expect(report.lost, context).toBe(0);
+  expect(report.duplicated, context).toBe(0);
+  expect(report.outOfOrder, context).toBe(0);
+  expect(report.ends, context).toBe(1);
+  expect(report.endStatus, context).toBe("completed");
+  expect(report.text, context).toBe(expected);
 }
 
 /** A recorder bound to one signed-in user of one Sluice API. */

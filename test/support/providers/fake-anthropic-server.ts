@@ -20,7 +20,7 @@ import {
  * ping), so the real `@anthropic-ai/sdk` runs against it. `url` is the SDK's
  * baseURL (no /v1: the SDK adds it). Model `fake-<mode>` picks a fault per request.
  *
- * As a process: `node test/rig/fake-anthropic-server.ts --port N [--mode M] [--seed S]` prints its URL.
+ * As a process: `node test/support/providers/fake-anthropic-server.ts --port N [--mode M] [--seed S]` prints its URL.
  */
 export function startFakeAnthropicServer(options: FakeServerOptions = {}): Promise<FakeProviderServer> {
   return startFakeServer({ path: "/v1/messages", basePath: "", respond: respondAnthropic }, options);

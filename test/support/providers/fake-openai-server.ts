@@ -19,7 +19,7 @@ import {
  * (`data: {chunk}\n\n` … `data: [DONE]`), so the real `openai` SDK runs against it.
  * `url` is the SDK's baseURL (ends in /v1). Model `fake-<mode>` picks a fault per request.
  *
- * As a process: `node test/rig/fake-openai-server.ts --port N [--mode M] [--seed S]` prints its URL.
+ * As a process: `node test/support/providers/fake-openai-server.ts --port N [--mode M] [--seed S]` prints its URL.
  */
 export function startFakeOpenAiServer(options: FakeServerOptions = {}): Promise<FakeProviderServer> {
   return startFakeServer({ path: "/v1/chat/completions", basePath: "/v1", respond: respondOpenAi }, options);

@@ -209,37 +209,26 @@ function startInProcess(label: string): Launch<InProcessInstance> {
   };
 }
 
+/** `base` with `extra`'s properties (getters stay getters). */
+function extend<Base extends object, Extra extends object>(base: Base, extra: Extra): Base & Extra {
+  return Object.defineProperties(base, Object.getOwnPropertyDescriptors(extra)) as Base & Extra;
+}
+
 function withRuntime(sluice: Sluice<InProcessInstance>): InProcessSluice {
-  return {
-    get url() { return sluice.url; },
+  return extend(sluice, {
     get runtime() {
       const first = sluice.apis[0] ?? sluice.workers[0];
       if (!first) throw new Error("no instance running");
       return first.runtime;
     },
-    env: sluice.env,
-    apis: sluice.apis,
-    workers: sluice.workers,
-    privateRedis: sluice.privateRedis,
-    redisCluster: sluice.redisCluster,
-    startApi: sluice.startApi,
-    startWorker: sluice.startWorker,
-    stop: sluice.stop,
-  };
+  });
 }
 
 function withProcessControls(sluice: Sluice<SluiceProcess> & { retired: SluiceProcess[] }): ProcessSluice {
   const { retired } = sluice;
-  return {
-    get url() { return sluice.url; },
-    env: sluice.env,
-    apis: sluice.apis,
-    workers: sluice.workers,
-    privateRedis: sluice.privateRedis,
-    redisCluster: sluice.redisCluster,
-    startApi: sluice.startApi,
-    startWorker: sluice.startWorker,
-    restart: async (victim, graceMs = 15_000) => {
+  const stopInstances = sluice.stop;
+  return extend(sluice, {
+    restart: async (victim: SluiceProcess, graceMs = 15_000) => {
       const worker = victim.url === undefined;
       const pool = worker ? sluice.workers : sluice.apis;
       // A load balancer drains an instance before stopping it; clients then pick another.
@@ -254,7 +243,7 @@ function withProcessControls(sluice: Sluice<SluiceProcess> & { retired: SluicePr
     stop: async () => {
       // A frozen (SIGSTOPped) process would never see the SIGTERM.
       for (const process of [...sluice.apis, ...sluice.workers]) process.kill("SIGCONT");
-      await sluice.stop();
+      await stopInstances();
     },
-  };
+  });
 }

@@ -80,3 +80,21 @@ export async function getJson(url: string, headers: Record<string, string> = {})
   const text = connection.raw();
   return { status: connection.status, body: text === "" ? undefined : (JSON.parse(text) as unknown) };
 }
+
+/**
+ * Opens a stream with `open` and drops it after `abortAfterMs`: before the headers (during the
+ * attach), during the replay, live, or after the end, as a client that leaves at any moment does.
+ */
+export async function openAndAbort(open: (signal: AbortSignal) => Promise<SseConnection>, abortAfterMs: number): Promise<void> {
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(), abortAfterMs);
+  try {
+    const connection = await open(abort.signal);
+    if (!abort.signal.aborted) await Promise.race([connection.closed, new Promise((resolve) => abort.signal.addEventListener("abort", resolve))]);
+    connection.abort();
+  } catch {
+    // aborted before the response
+  } finally {
+    clearTimeout(timer);
+  }
+}

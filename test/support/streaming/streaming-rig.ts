@@ -3,6 +3,7 @@ import { Redis } from "ioredis";
 import { onTestFinished } from "vitest";
 import { createStreamHub, type StreamHub, type StreamHubOptions } from "../../../src/streaming/stream-hub.ts";
 import { createStreamLog, type StreamLog, type StreamLogOptions } from "../../../src/streaming/stream-log.ts";
+import { createStreamWriter } from "../../../src/streaming/stream-writer.ts";
 import { testRedisUrl, uniqueKeyPrefix } from "../servers/redis.ts";
 
 export interface StreamingRig {
@@ -45,4 +46,15 @@ export async function clientsNamed(redis: Redis, prefix: string): Promise<Array<
     .filter(Boolean)
     .map((line) => Object.fromEntries(line.split(" ").map((pair) => [pair.slice(0, pair.indexOf("=")), pair.slice(pair.indexOf("=") + 1)])))
     .filter((client) => client.name?.startsWith(prefix));
+}
+
+/** Writes one generation as a worker would: `tokenCount` text deltas about 1 ms apart, then `end` (completed). */
+export async function writeGeneration(log: StreamLog, taskId: string, tokenCount: number): Promise<void> {
+  const { attempt } = await log.beginAttempt(taskId);
+  const writer = createStreamWriter({ log, taskId, attempt, coalesceWindowMs: 2 });
+  for (let token = 0; token < tokenCount; token += 1) {
+    writer.appendText(`${token} `);
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+  await writer.end({ status: "completed" });
 }
