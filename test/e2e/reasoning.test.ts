@@ -33,11 +33,6 @@ async function waitForLiveReasoning(page: Page, minimum: number): Promise<string
 /** The summary once the reasoning is done, as web/src/chat/reasoning-view.tsx words a duration of a few seconds. */
 const doneSummary = (durationMs: number | null | undefined): string => `Thinking${Math.round((durationMs ?? 0) / 1000)} s`;
 
-interface SavedReasoning {
-  content: string;
-  reasoning: { text: string; durationMs: number | null } | null;
-}
-
 describe("reasoning", () => {
   test("streams live under a collapsed Thinking, ends with its duration, and shows the saved reasoning after a reload", async () => {
     const page = await session.signedInPage("reasoning");
@@ -57,7 +52,7 @@ describe("reasoning", () => {
     await saveScreenshot(page, "reasoning-live");
 
     await waitForStatus(page, "completed");
-    const saved = (await savedLastAssistant(page, session.url)) as unknown as SavedReasoning;
+    const saved = await savedLastAssistant(page, session.url);
     expect(saved.reasoning?.text.length).toBeGreaterThan(0);
     // About 4 s of reasoning at 10 words/s, as the worker measured it.
     expect(saved.reasoning?.durationMs).toBeGreaterThan(2_000);
@@ -89,7 +84,7 @@ describe("reasoning", () => {
     const after = await waitForLiveReasoning(page, before.length);
     expect(after.startsWith(before)).toBe(true);
     await waitForStatus(page, "completed");
-    const saved = (await savedLastAssistant(page, session.url)) as unknown as SavedReasoning;
+    const saved = await savedLastAssistant(page, session.url);
     expect(normalizeWhitespace((await reasoningOf(page).locator(".reasoning-text").textContent()) ?? "")).toBe(normalizeWhitespace(saved.reasoning?.text ?? ""));
     expect(saved.reasoning?.text.startsWith(before)).toBe(true);
     await page.close();

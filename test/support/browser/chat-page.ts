@@ -1,5 +1,6 @@
 import type { Page } from "playwright-core";
-import { testPassword } from "../client/chat-api.ts";
+import { call, expectStatus, testPassword, type ConversationJson, type MessageJson } from "../client/chat-api.ts";
+import { readSse, textOf } from "../client/read-sse.ts";
 
 /** Page actions and reads shared by the browser tests, in the user's terms. */
 
@@ -68,22 +69,13 @@ export function conversationIdFromUrl(page: Page): string {
   return decodeURIComponent(match[1]);
 }
 
-interface SavedMessage {
-  id: string;
-  role: string;
-  content: string;
-  status: string;
-}
-
 /** Reads the conversation as saved on the server, with the token the page holds. */
-export async function fetchSavedConversation(page: Page, baseUrl: string, conversationId: string): Promise<{ title: string | null; messages: SavedMessage[] }> {
+export async function fetchSavedConversation(page: Page, baseUrl: string, conversationId: string): Promise<ConversationJson> {
   const token = await page.evaluate(() => (JSON.parse(localStorage.getItem("sluice.session") ?? "{}") as { token?: string }).token ?? "");
-  const response = await fetch(`${baseUrl}/api/conversations/${conversationId}`, { headers: { authorization: `Bearer ${token}` } });
-  if (!response.ok) throw new Error(`GET conversation: ${response.status} ${await response.text()}`);
-  return (await response.json()) as { title: string | null; messages: SavedMessage[] };
+  return expectStatus(await call<ConversationJson>(baseUrl, "GET", `/api/conversations/${conversationId}`, { token }), 200);
 }
 
-export async function savedLastAssistant(page: Page, baseUrl: string): Promise<SavedMessage> {
+export async function savedLastAssistant(page: Page, baseUrl: string): Promise<MessageJson> {
   const conversation = await fetchSavedConversation(page, baseUrl, conversationIdFromUrl(page));
   const message = conversation.messages.filter((candidate) => candidate.role === "assistant").at(-1);
   if (!message) throw new Error("no saved assistant message");
@@ -95,42 +87,14 @@ export async function savedLastAssistant(page: Page, baseUrl: string): Promise<S
  * it has delivered at least `minimumLength` characters of text, or the reply ends.
  */
 export async function waitUntilServerStreamed(page: Page, baseUrl: string, minimumLength: number): Promise<void> {
-  const conversation = (await fetchSavedConversation(page, baseUrl, conversationIdFromUrl(page))) as unknown as {
-    activeGeneration: { streamUrl: string } | null;
-  };
+  const conversation = await fetchSavedConversation(page, baseUrl, conversationIdFromUrl(page));
   if (!conversation.activeGeneration) throw new Error("the reply ended before the test could break the network");
-  const controller = new AbortController();
-  const response = await fetch(new URL(conversation.activeGeneration.streamUrl, baseUrl), {
+  const stream = await readSse(new URL(conversation.activeGeneration.streamUrl, baseUrl).toString(), {
     headers: { accept: "text/event-stream" },
-    signal: controller.signal,
+    stopAfter: (event, all) => event.event === "end" || textOf(all).length >= minimumLength,
   });
-  if (!response.ok || !response.body) throw new Error(`stream: ${response.status}`);
-  const decoder = new TextDecoder();
-  let buffer = "";
-  let text = "";
-  try {
-    for await (const chunk of response.body) {
-      buffer += decoder.decode(chunk, { stream: true });
-      let boundary = buffer.indexOf("\n\n");
-      while (boundary !== -1) {
-        const block = buffer.slice(0, boundary);
-        buffer = buffer.slice(boundary + 2);
-        boundary = buffer.indexOf("\n\n");
-        const type = /^event: ?(.*)$/m.exec(block)?.[1];
-        const data = block
-          .split("\n")
-          .filter((line) => line.startsWith("data:"))
-          .map((line) => line.slice(5).replace(/^ /, ""))
-          .join("\n");
-        if (type === "reset") text = "";
-        if (type === "text-delta") text += (JSON.parse(data) as { delta?: string }).delta ?? "";
-        if (type === "end") throw new Error("the reply ended before the test could break the network");
-        if (text.length >= minimumLength) return;
-      }
-    }
-  } finally {
-    controller.abort();
-  }
+  if (stream.status !== 200) throw new Error(`stream: ${stream.status} ${stream.body}`);
+  if (stream.events.at(-1)?.event === "end") throw new Error("the reply ended before the test could break the network");
 }
 
 /** Sends `echo:<reply>` and waits for the saved reply, so each turn adds one user and one assistant message. */
