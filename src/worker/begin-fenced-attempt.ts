@@ -29,6 +29,8 @@ export async function beginFencedAttempt(
   data: GenerationJobData,
   minAttempt: number | undefined,
   log: Logger,
+  /** false after the provider refused a continuation: this attempt restarts the reply. */
+  mayContinue = true,
 ): Promise<FencedAttempt | undefined> {
   const { streamLog, messages } = dependencies;
   const { taskId } = data;
@@ -41,7 +43,7 @@ export async function beginFencedAttempt(
     started = await streamLog.beginAttempt(taskId, {
       model: data.model,
       ...(minAttempt === undefined ? {} : { minAttempt }),
-      ...(dependencies.provider.continuesReplies === true ? { continueReply: true } : {}),
+      ...(dependencies.provider.continuesReplies === true && mayContinue ? { continueReply: true } : {}),
     });
     if (started.continued) {
       // Fenced by the begin: no older attempt can add to what is read here.

@@ -1,6 +1,7 @@
 import { describe, expect, it, onTestFinished } from "vitest";
 import { connectTestRedis, uniqueKeyPrefix } from "../../test/helpers/redis.ts";
 import type { ChatRequest, LlmProvider, ProviderEvent } from "../llm/llm-provider.ts";
+import { ProviderError } from "../llm/provider-error.ts";
 import type { FinalResult } from "../storage/messages-repository.ts";
 import { createStreamLog } from "../streaming/index.ts";
 import type { LogEntry } from "../streaming/events.ts";
@@ -19,7 +20,7 @@ import { fakeMessagesRepository, fixedJobSettings, pendingTaskJob, pendingTaskRo
  * `pauseAt` (counting reasoning chunks first). With `continues`, a request's `continueFrom` gets
  * only the rest of the text, as a real continuing provider streams it.
  */
-function scriptedProvider(script: { reasoning?: string[]; text: string[]; continues: boolean; pauseAt: number; gate: Promise<void> }) {
+function scriptedProvider(script: { reasoning?: string[]; text: string[]; continues: boolean; pauseAt: number; gate: Promise<void>; refusesContinuation?: boolean }) {
   const requests: ChatRequest[] = [];
   const provider: LlmProvider & { requests: ChatRequest[] } = {
     name: "simulated",
@@ -28,6 +29,8 @@ function scriptedProvider(script: { reasoning?: string[]; text: string[]; contin
     async *stream(request: ChatRequest, signal: AbortSignal): AsyncIterable<ProviderEvent> {
       requests.push(request);
       const first = requests.length === 1;
+      // A server without continue_final_message answers the continuation request 400.
+      if (request.continueFrom && script.refusesContinuation) throw new ProviderError("bad-request", { message: "continue_final_message is not supported" });
       const whole = script.text.join("");
       const events: ProviderEvent[] = request.continueFrom
         ? [{ type: "text-delta", delta: whole.slice(request.continueFrom.length) }]
@@ -114,6 +117,26 @@ describe("a reply taken over after its worker died", () => {
     expect(row(job)).toMatchObject({ status: "completed", content: "The quick brown fox jumps over the lazy dog.", attempt: 2 });
     expect(entries.filter(({ event }) => event.type === "end")).toHaveLength(1);
     expect(entries.at(-1)?.event).toMatchObject({ type: "end", status: "completed", messageId: "m1" });
+  });
+
+  it("restarts when the provider refuses the continuation request: `continue`, then `reset` and the whole reply, saved once", async () => {
+    let release = (): void => undefined;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const provider = scriptedProvider({ text: ["one ", "two ", "three"], continues: true, refusesContinuation: true, pauseAt: 1, gate });
+    const job = setup(provider);
+    const { takeover, zombie } = await crashAndTakeOver(job, (entries) => textOf(entries) === "one ", release);
+    expect([takeover, zombie]).toEqual(["done", "done"]);
+
+    expect(provider.requests.map((request) => request.continueFrom)).toEqual([undefined, "one ", undefined]);
+    const entries = await job.entries();
+    expect(entries.find(({ event }) => event.type === "continue")?.event).toMatchObject({ type: "continue", attempt: 2 });
+    const resetAt = types(entries).indexOf("reset");
+    expect(resetAt).toBeGreaterThan(types(entries).indexOf("continue"));
+    expect(entries[resetAt]?.event).toMatchObject({ type: "reset", attempt: 3 });
+    expect(textOf(entries.slice(resetAt))).toBe("one two three");
+    expect(viewerReply(entries).text).toBe("one two three");
+    expect(row(job)).toMatchObject({ status: "completed", content: "one two three", attempt: 3 });
+    expect(entries.filter(({ event }) => event.type === "end")).toHaveLength(1);
   });
 
   it("restarts where it cannot: `reset`, then the whole reply, saved once", async () => {

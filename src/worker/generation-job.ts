@@ -43,10 +43,11 @@ export interface GenerationJobDependencies {
 /** "handed-back": shutdown stopped the attempt unsaved; the caller returns the job to the queue for another worker. */
 export type GenerationJobResult = "done" | "handed-back";
 
-/** The log vanished under a running attempt (Redis restarted without persistence); begin again above it. */
-interface LogLost {
-  lostAttempt: number;
-}
+/**
+ * Begin again above `attempt`: the log vanished under it (Redis restarted without persistence), or
+ * the provider refused to continue the reply it took over (then the next attempt restarts it).
+ */
+type BeginAgain = { lostAttempt: number } | { continuationRefused: number };
 
 /** An attempt that fails before the provider is called (the prompt cannot fit): saved and ended like a provider failure. */
 const failedBeforeProvider = (failure: ProviderResult["failure"]): ProviderResult => ({ text: "", reasoning: "", reasoningDurationMs: null, usage: undefined, failure });
@@ -71,12 +72,13 @@ export function createGenerationJob(
     data: GenerationJobData,
     shutdown: AbortSignal,
     minAttempt: number | undefined,
+    mayContinue: boolean,
     cancel: AbortController,
     cancelledBeforeStart: Promise<boolean>,
-  ): Promise<GenerationJobResult | LogLost> => {
+  ): Promise<GenerationJobResult | BeginAgain> => {
     const { taskId } = data;
     const log = logger.child({ taskId });
-    const fenced = await beginFencedAttempt(dependencies, data, minAttempt, log);
+    const fenced = await beginFencedAttempt(dependencies, data, minAttempt, log, mayContinue);
     if (!fenced) return "done";
     const { started, task, kept } = fenced;
     // The system prompt and the newest turns within the model's context budget (prompt-for-attempt.ts).
@@ -111,6 +113,10 @@ export function createGenerationJob(
         metrics: dependencies.metrics,
         ...(kept?.text ? { continueFrom: kept.text } : {}),
       });
+      if (provided.continuationRefused && !cancel.signal.aborted && !shutdown.aborted) {
+        log.warn({ attempt: started.attempt, error: provided.failure }, "the provider refused to continue the reply; restarting it");
+        return { continuationRefused: started.attempt };
+      }
       ({ text, usage } = provided);
       reasoning = { text: provided.reasoning, durationMs: provided.reasoningDurationMs };
       outcome = provided.failure ? { status: "failed", error: provided.failure } : { status: "completed" };
@@ -159,7 +165,7 @@ export function createGenerationJob(
     return "done";
   };
 
-  const attemptOnce = async (data: GenerationJobData, shutdown: AbortSignal, minAttempt: number | undefined): Promise<GenerationJobResult | LogLost> => {
+  const attemptOnce = async (data: GenerationJobData, shutdown: AbortSignal, minAttempt: number | undefined, mayContinue: boolean): Promise<GenerationJobResult | BeginAgain> => {
     // Watched first, then the durable marker read (beside beginAttempt, on another connection,
     // so the start path pays one round trip for both): a cancel is caught by one or the other.
     const cancel = new AbortController();
@@ -167,7 +173,7 @@ export function createGenerationJob(
     const cancelledBeforeStart = dependencies.cancels.isCancelled(data.taskId);
     cancelledBeforeStart.catch(() => undefined);
     try {
-      return await runAttempt(data, shutdown, minAttempt, cancel, cancelledBeforeStart);
+      return await runAttempt(data, shutdown, minAttempt, mayContinue, cancel, cancelledBeforeStart);
     } finally {
       unwatch();
     }
@@ -182,11 +188,20 @@ export function createGenerationJob(
   });
   return (data, shutdown = new AbortController().signal) => withSpan("job", jobSpan(data), async () => {
     let minAttempt: number | undefined;
-    for (let losses = 0; ; losses += 1) {
-      const result = await attemptOnce(data, shutdown, minAttempt);
+    let mayContinue = true;
+    let losses = 0;
+    for (;;) {
+      const result = await attemptOnce(data, shutdown, minAttempt, mayContinue);
       if (typeof result === "string") return result;
+      if ("continuationRefused" in result) {
+        // Once: the next attempt restarts the reply (`reset`), so it cannot be refused the same way.
+        minAttempt = result.continuationRefused + 1;
+        mayContinue = false;
+        continue;
+      }
+      losses += 1;
       // Thrown, the job is retried as a dependency failure or failed (generation-retries.ts).
-      if (losses >= maxLogLosses) throw new SluiceError("SERVICE_UNAVAILABLE", "The stream log was lost again and again.");
+      if (losses > maxLogLosses) throw new SluiceError("SERVICE_UNAVAILABLE", "The stream log was lost again and again.");
       logger.warn({ taskId: data.taskId, attempt: result.lostAttempt }, "the stream log was lost (Redis restarted empty); beginning again");
       minAttempt = result.lostAttempt + 1;
     }

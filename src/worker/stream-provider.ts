@@ -18,6 +18,12 @@ export interface ProviderResult {
   usage: { inputTokens: number; outputTokens: number } | undefined;
   /** Set when the provider failed for good (not when `signal` stopped it). */
   failure: { code: ErrorCode; message: string } | undefined;
+  /**
+   * With `continueFrom`: the provider refused the continuation request itself (a bad request
+   * before anything streamed), as a server without `continue_final_message` does. The reply can
+   * still be restarted (`failure` is set too, for a caller that does not).
+   */
+  continuationRefused?: true;
 }
 
 /**
@@ -98,7 +104,8 @@ export async function streamProvider(options: {
         continue;
       }
       failSpan(options.span, error);
-      return result(errorInfo(error));
+      const refusedContinuation = options.continueFrom !== undefined && isProviderError(error) && error.kind === "bad-request" && text === "" && reasoning === "";
+      return refusedContinuation ? { ...result(errorInfo(error)), continuationRefused: true } : result(errorInfo(error));
     }
   }
   return result(undefined);
