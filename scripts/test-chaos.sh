@@ -19,7 +19,7 @@ mkdir -p test-artifacts
 echo "== chaos: runs=$SLUICE_CHAOS_RUNS seed=$SLUICE_CHAOS_SEED fuzz=${SLUICE_FUZZ_RUNS}/route bound=${timeout_s}s"
 status=0
 # --kill-after: vitest gets SIGTERM first so its global teardown stops redis-server and PostgreSQL.
-timeout --kill-after=30 "$timeout_s" vitest run test/faults test/rig test/chat/route-fuzzing.property.test.ts --reporter=default --reporter=json \
+timeout --kill-after=30 "$timeout_s" vitest run test/faults test/support test/deploy test/chat/route-fuzzing.property.test.ts --reporter=default --reporter=json \
   --outputFile.json=test-artifacts/chaos.json --testTimeout=600000 --hookTimeout=300000 "$@" || status=$?
 node -e '
   const r = JSON.parse(require("fs").readFileSync("test-artifacts/chaos.json", "utf8"));

@@ -5,7 +5,7 @@ import { Redis } from "ioredis";
 import pg from "pg";
 import { findExecutable } from "../../src/embedded/find-executable.ts";
 import { startRedisServer, type RedisServer } from "../../src/embedded/redis-server.ts";
-import { startPostgresServer, type PostgresServer } from "../../test/rig/postgres-server.ts";
+import { startPostgresServer, type PostgresServer } from "../../test/support/servers/postgres-server.ts";
 
 /**
  * PostgreSQL roles: pg_stat_statements counts per role, which tells Sluice's API and worker apart

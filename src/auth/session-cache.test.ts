@@ -1,5 +1,5 @@
 import { describe, expect, test, vi } from "vitest";
-import { connectTestRedis, uniqueKeyPrefix } from "../../test/helpers/redis.ts";
+import { connectTestRedis, uniqueKeyPrefix } from "../../test/support/servers/redis.ts";
 import { createSessionCache } from "./session-cache.ts";
 
 interface User {

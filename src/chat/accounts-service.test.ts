@@ -1,6 +1,6 @@
 import { eq, sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createTestDatabase } from "../../test/helpers/postgres.ts";
+import { createTestDatabase } from "../../test/support/servers/test-database.ts";
 import { createPasswordHasher } from "../auth/password-hashing.ts";
 import { startPurgeExpiredRecords } from "../auth/purge-expired-records.ts";
 import { createConcurrencyGate } from "../limits/concurrency-gate.ts";

@@ -3,7 +3,7 @@ import { createServer } from "node:net";
 
 /**
  * Where free ports are sought: above the usual service ports and the test cluster's ports
- * (10000-13999, bus ports 20000-23999: test/rig/redis-cluster.ts), below the kernel's ephemeral range.
+ * (10000-13999, bus ports 20000-23999: test/support/servers/redis-cluster.ts), below the kernel's ephemeral range.
  */
 const lowestPort = 24_000;
 const attempts = 50;

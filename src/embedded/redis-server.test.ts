@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { Redis } from "ioredis";
 import { describe, expect, inject, it, onTestFinished } from "vitest";
 import { startRedisServer } from "./redis-server.ts";
-import { isAlive } from "../../test/helpers/processes.ts";
+import { isAlive } from "../../test/support/servers/is-alive.ts";
 
 describe("managed redis-server", () => {
   it("starts, serves commands with AOF on, and stops with no orphan process", async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { connectTestRedis, uniqueKeyPrefix } from "../../test/helpers/redis.ts";
+import { connectTestRedis, uniqueKeyPrefix } from "../../test/support/servers/redis.ts";
 import { isSluiceError } from "../errors/catalog.ts";
 import { createOpenStreamLeases } from "./open-stream-leases.ts";
 

@@ -1,7 +1,7 @@
 import { expect } from "vitest";
-import { startFakeAnthropicServer } from "../../test/rig/fake-anthropic-server.ts";
+import { startFakeAnthropicServer } from "../../test/support/providers/fake-anthropic-server.ts";
 import { createAnthropicProvider, defaultAnthropicMaxOutputTokens } from "./anthropic-provider.ts";
-import { conversation, describeVendorProvider } from "../../test/rig/vendor-provider-suite.ts";
+import { conversation, describeVendorProvider } from "../../test/support/providers/vendor-provider-suite.ts";
 
 describeVendorProvider("anthropic", {
   startServer: startFakeAnthropicServer,

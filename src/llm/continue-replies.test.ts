@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { startFakeAnthropicServer } from "../../test/rig/fake-anthropic-server.ts";
-import { startFakeOpenAiServer } from "../../test/rig/fake-openai-server.ts";
-import type { FakeProviderServer } from "../../test/rig/fake-provider-script.ts";
+import { startFakeAnthropicServer } from "../../test/support/providers/fake-anthropic-server.ts";
+import { startFakeOpenAiServer } from "../../test/support/providers/fake-openai-server.ts";
+import type { FakeProviderServer } from "../../test/support/providers/fake-provider-script.ts";
 import { createAnthropicProvider } from "./anthropic-provider.ts";
 import type { ChatRequest, LlmProvider, ProviderEvent } from "./llm-provider.ts";
 import { createOpenAiProvider } from "./openai-provider.ts";

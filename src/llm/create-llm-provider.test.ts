@@ -1,6 +1,6 @@
 import { describe, expect, it, onTestFinished } from "vitest";
-import { startFakeAnthropicServer } from "../../test/rig/fake-anthropic-server.ts";
-import { startFakeOpenAiServer } from "../../test/rig/fake-openai-server.ts";
+import { startFakeAnthropicServer } from "../../test/support/providers/fake-anthropic-server.ts";
+import { startFakeOpenAiServer } from "../../test/support/providers/fake-openai-server.ts";
 import { createLlmProvider } from "./create-llm-provider.ts";
 import type { ChatRequest, LlmProvider } from "./llm-provider.ts";
 import { simulatedReplyText } from "./simulated-provider.ts";

@@ -1,7 +1,7 @@
 import { expect } from "vitest";
-import { startFakeOpenAiServer } from "../../test/rig/fake-openai-server.ts";
+import { startFakeOpenAiServer } from "../../test/support/providers/fake-openai-server.ts";
 import { createOpenAiProvider } from "./openai-provider.ts";
-import { conversation, describeVendorProvider } from "../../test/rig/vendor-provider-suite.ts";
+import { conversation, describeVendorProvider } from "../../test/support/providers/vendor-provider-suite.ts";
 
 describeVendorProvider("openai", {
   startServer: startFakeOpenAiServer,

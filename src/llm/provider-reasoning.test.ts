@@ -1,10 +1,10 @@
 // Reasoning streams (issue 16): each provider's wire format turned into `reasoning-delta`
 // events, before the answer, through the real SDKs against the fake servers.
 import { afterEach, describe, expect, it } from "vitest";
-import { startFakeAnthropicServer } from "../../test/rig/fake-anthropic-server.ts";
-import { startFakeOpenAiServer } from "../../test/rig/fake-openai-server.ts";
-import { countPromptCharacters, type FakeProviderServer } from "../../test/rig/fake-provider-script.ts";
-import { conversation } from "../../test/rig/vendor-provider-suite.ts";
+import { startFakeAnthropicServer } from "../../test/support/providers/fake-anthropic-server.ts";
+import { startFakeOpenAiServer } from "../../test/support/providers/fake-openai-server.ts";
+import { countPromptCharacters, type FakeProviderServer } from "../../test/support/providers/fake-provider-script.ts";
+import { conversation } from "../../test/support/providers/vendor-provider-suite.ts";
 import { createAnthropicProvider, defaultAnthropicMaxOutputTokens } from "./anthropic-provider.ts";
 import { guardProviderStream } from "./guard-provider-stream.ts";
 import type { LlmProvider, ProviderEvent } from "./llm-provider.ts";

@@ -5,7 +5,7 @@ import { Writable } from "node:stream";
 import { InMemorySpanExporter } from "@opentelemetry/sdk-trace";
 import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createTestDatabase } from "../../test/helpers/postgres.ts";
+import { createTestDatabase } from "../../test/support/servers/test-database.ts";
 import { SluiceError } from "../errors/catalog.ts";
 import { openDatabase, type Database } from "../storage/database.ts";
 import { DatabaseUnavailableError } from "../storage/database-errors.ts";

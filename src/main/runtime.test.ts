@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, inject, it } from "vitest";
-import { createTestDatabase } from "../../test/helpers/postgres.ts";
+import { createTestDatabase } from "../../test/support/servers/test-database.ts";
 import { loadConfig } from "../config/config.ts";
 import { findFreePort } from "../embedded/free-port.ts";
 import { startRedisServer } from "../embedded/redis-server.ts";

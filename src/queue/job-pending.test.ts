@@ -1,6 +1,6 @@
 import { Worker } from "bullmq";
 import { describe, expect, it } from "vitest";
-import { connectTestRedis, uniqueKeyPrefix } from "../../test/helpers/redis.ts";
+import { connectTestRedis, uniqueKeyPrefix } from "../../test/support/servers/redis.ts";
 import { createGenerationQueue, enqueueGeneration, generationQueueName, queuePrefix } from "./generation-queue.ts";
 import { isJobPending } from "./job-pending.ts";
 

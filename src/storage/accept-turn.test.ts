@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it, vi } from "vitest";
-import { createTestDatabase } from "../../test/helpers/postgres.ts";
+import { createTestDatabase } from "../../test/support/servers/test-database.ts";
 import { acceptTurn, type TurnInput } from "./accept-turn.ts";
 import { openDatabase, type Database, type DatabaseOptions } from "./database.ts";
 import { conversations, users } from "./schema.ts";

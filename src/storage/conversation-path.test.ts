@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { openTestDatabase, type TestDatabase } from "../../test/helpers/open-test-database.ts";
+import { openTestDatabase, type TestDatabase } from "../../test/support/servers/open-test-database.ts";
 import type { TurnPlacement } from "./accept-turn.ts";
 import { decodePathCursor, encodePathCursor, type PathPage } from "./conversation-path.ts";
 import { createConversationsRepository, type ConversationsRepository } from "./conversations-repository.ts";

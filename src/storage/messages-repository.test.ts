@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createTestDatabase } from "../../test/helpers/postgres.ts";
+import { createTestDatabase } from "../../test/support/servers/test-database.ts";
 import { createConversationsRepository } from "./conversations-repository.ts";
 import { openDatabase, type Database } from "./database.ts";
 import { createMessagesRepository, type FinalResult, type TurnInput } from "./messages-repository.ts";

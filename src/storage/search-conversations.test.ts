@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { openTestDatabase, type TestDatabase } from "../../test/helpers/open-test-database.ts";
+import { openTestDatabase, type TestDatabase } from "../../test/support/servers/open-test-database.ts";
 import { createConversationsService, type ConversationsService } from "../chat/conversations-service.ts";
 import { SluiceError } from "../errors/catalog.ts";
 import { createConversationsRepository } from "./conversations-repository.ts";

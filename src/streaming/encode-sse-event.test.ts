@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { createSseParser } from "../../test/streaming/helpers/sse-parser.ts";
+import { createSseParser } from "../../test/support/streaming/sse-parser.ts";
 import { formatCursor, parseCursor } from "./cursor.ts";
 import { encodeSseComment, encodeSseEvent, encodeSseRetry } from "./encode-sse-event.ts";
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { createMemoryViewer, interpret } from "../../test/streaming/helpers/memory-viewer.ts";
-import { createStreamingRig } from "../../test/streaming/helpers/streaming-rig.ts";
+import { createMemoryViewer, interpret } from "../../test/support/streaming/memory-viewer.ts";
+import { createStreamingRig } from "../../test/support/streaming/streaming-rig.ts";
 import { systemClock } from "../time/clock.ts";
 import { createManualClock } from "../time/manual-clock.ts";
 import type { StreamHub } from "./stream-hub.ts";

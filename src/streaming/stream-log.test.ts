@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { isSluiceError } from "../errors/catalog.ts";
-import { connectTestRedis, uniqueKeyPrefix } from "../../test/helpers/redis.ts";
+import { connectTestRedis, uniqueKeyPrefix } from "../../test/support/servers/redis.ts";
 import { createManualClock } from "../time/manual-clock.ts";
 import { createStreamLog, type StreamLogOptions } from "./stream-log.ts";
 

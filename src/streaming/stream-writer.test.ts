@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { SluiceError } from "../errors/catalog.ts";
 import { createManualClock } from "../time/manual-clock.ts";
-import { connectTestRedis, uniqueKeyPrefix } from "../../test/helpers/redis.ts";
+import { connectTestRedis, uniqueKeyPrefix } from "../../test/support/servers/redis.ts";
 import type { ContentEvent, EndOutcome } from "./events.ts";
 import type { EndResult, StreamLog } from "./stream-log.ts";
 import { createStreamLog } from "./stream-log.ts";

@@ -1,5 +1,5 @@
 import { describe, expect, it, onTestFinished } from "vitest";
-import { connectTestRedis, uniqueKeyPrefix } from "../../test/helpers/redis.ts";
+import { connectTestRedis, uniqueKeyPrefix } from "../../test/support/servers/redis.ts";
 import type { ChatRequest, LlmProvider, ProviderEvent } from "../llm/llm-provider.ts";
 import { ProviderError } from "../llm/provider-error.ts";
 import type { FinalResult } from "../storage/messages-repository.ts";

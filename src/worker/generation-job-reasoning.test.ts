@@ -1,5 +1,5 @@
 import { describe, expect, it, onTestFinished } from "vitest";
-import { connectTestRedis, uniqueKeyPrefix } from "../../test/helpers/redis.ts";
+import { connectTestRedis, uniqueKeyPrefix } from "../../test/support/servers/redis.ts";
 import type { LlmProvider, ProviderEvent } from "../llm/llm-provider.ts";
 import { createStreamLog } from "../streaming/index.ts";
 import { createManualClock } from "../time/manual-clock.ts";

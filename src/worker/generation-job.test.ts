@@ -1,6 +1,6 @@
 import { ReplyError as UntypedReplyError } from "ioredis";
 import { describe, expect, it, onTestFinished } from "vitest";
-import { connectTestRedis, uniqueKeyPrefix } from "../../test/helpers/redis.ts";
+import { connectTestRedis, uniqueKeyPrefix } from "../../test/support/servers/redis.ts";
 import type { LlmProvider, ProviderEvent } from "../llm/llm-provider.ts";
 import { createStreamLog, type StreamLog } from "../streaming/index.ts";
 import type { LogEntry } from "../streaming/events.ts";

@@ -1,6 +1,6 @@
 import pino from "pino";
 import { describe, expect, it, onTestFinished } from "vitest";
-import { connectTestRedis, uniqueKeyPrefix } from "../../test/helpers/redis.ts";
+import { connectTestRedis, uniqueKeyPrefix } from "../../test/support/servers/redis.ts";
 import type { GenerationQueue } from "../queue/generation-queue.ts";
 import type { FinalResult, MessagesRepository, TaskRecord } from "../storage/messages-repository.ts";
 import { createStreamLog, type StreamLog, type StreamMeta } from "../streaming/index.ts";
