@@ -38,7 +38,10 @@ try {
   const session = JSON.parse(readFileSync(prepared.sessionFile ?? "", "utf8")) as { tokens: string[]; conversationIds: string[] };
   const names = new Map<string, string>();
   const admin = new Redis(services.redis.url);
-  const monitor = await admin.duplicate().monitor();
+  // monitor() opens a connection of its own; the duplicate it is called on must be closed too,
+  // or it reconnects forever once the services stop and the probe never exits.
+  const monitorParent = admin.duplicate();
+  const monitor = await monitorParent.monitor();
   const commands: Array<{ at: number; source: string; args: string[] }> = [];
   monitor.on("monitor", (time: string, args: string[], source: string) => commands.push({ at: Number(time) * 1000, source, args }));
   const agent = new Agent({ keepAlive: true });
@@ -79,6 +82,7 @@ try {
     if (addr) names.set(addr, name || "(unnamed)");
   }
   monitor.disconnect();
+  monitorParent.disconnect();
 
   const sorted = [...runs].sort((a, b) => a.firstToken - a.sent - (b.firstToken - b.sent));
   const median = sorted[Math.floor(sorted.length / 2)];
