@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { createServer } from "node:net";
 import { join } from "node:path";
@@ -19,6 +19,9 @@ describe("managed redis-server", () => {
     });
     const pid = server.pid();
     expect(pid).toBeTypeOf("number");
+    // Its own process group, so a terminal's Ctrl-C reaches only Sluice, which stops it.
+    expect(processGroupOf(pid ?? -1)).toBe(pid);
+    expect(processGroupOf(pid ?? -1)).not.toBe(processGroupOf(process.pid));
     const client = new Redis(server.url);
     await client.set("k", "v");
     expect(await client.get("k")).toBe("v");
@@ -99,3 +102,9 @@ describe("managed redis-server", () => {
     }
   });
 });
+
+/** Field 5 of /proc/<pid>/stat (after the parenthesised command name). */
+function processGroupOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[2]);
+}

@@ -84,7 +84,10 @@ async function launch(options: RedisServerOptions, port: number): Promise<RedisS
       // A trailing "-": the rest of the configuration (the password) comes on stdin.
       ...(options.password === undefined ? [] : ["-"]),
     ];
-    const started = spawn(options.executable, args, { stdio: [options.password === undefined ? "ignore" : "pipe", "pipe", "pipe"] });
+    // Its own process group: a terminal's Ctrl-C (SIGINT to the foreground group) reaches only
+    // Sluice, which stops the server itself, instead of killing it mid-shutdown and logging a
+    // crash. A server left behind by a SIGKILLed Sluice is stopped at the next start (stopLeftoverServer).
+    const started = spawn(options.executable, args, { detached: true, stdio: [options.password === undefined ? "ignore" : "pipe", "pipe", "pipe"] });
     started.stdin?.on("error", () => undefined);
     started.stdin?.end(options.password === undefined ? undefined : `requirepass ${options.password}\n`);
     child = started;
