@@ -13,15 +13,21 @@ const atomicPipeWriteBytes = 4096;
  * line a write(2) on the loop, which on the start path was about 0.3 ms of the API's CPU
  * per request and sat in the worker between a reply's first token and its append
  * (BENCHMARKS.md, start path). Asynchronous, lines written while a write is in flight
- * go out together in the next one. pino flushes it when the process exits; a worker
- * thread flushes it itself before it ends (flushLogs).
+ * go out together in the next one. pino flushes it when the process exits.
  */
-export function standardOutputDestination(): StandardOutput {
+export function standardOutputDestination(): pino.DestinationStream {
   return pino.destination({ dest: 1, sync: false, maxWrite: atomicPipeWriteBytes });
 }
 
-/** The destination of standardOutputDestination; `flushSync()` writes what it still holds before a worker thread ends. */
-export type StandardOutput = ReturnType<typeof pino.destination>;
+/**
+ * A worker thread's standard output (the worker of `sluice start`): synchronous, one whole
+ * line per write. pino flushes an asynchronous destination only when the process exits, and
+ * a thread that is terminated cannot wait for a write in flight: a flush at its stop could put
+ * the last lines before it, or lose it.
+ */
+export function threadStandardOutputDestination(): pino.DestinationStream {
+  return pino.destination({ dest: 1, sync: true });
+}
 
 /**
  * Structured JSON logs. Secrets are redacted by path, and user text is only ever

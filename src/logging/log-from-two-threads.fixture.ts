@@ -3,7 +3,7 @@
 // start` do. Then, as start-worker-thread.ts does, the main thread terminates the worker
 // thread once it says it has stopped, logs one more line and exits at once.
 import { Worker, isMainThread, parentPort, workerData } from "node:worker_threads";
-import { createLogger, standardOutputDestination } from "./create-logger.ts";
+import { createLogger, threadStandardOutputDestination } from "./create-logger.ts";
 
 const lines = Number(process.argv[2] ?? workerData);
 const padding = "x".repeat(300);
@@ -16,10 +16,8 @@ if (isMainThread) {
   logger.info({ thread: "main" }, "last line");
   process.exit(0);
 } else {
-  const standardOutput = standardOutputDestination();
-  const logger = createLogger({ level: "info", destination: standardOutput });
+  // The destination worker-thread.ts gives its logger.
+  const logger = createLogger({ level: "info", destination: threadStandardOutputDestination() });
   for (let index = 0; index < lines; index += 1) logger.info({ thread: "worker", index, padding }, "line");
-  // What worker-thread.ts does at the end of stop().
-  standardOutput.flushSync();
   parentPort?.postMessage("stopped");
 }

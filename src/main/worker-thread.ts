@@ -1,7 +1,7 @@
 // The worker thread of `sluice start` (start-worker-thread.ts starts it): the whole
 // worker role on a second event loop, so generation and fan-out use both cores.
 import { parentPort, workerData } from "node:worker_threads";
-import { createLogger, standardOutputDestination } from "../logging/create-logger.ts";
+import { createLogger, threadStandardOutputDestination } from "../logging/create-logger.ts";
 import { createMetrics } from "../metrics/create-metrics.ts";
 import { createGenerationQueue } from "../queue/generation-queue.ts";
 import { createMessagesRepository, type MessagesRepository } from "../storage/messages-repository.ts";
@@ -18,9 +18,7 @@ if (!port) throw new Error("worker-thread.ts runs only as a worker thread");
 const data = workerData as WorkerThreadData;
 const { config } = data;
 const rpc = createPortRpc(port);
-// pino flushes its asynchronous stdout when a process exits, not when a thread ends: stop() does it here.
-const standardOutput = standardOutputDestination();
-const logger = createLogger({ level: data.logLevel, destination: standardOutput }).child({ thread: "worker" });
+const logger = createLogger({ level: data.logLevel, destination: threadStandardOutputDestination() }).child({ thread: "worker" });
 const cleanups: Array<() => Promise<void>> = [];
 // The process-wide default metrics (CPU, heap, event loop of the API thread) come from the API thread.
 const metrics = createMetrics({ defaultMetrics: false });
@@ -61,7 +59,6 @@ const control: WorkerThreadControl = {
       }
     }
     rpc.close(new Error("the worker thread stopped"));
-    standardOutput.flushSync();
   },
 };
 rpc.serve("control", control);

@@ -130,14 +130,13 @@ export async function selectRowsPrepared<Row>(db: Db, name: string, query: SQL):
   return result.rows as Row[];
 }
 
-// A process prepares a handful of statement texts (one per call site and configuration): hashed once each.
-const statementNames = new Map<string, string>();
+// A process prepares a handful of statement texts (one per call site and configuration): each is hashed once.
+const textHashes = new Map<string, string>();
 function statementName(name: string, text: string): string {
-  const key = `${name}\n${text}`;
-  let statement = statementNames.get(key);
-  if (statement === undefined) {
-    statement = `${name}_${createHash("sha256").update(text).digest("hex").slice(0, 12)}`;
-    statementNames.set(key, statement);
+  let hash = textHashes.get(text);
+  if (hash === undefined) {
+    hash = createHash("sha256").update(text).digest("hex").slice(0, 12);
+    textHashes.set(text, hash);
   }
-  return statement;
+  return `${name}_${hash}`;
 }
