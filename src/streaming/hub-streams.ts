@@ -1,11 +1,12 @@
 import type { Clock } from "../time/clock.ts";
 import type { CountedTimers, TimerHandle } from "./counted-timers.ts";
+import type { Cursor } from "./cursor.ts";
 import type { LogEntry } from "./events.ts";
 import { createStreamState, encodeFrames, rememberFrames, type Frame, type StreamState } from "./hub-state.ts";
 import type { HubSubscriptions } from "./hub-subscriptions.ts";
 import type { StreamFeed } from "./hub-viewers.ts";
 import { parseNotification } from "./parse-notification.ts";
-import type { StreamLog } from "./stream-log.ts";
+import type { LogPage, StreamLog } from "./stream-log.ts";
 import type { GapReason, StreamMetrics } from "./stream-metrics.ts";
 
 /** What the stream side needs of the viewers (hub-viewers.ts). */
@@ -16,7 +17,7 @@ export interface StreamViewers {
 }
 
 export interface HubStreamsOptions {
-  log: Pick<StreamLog, "read" | "inspect" | "keys">;
+  log: Pick<StreamLog, "read" | "keys">;
   subscriptions: HubSubscriptions;
   viewers: StreamViewers;
   clock: Clock;
@@ -30,8 +31,12 @@ export interface HubStreamsOptions {
 
 /** The streams this process serves: one per task with local viewers, kept at the log's head. */
 export interface HubStreams extends Omit<StreamFeed, "idle"> {
-  /** The task's stream; a new one subscribes its channel, then reads the log's meta (`readyPromise`). */
-  acquire(taskId: string): StreamState;
+  /**
+   * The task's stream; a new one subscribes its channel, then reads the log from `after`, the
+   * first viewer's cursor (`readyPromise`): that one read is both the stream's head and, when it
+   * reaches the head, the viewer's catch-up.
+   */
+  acquire(taskId: string, after?: Cursor): StreamState;
   /** Releases the stream's viewers and unsubscribes its channel. Idempotent. */
   destroy(stream: StreamState): void;
   /** Shutdown: no more stall sweeps. */
@@ -94,9 +99,9 @@ export function createHubStreams(options: HubStreamsOptions): HubStreams {
 
   subscriptions.listen(onMessage, onReconnect);
 
-  const acquire = (taskId: string): StreamState => streams.get(taskId) ?? createStream(taskId);
+  const acquire = (taskId: string, after?: Cursor): StreamState => streams.get(taskId) ?? createStream(taskId, after);
 
-  function createStream(taskId: string): StreamState {
+  function createStream(taskId: string, after: Cursor | undefined): StreamState {
     const channel = log.keys(taskId).notify;
     const stream = createStreamState(taskId, channel, clock.monotonicMs());
     streams.set(taskId, stream);
@@ -105,14 +110,10 @@ export function createHubStreams(options: HubStreamsOptions): HubStreams {
     stream.readyPromise = (async () => {
       await subscriptions.subscribe([channel]);
       if (stream.closed) return;
-      const meta = await log.inspect(taskId);
+      const afterSeq = after?.seq ?? 0;
+      const page = await log.read(taskId, afterSeq);
       if (stream.closed) return;
-      if (meta) {
-        stream.incarnation = meta.incarnation;
-        stream.head = meta.lastSeq;
-        stream.attempt = meta.attempt;
-        stream.ended = meta.state === "ended";
-      }
+      if (page) takeFirstPage(stream, page, after === undefined || after.incarnation === page.incarnation ? afterSeq : undefined);
       stream.ready = true;
       stream.lastActivityAt = clock.monotonicMs();
       const buffered = stream.buffered;
@@ -122,6 +123,26 @@ export function createHubStreams(options: HubStreamsOptions): HubStreams {
     stream.readyPromise.catch(() => destroy(stream));
     ensureSweeper();
     return stream;
+  }
+
+  /**
+   * The stream's first read, from the first viewer's cursor (`fromSeq`, undefined when that cursor
+   * is another incarnation's). When the page reaches the log's head its entries become the
+   * stream's recent frames, so that viewer catches up from memory without a second read (one
+   * round trip less on every stream open); otherwise the stream takes only the head.
+   */
+  function takeFirstPage(stream: StreamState, page: LogPage, fromSeq: number | undefined): void {
+    stream.incarnation = page.incarnation;
+    stream.attempt = page.attempt;
+    stream.ended = page.state === "ended";
+    const { entries } = page;
+    const reachesHead = fromSeq !== undefined && fromSeq <= page.lastSeq && (entries.at(-1)?.seq ?? fromSeq) === page.lastSeq && (entries[0]?.seq ?? fromSeq + 1) === fromSeq + 1;
+    if (!reachesHead) {
+      stream.head = page.lastSeq;
+      return;
+    }
+    stream.head = fromSeq;
+    ingest(stream, page.incarnation, entries);
   }
 
   function destroy(stream: StreamState): void {

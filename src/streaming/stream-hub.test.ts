@@ -6,6 +6,27 @@ import { createManualClock } from "../time/manual-clock.ts";
 import type { StreamHub } from "./stream-hub.ts";
 import type { Cursor } from "./cursor.ts";
 import { noopStreamMetrics } from "./stream-metrics.ts";
+import type { StreamLog } from "./stream-log.ts";
+
+/** A rig whose hub reads the log through a wrapper that records each read's `afterSeq`. */
+function rigCountingReads(readPageSize?: number) {
+  const reads: number[] = [];
+  const inner: { log?: StreamLog } = {};
+  const rig = createStreamingRig({
+    ...(readPageSize === undefined ? {} : { log: { readPageSize } }),
+    hub: {
+      log: {
+        keys: (taskId) => inner.log!.keys(taskId),
+        read: (taskId, afterSeq, limit) => {
+          reads.push(afterSeq);
+          return inner.log!.read(taskId, afterSeq, limit);
+        },
+      },
+    },
+  });
+  inner.log = rig.log;
+  return { ...rig, reads };
+}
 
 async function attach(hub: StreamHub, taskId: string, after?: Cursor) {
   const viewer = createMemoryViewer();
@@ -77,6 +98,51 @@ describe("stream hub", () => {
     await expect.poll(() => late.ended && resumed.ended).toBe(true);
     expect(late.view()).toMatchObject({ text: "abcde", seqs: [1, 2, 3, 4, 5, 6, 7] });
     expect(resumed.view()).toMatchObject({ text: "cde", seqs: [4, 5, 6, 7] });
+  });
+
+  it("opens a stream with one log read, which is also its first viewer's replay", async () => {
+    const { hub, log, reads } = rigCountingReads();
+    const { attempt, incarnation } = await log.beginAttempt("t");
+    for (const delta of ["a", "b", "c"]) await log.append("t", attempt, [{ type: "text-delta", delta }]);
+    const late = await attach(hub, "t");
+    await expect.poll(() => late.view().seqs).toEqual([1, 2, 3, 4]);
+    expect(reads).toEqual([0]);
+    await log.append("t", attempt, [{ type: "text-delta", delta: "d" }]);
+    await log.end("t", attempt, { status: "completed" });
+    await expect.poll(() => late.ended).toBe(true);
+    expect(late.view()).toMatchObject({ text: "abcd", seqs: [1, 2, 3, 4, 5, 6], ends: 1 });
+    expect(reads).toEqual([0]);
+
+    // A resumer opening the stream again reads from its own cursor, once, and gets exactly what follows it.
+    const resumed = await attach(hub, "t", { incarnation, seq: 4 });
+    await expect.poll(() => resumed.ended).toBe(true);
+    expect(resumed.view()).toMatchObject({ text: "d", seqs: [5, 6], ends: 1 });
+    expect(reads).toEqual([0, 4]);
+  });
+
+  it("opens a stream longer than a page at its head, and replays it page by page to its first viewer", async () => {
+    const { hub, log, reads } = rigCountingReads(2);
+    const { attempt, incarnation } = await log.beginAttempt("t");
+    for (const delta of ["a", "b", "c", "d", "e"]) await log.append("t", attempt, [{ type: "text-delta", delta }]);
+    const resumed = await attach(hub, "t", { incarnation, seq: 1 });
+    await expect.poll(() => resumed.view().seqs).toEqual([2, 3, 4, 5, 6]);
+    expect(reads).toEqual([1, 1, 3, 5]);
+    await log.append("t", attempt, [{ type: "text-delta", delta: "f" }]);
+    await log.end("t", attempt, { status: "completed" });
+    await expect.poll(() => resumed.ended).toBe(true);
+    expect(resumed.view()).toMatchObject({ text: "abcdef", seqs: [2, 3, 4, 5, 6, 7, 8], ends: 1 });
+  });
+
+  it("opens a stream for a cursor of another incarnation with a reset and the whole log", async () => {
+    const { hub, log, reads } = rigCountingReads();
+    const { attempt } = await log.beginAttempt("t");
+    await log.append("t", attempt, [{ type: "text-delta", delta: "new" }]);
+    const stale = await attach(hub, "t", { incarnation: "old", seq: 7 });
+    await expect.poll(() => stale.view().types).toEqual(["reset", "start", "text-delta"]);
+    expect(reads[0]).toBe(7);
+    await log.end("t", attempt, { status: "completed" });
+    await expect.poll(() => stale.ended).toBe(true);
+    expect(stale.view()).toMatchObject({ text: "new", ends: 1 });
   });
 
   it("answers finished for a cursor at the end, and replays an ended stream to others", async () => {

@@ -58,7 +58,7 @@ export interface StreamHub {
 }
 
 export interface StreamHubOptions {
-  log: Pick<StreamLog, "read" | "inspect" | "keys">;
+  log: Pick<StreamLog, "read" | "keys">;
   subscriber: PubSubConnection;
   /** "ssubscribe" for Redis Cluster, matching the log's "spublish". */
   subscribeMode?: "subscribe" | "ssubscribe";
@@ -140,7 +140,7 @@ export function createStreamHub(options: StreamHubOptions): StreamHub {
   return {
     async open({ taskId, after, whenMissing = "wait", sink }) {
       if (hubClosed) throw shuttingDown();
-      const stream = streams.acquire(taskId);
+      const stream = streams.acquire(taskId, after);
       const viewer = viewers.attach(stream, sink, after);
       try {
         await stream.readyPromise;
