@@ -2,7 +2,8 @@
 // `node --cpu-prof` profile (what `npm run bench -- --profile` writes to
 // bench/results/profiles), grouped by where the code lives and by function.
 // `--from=<seconds>` drops the samples taken before that offset (the boot, for a
-// steady-state view of a process that was profiled from its start).
+// steady-state view of a process that was profiled from its start), `--to=<seconds>`
+// those after it (a ramp alone); `--timeline` first prints the busy share of each second.
 import { readFileSync } from "node:fs";
 
 interface ProfileNode {
@@ -19,7 +20,9 @@ interface Profile {
 const file = process.argv[2];
 if (!file) throw new Error("usage: node bench/summarize-profile.ts <file.cpuprofile> [top]");
 const top = Number(process.argv.slice(3).find((argument) => !argument.startsWith("--")) ?? 15);
-const fromMicros = Number(process.argv.find((argument) => argument.startsWith("--from="))?.slice(7) ?? 0) * 1e6;
+const secondsOption = (name: string, fallback: number): number => Number(process.argv.find((argument) => argument.startsWith(`--${name}=`))?.slice(name.length + 3) ?? fallback) * 1e6;
+const fromMicros = secondsOption("from", 0);
+const toMicros = secondsOption("to", Number.POSITIVE_INFINITY);
 const profile = JSON.parse(readFileSync(file, "utf8")) as Profile;
 const byId = new Map(profile.nodes.map((node) => [node.id, node]));
 const selfMicros = new Map<number, number>();
@@ -27,8 +30,22 @@ let elapsedMicros = 0;
 profile.samples.forEach((id, index) => {
   const delta = profile.timeDeltas[index] ?? 0;
   elapsedMicros += delta;
-  if (elapsedMicros >= fromMicros) selfMicros.set(id, (selfMicros.get(id) ?? 0) + delta);
+  if (elapsedMicros >= fromMicros && elapsedMicros < toMicros) selfMicros.set(id, (selfMicros.get(id) ?? 0) + delta);
 });
+
+if (process.argv.includes("--timeline")) {
+  // Busy share per second of the profile: where a ramp or a stall is, to pick --from and --to.
+  const idleIds = new Set(profile.nodes.filter((node) => node.callFrame.functionName === "(idle)").map((node) => node.id));
+  const busyPerSecond: number[] = [];
+  let at = 0;
+  profile.samples.forEach((id, index) => {
+    const delta = profile.timeDeltas[index] ?? 0;
+    at += delta;
+    const second = Math.floor(at / 1e6);
+    if (!idleIds.has(id)) busyPerSecond[second] = (busyPerSecond[second] ?? 0) + delta;
+  });
+  console.log(`busy share by second: ${Array.from(busyPerSecond, (micros, second) => `${second}s ${Math.round((micros ?? 0) / 1e4)}%`).join(", ")}`);
+}
 
 /** node_modules/<package>, src/<folder>, node:<internal>, or the V8 pseudo-frames ((idle), (garbage collector), (program)). */
 const placeOf = (url: string, name: string): string => {
