@@ -97,6 +97,12 @@ export function toErrorBody(error: SluiceError): ErrorBody {
   return { error: { ...error.details, code: error.code, message: error.message } };
 }
 
+/** The headers an error answer carries beside its body: Retry-After when the error says when to come back. */
+export function errorHeaders(error: SluiceError): Record<string, string> {
+  const retryAfter = error.details?.retryAfterSeconds;
+  return typeof retryAfter === "number" ? { "Retry-After": String(retryAfter) } : {};
+}
+
 export function isSluiceError(value: unknown): value is SluiceError {
   return value instanceof SluiceError;
 }

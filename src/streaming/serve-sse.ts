@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { SluiceError, isSluiceError, toErrorBody } from "../errors/catalog.ts";
+import { SluiceError, errorHeaders, isSluiceError, toErrorBody } from "../errors/catalog.ts";
 import { systemClock, type Clock } from "../time/clock.ts";
 import { parseCursor, type Cursor } from "./cursor.ts";
 import { encodeSseComment, encodeSseRetry } from "./encode-sse-event.ts";
@@ -58,12 +58,11 @@ export function cursorFromRequest(request: IncomingMessage): Cursor | undefined 
 export function writeErrorResponse(response: ServerResponse, error: SluiceError): void {
   if (response.headersSent || response.destroyed) return;
   const body = JSON.stringify(toErrorBody(error));
-  const retryAfter = error.details?.retryAfterSeconds;
   response
     .writeHead(error.status, {
       "Content-Type": "application/json; charset=utf-8",
       "Cache-Control": "no-store",
-      ...(typeof retryAfter === "number" ? { "Retry-After": String(retryAfter) } : {}),
+      ...errorHeaders(error),
     })
     .end(body);
 }

@@ -1,7 +1,7 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
 import type { App } from "../app-type.ts";
 import { hasZodFastifySchemaValidationErrors } from "fastify-type-provider-zod";
-import { SluiceError, toErrorBody, type ErrorCode } from "../../errors/catalog.ts";
+import { SluiceError, errorHeaders, toErrorBody, type ErrorCode } from "../../errors/catalog.ts";
 import { isUnavailableError } from "../../errors/dependency-failure.ts";
 import { isDataException, isDatabaseUnavailable, sqlStateOf } from "../../storage/database-errors.ts";
 import { createAllowedMethods } from "./allowed-methods.ts";
@@ -49,9 +49,7 @@ export function toSluiceError(error: unknown): SluiceError {
 
 /** Sends `error` in the one error shape, with Retry-After when it says when to come back. */
 function sendError(reply: FastifyReply, sluiceError: SluiceError): FastifyReply {
-  const retryAfter = sluiceError.details?.retryAfterSeconds;
-  if (typeof retryAfter === "number") void reply.header("retry-after", String(retryAfter));
-  return reply.status(sluiceError.status).send(toErrorBody(sluiceError));
+  return reply.status(sluiceError.status).headers(errorHeaders(sluiceError)).send(toErrorBody(sluiceError));
 }
 
 /**
