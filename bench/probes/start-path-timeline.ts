@@ -7,7 +7,7 @@
 // (embedded: `sluice start` on PGlite, as `npm start` runs; no statement times then)
 // MONITOR slows Redis down: read the order and the gaps, not the absolute figures.
 import { Agent } from "node:http";
-import { mkdirSync, mkdtempSync, readFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Redis } from "ioredis";
@@ -124,4 +124,6 @@ try {
   if (profile) console.log(`profiles: ${join(resultsDirectory, "profiles")}`);
   await system.stop();
   await services.stop();
+  // The logs and the system's files go with the run; the profiles, when asked for, stay to be read.
+  if (!profile) rmSync(resultsDirectory, { recursive: true, force: true });
 }

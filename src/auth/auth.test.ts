@@ -1,7 +1,7 @@
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, onTestFinished } from "vitest";
 import { createSessionToken, createTaskId, hashToken } from "./opaque-tokens.ts";
 import { loadConfig } from "../config/config.ts";
 import { createPasswordHasher } from "./password-hashing.ts";
@@ -12,6 +12,7 @@ const cheap = { cost: 2 ** 10, blockSize: 8, parallelization: 1 };
 describe("password hashing", () => {
   it("uses OWASP's minimum for scrypt in production (N=2^17, r=8, p=1), which fits in its maxmem", async () => {
     const workingDirectory = mkdtempSync(join(tmpdir(), "sluice-hashing-"));
+    onTestFinished(() => rmSync(workingDirectory, { recursive: true, force: true }));
     const production = loadConfig({}, workingDirectory).auth.passwordHashing;
     expect(production).toEqual({ cost: 2 ** 17, blockSize: 8, parallelization: 1 });
     // Only the explicit test setting makes hashing cheaper.

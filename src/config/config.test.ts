@@ -1,10 +1,11 @@
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it, onTestFinished } from "vitest";
 import { ConfigError, loadConfig } from "./config.ts";
 
 const workingDirectory = mkdtempSync(join(tmpdir(), "sluice-config-"));
+afterAll(() => rmSync(workingDirectory, { recursive: true, force: true }));
 
 function problemsOf(environment: Record<string, string>): readonly string[] {
   try {
@@ -92,6 +93,7 @@ describe("loadConfig", () => {
 
   it("persists the embedded auth secret so tokens survive restarts", () => {
     const directory = mkdtempSync(join(tmpdir(), "sluice-secret-"));
+    onTestFinished(() => rmSync(directory, { recursive: true, force: true }));
     const first = loadConfig({ DATA_DIR: directory }, workingDirectory);
     const second = loadConfig({ DATA_DIR: directory }, workingDirectory);
     expect(second.auth.secret).toBe(first.auth.secret);

@@ -1,10 +1,11 @@
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { ConfigError, loadConfig } from "../config/config.ts";
 
 const workingDirectory = mkdtempSync(join(tmpdir(), "sluice-tracing-config-"));
+afterAll(() => rmSync(workingDirectory, { recursive: true, force: true }));
 const secret = { AUTH_SECRET: "x".repeat(32) };
 const tracingOf = (environment: Record<string, string>) => loadConfig({ ...secret, ...environment }, workingDirectory).tracing;
 
