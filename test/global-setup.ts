@@ -4,6 +4,7 @@ import { join } from "node:path";
 import type { TestProject } from "vitest/node";
 import { findExecutable } from "../src/embedded/find-executable.ts";
 import { startRedisServer, type RedisServer } from "../src/embedded/redis-server.ts";
+import { becomeRunOwner, endRun, recordLeftover, sweepLeftovers } from "./support/servers/leftovers.ts";
 import { startPostgresServer, type PostgresServer } from "./support/servers/postgres-server.ts";
 
 declare module "vitest" {
@@ -21,6 +22,10 @@ let postgres: PostgresServer | undefined;
 let redisDirectory: string | undefined;
 
 export async function setup(project: TestProject): Promise<void> {
+  // A run stopped before its teardown left its servers and Sluice processes running: end them first.
+  becomeRunOwner();
+  const ended = sweepLeftovers();
+  if (ended > 0) console.log(`ended ${ended} process(es) left running by an earlier test run that was stopped before its teardown`);
   const redisExecutable = findExecutable("redis-server", process.env.PATH);
   if (!redisExecutable) throw new Error("redis-server not found: run `npm test`, which installs it, or apt-get install -y redis-server");
   redisDirectory = mkdtempSync(join(tmpdir(), "sluice-test-redis-"));
@@ -28,6 +33,7 @@ export async function setup(project: TestProject): Promise<void> {
     startRedisServer({ executable: redisExecutable, dataDirectory: redisDirectory, appendOnly: false, supervise: false }),
     startPostgresServer(),
   ]);
+  recordLeftover({ pid: redis.pid(), directory: redisDirectory });
   project.provide("redisUrl", redis.url);
   project.provide("postgresUrl", postgres.url);
   project.provide("redisExecutable", redisExecutable);
@@ -36,4 +42,5 @@ export async function setup(project: TestProject): Promise<void> {
 export async function teardown(): Promise<void> {
   await Promise.all([redis?.stop(), postgres?.stop()]);
   if (redisDirectory) rmSync(redisDirectory, { recursive: true, force: true });
+  endRun();
 }

@@ -6,6 +6,7 @@ import { Socket } from "node:net";
 import pg from "pg";
 import { findExecutable } from "../../../src/embedded/find-executable.ts";
 import { findFreePort } from "../../../src/embedded/free-port.ts";
+import { recordLeftover } from "./leftovers.ts";
 
 export interface PostgresServer {
   /** Superuser URL of the `postgres` database; tests create their own databases from it. */
@@ -75,6 +76,7 @@ export async function startPostgresServer(options: { settings?: Record<string, s
       cwd: directory,
       ...identity,
     });
+    recordLeftover({ pid: launched.pid, directory });
     let stderr = "";
     launched.stderr?.setEncoding("utf8").on("data", (text: string) => {
       if (stderr.length < 10_000) stderr += text;

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { Redis } from "ioredis";
 import { inject } from "vitest";
 import { startRedisServer, type RedisServer } from "../../../src/embedded/redis-server.ts";
+import { recordLeftover } from "./leftovers.ts";
 
 export interface PrivateRedis {
   readonly url: string;
@@ -35,6 +36,7 @@ export async function startPrivateRedis(options: {
       ...(port === undefined ? {} : { port }),
     });
   let server = await start();
+  recordLeftover({ pid: server.pid(), directory: dataDirectory });
   const port = server.port;
   let adminClient: Redis | undefined;
   const pid = (): number => {
@@ -56,6 +58,7 @@ export async function startPrivateRedis(options: {
     },
     restart: async () => {
       server = await start(port);
+      recordLeftover({ pid: server.pid() });
     },
     admin: () => {
       if (!adminClient) {

@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { promisify } from "node:util";
 import { expect, vi } from "vitest";
+import { recordLeftover } from "./leftovers.ts";
 
 const run = promisify(execFile);
 
@@ -60,6 +61,7 @@ export async function startRedisCluster(options: { executable: string; masters?:
       { stdio: "ignore" },
     );
     node.child = child;
+    recordLeftover({ pid: child.pid, directory: node.directory });
     await vi.waitFor(async () => expect((await cli(node.port, "PING")).trim(), `redis-server on ${node.port}`).toBe("PONG"), { timeout: 10_000, interval: 50 });
   };
   const cli = async (port: number, ...args: string[]): Promise<string> => (await run(cliExecutable, ["-h", "127.0.0.1", "-p", String(port), ...args])).stdout;

@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { inject, vi } from "vitest";
 import { findFreePort } from "../../../src/embedded/free-port.ts";
+import { recordLeftover } from "../servers/leftovers.ts";
 import { processReadyTimeoutMs, weakPasswordHashing } from "./environment.ts";
 
 const repositoryRoot = join(import.meta.dirname, "..", "..", "..");
@@ -61,6 +62,7 @@ export async function startSluiceProcess(options: SluiceProcessOptions): Promise
     env,
     stdio: ["ignore", "pipe", "pipe"],
   });
+  recordLeftover({ pid: child.pid, directory: dataDirectory });
   let output = "";
   const listeners = new Set<() => void>();
   const append = (chunk: Buffer): void => {
