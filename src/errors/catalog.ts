@@ -97,10 +97,17 @@ export function toErrorBody(error: SluiceError): ErrorBody {
   return { error: { ...error.details, code: error.code, message: error.message } };
 }
 
-/** The headers an error answer carries beside its body: Retry-After when the error says when to come back. */
+/** Retry-After of a 503 that names no time of its own: a dependency is down, come back soon. */
+const defaultUnavailableRetryAfterSeconds = 2;
+
+/**
+ * The headers an error answer carries beside its body: Retry-After when the error says when to come
+ * back, and on every 503 (PROTOCOL.md 7: "retry with backoff"), so a client always has a hint.
+ */
 export function errorHeaders(error: SluiceError): Record<string, string> {
-  const retryAfter = error.details?.retryAfterSeconds;
-  return typeof retryAfter === "number" ? { "Retry-After": String(retryAfter) } : {};
+  const given = error.details?.retryAfterSeconds;
+  const retryAfter = typeof given === "number" ? given : error.status === 503 ? defaultUnavailableRetryAfterSeconds : undefined;
+  return retryAfter === undefined ? {} : { "Retry-After": String(retryAfter) };
 }
 
 export function isSluiceError(value: unknown): value is SluiceError {

@@ -50,15 +50,16 @@ describe("one master of three is SIGKILLed mid-run and restarted (no replicas, A
     const leaseOwner = await cluster.ownerOf(`{streams:${me.body.user.id}}`);
     const victim = [0, 1, 2].find((index) => index !== queueOwner && index !== leaseOwner) ?? -1;
 
+    // Two replies on the victim's shard (one watched from the start, one nobody watches) and one elsewhere.
     const replies: RunningReply[] = [];
-    while (!(replies.some((reply) => reply.owner === victim) && replies.some((reply) => reply.owner !== victim))) {
-      expect(replies.length, "no task landed on both kinds of shard").toBeLessThan(30);
+    while (!(replies.filter((reply) => reply.owner === victim).length >= 2 && replies.some((reply) => reply.owner !== victim))) {
+      expect(replies.length, "no task landed on both kinds of shard").toBeLessThan(40);
       const conversation = await user.createConversation();
       const accepted = await user.send(conversation.id, "tell me a long story");
       replies.push({ taskId: accepted.taskId, conversationId: conversation.id, owner: await cluster.ownerOf(`{${accepted.taskId}}`) });
     }
     step = "watching both streams";
-    const onVictim = replies.find((reply) => reply.owner === victim)!;
+    const [onVictim, unwatched] = replies.filter((reply) => reply.owner === victim) as [RunningReply, RunningReply];
     const onSurvivor = replies.find((reply) => reply.owner !== victim)!;
 
     let killed = false;
@@ -86,13 +87,20 @@ describe("one master of three is SIGKILLed mid-run and restarted (no replicas, A
     expect(expectOneEndLast(survivor).status).toBe("completed");
     // Readiness stays up while any master answers: one shard down is a partial outage, not a reason to drop every API process.
     expect((await fetch(`${sluice.url}/readyz`)).status).toBe(200);
-    // A new viewer of a stream on the dead shard is not left hanging: after the command timeout it
-    // gets a `retry:` hint and the response closes with no events, so EventSource comes back later.
-    step = "probing the dead shard's stream";
-    const probe = await user.stream(onVictim.taskId);
-    expect(probe.status).toBe(200);
+    // A first viewer of a stream on the dead shard that this API process holds nothing of is not left
+    // hanging: its first read fails after the command timeout, before any SSE byte, and it is told to
+    // come back (503 SERVICE_UNAVAILABLE with Retry-After, as for any Redis failure at open).
+    step = "probing the dead shard's unwatched stream";
+    const probe = await user.stream(unwatched.taskId);
+    expect(probe.status, probe.body).toBe(503);
+    expect(JSON.parse(probe.body)).toMatchObject({ error: { code: "SERVICE_UNAVAILABLE" } });
+    expect(probe.headers.get("retry-after")).toBe("2");
     expect(probe.events).toEqual([]);
-    expect(probe.retries.length).toBeGreaterThan(0);
+    // A second viewer of the watched one gets at once what this process holds of it (its recent frames,
+    // no read of the dead shard) and is held open like the first, to complete after the restart.
+    step = "joining the dead shard's watched stream";
+    const joined = watchStream(user, onVictim.taskId);
+    await joined.until((events) => countOf("text-delta")(events) >= 3, "the joined viewer to get the reply so far");
 
     restarting = true;
     step = "restarting the victim's master";
@@ -109,6 +117,10 @@ describe("one master of three is SIGKILLed mid-run and restarted (no replicas, A
     const victimReply = await waitForFinalReply(user, onVictim.conversationId, onVictim.taskId, 30_000);
     expect(victimReply.status).toBe("completed");
     expect(victimReply.content).toBe(textOf(held.events));
+    const joinedStream = await joined.done;
+    expect(expectOneEndLast(joinedStream).status).toBe("completed");
+    expect(textOf(joinedStream.events)).toBe(victimReply.content);
+    expect((await waitForFinalReply(user, unwatched.conversationId, unwatched.taskId, 30_000)).status).toBe("completed");
     // Same prompt, deterministic simulated model: the interrupted reply is not cut short.
     expect(victimReply.content).toBe(textOf(survivor.events));
     const survivorReply = await waitForFinalReply(user, onSurvivor.conversationId, onSurvivor.taskId);
