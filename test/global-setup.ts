@@ -42,5 +42,6 @@ export async function setup(project: TestProject): Promise<void> {
 export async function teardown(): Promise<void> {
   await Promise.all([redis?.stop(), postgres?.stop()]);
   if (redisDirectory) rmSync(redisDirectory, { recursive: true, force: true });
-  endRun();
+  const leaked = endRun();
+  if (leaked > 0) console.log(`ended ${leaked} process(es) that a failed test left running`);
 }

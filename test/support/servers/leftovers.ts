@@ -33,10 +33,12 @@ export function becomeRunOwner(): void {
   process.env.SLUICE_TEST_RUN_OWNER = String(process.pid);
 }
 
-/** Teardown: this run's record goes, and what runs that are gone (this run's test processes too) left behind is ended. */
+/**
+ * Teardown, once the run's servers are stopped: whatever the run recorded that still runs was leaked
+ * by a test that failed before its own cleanup, and is ended; then so is what runs that are gone left.
+ */
 export function endRun(): number {
-  rmSync(join(registryDirectory, `${ownerPid()}.jsonl`), { force: true });
-  return sweepLeftovers();
+  return endRecorded(join(registryDirectory, `${ownerPid()}.jsonl`)) + sweepLeftovers();
 }
 
 /** Ends what runs that are gone left behind. Returns how many processes it ended. */
@@ -50,23 +52,34 @@ export function sweepLeftovers(): number {
   }
   for (const file of files) {
     const owner = Number(file.slice(0, -".jsonl".length));
-    if (isAlive(owner)) continue;
-    const path = join(registryDirectory, file);
-    for (const line of readFileSync(path, "utf8").split("\n")) {
-      if (line === "") continue;
-      const entry = JSON.parse(line) as Leftover & { started?: string };
-      if (entry.pid !== undefined && entry.started !== undefined && startTimeOf(entry.pid) === entry.started) {
-        try {
-          process.kill(entry.pid, "SIGKILL");
-          ended += 1;
-        } catch {
-          // Gone meanwhile.
-        }
-      }
-      if (entry.directory !== undefined) rmSync(entry.directory, { recursive: true, force: true });
-    }
-    rmSync(path, { force: true });
+    if (!isAlive(owner)) ended += endRecorded(join(registryDirectory, file));
   }
+  return ended;
+}
+
+/** Ends the processes a record file lists (those still the same processes), removes its directories, then the file. */
+function endRecorded(path: string): number {
+  let ended = 0;
+  let lines: string[];
+  try {
+    lines = readFileSync(path, "utf8").split("\n");
+  } catch {
+    return 0;
+  }
+  for (const line of lines) {
+    if (line === "") continue;
+    const entry = JSON.parse(line) as Leftover & { started?: string };
+    if (entry.pid !== undefined && entry.started !== undefined && startTimeOf(entry.pid) === entry.started) {
+      try {
+        process.kill(entry.pid, "SIGKILL");
+        ended += 1;
+      } catch {
+        // Gone meanwhile.
+      }
+    }
+    if (entry.directory !== undefined) rmSync(entry.directory, { recursive: true, force: true });
+  }
+  rmSync(path, { force: true });
   return ended;
 }
 
