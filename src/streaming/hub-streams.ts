@@ -135,14 +135,14 @@ export function createHubStreams(options: HubStreamsOptions): HubStreams {
     stream.incarnation = page.incarnation;
     stream.attempt = page.attempt;
     stream.ended = page.state === "ended";
-    const { entries } = page;
-    const reachesHead = fromSeq !== undefined && fromSeq <= page.lastSeq && (entries.at(-1)?.seq ?? fromSeq) === page.lastSeq && (entries[0]?.seq ?? fromSeq + 1) === fromSeq + 1;
-    if (!reachesHead) {
+    // A page holds consecutive entries after fromSeq (LogPage), so it reaches the head when its last
+    // entry (or, empty, fromSeq itself) is the log's last; a hole would still be caught by ingest.
+    if (fromSeq === undefined || (page.entries.at(-1)?.seq ?? fromSeq) !== page.lastSeq) {
       stream.head = page.lastSeq;
       return;
     }
     stream.head = fromSeq;
-    ingest(stream, page.incarnation, entries);
+    ingest(stream, page.incarnation, page.entries);
   }
 
   function destroy(stream: StreamState): void {
