@@ -56,7 +56,7 @@ async function* anthropicEvents(
   request: ChatRequest,
   limits: { defaultMaxTokens: number; thinkingBudgetTokens: number },
   signal: AbortSignal,
-): AsyncGenerator<ProviderEvent> {
+): AsyncGenerator<ProviderEvent[]> {
   const { defaultMaxTokens, thinkingBudgetTokens } = limits;
   // The Messages API takes system instructions as a parameter, not as a turn.
   const system = request.messages
@@ -96,11 +96,11 @@ async function* anthropicEvents(
       case "content_block_delta":
         if (event.delta.type === "text_delta" && event.delta.text.length > 0) {
           const text = prefilled ? prefilled.skipShownWhitespace(event.delta.text) : event.delta.text;
-          if (text.length > 0) yield { type: "text-delta", delta: text };
+          if (text.length > 0) yield [{ type: "text-delta", delta: text }];
         } else if (event.delta.type === "thinking_delta" && event.delta.thinking.length > 0) {
           // Thinking blocks come before the text; their signature_delta (for sending them back
           // in tool use) is not needed: Sluice never sends reasoning back to the model.
-          yield { type: "reasoning-delta", delta: event.delta.thinking };
+          yield [{ type: "reasoning-delta", delta: event.delta.thinking }];
         }
         break;
       case "message_delta":
@@ -123,6 +123,8 @@ async function* anthropicEvents(
     if (signal.aborted) return;
     throw new ProviderError("truncated", { message: "The Anthropic stream ended without message_stop and a stop_reason." });
   }
-  yield { type: "usage", inputTokens, outputTokens };
-  yield { type: "finish", reason: stopReason };
+  yield [
+    { type: "usage", inputTokens, outputTokens },
+    { type: "finish", reason: stopReason },
+  ];
 }

@@ -24,7 +24,8 @@ export interface GuardProviderStreamOptions {
  *    so the stream and the saved message carry the same text and the final save cannot fail on it.
  */
 export async function* guardProviderStream(
-  open: (signal: AbortSignal) => AsyncIterable<ProviderEvent>,
+  /** The adapter's raw events, in batches (those of one network read together: fewer async hops per token). */
+  open: (signal: AbortSignal) => AsyncIterable<readonly ProviderEvent[]>,
   options: GuardProviderStreamOptions,
 ): AsyncGenerator<ProviderEvent, void, undefined> {
   const { signal } = options;
@@ -36,21 +37,23 @@ export async function* guardProviderStream(
   // One per part: a surrogate pair held back in the reasoning must not be completed by the answer.
   const storable = { "text-delta": createStorableText(), "reasoning-delta": createStorableText() };
   try {
-    for await (const event of withIdleTimeout(open(controller.signal), options.idleTimeoutMs, signal, options.clock)) {
-      if (event.type === "text-delta" || event.type === "reasoning-delta") {
-        receivedText = true;
-        const delta = storable[event.type].push(event.delta);
-        if (delta !== "") yield { type: event.type, delta };
-        continue;
+    for await (const events of withIdleTimeout(open(controller.signal), options.idleTimeoutMs, signal, options.clock)) {
+      for (const event of events) {
+        if (event.type === "text-delta" || event.type === "reasoning-delta") {
+          receivedText = true;
+          const delta = storable[event.type].push(event.delta);
+          if (delta !== "") yield { type: event.type, delta };
+          continue;
+        }
+        if (event.type === "finish") {
+          const reasoningRest = storable["reasoning-delta"].flush();
+          if (reasoningRest !== "") yield { type: "reasoning-delta", delta: reasoningRest };
+          const rest = storable["text-delta"].flush();
+          if (rest !== "") yield { type: "text-delta", delta: rest };
+        }
+        yield event;
+        if (event.type === "finish") return;
       }
-      if (event.type === "finish") {
-        const reasoningRest = storable["reasoning-delta"].flush();
-        if (reasoningRest !== "") yield { type: "reasoning-delta", delta: reasoningRest };
-        const rest = storable["text-delta"].flush();
-        if (rest !== "") yield { type: "text-delta", delta: rest };
-      }
-      yield event;
-      if (event.type === "finish") return;
     }
     // The SDKs end iteration quietly when their request is aborted.
     if (signal.aborted) throw new ProviderError("aborted", { message: "The request was aborted.", cause: signal.reason });

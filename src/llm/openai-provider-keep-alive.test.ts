@@ -11,7 +11,9 @@ describe("the OpenAI adapter's connections", () => {
       const chunk = (delta: object, finish: string | null): string =>
         `data: ${JSON.stringify({ id: "c", object: "chat.completion.chunk", created: 0, model: "m", choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
       response.write(chunk({ role: "assistant", content: "Hello" }, null));
-      response.end(`${chunk({}, "stop")}data: [DONE]\n\n`);
+      // As a model streams: the end comes in a later network read than the text, so the client's
+      // body reader runs before the body is complete (a timer shapes the stream; nothing waits on it).
+      setTimeout(() => response.end(`${chunk({}, "stop")}data: [DONE]\n\n`), 10);
     });
     server.on("connection", () => (connections += 1));
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));

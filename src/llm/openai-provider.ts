@@ -2,9 +2,8 @@ import OpenAI, { APIConnectionError, APIError, APIUserAbortError } from "openai"
 import { classifySdkError, sdkClientOptions } from "./classify-sdk-error.ts";
 import type { Clock } from "../time/clock.ts";
 import { guardProviderStream } from "./guard-provider-stream.ts";
-import { openAiStreamChunks } from "./openai-stream-chunks.ts";
+import { openAiStreamEvents } from "./openai-stream-events.ts";
 import type { ChatRequest, ChatTurn, LlmProvider, ProviderEvent } from "./llm-provider.ts";
-import { ProviderError } from "./provider-error.ts";
 
 export interface OpenAiProviderOptions {
   apiKey: string;
@@ -40,65 +39,38 @@ export function createOpenAiProvider(options: OpenAiProviderOptions): LlmProvide
   };
 }
 
-async function* openAiEvents(client: OpenAI, request: ChatRequest, signal: AbortSignal): AsyncGenerator<ProviderEvent> {
-  // The SDK sends the request and turns an HTTP error into its error classes; the body is read by
-  // openAiStreamChunks, which costs a third less CPU per token than the SDK's Stream (its comment).
-  const response = await client.chat.completions.create(
-    {
-      model: request.model,
-      messages: [...request.messages, ...continuedTurn(request.continueFrom)].map((turn) => ({ role: turn.role, content: turn.content })),
-      stream: true,
-      stream_options: { include_usage: true },
-      ...(request.maxOutputTokens === undefined ? {} : { max_completion_tokens: request.maxOutputTokens }),
-      ...(request.continueFrom ? continueSwitches : {}),
-    },
-    { signal },
-  ).asResponse();
-  let finishReason: string | undefined;
-  let usage: ProviderEvent | undefined;
-  try {
-    for await (const chunks of openAiStreamChunks(response)) {
-      for (const chunk of chunks) {
-        // Compatible servers vary; a chunk without a choices array is not one we can trust.
-        if (!Array.isArray(chunk.choices)) throw malformed();
-        for (const choice of chunk.choices) {
-          if (choice.index !== 0) continue;
-          const reasoning = reasoningOf(choice.delta);
-          if (reasoning !== undefined) yield { type: "reasoning-delta", delta: reasoning };
-          const text = choice.delta?.content;
-          if (typeof text === "string" && text.length > 0) yield { type: "text-delta", delta: text };
-          if (typeof choice.finish_reason === "string") finishReason = choice.finish_reason;
-        }
-        // With include_usage the usage arrives in its own chunk after the finish_reason chunk.
-        if (chunk.usage) {
-          usage = { type: "usage", inputTokens: chunk.usage.prompt_tokens, outputTokens: chunk.usage.completion_tokens };
-        }
-      }
-    }
-  } catch (error) {
-    // As the SDK's Stream does: reading a body whose request was aborted ends the stream quietly.
-    if (signal.aborted) return;
-    throw error;
-  }
-  if (finishReason === undefined) {
-    if (signal.aborted) return;
-    throw new ProviderError("truncated", { message: "The OpenAI stream ended without a finish_reason." });
-  }
-  if (usage) yield usage;
-  yield { type: "finish", reason: finishReason };
-}
-
 /**
- * A chunk's reasoning text: `reasoning_content` as vLLM, DeepSeek and llama.cpp send it, or
- * `reasoning` as Ollama and OpenRouter do (neither is in OpenAI's types). A server that sends
- * both carries the same text twice, so the first one present wins.
+ * The stream's events, read by openAiStreamEvents once the SDK has sent the request and turned an
+ * HTTP error into its error classes. Not an async generator: a layer of those between the body and
+ * the guard would cost microtask hops on every token (openai-stream-events.ts).
  */
-function reasoningOf(delta: object | undefined): string | undefined {
-  const fields = delta as { reasoning_content?: unknown; reasoning?: unknown } | undefined;
-  for (const value of [fields?.reasoning_content, fields?.reasoning]) {
-    if (typeof value === "string" && value.length > 0) return value;
-  }
-  return undefined;
+function openAiEvents(client: OpenAI, request: ChatRequest, signal: AbortSignal): AsyncIterable<ProviderEvent[]> {
+  return {
+    [Symbol.asyncIterator]: () => {
+      let events: AsyncIterableIterator<ProviderEvent[]> | undefined;
+      const opened = client.chat.completions
+        .create(
+          {
+            model: request.model,
+            messages: [...request.messages, ...continuedTurn(request.continueFrom)].map((turn) => ({ role: turn.role, content: turn.content })),
+            stream: true,
+            stream_options: { include_usage: true },
+            ...(request.maxOutputTokens === undefined ? {} : { max_completion_tokens: request.maxOutputTokens }),
+            ...(request.continueFrom ? continueSwitches : {}),
+          },
+          { signal },
+        )
+        .asResponse()
+        .then((response) => (events = openAiStreamEvents(response, signal)));
+      // A request that fails while nobody waits on it (the guard already gave up) is not unhandled.
+      opened.catch(() => undefined);
+      return {
+        next: () => (events === undefined ? opened.then((opening) => opening.next()) : events.next()),
+        // The guard aborts the request on every exit, which also ends a request still being sent.
+        return: () => events?.return?.() ?? Promise.resolve({ done: true, value: undefined }),
+      };
+    },
+  };
 }
 
 /**
@@ -110,8 +82,4 @@ const continueSwitches = { continue_final_message: true, add_generation_prompt: 
 
 function continuedTurn(continueFrom: string | undefined): ChatTurn[] {
   return continueFrom ? [{ role: "assistant", content: continueFrom }] : [];
-}
-
-function malformed(): ProviderError {
-  return new ProviderError("server", { message: "The provider sent a chunk that is not a chat completion chunk." });
 }

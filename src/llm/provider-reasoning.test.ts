@@ -123,8 +123,8 @@ describe("storable reasoning", () => {
       { type: "finish", reason: "stop" },
     ];
     const events: ProviderEvent[] = [];
-    async function* replay(): AsyncGenerator<ProviderEvent> {
-      for (const event of raw) yield await Promise.resolve(event);
+    async function* replay(): AsyncGenerator<ProviderEvent[]> {
+      for (const event of raw) yield await Promise.resolve([event]);
     }
     const guarded = guardProviderStream(replay, {
       signal: new AbortController().signal,

@@ -27,7 +27,7 @@ describe("storable provider text", () => {
     ];
     const seen: ProviderEvent[] = [];
     const stream = guardProviderStream(
-      () => Readable.from(events),
+      () => Readable.from(events.map((event) => [event])),
       { signal: new AbortController().signal, idleTimeoutMs: 1_000, classifyError: (error) => new ProviderError("server", { message: String(error) }) },
     );
     for await (const event of stream) seen.push(event);
