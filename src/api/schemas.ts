@@ -59,6 +59,23 @@ export const conversationView = z.object({
   updatedAt: z.string(),
 });
 
+const siblings = z
+  .object({
+    index: z.number().int().describe("This message's place among its versions, oldest first (0-based)"),
+    count: z.number().int(),
+    ids: z.array(z.uuid()).describe("The versions' ids, oldest first; pick one with POST /api/conversations/{id}/branch"),
+  })
+  .describe("The versions of this message: messages with the same parent (an edit, a regenerate). count 1: no other version.");
+/** GET /api/conversations/:id and POST …/branch. */
+export const conversationDetail = conversationView.extend({
+  messages: z
+    .array(messageView.extend({ siblings }))
+    .describe("A page of the active path, oldest first: its newest messages, or those before `cursor`"),
+  activeGeneration: z.object({ taskId: z.string(), messageId: z.uuid(), streamUrl: z.string() }).nullable(),
+  hasMore: z.boolean().describe("Older messages exist on the active path"),
+  nextCursor: z.string().nullable().describe("Pass as `cursor` for the page of older messages; null on the oldest page"),
+});
+
 export const generationAccepted = z.object({
   // An Idempotency-Key replay answers the response recorded before `reasoning` and `parentId` existed.
   userMessage: messageView.partial({ reasoning: true, parentId: true }).optional(),
@@ -73,6 +90,9 @@ export const generationAccepted = z.object({
  * any query and answer NOT_FOUND / STREAM_NOT_FOUND. Longer than Fastify's
  * maxParamLength (100) is 414 URL_TOO_LONG before the route runs.
  */
+/** README "Idempotency policy": 1–200 printable ASCII characters, per user, on every route that starts a generation. */
+export const idempotencyHeaders = z.object({ "idempotency-key": z.string().min(1).max(200).regex(/^[\x21-\x7e]+$/).optional() });
+
 export const idParams = z.object({ id: z.string().max(64) });
 export const taskParams = z.object({ taskId: z.string().max(64) });
 

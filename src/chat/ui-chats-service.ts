@@ -26,9 +26,9 @@ export interface UiChatHistoryMessage {
 
 export interface UiChatsService {
   /** `trigger: "submit-message"`: the first message of a new chat id creates the user's conversation; another user's chat id is NOT_FOUND. */
-  submit(userId: string, chatId: string, input: { content: string; model?: string | undefined }): Promise<UiChatGeneration>;
+  submit(userId: string, chatId: string, input: { content: string; model?: string | undefined }, idempotencyKey?: string): Promise<UiChatGeneration>;
   /** `trigger: "regenerate-message"`: a new version of the last reply, which becomes the active branch (NOT_FOUND for an unknown or foreign chat). */
-  regenerate(userId: string, chatId: string, input: { model?: string | undefined }): Promise<UiChatGeneration>;
+  regenerate(userId: string, chatId: string, input: { model?: string | undefined }, idempotencyKey?: string): Promise<UiChatGeneration>;
   /** The chat's generation still pending or streaming; undefined when there is none, or the chat is unknown or another user's. */
   activeGeneration(userId: string, chatId: string): Promise<UiChatGeneration | undefined>;
   /** The chat's final messages on its active branch, in order (the active reply is left to the resumed stream); empty for an unknown or foreign chat. */
@@ -87,10 +87,10 @@ export function createUiChatsService(dependencies: {
   });
 
   return {
-    submit: async (userId, chatId, input) => {
+    submit: async (userId, chatId, input, idempotencyKey) => {
       const conversation = await claimConversation(userId, chatId, input.content);
       try {
-        return started(conversation.id, await generations.sendMessage(userId, conversation.id, input, undefined));
+        return started(conversation.id, await generations.sendMessage(userId, conversation.id, input, idempotencyKey));
       } catch (error) {
         // A refused first message (model, rate or generation limit) leaves no empty chat behind,
         // so the same chat id can be sent again as new.
@@ -98,10 +98,10 @@ export function createUiChatsService(dependencies: {
         throw error;
       }
     },
-    regenerate: async (userId, chatId, input) => {
+    regenerate: async (userId, chatId, input, idempotencyKey) => {
       const conversationId = chatConversationId(chatId);
       if (!(await conversations.find(userId, conversationId))) throw notFound();
-      return started(conversationId, await generations.regenerate(userId, conversationId, input));
+      return started(conversationId, await generations.regenerate(userId, conversationId, input, idempotencyKey));
     },
     activeGeneration: async (userId, chatId) => {
       const conversationId = chatConversationId(chatId);

@@ -122,6 +122,48 @@ describe("POST /api/chat", () => {
     expect(unauthenticated.status).toBe(401);
   });
 
+  it("takes an Idempotency-Key (README's recipe): a retried send or regenerate streams the same generation from its start and stores nothing new; the key with another message is 422", async () => {
+    const chatId = newChatId();
+    const message = userMessage("echo:sent once");
+    // README "Use Sluice from useChat": the key names the request by the chat, the trigger and the last message.
+    const transport = new DefaultChatTransport<UIMessage>({
+      api: `${sluice.url}/api/chat`,
+      headers: { authorization: `Bearer ${alice.token}` },
+      prepareSendMessagesRequest: ({ id, messages, trigger, messageId, body, headers }) => ({
+        body: { ...body, id, messages, trigger, messageId },
+        headers: { ...(headers as Record<string, string>), "idempotency-key": `${trigger}:${id}:${messages.at(-1)?.id ?? ""}` },
+      }),
+    });
+    const post = async (messages: UIMessage[], trigger: "submit-message" | "regenerate-message") =>
+      collect(await transport.sendMessages({ chatId, messages, trigger, messageId: undefined, abortSignal: undefined }));
+    const taskOf = (reply: { message: UIMessage | undefined }) => (reply.message?.metadata as { taskId?: string } | undefined)?.taskId;
+
+    const first = await post([message], "submit-message");
+    const retried = await post([message], "submit-message");
+    expect(textOf(first.message)).toContain("sent once");
+    expect(retried.message?.id).toBe(first.message?.id);
+    expect(taskOf(retried)).toBe(taskOf(first));
+    expect(textOf(retried.message)).toBe(textOf(first.message));
+    expect((await alice.conversation(chatConversationId(chatId))).messages.map((row) => row.role)).toEqual(["user", "assistant"]);
+
+    const reused = await alice.call("POST", "/api/chat", {
+      body: { id: chatId, messages: [{ ...message, parts: [{ type: "text", text: "echo:another" }] }], trigger: "submit-message" },
+      headers: { "idempotency-key": `submit-message:${chatId}:${message.id}` },
+    });
+    expect(reused.status).toBe(422);
+    expectErrorShape(reused, "IDEMPOTENCY_KEY_REUSED");
+
+    const history = [message, first.message!];
+    const regenerated = await post(history, "regenerate-message");
+    const regeneratedAgain = await post(history, "regenerate-message");
+    expect(regeneratedAgain.message?.id).toBe(regenerated.message?.id);
+    expect(regenerated.message?.id).not.toBe(first.message?.id);
+    const assistants = (await alice.conversation(chatConversationId(chatId))).messages.filter((row) => row.role === "assistant");
+    expect(assistants.map((row) => row.id)).toEqual([regenerated.message?.id]);
+    // Two versions of the reply, not three: the retried regenerate made none.
+    expect(assistants[0]?.siblings.count).toBe(2);
+  });
+
   it("answers another user's chat id with 404 on POST, and as an unknown chat (204, []) on its reads", async () => {
     const chatId = newChatId();
     await send(alice, chatId, [userMessage("echo:alice's")]);

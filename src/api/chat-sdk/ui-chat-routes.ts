@@ -8,7 +8,7 @@ import { systemClock, type Clock } from "../../time/clock.ts";
 import type { App } from "../app-type.ts";
 import { currentUser, type RequireUser } from "../auth/authenticate.ts";
 import { holdOpenStreamLease, serveMappedStream } from "../openai/serve-mapped-stream.ts";
-import { standardErrors } from "../schemas.ts";
+import { idempotencyHeaders, standardErrors } from "../schemas.ts";
 import { chatId, newUserMessage, uiChatBody } from "./ui-chat-request.ts";
 import { createUiMessageChunkMapper, encodeUiMessageChunks, uiMessageStreamHeader } from "./ui-message-chunks.ts";
 
@@ -79,6 +79,7 @@ export function registerUiChatRoutes(app: App, dependencies: UiChatRouteDependen
       schema: {
         tags,
         summary: "useChat's send: a new user message (or regenerate-message) starts a generation, answered as the AI SDK's UI message stream",
+        headers: idempotencyHeaders,
         body: uiChatBody,
         response: { ...standardErrors },
       },
@@ -87,11 +88,16 @@ export function registerUiChatRoutes(app: App, dependencies: UiChatRouteDependen
       const userId = currentUser(request).id;
       const { body } = request;
       const content = body.trigger === "submit-message" ? newUserMessage(body) : undefined;
+      // A retry with the same key gets the same generation's stream from its first chunk (README "Idempotency policy").
+      const idempotencyKey = request.headers["idempotency-key"];
       // The slot first, so a user over LIMIT_OPEN_STREAMS_PER_USER starts nothing.
       const release = await holdOpenStreamLease(dependencies.leases, userId, dependencies.leaseRenewMs, clock);
       let generation: UiChatGeneration;
       try {
-        generation = content === undefined ? await chats.regenerate(userId, body.id, { model: body.model }) : await chats.submit(userId, body.id, { content, model: body.model });
+        generation =
+          content === undefined
+            ? await chats.regenerate(userId, body.id, { model: body.model }, idempotencyKey)
+            : await chats.submit(userId, body.id, { content, model: body.model }, idempotencyKey);
       } catch (error) {
         release();
         throw error;

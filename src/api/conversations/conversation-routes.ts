@@ -4,23 +4,8 @@ import type { GenerationsService } from "../../chat/generations-service.ts";
 import { SluiceError } from "../../errors/catalog.ts";
 import type { App } from "../app-type.ts";
 import { currentUser, type RequireUser } from "../auth/authenticate.ts";
-import { conversationView, generationAccepted, idParams, isUuid, messageView, pageCursor, standardErrors, text } from "../schemas.ts";
+import { conversationDetail, conversationView, generationAccepted, idempotencyHeaders, idParams, isUuid, messageView, pageCursor, standardErrors, text } from "../schemas.ts";
 
-const siblings = z
-  .object({
-    index: z.number().int().describe("This message's place among its versions, oldest first (0-based)"),
-    count: z.number().int(),
-    ids: z.array(z.uuid()).describe("The versions' ids, oldest first; pick one with POST /api/conversations/{id}/branch"),
-  })
-  .describe("The versions of this message: messages with the same parent (an edit, a regenerate). count 1: no other version.");
-const conversationDetail = conversationView.extend({
-  messages: z
-    .array(messageView.extend({ siblings }))
-    .describe("A page of the active path, oldest first: its newest messages, or those before `cursor`"),
-  activeGeneration: z.object({ taskId: z.string(), messageId: z.uuid(), streamUrl: z.string() }).nullable(),
-  hasMore: z.boolean().describe("Older messages exist on the active path"),
-  nextCursor: z.string().nullable().describe("Pass as `cursor` for the page of older messages; null on the oldest page"),
-});
 /**
  * Messages per page of GET /api/conversations/{id}: the one place these limits live (README, PROTOCOL.md 13.2).
  * 50 is a screenful or two with room to scroll; 200 bounds one statement's walk.
@@ -51,7 +36,6 @@ const searchResult = z.object({
     })
     .nullable(),
 });
-const idempotencyHeaders = z.object({ "idempotency-key": z.string().min(1).max(200).regex(/^[\x21-\x7e]+$/).optional() });
 
 export function registerConversationRoutes(
   app: App,

@@ -1,17 +1,14 @@
 import { randomBytes } from "node:crypto";
 import { expect, vi } from "vitest";
 import type { z } from "zod";
-import type { conversationView, generationAccepted, messageView, userView } from "../../../src/api/schemas.ts";
+import type { conversationDetail, conversationView, generationAccepted, messageView, userView } from "../../../src/api/schemas.ts";
 import { readSse, type SseResponse } from "./read-sse.ts";
 
 /** The public JSON shapes, from the server's own response schemas (src/api/schemas.ts). */
 export type MessageJson = z.infer<typeof messageView>;
 export type AcceptedJson = z.infer<typeof generationAccepted>;
-/** GET /api/conversations/:id (the route's own `conversationDetail` schema is not exported; its extra fields are these). */
-export type ConversationJson = z.infer<typeof conversationView> & {
-  messages: MessageJson[];
-  activeGeneration: { taskId: string; messageId: string; streamUrl: string } | null;
-};
+/** GET /api/conversations/:id and POST …/branch. */
+export type ConversationJson = z.infer<typeof conversationDetail>;
 type SessionJson = { user: z.infer<typeof userView>; token: string };
 
 export interface ApiAnswer<T = unknown> {
