@@ -20,7 +20,7 @@ function problemsOf(environment: Record<string, string>): readonly string[] {
 describe("loadConfig", () => {
   it("gives the documented defaults with an empty environment", () => {
     const config = loadConfig({}, workingDirectory);
-    expect(config.http).toEqual({ port: 3000, host: "127.0.0.1", trustProxy: false });
+    expect(config.http).toEqual({ port: 3000, host: "127.0.0.1", listenBacklog: 4096, trustProxy: false });
     expect(config.database.url).toBeUndefined();
     expect(config.redis.url).toBeUndefined();
     expect(config.llm.provider).toBe("simulated");
@@ -35,8 +35,8 @@ describe("loadConfig", () => {
   });
 
   it("lists every invalid variable at once", () => {
-    const problems = problemsOf({ PORT: "seventy", REDIS_URL: "http://x", LLM_PROVIDER: "gpt", LOG_LEVEL: "loud" });
-    expect(problems.map((problem) => problem.split(":")[0]).sort()).toEqual(["LLM_PROVIDER", "LOG_LEVEL", "PORT", "REDIS_URL"]);
+    const problems = problemsOf({ PORT: "seventy", HTTP_LISTEN_BACKLOG: "0", REDIS_URL: "http://x", LLM_PROVIDER: "gpt", LOG_LEVEL: "loud" });
+    expect(problems.map((problem) => problem.split(":")[0]).sort()).toEqual(["HTTP_LISTEN_BACKLOG", "LLM_PROVIDER", "LOG_LEVEL", "PORT", "REDIS_URL"]);
   });
 
   it("takes TRUST_PROXY as a hop count or proxy addresses, never a blanket true", () => {

@@ -16,6 +16,8 @@ export interface Config {
   readonly http: {
     readonly port: number;
     readonly host: string;
+    /** HTTP_LISTEN_BACKLOG: connections queued in the kernel before the API accepts them. */
+    readonly listenBacklog: number;
     /** TRUST_PROXY: false (unset), a hop count, or proxy addresses/CIDRs; never blanket true. */
     readonly trustProxy: false | number | readonly string[];
   };
@@ -168,7 +170,7 @@ export function loadConfig(environment: Readonly<Record<string, string | undefin
 
   const dataDirectory = isAbsolute(env.DATA_DIR) ? env.DATA_DIR : resolve(workingDirectory, env.DATA_DIR);
   const config: Config = {
-    http: { port: env.PORT, host: env.HOST, trustProxy: env.TRUST_PROXY ?? false },
+    http: { port: env.PORT, host: env.HOST, listenBacklog: env.HTTP_LISTEN_BACKLOG, trustProxy: env.TRUST_PROXY ?? false },
     dataDirectory,
     logLevel: env.LOG_LEVEL,
     database: { url: env.DATABASE_URL, poolSize: env.DB_POOL_SIZE, statementTimeoutMs: env.DB_STATEMENT_TIMEOUT_MS },

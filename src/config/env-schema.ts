@@ -80,6 +80,12 @@ const modelBudgets = z
 export const envSchema = z.object({
   PORT: integer(0, 65_535).default(3000),
   HOST: z.string().min(1).default("127.0.0.1"),
+  /**
+   * Connections the kernel holds for the API before it accepts them (listen(2)'s backlog, capped by
+   * net.core.somaxconn). Node's 511 overflowed in a burst of 500 starts per second, and an
+   * overflowed connection is reset (BENCHMARKS.md): a burst should wait, not fail.
+   */
+  HTTP_LISTEN_BACKLOG: integer(1, 65_535).default(4096),
   /** Unset: X-Forwarded-For is ignored and the client is the socket's peer. */
   TRUST_PROXY: trustProxy.optional(),
   DATA_DIR: z.string().min(1).default("./.sluice"),

@@ -164,7 +164,7 @@ export async function startRuntime(role: Role, config: Config, logger: Logger, s
       // On shutdown the hub tells every SSE client to reconnect elsewhere (retry: with jitter) before the server closes.
       cleanups.push(() => app.close());
       cleanups.push(() => hub.close({ retryMs: config.stream.retryMs }));
-      address = await app.listen({ port: config.http.port, host: config.http.host });
+      address = await app.listen({ port: config.http.port, host: config.http.host, backlog: config.http.listenBacklog });
       if (config.apiMetricsPort !== undefined) {
         const endpoint = await serveMetrics(scraped, config.http.host, config.apiMetricsPort);
         cleanups.push(() => endpoint.close());
