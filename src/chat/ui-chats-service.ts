@@ -93,8 +93,9 @@ export function createUiChatsService(dependencies: {
         return started(conversation.id, await generations.sendMessage(userId, conversation.id, input, idempotencyKey));
       } catch (error) {
         // A refused first message (model, rate or generation limit) leaves no empty chat behind,
-        // so the same chat id can be sent again as new.
-        if (conversation.created) await conversations.delete(userId, conversation.id).catch(() => undefined);
+        // so the same chat id can be sent again as new; a turn a concurrent send (a retry with the
+        // same Idempotency-Key) stored meanwhile is kept with its chat.
+        if (conversation.created) await conversations.deleteIfEmpty(userId, conversation.id).catch(() => undefined);
         throw error;
       }
     },

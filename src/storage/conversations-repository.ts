@@ -1,7 +1,7 @@
 import { and, desc, eq, sql } from "drizzle-orm";
 import { chooseBranch, readActivePath, readPathPage, type BranchOutcome, type PathPage } from "./conversation-path.ts";
 import type { Db } from "./database.ts";
-import { conversations } from "./schema.ts";
+import { conversations, messages } from "./schema.ts";
 import { searchConversations, usageTotals, type SearchHit } from "./search-conversations.ts";
 
 export type ConversationRow = typeof conversations.$inferSelect;
@@ -19,6 +19,12 @@ export interface ConversationsRepository {
   rename(userId: string, id: string, title: string): Promise<ConversationRow | undefined>;
   /** Deletes the conversation and, by cascade, its messages. */
   delete(userId: string, id: string): Promise<boolean>;
+  /**
+   * Deletes the conversation only while it has no message, waiting for a transaction that is
+   * adding one (its row lock) and then looking again: a request that made a conversation and failed
+   * never takes away the turn a concurrent request with the same chat id just stored.
+   */
+  deleteIfEmpty(userId: string, id: string): Promise<boolean>;
   /** Full-text search over titles and message text; only this user's conversations (search-conversations.ts). */
   search(userId: string, query: string, options: { limit: number; cursor: PageCursor | undefined }): Promise<{ items: SearchHit[]; nextCursor: string | null }>;
   usageTotals(userId: string): Promise<{ inputTokens: number; outputTokens: number; messages: number }>;
@@ -96,6 +102,17 @@ export function createConversationsRepository(db: Db): ConversationsRepository {
         .returning({ id: conversations.id });
       return deleted.length > 0;
     },
+    deleteIfEmpty: async (userId, id) =>
+      await db.transaction(async (transaction) => {
+        // FOR UPDATE waits for a concurrent accept (it updates the row), so the next statement's snapshot sees its messages.
+        const locked = await transaction.select({ id: conversations.id }).from(conversations).where(and(eq(conversations.id, id), eq(conversations.userId, userId))).for("update");
+        if (locked.length === 0) return false;
+        const deleted = await transaction
+          .delete(conversations)
+          .where(and(eq(conversations.id, id), sql`not exists (select 1 from ${messages} where ${messages.conversationId} = ${id})`))
+          .returning({ id: conversations.id });
+        return deleted.length > 0;
+      }),
     search: async (userId, query, options) => {
       const page = await searchConversations(db, userId, query, options);
       return { items: page.items, nextCursor: page.next ? encodePageCursor(page.next) : null };

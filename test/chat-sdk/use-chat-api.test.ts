@@ -122,24 +122,26 @@ describe("POST /api/chat", () => {
     expect(unauthenticated.status).toBe(401);
   });
 
-  it("takes an Idempotency-Key (README's recipe): a retried send or regenerate streams the same generation from its start and stores nothing new; the key with another message is 422", async () => {
+  it("takes an Idempotency-Key (README's recipe): a retried send or a keyed regenerate streams the same generation from its start and stores nothing new; the key with another message is 422", async () => {
     const chatId = newChatId();
     const message = userMessage("echo:sent once");
-    // README "Use Sluice from useChat": the key names the request by the chat, the trigger and the last message.
+    // README "Use Sluice from useChat": a send's key is its chat and its new message's id; a regenerate has none.
     const transport = new DefaultChatTransport<UIMessage>({
       api: `${sluice.url}/api/chat`,
       headers: { authorization: `Bearer ${alice.token}` },
       prepareSendMessagesRequest: ({ id, messages, trigger, messageId, body, headers }) => ({
         body: { ...body, id, messages, trigger, messageId },
-        headers: { ...(headers as Record<string, string>), "idempotency-key": `${trigger}:${id}:${messages.at(-1)?.id ?? ""}` },
+        headers: { ...(headers as Record<string, string>), ...(trigger === "submit-message" ? { "idempotency-key": `${id}:${messages.at(-1)?.id ?? ""}` } : {}) },
       }),
     });
-    const post = async (messages: UIMessage[], trigger: "submit-message" | "regenerate-message") =>
-      collect(await transport.sendMessages({ chatId, messages, trigger, messageId: undefined, abortSignal: undefined }));
+    // What useChat sends: a regenerate drops the reply being replaced, so the history ends with the question.
+    const post = async (trigger: "submit-message" | "regenerate-message", headers?: Record<string, string>) =>
+      collect(await transport.sendMessages({ chatId, messages: [message], trigger, messageId: undefined, abortSignal: undefined, ...(headers ? { headers } : {}) }));
     const taskOf = (reply: { message: UIMessage | undefined }) => (reply.message?.metadata as { taskId?: string } | undefined)?.taskId;
+    const assistantsNow = async () => (await alice.conversation(chatConversationId(chatId))).messages.filter((row) => row.role === "assistant");
 
-    const first = await post([message], "submit-message");
-    const retried = await post([message], "submit-message");
+    const first = await post("submit-message");
+    const retried = await post("submit-message");
     expect(textOf(first.message)).toContain("sent once");
     expect(retried.message?.id).toBe(first.message?.id);
     expect(taskOf(retried)).toBe(taskOf(first));
@@ -148,20 +150,22 @@ describe("POST /api/chat", () => {
 
     const reused = await alice.call("POST", "/api/chat", {
       body: { id: chatId, messages: [{ ...message, parts: [{ type: "text", text: "echo:another" }] }], trigger: "submit-message" },
-      headers: { "idempotency-key": `submit-message:${chatId}:${message.id}` },
+      headers: { "idempotency-key": `${chatId}:${message.id}` },
     });
     expect(reused.status).toBe(422);
     expectErrorShape(reused, "IDEMPOTENCY_KEY_REUSED");
 
-    const history = [message, first.message!];
-    const regenerated = await post(history, "regenerate-message");
-    const regeneratedAgain = await post(history, "regenerate-message");
+    // A regenerate with a key of its own (one per click) is replayed on retry.
+    const regenerated = await post("regenerate-message", { "idempotency-key": `regenerate-${chatId}-1` });
+    const regeneratedAgain = await post("regenerate-message", { "idempotency-key": `regenerate-${chatId}-1` });
     expect(regeneratedAgain.message?.id).toBe(regenerated.message?.id);
     expect(regenerated.message?.id).not.toBe(first.message?.id);
-    const assistants = (await alice.conversation(chatConversationId(chatId))).messages.filter((row) => row.role === "assistant");
-    expect(assistants.map((row) => row.id)).toEqual([regenerated.message?.id]);
-    // Two versions of the reply, not three: the retried regenerate made none.
-    expect(assistants[0]?.siblings.count).toBe(2);
+    expect((await assistantsNow()).map((row) => [row.id, row.siblings.count])).toEqual([[regenerated.message?.id, 2]]);
+
+    // The recipe gives a regenerate no key, so a second click makes a new version.
+    const clickedAgain = await post("regenerate-message");
+    expect(clickedAgain.message?.id).not.toBe(regenerated.message?.id);
+    expect((await assistantsNow()).map((row) => [row.id, row.siblings.count])).toEqual([[clickedAgain.message?.id, 3]]);
   });
 
   it("answers another user's chat id with 404 on POST, and as an unknown chat (204, []) on its reads", async () => {

@@ -84,7 +84,7 @@ ${options.extraHttpConfig ?? ""}
 
 /**
  * The shipped deploy/nginx.conf (`source`), changed only where a test must: the compose
- * upstreams (`api-1:3000`, …) become one loopback upstream, `listen 80` a loopback port,
+ * upstreams (`api-1:3000`, …) become one loopback upstream, `listen 80` a loopback port (its options kept),
  * and logs, PID and temp files go to `directory`. Every location, header and log format
  * stays as shipped, so a test of it is a test of the file operators deploy.
  */
@@ -97,11 +97,12 @@ export function shippedNginxConfig(source: string, paths: { directory: string; p
       upstreamSeen = true;
       return `${indent}server 127.0.0.1:${paths.upstreamPort};`;
     })
-    .replace(/^(\s*)listen\s+80\s*;/m, `$1listen 127.0.0.1:${paths.port};`)
+    // The listen options (backlog=…) are kept: they are part of what operators deploy.
+    .replace(/^(\s*)listen\s+80(\s[^;]*)?;/m, (_line, indent: string, options: string | undefined) => `${indent}listen 127.0.0.1:${paths.port}${options ?? ""};`)
     .replace(/^(\s*)error_log\s+[^;]+;/m, `$1error_log ${path("error.log")} info;`)
     .replace(/^(\s*)access_log\s+\S+/m, `$1access_log ${path("access.log")}`)
     .replace(/^http\s*\{/m, ["http {", ...["client_body", "proxy", "fastcgi", "uwsgi", "scgi"].map((name) => `  ${name}_temp_path ${path(name)};`)].join("\n"));
-  if (!upstreamSeen || !config.includes(`listen 127.0.0.1:${paths.port};`)) throw new Error("deploy/nginx.conf no longer has the upstream servers or `listen 80` this rig rewrites");
+  if (!upstreamSeen || !config.includes(`listen 127.0.0.1:${paths.port}`)) throw new Error("deploy/nginx.conf no longer has the upstream servers or `listen 80` this rig rewrites");
   return [
     "# deploy/nginx.conf, rewritten by test/support/servers/nginx.ts shippedNginxConfig.",
     "daemon off;",
