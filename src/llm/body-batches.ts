@@ -30,7 +30,8 @@ const pauseAtItems = 1024;
 export function readBodyBatches<T>(body: unknown, parser: BodyParser<T>, signal?: AbortSignal): AsyncIterableIterator<T[]> {
   const source = body instanceof Readable ? body : Readable.from(body as AsyncIterable<Uint8Array | string>, { objectMode: true });
   let pending: T[] = [];
-  let state: "reading" | "ended" | "failed" = "reading";
+  let state: "reading" | "ended" = "reading";
+  // Set when the body or the parser failed (state "ended"); delivered by the next next(), then cleared.
   let failure: Error | undefined;
   let waiter: { resolve: (result: IteratorResult<T[]>) => void; reject: (error: unknown) => void } | undefined;
 
@@ -40,10 +41,10 @@ export function readBodyBatches<T>(body: unknown, parser: BodyParser<T>, signal?
     if (pending.length > 0) {
       waiter = undefined;
       resolve({ done: false, value: take() });
-    } else if (state === "failed" && failure !== undefined) {
+    } else if (failure !== undefined) {
       waiter = undefined;
-      state = "ended";
       reject(failure);
+      failure = undefined;
     } else if (state === "ended") {
       waiter = undefined;
       resolve({ done: true, value: undefined });
@@ -57,11 +58,8 @@ export function readBodyBatches<T>(body: unknown, parser: BodyParser<T>, signal?
   };
   const fail = (error: unknown): void => {
     if (state !== "reading") return;
-    if (signal?.aborted === true) state = "ended";
-    else {
-      state = "failed";
-      failure = error instanceof Error ? error : new Error(String(error));
-    }
+    state = "ended";
+    if (signal?.aborted !== true) failure = error instanceof Error ? error : new Error(String(error));
     source.destroy();
     settle();
   };
@@ -103,9 +101,10 @@ export function readBodyBatches<T>(body: unknown, parser: BodyParser<T>, signal?
   const iterator: AsyncIterableIterator<T[]> = {
     next: () => {
       if (pending.length > 0) return Promise.resolve({ done: false, value: take() });
-      if (state === "failed" && failure !== undefined) {
-        state = "ended";
-        return Promise.reject(failure);
+      if (failure !== undefined) {
+        const error = failure;
+        failure = undefined;
+        return Promise.reject(error);
       }
       if (state === "ended") return Promise.resolve({ done: true, value: undefined });
       // One next() at a time, as `for await` asks: a second waiter would leave the first unsettled.
@@ -118,6 +117,7 @@ export function readBodyBatches<T>(body: unknown, parser: BodyParser<T>, signal?
       if (state === "reading") source.destroy();
       // A failure nobody read is dropped with the rest: after return() the iterator is done.
       state = "ended";
+      failure = undefined;
       pending = [];
       settle();
       return Promise.resolve({ done: true, value: undefined });
