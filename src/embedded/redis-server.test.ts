@@ -38,17 +38,18 @@ describe("managed redis-server", () => {
     const directory = mkdtempSync(join(tmpdir(), "sluice-managed-redis-"));
     const exits: Array<NodeJS.Signals | null> = [];
     const logs: string[] = [];
+    const startedAt = performance.now();
     const server = await startRedisServer({
       executable: inject("redisExecutable"),
       dataDirectory: directory,
       appendOnly: true,
       supervise: true,
       onUnexpectedExit: (_code, signal) => exits.push(signal),
-      onLog: (line) => logs.push(line),
+      onLog: (line) => logs.push(`+${Math.round(performance.now() - startedAt)} ms ${line}`),
     });
     onTestFinished((context) => {
       // What the server and the supervisor said, when the restart is what failed.
-      if (context.task.result?.state === "fail") console.log(logs.slice(-40).join("\n"));
+      if (context.task.result?.state === "fail") console.log(logs.join("\n"));
     });
     const firstPid = server.pid();
     const client = new Redis(server.url, { maxRetriesPerRequest: null });

@@ -59,6 +59,8 @@ export async function startRedisServer(options: RedisServerOptions): Promise<Red
       return await launch(options, port);
     } catch (error) {
       lastError = error;
+      // Each failed attempt can take the whole PING deadline: say so, or a slow start looks like a hang.
+      options.onLog?.(`redis-server start attempt ${attempt + 1} on port ${port} failed: ${String(error)}`);
       if (options.port !== undefined) break;
     }
   }
