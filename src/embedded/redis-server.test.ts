@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { createServer } from "node:net";
 import { join } from "node:path";
@@ -100,6 +100,30 @@ describe("managed redis-server", () => {
       client.disconnect();
       await server.stop();
       rmSync(directory, { recursive: true, force: true });
+    }
+  });
+
+  it("stops a server a killed run left in its data directory, and spares a live one that a stale pid file of another directory names", async () => {
+    const directory = mkdtempSync(join(tmpdir(), "sluice-managed-redis-"));
+    const other = mkdtempSync(join(tmpdir(), "sluice-managed-redis-"));
+    const options = { executable: inject("redisExecutable"), appendOnly: false, supervise: false };
+    const live = await startRedisServer({ ...options, dataDirectory: directory });
+    const livePid = live.pid() ?? -1;
+    let next: Awaited<ReturnType<typeof startRedisServer>> | undefined;
+    try {
+      // A reused PID: another directory's stale pid file names this live server.
+      writeFileSync(join(other, "sluice-redis.pid"), String(livePid));
+      next = await startRedisServer({ ...options, dataDirectory: other });
+      expect(isAlive(livePid)).toBe(true);
+      await next.stop();
+      // Its own directory's pid file (a run that died without stopping it): this one is stopped first.
+      next = await startRedisServer({ ...options, dataDirectory: directory });
+      expect(isAlive(livePid)).toBe(false);
+    } finally {
+      await next?.stop();
+      await live.stop();
+      rmSync(directory, { recursive: true, force: true });
+      rmSync(other, { recursive: true, force: true });
     }
   });
 });

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { readFileSync, rmSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { readFileSync, readlinkSync, realpathSync, rmSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { Socket } from "node:net";
 import { sleep, systemClock } from "../time/clock.ts";
 import { findFreePort } from "./free-port.ts";
@@ -202,9 +202,12 @@ async function stopLeftoverServer(pidFile: string): Promise<void> {
   } catch {
     return;
   }
+  // Ours is the redis-server that works in this data directory (`--dir` makes it chdir there): a PID
+  // is reused once it wraps (pid_max can be 32768), and a stale pid file may name another redis-server.
+  const directory = realpathSync(dirname(pidFile));
   const isOurs = (): boolean => {
     try {
-      return readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("redis-server");
+      return readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("redis-server") && readlinkSync(`/proc/${pid}/cwd`) === directory;
     } catch {
       return false;
     }
