@@ -39,28 +39,36 @@ describe("managed redis-server", () => {
     const exits: Array<NodeJS.Signals | null> = [];
     const logs: string[] = [];
     const startedAt = performance.now();
+    const log = (line: string): void => void logs.push(`+${Math.round(performance.now() - startedAt)} ms ${line}`);
     const server = await startRedisServer({
       executable: inject("redisExecutable"),
       dataDirectory: directory,
       appendOnly: true,
       supervise: true,
-      onUnexpectedExit: (_code, signal) => exits.push(signal),
-      onLog: (line) => logs.push(`+${Math.round(performance.now() - startedAt)} ms ${line}`),
+      onUnexpectedExit: (_code, signal) => {
+        exits.push(signal);
+        log(`test: the supervisor saw the exit (${String(signal)})`);
+      },
+      onLog: log,
     });
     onTestFinished((context) => {
-      // What the server and the supervisor said, when the restart is what failed.
+      // What the server, the supervisor, the client and the test did, when the restart is what failed.
       if (context.task.result?.state === "fail") console.log(logs.join("\n"));
     });
     const firstPid = server.pid();
     const client = new Redis(server.url, { maxRetriesPerRequest: null });
+    for (const event of ["connect", "ready", "close", "reconnecting", "error", "end"]) client.on(event, (detail: unknown) => log(`test: client ${event} ${event === "error" ? String(detail) : ""}`));
     await client.set("durable", "yes");
+    log(`test: SIGKILL to ${String(firstPid)}`);
     process.kill(firstPid ?? -1, "SIGKILL");
     // ioredis reconnects by itself; the command waits for the restarted server.
     expect(await client.get("durable")).toBe("yes");
+    log(`test: read back from ${String(server.pid())}`);
     expect(exits).toEqual(["SIGKILL"]);
     expect(server.pid()).not.toBe(firstPid);
     client.disconnect();
     await server.stop();
+    log("test: stopped");
     rmSync(directory, { recursive: true, force: true });
   });
 

@@ -31,14 +31,16 @@ describe("the subscriber connection", () => {
     const subscriber = await subscribe(server.url);
     try {
       await server.stop();
-      server = await startRedisServer(serverOptions);
       // ioredis sends the re-subscribe as it becomes ready; closing at that moment rejects it.
-      // The socket is destroyed at once, so the reply can never arrive first.
-      await new Promise<void>((resolve) => subscriber.once("ready", () => {
+      // The socket is destroyed at once, so the reply can never arrive first. Listened for before the
+      // restart: a client retrying every 50 ms can be ready before the restart's own PING answers.
+      const closedWhenReady = new Promise<void>((resolve) => subscriber.once("ready", () => {
         subscriber.disconnect();
         (subscriber as unknown as { stream: { destroy(): void } }).stream.destroy();
         resolve();
       }));
+      server = await startRedisServer(serverOptions);
+      await closedWhenReady;
       // Unhandled rejections are reported after the microtask queue drains: let one macrotask pass.
       await new Promise((resolve) => setImmediate(resolve));
       await new Promise((resolve) => setImmediate(resolve));
