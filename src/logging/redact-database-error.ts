@@ -11,9 +11,7 @@
  */
 
 import { causeChain } from "../errors/cause-chain.ts";
-
-/** Fields of a PostgreSQL error (pg and PGlite) that name schema objects, never data. */
-const keptDatabaseFields = ["code", "severity", "schema", "table", "column", "dataType", "constraint", "routine"] as const;
+import { schemaObjectFields as keptDatabaseFields } from "../storage/database-errors.ts";
 /** Fields of other errors in the chain that may quote a statement or its values. */
 const droppedFields = new Set(["query", "params", "queryOptions", "detail", "hint", "where", "internalQuery", "position", "internalPosition"]);
 const maxDepth = 8;

@@ -84,7 +84,7 @@ export async function startRuntime(role: Role, config: Config, logger: Logger, s
     let workerThreadMetrics: (() => Promise<ThreadMetrics>) | undefined;
     if (role === "start" && config.worker.startInThread) {
       const { startWorkerThread } = await import("./start-worker-thread.ts");
-      const thread = await startWorkerThread({ config, redisUrl, messages: createMessagesRepository(database.db), logger, clock });
+      const thread = await startWorkerThread({ config, redisUrl, embeddedDatabasePort: database.portForThread, logger, clock });
       cleanups.push(() => thread.worker.stop());
       worker = thread.worker;
       workerThreadMetrics = () => thread.metrics();

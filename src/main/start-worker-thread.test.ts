@@ -2,13 +2,13 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createParser } from "eventsource-parser";
-import { Worker } from "node:worker_threads";
+import { Worker, type MessagePort } from "node:worker_threads";
 import { describe, expect, it, onTestFinished } from "vitest";
 import { testRedisUrl, uniqueKeyPrefix } from "../../test/support/servers/redis.ts";
 import { unreachedLimits, weakPasswordHashing } from "../../test/support/sluice/environment.ts";
 import { loadConfig } from "../config/config.ts";
 import { createLogger } from "../logging/create-logger.ts";
-import type { MessagesRepository } from "../storage/messages-repository.ts";
+import { openDatabase } from "../storage/database.ts";
 import { createManualClock } from "../time/manual-clock.ts";
 import { startRuntime } from "./runtime.ts";
 import { startWorkerThread } from "./start-worker-thread.ts";
@@ -47,9 +47,9 @@ async function readToEnd(url: string): Promise<{ text: string; status: unknown }
 }
 
 describe("sluice start with its worker in a thread", () => {
-  it("generates on embedded PGlite (statements run in the API thread) and /metrics merges both threads", async () => {
+  it("generates on embedded PGlite (its own thread, which both threads reach) and /metrics merges both threads", async () => {
     const dataDirectory = mkdtempSync(join(tmpdir(), "sluice-thread-"));
-    // No DATABASE_URL: PGlite, which only the API thread can open, so the worker's statements cross the port.
+    // No DATABASE_URL: PGlite on its own thread; the API's and the worker's statements cross a port each.
     const config = loadConfig(
       {
         REDIS_URL: testRedisUrl(),
@@ -98,28 +98,32 @@ describe("sluice start with its worker in a thread", () => {
 });
 
 /**
- * The real worker thread on the test Redis, started on a manual clock; `threads` holds every thread
- * started, each with its `ready` message. The API thread's repository (PGlite mode) answers the
- * orphan sweep with no stale tasks, which is all these tests ask of it.
+ * The real worker thread on the test Redis and a real embedded database, started on a manual
+ * clock; `threads` holds every thread started, each with its `ready` message. Each thread opens
+ * the database on a port of its own, so a restarted thread's sweep shows that it got a new one.
  */
 async function startThreadOnManualClock() {
   const dataDirectory = mkdtempSync(join(tmpdir(), "sluice-thread-restart-"));
-  onTestFinished(() => rmSync(dataDirectory, { recursive: true, force: true }));
   const config = loadConfig(
     { REDIS_URL: testRedisUrl(), REDIS_KEY_PREFIX: uniqueKeyPrefix("thread-restart"), DATA_DIR: dataDirectory, LOG_LEVEL: "silent", LLM_PROVIDER: "simulated", ...unreachedLimits },
     dataDirectory,
   );
-  const messages: Partial<MessagesRepository> = { staleActive: () => Promise.resolve([]) };
+  const database = await openDatabase({ url: undefined, dataDirectory, poolSize: 1, statementTimeoutMs: 5000 });
+  await database.migrate();
   const clock = createManualClock();
   const threads: Array<{ thread: Worker; ready: Promise<void> }> = [];
-  const createThread = (workerData: WorkerThreadData): Worker => {
-    const thread = new Worker(new URL("./worker-thread.ts", import.meta.url), { workerData });
+  const createThread = (workerData: WorkerThreadData, transferList: MessagePort[]): Worker => {
+    const thread = new Worker(new URL("./worker-thread.ts", import.meta.url), { workerData, transferList });
     const ready = new Promise<void>((resolve) => thread.on("message", (message: { type?: string } | undefined) => message?.type === "ready" && resolve()));
     threads.push({ thread, ready });
     return thread;
   };
-  const started = await startWorkerThread({ config, redisUrl: testRedisUrl(), messages: messages as MessagesRepository, logger: createLogger({ level: "silent" }), clock, createThread });
-  onTestFinished(() => started.worker.stop());
+  const started = await startWorkerThread({ config, redisUrl: testRedisUrl(), embeddedDatabasePort: database.portForThread, logger: createLogger({ level: "silent" }), clock, createThread });
+  onTestFinished(async () => {
+    await started.worker.stop();
+    await database.close();
+    rmSync(dataDirectory, { recursive: true, force: true });
+  });
   return { started, threads, clock };
 }
 

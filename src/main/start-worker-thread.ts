@@ -1,10 +1,9 @@
-import { Worker } from "node:worker_threads";
+import { Worker, type MessagePort } from "node:worker_threads";
 import type { Logger } from "pino";
 import type { Config } from "../config/config.ts";
-import type { MessagesRepository } from "../storage/messages-repository.ts";
 import { unrefTimer, type Clock } from "../time/clock.ts";
 import type { RunningWorker } from "../worker/start-worker.ts";
-import { createPortRpc, type PortRpc } from "./port-rpc.ts";
+import { createPortRpc, type PortRpc } from "../threads/port-rpc.ts";
 import type { ThreadMetrics, WorkerThreadControl, WorkerThreadData } from "./worker-thread-protocol.ts";
 
 export interface WorkerThread {
@@ -18,33 +17,34 @@ const restartDelayMs = 1_000;
 /**
  * `sluice start`'s worker on a second thread (worker-thread.ts): the API and the
  * worker each get an event loop and a core, instead of sharing one (issue 13:
- * `start` degraded first). With PGlite, which one thread owns, the worker's few
- * statements per generation are run here in the API thread (port-rpc.ts). A
- * thread that dies is started again; its jobs are recovered like any dead
- * worker's (BullMQ's stalled check, a new fenced attempt).
+ * `start` degraded first). With embedded PGlite, each thread started gets its own
+ * port to the database's thread (src/embedded/pglite-thread.ts). A thread that
+ * dies is started again; its jobs are recovered like any dead worker's (BullMQ's
+ * stalled check, a new fenced attempt).
  */
 export async function startWorkerThread(options: {
   config: Config;
   redisUrl: string | undefined;
-  messages: MessagesRepository;
+  /** Embedded PGlite: a new port to its thread, for each worker thread started. */
+  embeddedDatabasePort: (() => MessagePort) | undefined;
   logger: Logger;
   /** Times the restart of a thread that died. */
   clock: Clock;
   /** Starts one thread (tests keep hold of it); default: worker-thread.ts. */
-  createThread?: (workerData: WorkerThreadData) => Worker;
+  createThread?: (workerData: WorkerThreadData, transferList: MessagePort[]) => Worker;
 }): Promise<WorkerThread> {
   const { logger, clock } = options;
-  const createThread = options.createThread ?? ((workerData) => new Worker(new URL("./worker-thread.ts", import.meta.url), { workerData }));
-  const workerData: WorkerThreadData = { config: options.config, redisUrl: options.redisUrl, logLevel: logger.level };
+  const createThread = options.createThread ?? ((workerData, transferList) => new Worker(new URL("./worker-thread.ts", import.meta.url), { workerData, transferList }));
   let stopping = false;
   let current: { thread: Worker; rpc: PortRpc; control: WorkerThreadControl } | undefined;
   let pendingRestart: unknown;
 
   const spawn = (): Promise<void> =>
     new Promise((resolve, reject) => {
-      const thread = createThread(workerData);
+      const embeddedDatabasePort = options.embeddedDatabasePort?.();
+      const workerData: WorkerThreadData = { config: options.config, redisUrl: options.redisUrl, logLevel: logger.level, embeddedDatabasePort };
+      const thread = createThread(workerData, embeddedDatabasePort === undefined ? [] : [embeddedDatabasePort]);
       const rpc = createPortRpc(thread);
-      if (options.config.database.url === undefined) rpc.serve("messages", options.messages);
       const control = rpc.proxy<WorkerThreadControl>("control", ["sweep", "metrics", "stop"]);
       let ready = false;
       thread.on("message", (message: { type?: string } | undefined) => {

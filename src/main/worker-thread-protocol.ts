@@ -1,6 +1,6 @@
+import type { MessagePort } from "node:worker_threads";
 import type { Registry } from "prom-client";
 import type { Config } from "../config/config.ts";
-import type { MessagesRepository } from "../storage/messages-repository.ts";
 
 /** What `sluice start` hands its worker thread (structured-cloned). */
 export interface WorkerThreadData {
@@ -9,6 +9,8 @@ export interface WorkerThreadData {
   redisUrl: string | undefined;
   /** The API thread's logger level (tests run silent whatever LOG_LEVEL says). */
   logLevel: string;
+  /** With embedded PGlite: this thread's own port to the database's thread (transferred). */
+  embeddedDatabasePort: MessagePort | undefined;
 }
 
 /** A registry as JSON (prom-client), which AggregatorRegistry merges. */
@@ -22,10 +24,3 @@ export interface WorkerThreadControl {
   /** Graceful: stops taking jobs, finishes or hands back running ones, closes connections. */
   stop(): Promise<void>;
 }
-
-/** The repository methods the worker uses; with PGlite they run in the API thread. */
-export const messagesMethods = ["beginAttempt", "finish", "forceFinish", "findTask", "listForConversation", "staleActive", "taskIdsOfConversation", "acceptTurn"] as const satisfies ReadonlyArray<keyof MessagesRepository>;
-
-// Every method, so the proxy never lacks one the worker might call: a new method fails this line.
-type Unlisted = Exclude<keyof MessagesRepository, (typeof messagesMethods)[number]>;
-export const everyMessagesMethodListed: [Unlisted] extends [never] ? true : Unlisted = true;

@@ -4,13 +4,13 @@ import { parentPort, workerData } from "node:worker_threads";
 import { createLogger, threadStandardOutputDestination } from "../logging/create-logger.ts";
 import { createMetrics } from "../metrics/create-metrics.ts";
 import { createGenerationQueue } from "../queue/generation-queue.ts";
-import { createMessagesRepository, type MessagesRepository } from "../storage/messages-repository.ts";
+import { createMessagesRepository } from "../storage/messages-repository.ts";
 import { systemClock } from "../time/clock.ts";
 import { startTracing } from "../tracing/start-tracing.ts";
-import { createPortRpc } from "./port-rpc.ts";
+import { createPortRpc } from "../threads/port-rpc.ts";
 import { openConfiguredDatabase } from "./open-configured-database.ts";
 import { createRedisConnector } from "./redis-connector.ts";
-import { messagesMethods, type WorkerThreadControl, type WorkerThreadData } from "./worker-thread-protocol.ts";
+import type { WorkerThreadControl, WorkerThreadData } from "./worker-thread-protocol.ts";
 import { startWorkerRole } from "./worker-role.ts";
 
 const port = parentPort;
@@ -30,15 +30,10 @@ const tracing = await startTracing({
 });
 cleanups.push(() => tracing.shutdown());
 
-// PGlite lives in the API thread: calls go there. A PostgreSQL server gets this thread's own pool.
-let messages: MessagesRepository;
-if (config.database.url === undefined) {
-  messages = rpc.proxy<MessagesRepository>("messages", messagesMethods);
-} else {
-  const database = await openConfiguredDatabase(config, metrics, logger);
-  cleanups.push(() => database.close());
-  messages = createMessagesRepository(database.db);
-}
+// This thread's own pool to PostgreSQL, or its own port to the embedded database's thread.
+const database = await openConfiguredDatabase(config, metrics, logger, data.embeddedDatabasePort);
+cleanups.push(() => database.close());
+const messages = createMessagesRepository(database.db);
 
 const connect = createRedisConnector({ config, redisUrl: data.redisUrl, processName: "sluice-start", metrics, logger, cleanups });
 const commands = connect("commands");

@@ -13,6 +13,9 @@ export function violatedConstraint(error: unknown): string | undefined {
 
 export const uniqueViolation = "23505";
 
+/** Fields of a PostgreSQL error (pg and PGlite) that name schema objects, never data: safe to log and to pass on. */
+export const schemaObjectFields = ["code", "severity", "schema", "table", "column", "dataType", "constraint", "routine"] as const;
+
 /**
  * A failure below SQL: the pool could not connect in time, the socket broke, or
  * pg's client-side read timeout fired. None of these carry a SQLSTATE, so they

@@ -2,12 +2,15 @@ import { createHash } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import type { MessagePort } from "node:worker_threads";
+import type { PGlite } from "@electric-sql/pglite";
 import { sql, type SQL } from "drizzle-orm";
 import { readMigrationFiles } from "drizzle-orm/migrator";
 import { drizzle as drizzleNodePostgres } from "drizzle-orm/node-postgres";
 import { migrate as migrateNodePostgres } from "drizzle-orm/node-postgres/migrator";
 import type { PgDatabase, PgDialect, PgQueryResultHKT } from "drizzle-orm/pg-core";
 import pg from "pg";
+import type { EmbeddedDatabase } from "../embedded/pglite-thread.ts";
 import { DatabaseUnavailableError } from "./database-errors.ts";
 import * as schema from "./schema.ts";
 
@@ -44,15 +47,19 @@ export interface Database {
   /** A cheap round trip for readiness checks. */
   ping(): Promise<void>;
   close(): Promise<void>;
+  /** Embedded PGlite only, in the process that opened it: a port another thread opens it on (`embeddedPort`). */
+  portForThread?: () => MessagePort;
 }
 
 export interface DatabaseOptions {
-  /** PostgreSQL URL; undefined selects embedded PGlite under `dataDirectory`. */
+  /** PostgreSQL URL; undefined selects embedded PGlite under `dataDirectory`, on a thread of its own. */
   url: string | undefined;
+  /** With no URL: the embedded database another thread of this process opened (its `portForThread`). */
+  embeddedPort?: MessagePort;
   dataDirectory: string;
   poolSize: number;
   statementTimeoutMs: number;
-  /** Called for errors on idle pool clients (e.g. the server restarted); they must never crash the process. */
+  /** Called for errors on idle pool clients (e.g. the server restarted) and of the embedded database's thread; they must never crash the process. */
   onPoolError?: (error: Error) => void;
 }
 
@@ -82,18 +89,25 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
   });
 
   if (options.url === undefined) {
-    const directory = join(options.dataDirectory, "pglite");
-    // 0700, like DATA_DIR itself (src/embedded/private-files.ts): the database files are private.
-    mkdirSync(directory, { recursive: true, mode: 0o700 });
-    // Loaded only when embedded: a process given DATABASE_URL never compiles PGlite's WebAssembly.
-    const [{ PGlite }, { drizzle: drizzlePglite }, { migrate: migratePglite }] = await Promise.all([
-      import("@electric-sql/pglite"),
+    // Loaded only when embedded: a process given DATABASE_URL never loads PGlite.
+    const [embeddedThread, { drizzle: drizzlePglite }, { migrate: migratePglite }] = await Promise.all([
+      import("../embedded/pglite-thread.ts"),
       import("drizzle-orm/pglite"),
       import("drizzle-orm/pglite/migrator"),
     ]);
-    const client = await PGlite.create(directory);
-    const db = drizzlePglite({ client, schema });
-    return opened("pglite", db, client, async () => migratePglite(db, { migrationsFolder }), async () => client.close());
+    let embedded: EmbeddedDatabase;
+    if (options.embeddedPort === undefined) {
+      const directory = join(options.dataDirectory, "pglite");
+      // 0700, like DATA_DIR itself (src/embedded/private-files.ts): the database files are private.
+      mkdirSync(directory, { recursive: true, mode: 0o700 });
+      embedded = await embeddedThread.startEmbeddedDatabase(directory, (error) => options.onPoolError?.(error));
+    } else {
+      embedded = embeddedThread.connectEmbeddedDatabase(options.embeddedPort);
+    }
+    // drizzle calls only `query` and `transaction` of its PGlite client: the thread's client answers both.
+    const db = drizzlePglite({ client: embedded.client as unknown as PGlite, schema });
+    const database = opened("pglite", db, embedded.client, async () => migratePglite(db, { migrationsFolder }), () => embedded.close());
+    return embedded.portForThread === undefined ? database : { ...database, portForThread: embedded.portForThread };
   }
 
   const pool = new GuardedPool({

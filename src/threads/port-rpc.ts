@@ -1,21 +1,23 @@
 import type { MessagePort } from "node:worker_threads";
-import { DatabaseUnavailableError, isDatabaseUnavailable, sqlStateOf } from "../storage/database-errors.ts";
+import { findInCauseChain } from "../errors/cause-chain.ts";
+import { DatabaseUnavailableError, isDatabaseUnavailable, schemaObjectFields, sqlStateOf } from "../storage/database-errors.ts";
 
 /**
  * Method calls across a worker thread's MessagePort, both ways: `serve` answers
  * calls on named objects, `proxy` makes an object whose methods call them. Used
- * by `sluice start` (start-worker-thread.ts): the worker thread reaches the API
- * thread's database (PGlite lives in one thread) and the API thread reaches the
- * worker's sweeper, metrics and shutdown.
+ * by `sluice start`: every thread reaches the embedded database's thread
+ * (src/embedded/pglite-thread.ts), and the API thread reaches the worker thread's
+ * sweeper, metrics and shutdown (start-worker-thread.ts).
  *
  * Arguments and results are structured-cloned (Dates survive). Errors cross as
- * what callers decide on: the message, the SQLSTATE and whether the database
+ * what callers decide on: the message, the SQLSTATE with the names of the schema
+ * objects involved (a unique violation's constraint), and whether the database
  * was unavailable (retryDatabase, database-errors.ts), never as text to match.
  */
 export interface PortRpc {
   serve(name: string, target: object): void;
   proxy<T extends object>(name: string, methods: ReadonlyArray<keyof T & string>): T;
-  /** Rejects every pending call (the other side is gone). */
+  /** Rejects every pending call and every later one (the other side is gone). */
   close(reason: Error): void;
 }
 
@@ -31,13 +33,14 @@ interface ReplyMessage {
   rpc: "reply";
   id: number;
   value?: unknown;
-  error?: { message: string; sqlState: string | undefined; unavailable: boolean };
+  error?: { message: string; sqlState: string | undefined; unavailable: boolean; fields: Record<string, string> };
 }
 
 export function createPortRpc(port: MessagePort | { postMessage(message: unknown): void; on(event: "message", listener: (message: unknown) => void): unknown }): PortRpc {
   const targets = new Map<string, Record<string, unknown>>();
   const pending = new Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>();
   let nextId = 1;
+  let closedWith: Error | undefined;
 
   const answer = async (call: CallMessage): Promise<void> => {
     const method = targets.get(call.name)?.[call.method];
@@ -47,7 +50,9 @@ export function createPortRpc(port: MessagePort | { postMessage(message: unknown
       port.postMessage({ rpc: "reply", id: call.id, value } satisfies ReplyMessage);
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
-      port.postMessage({ rpc: "reply", id: call.id, error: { message, sqlState: sqlStateOf(error), unavailable: isDatabaseUnavailable(error) } } satisfies ReplyMessage);
+      const sqlState = sqlStateOf(error);
+      const fields = sqlState === undefined ? {} : databaseFieldsOf(error, sqlState);
+      port.postMessage({ rpc: "reply", id: call.id, error: { message, sqlState, unavailable: isDatabaseUnavailable(error), fields } } satisfies ReplyMessage);
     }
   };
 
@@ -72,6 +77,10 @@ export function createPortRpc(port: MessagePort | { postMessage(message: unknown
       for (const method of methods) {
         proxy[method] = (...args: unknown[]) =>
           new Promise((resolve, reject) => {
+            if (closedWith) {
+              reject(closedWith);
+              return;
+            }
             const id = nextId++;
             pending.set(id, { resolve, reject });
             port.postMessage({ rpc: "call", id, name, method, args } satisfies CallMessage);
@@ -80,6 +89,7 @@ export function createPortRpc(port: MessagePort | { postMessage(message: unknown
       return proxy as T;
     },
     close(reason) {
+      closedWith ??= reason;
       for (const waiting of pending.values()) waiting.reject(reason);
       pending.clear();
     },
@@ -88,7 +98,23 @@ export function createPortRpc(port: MessagePort | { postMessage(message: unknown
 
 function rebuildError(serialized: NonNullable<ReplyMessage["error"]>): Error {
   if (serialized.unavailable) return new DatabaseUnavailableError(new Error(serialized.message));
-  const error = new Error(serialized.message) as Error & { code?: string };
+  const error = new Error(serialized.message) as Error & Record<string, unknown>;
+  Object.assign(error, serialized.fields);
   if (serialized.sqlState !== undefined) error.code = serialized.sqlState;
   return error;
+}
+
+/** The schema-object fields (never data) of the database error in the chain that carries `sqlState`. */
+function databaseFieldsOf(error: unknown, sqlState: string): Record<string, string> {
+  return (
+    findInCauseChain(error, (link) => {
+      if (link.code !== sqlState) return undefined;
+      const fields: Record<string, string> = {};
+      for (const field of schemaObjectFields) {
+        const value = link[field];
+        if (typeof value === "string") fields[field] = value;
+      }
+      return fields;
+    }) ?? {}
+  );
 }

@@ -1,0 +1,87 @@
+// The embedded database's thread (pglite-thread.ts starts it): PGlite and nothing else, so its
+// statements never hold up the API's or the worker's event loop.
+import { parentPort, workerData, type MessagePort } from "node:worker_threads";
+import { PGlite, type Transaction } from "@electric-sql/pglite";
+import { createPortRpc } from "../threads/port-rpc.ts";
+import type { PGliteCalls, PGliteThreadData, QueryShape } from "./pglite-thread.ts";
+
+const parent = parentPort;
+if (!parent) throw new Error("pglite-thread-main.ts runs only as a worker thread");
+const { directory } = workerData as PGliteThreadData;
+const pglite = await PGlite.create(directory);
+
+interface OpenTransaction {
+  transaction: Transaction | undefined;
+  finish: ((commit: boolean) => void) | undefined;
+  /** Settles once PGlite has committed or rolled back; rejects when COMMIT fails. */
+  settled: Promise<void>;
+}
+
+const open = new Map<number, OpenTransaction>();
+let nextTransactionId = 1;
+const keepAsText = (value: string): string => value;
+
+function optionsOf(shape: QueryShape): { rowMode: QueryShape["rowMode"]; parsers: Record<number, (value: string) => string> } {
+  return { rowMode: shape.rowMode, parsers: Object.fromEntries(shape.rawTypes.map((oid) => [oid, keepAsText])) };
+}
+
+function transactionOf(transactionId: number): Transaction {
+  const transaction = open.get(transactionId)?.transaction;
+  if (!transaction) throw new Error(`no open transaction ${transactionId}`);
+  return transaction;
+}
+
+async function finish(transactionId: number, commit: boolean): Promise<void> {
+  const entry = open.get(transactionId);
+  if (!entry) throw new Error(`no open transaction ${transactionId}`);
+  open.delete(transactionId);
+  entry.finish?.(commit);
+  await entry.settled;
+}
+
+/** Serves one caller's port; its open transactions are rolled back when it goes away (a thread that died mid-transaction). */
+function serve(port: MessagePort): void {
+  const mine = new Set<number>();
+  const calls: PGliteCalls = {
+    async query(transactionId, text, params, shape) {
+      const runner = transactionId === undefined ? pglite : transactionOf(transactionId);
+      const result = await runner.query(text, params, optionsOf(shape));
+      return { rows: result.rows, fields: result.fields, ...(result.affectedRows === undefined ? {} : { affectedRows: result.affectedRows }) };
+    },
+    begin: () =>
+      new Promise<number>((resolve, reject) => {
+        const transactionId = nextTransactionId++;
+        const entry: OpenTransaction = { transaction: undefined, finish: undefined, settled: Promise.resolve() };
+        entry.settled = pglite.transaction(async (transaction) => {
+          const commit = await new Promise<boolean>((finishWith) => {
+            entry.transaction = transaction;
+            entry.finish = finishWith;
+            resolve(transactionId);
+          });
+          if (!commit) await transaction.rollback();
+        });
+        // BEGIN itself failed: the caller never got an id.
+        entry.settled.catch(reject);
+        open.set(transactionId, entry);
+        mine.add(transactionId);
+      }),
+    finish: async (transactionId, commit) => {
+      mine.delete(transactionId);
+      await finish(transactionId, commit);
+    },
+    close: async () => {
+      await pglite.close();
+    },
+  };
+  createPortRpc(port).serve("pglite", calls);
+  port.once("close", () => {
+    for (const transactionId of mine) void finish(transactionId, false).catch(() => undefined);
+    mine.clear();
+  });
+}
+
+serve(parent);
+parent.on("message", (message: { type?: string; port?: MessagePort } | undefined) => {
+  if (message?.type === "attach" && message.port) serve(message.port);
+});
+parent.postMessage({ type: "ready" });
