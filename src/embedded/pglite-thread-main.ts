@@ -11,9 +11,15 @@ const { directory } = workerData as PGliteThreadData;
 const pglite = await PGlite.create(directory);
 
 interface OpenTransaction {
+  /** Set once PGlite has granted the transaction (BEGIN ran). */
   transaction: Transaction | undefined;
-  finish: ((commit: boolean) => void) | undefined;
-  /** Settles once PGlite has committed or rolled back; rejects when COMMIT fails. */
+  /**
+   * Commit or roll back. A decision made before PGlite granted the transaction (its port closed
+   * while BEGIN waited for the lock) is applied as soon as it is granted: otherwise that
+   * transaction would hold PGlite's lock forever.
+   */
+  decide: (commit: boolean) => void;
+  /** Settles once PGlite has committed or rolled back; rejects when BEGIN or COMMIT fails. */
   settled: Promise<void>;
 }
 
@@ -35,7 +41,7 @@ async function finish(transactionId: number, commit: boolean): Promise<void> {
   const entry = open.get(transactionId);
   if (!entry) throw new Error(`no open transaction ${transactionId}`);
   open.delete(transactionId);
-  entry.finish?.(commit);
+  entry.decide(commit);
   await entry.settled;
 }
 
@@ -45,31 +51,36 @@ function serve(port: MessagePort): void {
   const calls: PGliteCalls = {
     async query(transactionId, text, params, shape) {
       const runner = transactionId === undefined ? pglite : transactionOf(transactionId);
-      const result = await runner.query(text, params, optionsOf(shape));
-      return { rows: result.rows, fields: result.fields, ...(result.affectedRows === undefined ? {} : { affectedRows: result.affectedRows }) };
+      const { rows, fields, affectedRows, rowCount, command } = await runner.query(text, params, optionsOf(shape));
+      return { rows, fields, affectedRows, rowCount, command };
     },
     begin: () =>
       new Promise<number>((resolve, reject) => {
         const transactionId = nextTransactionId++;
-        const entry: OpenTransaction = { transaction: undefined, finish: undefined, settled: Promise.resolve() };
-        entry.settled = pglite.transaction(async (transaction) => {
-          const commit = await new Promise<boolean>((finishWith) => {
-            entry.transaction = transaction;
-            entry.finish = finishWith;
-            resolve(transactionId);
-          });
-          if (!commit) await transaction.rollback();
-        });
-        // BEGIN itself failed: the caller never got an id.
-        entry.settled.catch(reject);
+        let decide!: (commit: boolean) => void;
+        const decision = new Promise<boolean>((resolveDecision) => (decide = resolveDecision));
+        const entry: OpenTransaction = { transaction: undefined, decide, settled: Promise.resolve() };
         open.set(transactionId, entry);
         mine.add(transactionId);
+        entry.settled = pglite.transaction(async (transaction) => {
+          entry.transaction = transaction;
+          resolve(transactionId);
+          if (!(await decision)) await transaction.rollback();
+        });
+        entry.settled.catch((error: unknown) => {
+          // BEGIN itself failed (the caller never got an id), or COMMIT did (finish reports it).
+          open.delete(transactionId);
+          mine.delete(transactionId);
+          reject(error instanceof Error ? error : new Error(String(error)));
+        });
       }),
     finish: async (transactionId, commit) => {
       mine.delete(transactionId);
       await finish(transactionId, commit);
     },
     close: async () => {
+      // Shutdown: every transaction still open (any port's) is rolled back, or PGlite's close would wait for it.
+      for (const transactionId of [...open.keys()]) void finish(transactionId, false).catch(() => undefined);
       await pglite.close();
     },
   };

@@ -82,6 +82,22 @@ describe("embedded PGlite on its own thread", () => {
     expect(await names(owner)).toEqual(["outside"]);
   });
 
+  it("rolls back a transaction whose port closed while its BEGIN waited for the lock, so the database stays usable", async () => {
+    const { owner } = await started();
+    const other = attached(owner);
+    let abandoned: Promise<unknown> | undefined;
+    await owner.client.transaction(async (transaction) => {
+      abandoned = other.client.transaction((otherTransaction) => otherTransaction.query("insert into items values (9, 'abandoned')")).catch((error: unknown) => error);
+      // Round trips of our own, so the other port's BEGIN is queued on PGlite's lock before the port closes.
+      for (let i = 0; i < 3; i++) await transaction.query("select count(*) from items");
+      await other.close();
+      await transaction.query("insert into items values (1, 'kept')");
+    });
+    expect(isDatabaseUnavailable(await abandoned)).toBe(true);
+    // Before the fix, the abandoned transaction was granted the lock afterwards and held it forever: this hung.
+    expect(await names(owner)).toEqual(["kept"]);
+  });
+
   it("keeps the caller's event loop turning while a heavy statement runs", async () => {
     const { owner } = await started();
     let ticks = 0;

@@ -21,7 +21,9 @@ export interface QueryShape {
 export interface QueryResult {
   rows: unknown[];
   fields: Array<{ name: string; dataTypeID: number }>;
-  affectedRows?: number;
+  affectedRows?: number | undefined;
+  rowCount?: number | undefined;
+  command?: string | undefined;
 }
 
 /** What the database thread answers, per port (port-rpc.ts). */
@@ -67,6 +69,9 @@ export interface EmbeddedDatabase {
   portForThread?: () => MessagePort;
 }
 
+/** How long a close waits for PGlite to finish what it is running and flush. */
+const closeBoundMs = 10_000;
+
 export interface OwnedEmbeddedDatabase extends EmbeddedDatabase {
   portForThread: () => MessagePort;
   /** The database's thread, for tests that end it as a crash would. */
@@ -98,9 +103,13 @@ export async function startEmbeddedDatabase(directory: string, onThreadError: (e
     thread,
     close: async () => {
       closing = true;
+      // PGlite's close waits for the statement running; past the bound, the thread is ended
+      // as a crash would end it (PostgreSQL's WAL recovery runs at the next open).
+      let deadline: NodeJS.Timeout | undefined;
       try {
-        await client.calls.close();
+        await Promise.race([client.calls.close(), new Promise((resolve) => (deadline = setTimeout(resolve, closeBoundMs)))]);
       } finally {
+        clearTimeout(deadline);
         await thread.terminate();
       }
     },

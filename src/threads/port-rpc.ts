@@ -83,7 +83,13 @@ export function createPortRpc(port: MessagePort | { postMessage(message: unknown
             }
             const id = nextId++;
             pending.set(id, { resolve, reject });
-            port.postMessage({ rpc: "call", id, name, method, args } satisfies CallMessage);
+            try {
+              port.postMessage({ rpc: "call", id, name, method, args } satisfies CallMessage);
+            } catch (error) {
+              // An argument that cannot be cloned: this call fails, and nothing waits for its reply.
+              pending.delete(id);
+              reject(error instanceof Error ? error : new Error(String(error)));
+            }
           });
       }
       return proxy as T;
