@@ -20,8 +20,8 @@ export interface HubSubscriptions {
   /** Resolves once the channels are subscribed (SUBSCRIBE is idempotent on the connection). */
   subscribe(channels: readonly string[]): Promise<void>;
   /**
-   * Issued synchronously, so a SUBSCRIBE for a new stream of the same task is
-   * queued after it on the one connection. Failures go to `reportError`.
+   * Sent in order with the subscribes, so a SUBSCRIBE for a new stream of the
+   * same task goes after it on the one connection. Failures go to `reportError`.
    */
   unsubscribe(channel: string): void;
   count(): number;
@@ -29,6 +29,12 @@ export interface HubSubscriptions {
   close(): Promise<void>;
 }
 
+/**
+ * Without Cluster, the subscribes and unsubscribes asked for in one turn of the event loop go
+ * out as one SUBSCRIBE and one UNSUBSCRIBE of many channels, in the order they were asked for:
+ * a burst of stream opens on an API was one command and one socket write per stream (issue 13,
+ * "No stall under bursts"). Sharded channels live on different nodes, so each gets its own.
+ */
 export function createHubSubscriptions(options: {
   subscriber: PubSubConnection;
   /** SSUBSCRIBE for Redis Cluster, matching the log's SPUBLISH. */
@@ -39,6 +45,7 @@ export function createHubSubscriptions(options: {
   const messageEvent = sharded ? "smessage" : "message";
   const channels = new Set<string>();
   const unsubscribing = new Set<Promise<unknown>>();
+  const batches = createCommandBatches((kind, names) => (kind === "subscribe" ? subscriber.subscribe(...names) : subscriber.unsubscribe(...names)));
   let listening: { onMessage: (channel: string, message: string) => void; onReconnect: () => void } | undefined;
 
   return {
@@ -51,13 +58,13 @@ export function createHubSubscriptions(options: {
     async subscribe(names) {
       for (const name of names) channels.add(name);
       if (names.length === 0) return;
-      if (!sharded) await subscriber.subscribe(...names);
+      if (!sharded) await batches.send("subscribe", names);
       else await Promise.all(names.map((name) => subscriber.ssubscribe(name)));
     },
 
     unsubscribe(name) {
       channels.delete(name);
-      const pending = (sharded ? subscriber.sunsubscribe(name) : subscriber.unsubscribe(name)).catch(reportError);
+      const pending = (sharded ? subscriber.sunsubscribe(name) : batches.send("unsubscribe", [name])).catch(reportError);
       unsubscribing.add(pending);
       void pending.finally(() => unsubscribing.delete(pending));
     },
@@ -70,7 +77,54 @@ export function createHubSubscriptions(options: {
         subscriber.off("ready", listening.onReconnect);
         listening = undefined;
       }
+      batches.flush();
       await Promise.allSettled([...unsubscribing]);
     },
+  };
+}
+
+type CommandKind = "subscribe" | "unsubscribe";
+
+interface CommandBatch {
+  kind: CommandKind;
+  names: string[];
+  settle: Array<{ resolve: () => void; reject: (error: unknown) => void }>;
+}
+
+/** Requests of one event-loop turn, merged into one command per run of the same kind, sent in order. */
+function createCommandBatches(sendCommand: (kind: CommandKind, names: string[]) => Promise<unknown>): {
+  send(kind: CommandKind, names: readonly string[]): Promise<void>;
+  flush(): void;
+} {
+  let queued: CommandBatch[] = [];
+  let scheduled: NodeJS.Immediate | undefined;
+
+  const flush = (): void => {
+    if (scheduled) clearImmediate(scheduled);
+    scheduled = undefined;
+    const sending = queued;
+    queued = [];
+    for (const batch of sending) {
+      const settled = sendCommand(batch.kind, [...new Set(batch.names)]);
+      settled.then(
+        () => batch.settle.forEach(({ resolve }) => resolve()),
+        (error: unknown) => batch.settle.forEach(({ reject }) => reject(error)),
+      );
+    }
+  };
+
+  return {
+    send(kind, names) {
+      let batch = queued.at(-1);
+      if (batch?.kind !== kind) {
+        batch = { kind, names: [], settle: [] };
+        queued.push(batch);
+      }
+      batch.names.push(...names);
+      const { settle } = batch;
+      scheduled ??= setImmediate(flush);
+      return new Promise<void>((resolve, reject) => settle.push({ resolve, reject }));
+    },
+    flush,
   };
 }
