@@ -42,6 +42,29 @@ describe("session cache", () => {
     expect(await first.authenticate("good")).toBeUndefined();
   });
 
+  test("parallel requests with one token share one lookup, but never one that began before a revocation", async () => {
+    const sessions = new Map([["token-a", { id: "u1" }]]);
+    const { first, loads } = await twoProcesses(sessions);
+    const parallel = await Promise.all([first.authenticate("token-a"), first.authenticate("token-a"), first.authenticate("token-a")]);
+    expect(parallel).toEqual([{ id: "u1" }, { id: "u1" }, { id: "u1" }]);
+    expect(loads).toHaveBeenCalledTimes(1);
+
+    // A lookup in flight reads the session; the sign-out lands before it answers.
+    await first.revokeToken("token-a");
+    let answerStaleLookup!: (user: User | undefined) => void;
+    loads.mockImplementationOnce(() => new Promise((resolve) => (answerStaleLookup = resolve)));
+    const beforeSignOut = first.authenticate("token-a");
+    sessions.delete("token-a");
+    await first.revokeToken("token-a");
+    // A request after the sign-out looks the session up itself and finds it gone.
+    expect(await first.authenticate("token-a")).toBeUndefined();
+    answerStaleLookup({ id: "u1" });
+    expect(await beforeSignOut).toEqual({ id: "u1" });
+    expect(loads).toHaveBeenCalledTimes(3);
+    // What the stale lookup found was not cached either.
+    expect(await first.authenticate("token-a")).toBeUndefined();
+  });
+
   test("a sign-out on one process is seen by the other before its TTL", async () => {
     const sessions = new Map([["token-a", { id: "u1" }]]);
     const { first, second } = await twoProcesses(sessions);

@@ -49,6 +49,8 @@ const tokenKey = (token: string): string => createHash("sha256").update(token).d
  */
 export function createSessionCache<User extends { id: string }>(options: SessionCacheOptions<User>): SessionCache<User> {
   const entries = new Map<string, { user: User; expiresAt: number }>();
+  // One lookup per token at a time: a client's parallel requests (a burst of starts) share it.
+  const lookups = new Map<string, { user: Promise<User | undefined>; revocationsAtStart: number }>();
   const enabled = options.ttlMs > 0;
   let subscribed = false;
   // Bumped by every revocation: a lookup that overlapped one does not cache what it found.
@@ -95,14 +97,23 @@ export function createSessionCache<User extends { id: string }>(options: Session
       const now = options.clock.monotonicMs();
       if (cached && cached.expiresAt > now) return cached.user;
       if (cached) entries.delete(key);
+      // A lookup that began before a revocation may have read the revoked session: never join it.
+      const running = lookups.get(key);
+      if (running && running.revocationsAtStart === revocations) return running.user;
       const seen = revocations;
-      const user = await options.load(token);
-      if (user && subscribed && seen === revocations) {
-        // Oldest first in a Map: drop one to stay bounded.
-        if (entries.size >= options.maxEntries) entries.delete(entries.keys().next().value as string);
-        entries.set(key, { user, expiresAt: now + options.ttlMs });
+      const lookup = { user: options.load(token), revocationsAtStart: seen };
+      lookups.set(key, lookup);
+      try {
+        const user = await lookup.user;
+        if (user && subscribed && seen === revocations) {
+          // Oldest first in a Map: drop one to stay bounded.
+          if (entries.size >= options.maxEntries) entries.delete(entries.keys().next().value as string);
+          entries.set(key, { user, expiresAt: now + options.ttlMs });
+        }
+        return user;
+      } finally {
+        if (lookups.get(key) === lookup) lookups.delete(key);
       }
-      return user;
     },
     revokeToken: (token) => revoke(tokenKey(token)),
     revokeUser: (userId) => revoke(`user:${userId}`),
