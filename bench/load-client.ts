@@ -8,9 +8,11 @@
 // prints one LoadResult JSON line on stdout (progress goes to stderr).
 import { Agent } from "node:http";
 import { readFileSync } from "node:fs";
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import { monotonicMicros } from "../src/llm/token-stamp.ts";
 import { openSse, requestJson, type SseConnection } from "./lib/open-sse.ts";
 import { summarize, type Distribution } from "./lib/distribution.ts";
+import { loopDelayOf, type EventLoopDelay } from "./lib/loop-delay.ts";
 
 export interface LoadPlan {
   /** sluice: the product's API; baseline: bench/baselines; provider: the OpenAI-compatible bench server read directly. */
@@ -66,6 +68,8 @@ export interface LoadResult {
   /** The client's own CPU seconds and peak RSS: it shares the machine with the servers. */
   cpuSeconds: number;
   peakRssMb: number;
+  /** The client's own event-loop delay: a late client stamps receipts late, and that is not the server's latency. */
+  eventLoopDelay: EventLoopDelay;
 }
 
 const plan = JSON.parse(process.argv[2] ?? "{}") as LoadPlan;
@@ -217,6 +221,10 @@ async function runStream(index: number): Promise<void> {
   });
 }
 
+// 5 ms, as the servers' probe (bench/probes/event-loop-delay.ts).
+const loopDelayResolutionMs = 5;
+const loopDelay = monitorEventLoopDelay({ resolution: loopDelayResolutionMs });
+loopDelay.enable();
 const startedAt = Date.now();
 const startedAtMicros = monotonicMicros();
 const running: Array<Promise<void>> = [];
@@ -279,6 +287,7 @@ const result: LoadResult = {
   wallMs: Date.now() - startedAt,
   cpuSeconds: (process.cpuUsage().user + process.cpuUsage().system) / 1e6,
   peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024),
+  eventLoopDelay: loopDelayOf(loopDelay, loopDelayResolutionMs),
 };
 process.stdout.write(`${JSON.stringify(result)}\n`);
 agent.destroy();

@@ -129,7 +129,8 @@ try {
               `POST->answer p50 ${result.submitToAnswerMs.p50} ms, ->1st token p50 ${result.submitToFirstTokenMs.p50} ms; ` +
               (result.startsPerSecond ? `starts/s peak ${result.startsPerSecond.peak} mean ${result.startsPerSecond.mean}; ` : "") +
               `lost ${result.lost} dup ${result.duplicated} failed ${result.failed}; ${record.processes.map((usage) => `${usage.name} ${usage.cpuPercent}%`).join(" ")}; ` +
-              `loop p99 ${Object.entries(record.eventLoopDelay).map(([process, delay]) => `${process} ${delay.p99Ms}`).join(" ") || "-"} ms; ` +
+              `loop delay p99/max ${Object.entries(record.eventLoopDelay).map(([process, delay]) => `${process} ${delay.p99Ms}/${delay.maxMs}`).join(" ") || "-"}, ` +
+              `load client ${result.eventLoopDelay.p99Ms}/${result.eventLoopDelay.maxMs} ms; ` +
               `redis/token ${record.redisCommandsPerToken}, stmts/msg ${record.statementsPerMessage}` +
               (result.errors.length > 0 ? `; e.g. ${result.errors[0]}` : ""),
           );

@@ -1,18 +1,12 @@
 import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
+import type { EventLoopDelay } from "./loop-delay.ts";
 import { repositoryRoot } from "./spawn-server.ts";
 
 /** The `--import` module that measures a Sluice process's event-loop delay (bench/probes/event-loop-delay.ts). */
 export const eventLoopProbeModule = join(repositoryRoot, "bench", "probes", "event-loop-delay.ts");
 
-/** Event-loop delay of one process over one step: how late a 5 ms timer fired (monitorEventLoopDelay minus its interval). */
-export interface EventLoopDelay {
-  samples: number;
-  p50Ms: number;
-  p99Ms: number;
-  maxMs: number;
-  meanMs: number;
-}
+export type { EventLoopDelay } from "./loop-delay.ts";
 
 interface ProbeRecord extends EventLoopDelay {
   sequence: number;

@@ -8,6 +8,7 @@
 // (bench/lib/event-loop-probe.ts). Without the variable this module does nothing.
 import { renameSync, writeFileSync } from "node:fs";
 import { monitorEventLoopDelay } from "node:perf_hooks";
+import { loopDelayOf } from "../lib/loop-delay.ts";
 
 const file = process.env.BENCH_LOOP_DELAY_FILE;
 if (file !== undefined && file !== "") {
@@ -16,20 +17,9 @@ if (file !== undefined && file !== "") {
   const histogram = monitorEventLoopDelay({ resolution: resolutionMs });
   histogram.enable();
   let sequence = 0;
-  // The histogram records whole timer intervals (an idle loop reads ~5.1 ms at this resolution):
-  // the delay is what exceeds the interval.
-  const toMs = (nanoseconds: number): number => Math.max(0, Math.round((nanoseconds / 1e6 - resolutionMs) * 100) / 100);
   process.on("SIGUSR2", () => {
     sequence += 1;
-    const record = {
-      sequence,
-      pid: process.pid,
-      samples: histogram.count,
-      p50Ms: toMs(histogram.percentile(50)),
-      p99Ms: toMs(histogram.percentile(99)),
-      maxMs: toMs(histogram.max),
-      meanMs: toMs(histogram.mean),
-    };
+    const record = { sequence, pid: process.pid, ...loopDelayOf(histogram, resolutionMs) };
     writeFileSync(`${file}.tmp`, JSON.stringify(record));
     renameSync(`${file}.tmp`, file);
     histogram.reset();
