@@ -57,15 +57,14 @@ function serve(port: MessagePort): void {
     begin: () =>
       new Promise<number>((resolve, reject) => {
         const transactionId = nextTransactionId++;
-        let decide!: (commit: boolean) => void;
-        const decision = new Promise<boolean>((resolveDecision) => (decide = resolveDecision));
-        const entry: OpenTransaction = { transaction: undefined, decide, settled: Promise.resolve() };
+        const decision = Promise.withResolvers<boolean>();
+        const entry: OpenTransaction = { transaction: undefined, decide: decision.resolve, settled: Promise.resolve() };
         open.set(transactionId, entry);
         mine.add(transactionId);
         entry.settled = pglite.transaction(async (transaction) => {
           entry.transaction = transaction;
           resolve(transactionId);
-          if (!(await decision)) await transaction.rollback();
+          if (!(await decision.promise)) await transaction.rollback();
         });
         entry.settled.catch((error: unknown) => {
           // BEGIN itself failed (the caller never got an id), or COMMIT did (finish reports it).

@@ -88,7 +88,8 @@ type CommandKind = "subscribe" | "unsubscribe";
 interface CommandBatch {
   kind: CommandKind;
   names: string[];
-  settle: Array<{ resolve: () => void; reject: (error: unknown) => void }>;
+  /** Settles with the one command the batch becomes: every request in it shares the outcome. */
+  sent: PromiseWithResolvers<void>;
 }
 
 /** Requests of one event-loop turn, merged into one command per run of the same kind, sent in order. */
@@ -104,26 +105,19 @@ function createCommandBatches(sendCommand: (kind: CommandKind, names: string[]) 
     scheduled = undefined;
     const sending = queued;
     queued = [];
-    for (const batch of sending) {
-      const settled = sendCommand(batch.kind, [...new Set(batch.names)]);
-      settled.then(
-        () => batch.settle.forEach(({ resolve }) => resolve()),
-        (error: unknown) => batch.settle.forEach(({ reject }) => reject(error)),
-      );
-    }
+    for (const { kind, names, sent } of sending) sendCommand(kind, [...new Set(names)]).then(() => sent.resolve(), sent.reject);
   };
 
   return {
     send(kind, names) {
       let batch = queued.at(-1);
       if (batch?.kind !== kind) {
-        batch = { kind, names: [], settle: [] };
+        batch = { kind, names: [], sent: Promise.withResolvers<void>() };
         queued.push(batch);
       }
       batch.names.push(...names);
-      const { settle } = batch;
       scheduled ??= setImmediate(flush);
-      return new Promise<void>((resolve, reject) => settle.push({ resolve, reject }));
+      return batch.sent.promise;
     },
     flush,
   };

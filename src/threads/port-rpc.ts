@@ -33,7 +33,8 @@ interface ReplyMessage {
   rpc: "reply";
   id: number;
   value?: unknown;
-  error?: { message: string; sqlState: string | undefined; unavailable: boolean; fields: Record<string, string> };
+  /** `fields`: the schema-object fields of the database error in the chain, its SQLSTATE (`code`) among them. */
+  error?: { message: string; unavailable: boolean; fields: Record<string, string> };
 }
 
 export function createPortRpc(port: MessagePort | { postMessage(message: unknown): void; on(event: "message", listener: (message: unknown) => void): unknown }): PortRpc {
@@ -52,7 +53,7 @@ export function createPortRpc(port: MessagePort | { postMessage(message: unknown
       const message = error instanceof Error ? error.message : String(error);
       const sqlState = sqlStateOf(error);
       const fields = sqlState === undefined ? {} : databaseFieldsOf(error, sqlState);
-      port.postMessage({ rpc: "reply", id: call.id, error: { message, sqlState, unavailable: isDatabaseUnavailable(error), fields } } satisfies ReplyMessage);
+      port.postMessage({ rpc: "reply", id: call.id, error: { message, unavailable: isDatabaseUnavailable(error), fields } } satisfies ReplyMessage);
     }
   };
 
@@ -104,10 +105,7 @@ export function createPortRpc(port: MessagePort | { postMessage(message: unknown
 
 function rebuildError(serialized: NonNullable<ReplyMessage["error"]>): Error {
   if (serialized.unavailable) return new DatabaseUnavailableError(new Error(serialized.message));
-  const error = new Error(serialized.message) as Error & Record<string, unknown>;
-  Object.assign(error, serialized.fields);
-  if (serialized.sqlState !== undefined) error.code = serialized.sqlState;
-  return error;
+  return Object.assign(new Error(serialized.message), serialized.fields);
 }
 
 /** The schema-object fields (never data) of the database error in the chain that carries `sqlState`. */
