@@ -10,6 +10,7 @@ import { registerDocs } from "../api/docs/register-docs.ts";
 import { registerMeRoutes } from "../api/me/me-routes.ts";
 import { registerApiKeyRoutes } from "../api/openai/api-key-routes.ts";
 import { registerOpenAiApi } from "../api/openai/register-openai-api.ts";
+import { createAnswerStarted, type StartedStreamDependencies } from "../api/streams/started-stream.ts";
 import { registerStreamRoutes } from "../api/streams/stream-routes.ts";
 import { registerWebUi } from "../api/web/register-web-ui.ts";
 import { createPasswordHasher } from "../auth/password-hashing.ts";
@@ -142,6 +143,17 @@ export function composeApiFeatures(options: {
   });
   const authLimiter = createFixedWindowLimiter({ redis, keyPrefix, name: "auth", limit: config.limits.authPerMinute, windowMs: 60_000, code: "RATE_LIMITED" });
   const leaseMs = Math.max(3 * config.stream.heartbeatIntervalMs, 30_000);
+  /** What serves Sluice's own SSE streams: `GET streamUrl` and a POST that streams its generation. */
+  const nativeStreams = (): StartedStreamDependencies => ({
+    hub: options.hub,
+    generations,
+    leases: createOpenStreamLeases({ redis, keyPrefix, limit: config.limits.openStreamsPerUser, leaseMs, clock }),
+    leaseRenewMs: Math.floor(leaseMs / 3),
+    heartbeatMs: config.stream.heartbeatIntervalMs,
+    retryMs: config.stream.retryMs,
+    retryJitterMs: config.stream.retryJitterMs,
+    clock,
+  });
 
   return [
     registerDocs,
@@ -204,21 +216,16 @@ export function composeApiFeatures(options: {
         heartbeatMs: config.stream.heartbeatIntervalMs,
         clock,
       }),
-    (app) => registerConversationRoutes(app, { conversations, generations, requireUser, messageChars: config.limits.messageChars }),
     (app) =>
-      registerStreamRoutes(app, {
-        hub: options.hub,
+      registerConversationRoutes(app, {
+        conversations,
         generations,
-        authenticate,
         requireUser,
-        streamTokens,
-        leases: createOpenStreamLeases({ redis, keyPrefix, limit: config.limits.openStreamsPerUser, leaseMs, clock }),
-        leaseRenewMs: Math.floor(leaseMs / 3),
-        heartbeatMs: config.stream.heartbeatIntervalMs,
-        retryMs: config.stream.retryMs,
-        retryJitterMs: config.stream.retryJitterMs,
-        clock,
+        messageChars: config.limits.messageChars,
+        answerStarted: createAnswerStarted(nativeStreams()),
       }),
+    (app) =>
+      registerStreamRoutes(app, { ...nativeStreams(), authenticate, requireUser, streamTokens }),
     async (app) => {
       if (config.webUi && !(await registerWebUi(app, webDist))) {
         options.logger.warn({ webDist }, "web UI not built (npm run build:web); serving the API only");

@@ -20,8 +20,18 @@ export interface ServeSseOptions {
   response: ServerResponse;
   hub: StreamHub;
   taskId: string;
-  /** Overrides the cursor found in the request (`Last-Event-ID` header, else `?lastEventId=`). */
-  after?: Cursor | undefined;
+  /**
+   * Overrides the cursor found in the request (`Last-Event-ID` header, else `?lastEventId=`);
+   * "first-entry" ignores the request's: the POST that started the generation reads it all.
+   */
+  after?: Cursor | "first-entry" | undefined;
+  /** Written after the `retry:` line, before the log's first event (the started generation's `accepted` event). */
+  firstFrame?: string;
+  /**
+   * Answers a refusal of the hub's open or of the admission, before any SSE byte
+   * (default: the error's status and body, `writeErrorResponse`).
+   */
+  answerRefusal?: (response: ServerResponse, error: SluiceError) => void;
   /** From the task's state: "wait" while queued or running; STREAM_EXPIRED once finished; STREAM_NOT_FOUND otherwise (or a lookup, run only when the log is missing). */
   whenMissing?: WhenLogMissingOption;
   /**
@@ -103,7 +113,7 @@ export async function serveSse(options: ServeSseOptions): Promise<void> {
 
   let after: Cursor | undefined;
   try {
-    after = options.after ?? cursorFromRequest(request);
+    after = options.after === "first-entry" ? undefined : (options.after ?? cursorFromRequest(request));
   } catch (error) {
     writeErrorResponse(response, toSluiceError(error));
     return await finished;
@@ -130,7 +140,7 @@ export async function serveSse(options: ServeSseOptions): Promise<void> {
   if (openResult.status === "rejected" || admissionResult.status === "rejected") {
     if (openResult.status === "fulfilled" && openResult.value.status === "ready") openResult.value.viewer.close();
     const failure: unknown = openResult.status === "rejected" ? openResult.reason : (admissionResult as PromiseRejectedResult).reason;
-    if (!closed) writeErrorResponse(response, toSluiceError(failure));
+    if (!closed) (options.answerRefusal ?? writeErrorResponse)(response, toSluiceError(failure));
     return await finished;
   }
   const opened = openResult.value;
@@ -164,7 +174,7 @@ export async function serveSse(options: ServeSseOptions): Promise<void> {
   });
 
   response.writeHead(200, sseHeaders);
-  response.write(encodeSseRetry(retryMs));
+  response.write(options.firstFrame === undefined ? encodeSseRetry(retryMs) : encodeSseRetry(retryMs) + options.firstFrame);
   scheduleHeartbeat();
   viewer.start();
   await finished;

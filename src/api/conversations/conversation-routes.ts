@@ -4,6 +4,7 @@ import type { GenerationsService } from "../../chat/generations-service.ts";
 import { SluiceError } from "../../errors/catalog.ts";
 import type { App } from "../app-type.ts";
 import { currentUser, type RequireUser } from "../auth/authenticate.ts";
+import type { AnswerStarted } from "../streams/started-stream.ts";
 import { conversationDetail, conversationView, generationAccepted, idempotencyHeaders, idParams, isUuid, messageView, pageCursor, standardErrors, text } from "../schemas.ts";
 
 /**
@@ -37,11 +38,18 @@ const searchResult = z.object({
     .nullable(),
 });
 
+/** 202 and its streamUrl, or with `Accept: text/event-stream` the stream itself (PROTOCOL.md 2.4). */
+const startedResponses = {
+  200: z.string().describe("text/event-stream: an `accepted` event, then the generation's stream from its first event (PROTOCOL.md 2.4)"),
+  202: generationAccepted,
+  ...standardErrors,
+};
+
 export function registerConversationRoutes(
   app: App,
-  dependencies: { conversations: ConversationsService; generations: GenerationsService; requireUser: RequireUser; messageChars: number },
+  dependencies: { conversations: ConversationsService; generations: GenerationsService; requireUser: RequireUser; messageChars: number; answerStarted: AnswerStarted },
 ): void {
-  const { conversations, generations, requireUser } = dependencies;
+  const { conversations, generations, requireUser, answerStarted } = dependencies;
   const conversationId = (id: string): string => {
     if (!isUuid(id)) throw new SluiceError("NOT_FOUND", "No such conversation.");
     return id;
@@ -144,12 +152,13 @@ export function registerConversationRoutes(
         params: idParams,
         headers: idempotencyHeaders,
         body: z.strictObject({ content: text().refine((content) => content.trim().length > 0, "The message is empty."), model: text().max(200).optional() }),
-        response: { 202: generationAccepted, ...standardErrors },
+        response: startedResponses,
       },
     },
     async (request, reply) => {
-      const accepted = await generations.sendMessage(currentUser(request).id, conversationId(request.params.id), request.body, request.headers["idempotency-key"]);
-      return reply.status(202).send(accepted);
+      const userId = currentUser(request).id;
+      const id = conversationId(request.params.id);
+      return answerStarted(request, reply, userId, () => generations.sendMessage(userId, id, request.body, request.headers["idempotency-key"]));
     },
   );
   app.post(
@@ -162,18 +171,14 @@ export function registerConversationRoutes(
         params: z.object({ id: z.string().max(64), messageId: z.string().max(64) }),
         headers: idempotencyHeaders,
         body: z.strictObject({ content: text().refine((content) => content.trim().length > 0, "The message is empty."), model: text().max(200).optional() }),
-        response: { 202: generationAccepted, ...standardErrors },
+        response: startedResponses,
       },
     },
     async (request, reply) => {
-      const accepted = await generations.edit(
-        currentUser(request).id,
-        conversationId(request.params.id),
-        messageId(request.params.messageId),
-        request.body,
-        request.headers["idempotency-key"],
-      );
-      return reply.status(202).send(accepted);
+      const userId = currentUser(request).id;
+      const id = conversationId(request.params.id);
+      const edited = messageId(request.params.messageId);
+      return answerStarted(request, reply, userId, () => generations.edit(userId, id, edited, request.body, request.headers["idempotency-key"]));
     },
   );
   app.post(
@@ -191,18 +196,15 @@ export function registerConversationRoutes(
             messageId: z.string().max(64).optional().describe("The reply to regenerate (or a user message to answer again); default: the active path's last"),
           })
           .nullish(),
-        response: { 202: generationAccepted, ...standardErrors },
+        response: startedResponses,
       },
     },
     async (request, reply) => {
+      const userId = currentUser(request).id;
+      const id = conversationId(request.params.id);
       const target = request.body?.messageId;
-      const accepted = await generations.regenerate(
-        currentUser(request).id,
-        conversationId(request.params.id),
-        { model: request.body?.model, ...(target === undefined ? {} : { messageId: messageId(target) }) },
-        request.headers["idempotency-key"],
-      );
-      return reply.status(202).send(accepted);
+      const input = { model: request.body?.model, ...(target === undefined ? {} : { messageId: messageId(target) }) };
+      return answerStarted(request, reply, userId, () => generations.regenerate(userId, id, input, request.headers["idempotency-key"]));
     },
   );
 }

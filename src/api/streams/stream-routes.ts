@@ -1,32 +1,21 @@
 import type { FastifyRequest } from "fastify";
 import { z } from "zod";
 import type { StreamTokenSigner } from "../../auth/stream-read-tokens.ts";
-import type { GenerationsService } from "../../chat/generations-service.ts";
 import { SluiceError } from "../../errors/catalog.ts";
 import { callRedis } from "../../errors/dependency-failure.ts";
-import type { OpenStreamLeases } from "../../limits/open-stream-leases.ts";
 import type { AuthenticatedUser } from "../../storage/sessions-repository.ts";
 import { isActiveStatus } from "../../storage/messages-repository.ts";
-import { serveSse, type StreamHub, type WhenLogMissingOption } from "../../streaming/index.ts";
-import { repeatEvery, type Clock } from "../../time/clock.ts";
+import { serveSse, type WhenLogMissingOption } from "../../streaming/index.ts";
+import { repeatEvery } from "../../time/clock.ts";
 import type { App } from "../app-type.ts";
 import { bearerToken, currentUser, type RequireUser } from "../auth/authenticate.ts";
+import type { StartedStreamDependencies } from "./started-stream.ts";
 import { isTaskId, standardErrors, taskParams, text } from "../schemas.ts";
 
-export interface StreamRouteDependencies {
-  hub: StreamHub;
-  generations: GenerationsService;
+export interface StreamRouteDependencies extends StartedStreamDependencies {
   authenticate: (token: string) => Promise<AuthenticatedUser | undefined>;
   requireUser: RequireUser;
   streamTokens: StreamTokenSigner;
-  leases: OpenStreamLeases;
-  /** Lease renewal period; a lease lives three periods, so a crashed process's streams stop counting soon. */
-  leaseRenewMs: number;
-  heartbeatMs: number;
-  retryMs: number;
-  retryJitterMs: number;
-  /** Its wall clock checks read tokens' expiry; lease renewal and the SSE timers run on it. */
-  clock: Clock;
 }
 
 const streamQuery = z.object({

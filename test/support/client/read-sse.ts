@@ -8,6 +8,10 @@ import { createParser, type EventSourceMessage } from "eventsource-parser";
 
 export interface SseConnectionOptions {
   headers?: Record<string, string>;
+  /** A POST that answers with a stream (PROTOCOL.md 2.4); default GET. */
+  method?: "GET" | "POST";
+  /** The request body, with `method: "POST"`. */
+  body?: string;
   /** Sent as the Last-Event-ID header; undefined = from the beginning. */
   lastEventId?: string | undefined;
   signal?: AbortSignal;
@@ -53,7 +57,7 @@ export async function readSseConnection(url: string, options: SseConnectionOptio
   };
   try {
     touch();
-    const response = await fetch(url, { headers, signal: controller.signal });
+    const response = await fetch(url, { method: options.method ?? "GET", headers, signal: controller.signal, ...(options.body === undefined ? {} : { body: options.body }) });
     result.status = response.status;
     result.headers = response.headers;
     options.onResponse?.(response.status);
@@ -136,12 +140,14 @@ export interface SseResponse {
  */
 export async function readSse(
   url: string,
-  options: { headers?: Record<string, string>; signal?: AbortSignal; stopAfter?: (event: SseEvent, all: SseEvent[]) => boolean } = {},
+  options: { headers?: Record<string, string>; method?: "GET" | "POST"; body?: string; signal?: AbortSignal; stopAfter?: (event: SseEvent, all: SseEvent[]) => boolean } = {},
 ): Promise<SseResponse> {
   const events: SseEvent[] = [];
   const retries: number[] = [];
   const connection = await readSseConnection(url, {
     headers: options.headers ?? {},
+    ...(options.method === undefined ? {} : { method: options.method }),
+    ...(options.body === undefined ? {} : { body: options.body }),
     ...(options.signal ? { signal: options.signal } : {}),
     onMessage: (message) => {
       const event: SseEvent = { id: message.id, event: message.event ?? "message", data: message.data, json: JSON.parse(message.data) as SseEvent["json"] };

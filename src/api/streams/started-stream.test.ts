@@ -1,0 +1,66 @@
+import Fastify, { type FastifyInstance } from "fastify";
+import { describe, expect, it } from "vitest";
+import type { GenerationAccepted, GenerationsService } from "../../chat/generations-service.ts";
+import { SluiceError } from "../../errors/catalog.ts";
+import type { OpenStreamLeases } from "../../limits/open-stream-leases.ts";
+import type { StreamHub } from "../../streaming/index.ts";
+import { systemClock } from "../../time/clock.ts";
+import { createAnswerStarted, wantsEventStream } from "./started-stream.ts";
+
+const accepted: GenerationAccepted = { assistantMessage: { id: "9d7b5f0e-1c2a-4e8b-9f00-000000000001", status: "streaming" }, taskId: "task_AAAAAAAAAAAAAAAAAAAAAA", streamUrl: "/api/stream/task_AAAAAAAAAAAAAAAAAAAAAA?token=t" };
+
+/** One route that starts a generation through answerStarted, with a hub whose open fails (Redis gone between the enqueue and the stream). */
+async function appWithFailingHub(): Promise<{ app: FastifyInstance; leases: { taken: number; released: number }; started: () => number }> {
+  const leases = { taken: 0, released: 0 };
+  let starts = 0;
+  const hub = { open: () => Promise.reject(new SluiceError("SERVICE_UNAVAILABLE")) } as unknown as StreamHub;
+  const openStreamLeases: OpenStreamLeases = {
+    acquire: () => {
+      leases.taken += 1;
+      return Promise.resolve({ renew: () => Promise.resolve(), release: () => Promise.resolve(void (leases.released += 1)) });
+    },
+  };
+  const answerStarted = createAnswerStarted({
+    hub,
+    generations: { whenStreamMissing: () => Promise.resolve("wait") } as unknown as GenerationsService,
+    leases: openStreamLeases,
+    leaseRenewMs: 60_000,
+    heartbeatMs: 60_000,
+    retryMs: 1_000,
+    retryJitterMs: 0,
+    clock: systemClock,
+  });
+  const app = Fastify();
+  app.post("/start", (request, reply) =>
+    answerStarted(request, reply, "user-1", () => {
+      starts += 1;
+      return Promise.resolve(accepted);
+    }),
+  );
+  await app.ready();
+  return { app, leases, started: () => starts };
+}
+
+describe("answering a request that started a generation", () => {
+  it("asks for the stream only when the Accept header names text/event-stream", () => {
+    const accepts = (accept?: string): boolean => wantsEventStream({ headers: accept === undefined ? {} : { accept } } as Parameters<typeof wantsEventStream>[0]);
+    expect(accepts()).toBe(false);
+    expect(accepts("application/json")).toBe(false);
+    expect(accepts("*/*")).toBe(false);
+    expect(accepts("text/event-stream")).toBe(true);
+    expect(accepts("application/json, Text/Event-Stream;q=0.9")).toBe(true);
+  });
+
+  it("a generation accepted whose stream cannot be opened is answered 202 with its streamUrl, never an error, and its slot is released", async () => {
+    const { app, leases, started } = await appWithFailingHub();
+    try {
+      const answer = await app.inject({ method: "POST", url: "/start", headers: { accept: "text/event-stream" } });
+      expect(answer.statusCode).toBe(202);
+      expect(answer.json()).toEqual(accepted);
+      expect(started()).toBe(1);
+      expect(leases).toEqual({ taken: 1, released: 1 });
+    } finally {
+      await app.close();
+    }
+  });
+});
