@@ -24,6 +24,11 @@ export interface LoadPlan {
   tokenCount: number;
   /** Sluice only: JSON file with `{ tokens, conversationIds }` prepared by run.ts (outside the measurement). */
   sessionFile?: string;
+  /**
+   * Sluice only: send each message with `Accept: text/event-stream` and read its stream in the
+   * POST's response (PROTOCOL.md 2.4); a resume GETs the `accepted` event's streamUrl.
+   */
+  streamInPost?: boolean;
   /** Sluice only: the first conversation this client uses (two clients of one step use disjoint ranges). */
   conversationOffset?: number;
   /** Each stream disconnects after this many tokens and resumes from its cursor once... */
@@ -111,7 +116,12 @@ async function runStream(index: number): Promise<void> {
   const headers: Record<string, string> = session ? { Authorization: `Bearer ${session.tokens[conversation] ?? ""}` } : {};
   // The OpenAI-compatible bench server reads its pace from the message (bench/providers); the simulated provider ignores it.
   const content = `bench tokens_per_second=${plan.tokensPerSecond} token_count=${plan.tokenCount}`;
-  if (plan.kind === "sluice") {
+  const inPost = plan.kind === "sluice" && plan.streamInPost === true;
+  if (inPost) {
+    const conversationId = session?.conversationIds[conversation];
+    if (!conversationId) throw new Error(`no conversation for stream ${index}`);
+    streamUrl = `/api/conversations/${conversationId}/messages`;
+  } else if (plan.kind === "sluice") {
     const conversationId = session?.conversationIds[conversation];
     if (!conversationId) throw new Error(`no conversation for stream ${index}`);
     const accepted = (await requestJson(`${plan.baseUrl}/api/conversations/${conversationId}/messages`, { agent, method: "POST", body: { content }, headers })) as { streamUrl: string };
@@ -124,10 +134,13 @@ async function runStream(index: number): Promise<void> {
   } else {
     streamUrl = "/v1/chat/completions";
   }
-  const providerRequest =
+  // Replaced by a GET of the accepted streamUrl once the POST's stream has been read from.
+  let firstRequest: { method?: string; body?: unknown } =
     plan.kind === "provider"
       ? { method: "POST", body: { model: "bench", messages: [{ role: "user", content }], stream: true, stream_options: { include_usage: true } } }
-      : {};
+      : inPost
+        ? { method: "POST", body: { content } }
+        : {};
 
   let tokens = 0;
   let lastStamp = 0;
@@ -157,10 +170,10 @@ async function runStream(index: number): Promise<void> {
     const connect = (): void => {
       const connectedAt = monotonicMicros();
       const query = resumed ? `${streamUrl.includes("?") ? "&" : "?"}skip=${charactersBefore}` : "";
-      connection = openSse(`${plan.baseUrl}${streamUrl}${query}`, { agent: sseAgent, ...providerRequest, headers: { ...headers, ...(resumed && lastEventId ? { "Last-Event-ID": lastEventId } : {}) } }, {
+      connection = openSse(`${plan.baseUrl}${streamUrl}${query}`, { agent: sseAgent, ...firstRequest, headers: { ...headers, ...(resumed && lastEventId ? { "Last-Event-ID": lastEventId } : {}) } }, {
         onOpen: (status) => {
           (resumedAt === undefined ? openHeaders : resumeHeaders).push((monotonicMicros() - connectedAt) / 1000);
-          if (plan.kind === "provider") submitToAnswer.push((monotonicMicros() - submittedAt) / 1000);
+          if (plan.kind === "provider" || (inPost && resumedAt === undefined)) submitToAnswer.push((monotonicMicros() - submittedAt) / 1000);
           if (status !== 200) finish(`stream ${index}: HTTP ${status}`);
         },
         onEvent: (type, id, data) => {
@@ -174,6 +187,10 @@ async function runStream(index: number): Promise<void> {
           }
           // Chat Completions chunks: the stamps sit in the JSON's delta.content, unescaped (JSON keeps ⟨ ⟩ and digits as they are).
           const isProviderChunk = plan.kind === "provider" && type === "message" && data !== "[DONE]";
+          if (type === "accepted") {
+            streamUrl = (JSON.parse(data) as { streamUrl: string }).streamUrl;
+            firstRequest = {};
+          }
           if (type === "start" && !sawStart) {
             sawStart = true;
             startTimes.push(receivedAt);

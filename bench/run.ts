@@ -98,6 +98,7 @@ try {
         const plan = {
           kind: prepared.kind,
           baseUrl: prepared.baseUrl,
+          ...streamInPost(prepared),
           rampMs: settings.rampMs,
           tokensPerSecond: rate,
           tokenCount,
@@ -161,7 +162,7 @@ try {
           services,
           system: name,
           scenario: "start-path",
-          plan: { kind: prepared.kind, baseUrl: prepared.baseUrl, sessionFile: prepared.sessionFile ?? "", streams: 50, rampMs: 10_000, tokensPerSecond: 50, tokenCount: 5, timeoutMs: 60_000 },
+          plan: { kind: prepared.kind, baseUrl: prepared.baseUrl, ...streamInPost(prepared), sessionFile: prepared.sessionFile ?? "", streams: 50, rampMs: 10_000, tokensPerSecond: 50, tokenCount: 5, timeoutMs: 60_000 },
           processes: [...prepared.processes, ...infrastructure],
           onProgress: () => undefined,
           ...statementCounting(name),
@@ -207,7 +208,7 @@ async function runBurst(name: SystemName, prepared: PreparedSystem, processes: W
     services: services as BenchServices,
     system: name,
     scenario: "burst-running",
-    plan: { kind: prepared.kind, baseUrl: prepared.baseUrl, sessionFile: prepared.sessionFile, streams: settings.burstRunningStreams, rampMs: 1_000, tokensPerSecond: 20, tokenCount: 20 * runningSeconds, timeoutMs: runningSeconds * 1000 + 60_000 },
+    plan: { kind: prepared.kind, baseUrl: prepared.baseUrl, ...streamInPost(prepared), sessionFile: prepared.sessionFile, streams: settings.burstRunningStreams, rampMs: 1_000, tokensPerSecond: 20, tokenCount: 20 * runningSeconds, timeoutMs: runningSeconds * 1000 + 60_000 },
     processes,
     onProgress: (line) => log(`  ${name} burst, running: ${line}`),
     ...statementCounting(name),
@@ -219,7 +220,7 @@ async function runBurst(name: SystemName, prepared: PreparedSystem, processes: W
     services: services as BenchServices,
     system: name,
     scenario: "burst",
-    plan: { kind: prepared.kind, baseUrl: prepared.baseUrl, sessionFile: prepared.sessionFile, conversationOffset: settings.burstRunningStreams, streams: burstStreams, rampMs: settings.burstSeconds * 1000, tokensPerSecond: 50, tokenCount: 5, timeoutMs: settings.burstSeconds * 1000 + 120_000 },
+    plan: { kind: prepared.kind, baseUrl: prepared.baseUrl, ...streamInPost(prepared), sessionFile: prepared.sessionFile, conversationOffset: settings.burstRunningStreams, streams: burstStreams, rampMs: settings.burstSeconds * 1000, tokensPerSecond: 50, tokenCount: 5, timeoutMs: settings.burstSeconds * 1000 + 120_000 },
     processes,
     onProgress: (line) => log(`  ${name} burst, new: ${line}`),
     resetCounters: false,
@@ -232,6 +233,11 @@ async function runBurst(name: SystemName, prepared: PreparedSystem, processes: W
     `burst ${name}: ${burstStreams} generations over ${settings.burstSeconds} s (starts/s peak ${starts?.peak ?? "-"} mean ${starts?.mean ?? "-"}, POST->answer p50 ${burstRecord.result.submitToAnswerMs.p50} p99 ${burstRecord.result.submitToAnswerMs.p99} ms, failed ${burstRecord.result.failed}); ` +
       `the ${settings.burstRunningStreams} running streams: p50 ${latency.p50} p99 ${latency.p99} max ${latency.max} ms, lost ${runningRecord.result.lost} dup ${runningRecord.result.duplicated} (${runningRecord.passed ? "PASS" : "FAIL"})`,
   );
+}
+
+/** The plan's field for a system whose client reads each stream in its POST's response. */
+function streamInPost(prepared: PreparedSystem): { streamInPost?: true } {
+  return prepared.streamInPost ? { streamInPost: true } : {};
 }
 
 /** Whose statements each step keeps; an embedded system's PGlite is out of pg_stat_statements' sight. */

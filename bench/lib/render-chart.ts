@@ -5,6 +5,8 @@ const colors: Record<string, string> = {
   "sluice-openai-start": "#9467bd",
   "sluice-openai-split": "#17becf",
   "sluice-openai-embedded": "#bcbd22",
+  "sluice-openai-start-post": "#e377c2",
+  "sluice-openai-split-post": "#aec7e8",
   "provider-direct": "#8c564b",
   polling: "#d62728",
   pubsub: "#ff7f0e",

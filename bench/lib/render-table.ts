@@ -6,6 +6,8 @@ const labels: Record<string, string> = {
   "sluice-openai-start": "Sluice start <- OpenAI server",
   "sluice-openai-split": "Sluice api + worker <- OpenAI server",
   "sluice-openai-embedded": "Sluice start on PGlite (npm start) <- OpenAI server",
+  "sluice-openai-start-post": "Sluice start, stream in the POST <- OpenAI server",
+  "sluice-openai-split-post": "Sluice api + worker, stream in the POST <- OpenAI server",
   "provider-direct": "OpenAI server read directly (floor)",
   polling: "PG polling (seed before)",
   pubsub: "RPUSH+PUBLISH (seed after)",

@@ -25,6 +25,8 @@ export interface SluiceVariant {
   provider: "simulated" | "openai";
   mode: "split" | "start";
   database?: "embedded";
+  /** The load client sends `Accept: text/event-stream` and reads the stream in the POST's response (PROTOCOL.md 2.4). */
+  streamInPost?: boolean;
 }
 
 const workerStarted = '"msg":"worker started"';
@@ -109,12 +111,13 @@ export async function createSluiceSystem(variant: SluiceVariant, context: System
     };
     const providerProcesses: WatchedProcess[] = provider ? [{ name: "openai-provider", pid: provider.pid }] : [];
     const sessionFile = join(logs, `${variant.name}-session.json`);
+    const client = { baseUrl, kind: "sluice" as const, sessionFile, ...(variant.streamInPost ? { streamInPost: true } : {}) };
 
     if (variant.mode === "start") {
       const databaseEnv = variant.database === "embedded" ? embeddedDataDirectory(started) : { DATABASE_URL: services.databaseUrl(databaseRoles.start, database) };
       const start = await launch("start", { HOST: "127.0.0.1", PORT: String(port), ...databaseEnv });
       await prepareSession(baseUrl, context.conversations, sessionFile);
-      const prepared: PreparedSystem = { baseUrl, kind: "sluice", sessionFile, processes: [start.watched, ...providerProcesses] };
+      const prepared: PreparedSystem = { ...client, processes: [start.watched, ...providerProcesses] };
       return {
         name: variant.name,
         prepare: () => Promise.resolve(prepared),
@@ -142,11 +145,11 @@ export async function createSluiceSystem(variant: SluiceVariant, context: System
         } else {
           worker ??= await launch("worker", workerEnv);
         }
-        return { baseUrl, kind: "sluice", sessionFile, processes: [api.watched, worker.watched, ...providerProcesses] };
+        return { ...client, processes: [api.watched, worker.watched, ...providerProcesses] };
       },
       stopGenerator: async () => {
         await stopWorker();
-        return { baseUrl, kind: "sluice", sessionFile, processes: [api.watched, ...providerProcesses] };
+        return { ...client, processes: [api.watched, ...providerProcesses] };
       },
       stop: stopAll,
     };

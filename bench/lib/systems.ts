@@ -5,7 +5,7 @@ import type { WatchedProcess } from "./process-stats.ts";
 import { createSluiceSystem, type SluiceVariant } from "./sluice-system.ts";
 import { spawnServer } from "./spawn-server.ts";
 
-export const systemNames = ["sluice", "sluice-openai-start", "sluice-openai-split", "sluice-openai-embedded", "provider-direct", "polling", "pubsub", "resumable", "direct"] as const;
+export const systemNames = ["sluice", "sluice-openai-start", "sluice-openai-split", "sluice-openai-embedded", "sluice-openai-start-post", "sluice-openai-split-post", "provider-direct", "polling", "pubsub", "resumable", "direct"] as const;
 export type SystemName = (typeof systemNames)[number];
 
 export const systemLabels: Record<SystemName, string> = {
@@ -13,6 +13,8 @@ export const systemLabels: Record<SystemName, string> = {
   "sluice-openai-start": "Sluice `start` (one process) <- openai SDK <- OpenAI-compatible server",
   "sluice-openai-split": "Sluice api + worker <- openai SDK <- OpenAI-compatible server",
   "sluice-openai-embedded": "Sluice `start` on embedded PostgreSQL (PGlite), as `npm start` runs <- openai SDK <- OpenAI-compatible server",
+  "sluice-openai-start-post": "Sluice `start`, the client reads the stream in its POST's response (Accept: text/event-stream) <- openai SDK <- OpenAI-compatible server",
+  "sluice-openai-split-post": "Sluice api + worker, the client reads the stream in its POST's response <- openai SDK <- OpenAI-compatible server",
   "provider-direct": "floor of the real path: the OpenAI-compatible server read directly",
   polling: "seed before: PG polling 100 ms",
   pubsub: "seed after: RPUSH+PUBLISH",
@@ -25,6 +27,8 @@ const sluiceVariants: Partial<Record<SystemName, SluiceVariant>> = {
   "sluice-openai-start": { name: "sluice-openai-start", provider: "openai", mode: "start" },
   "sluice-openai-split": { name: "sluice-openai-split", provider: "openai", mode: "split" },
   "sluice-openai-embedded": { name: "sluice-openai-embedded", provider: "openai", mode: "start", database: "embedded" },
+  "sluice-openai-start-post": { name: "sluice-openai-start-post", provider: "openai", mode: "start", streamInPost: true },
+  "sluice-openai-split-post": { name: "sluice-openai-split-post", provider: "openai", mode: "split", streamInPost: true },
 };
 
 /** A Sluice system (the product under test), as opposed to a baseline or a floor. */
@@ -34,6 +38,8 @@ export interface PreparedSystem {
   baseUrl: string;
   kind: "sluice" | "baseline" | "provider";
   sessionFile?: string;
+  /** Sluice: the client reads each stream in its POST's response instead of a GET of streamUrl after the 202. */
+  streamInPost?: boolean;
   /** The system's own processes (Redis and PostgreSQL are added by the runner). */
   processes: WatchedProcess[];
 }
