@@ -121,6 +121,15 @@ describe("a POST that starts a generation answers its stream (Accept: text/event
     expect((await user.conversation(conversation.id)).messages).toEqual([]);
   });
 
+  it("a POST is never a resume: a Last-Event-ID sent with it is ignored, and the stream starts at its first event", async () => {
+    const conversation = await user.createConversation();
+    const posted = await postForStream(user, `/api/conversations/${conversation.id}/messages`, { content: "echo:from the start" }, { headers: { "last-event-id": "abc-5" } });
+    expect(posted.status).toBe(200);
+    expect(posted.events.map((event) => event.event).slice(0, 2)).toEqual(["accepted", "start"]);
+    expect(textOf(posted.events.slice(1))).toBe("from the start");
+    await waitForFinalReply(user, conversation.id, acceptedOf(posted).taskId);
+  });
+
   it("without Accept: text/event-stream the answer stays the 202 and its JSON", async () => {
     const conversation = await user.createConversation();
     const answer = await user.call<AcceptedJson>("POST", `/api/conversations/${conversation.id}/messages`, { body: { content: "echo:plain" }, headers: { accept: "application/json" } });
@@ -130,46 +139,66 @@ describe("a POST that starts a generation answers its stream (Accept: text/event
   });
 });
 
+/** Opens `url` (a GET of a stream, or a POST asking for one), resolves its status once the answer's head is in, and leaves it open until `leave` aborts it. */
+async function openAndHold(url: string, leave: AbortSignal, post?: { token: string; body: unknown }): Promise<{ status: number; closed: Promise<unknown> }> {
+  let answered!: (status: number) => void;
+  const head = new Promise<number>((resolve) => (answered = resolve));
+  const closed = readSseConnection(url, {
+    signal: leave,
+    ...(post ? { method: "POST" as const, body: JSON.stringify(post.body), headers: { authorization: `Bearer ${post.token}`, "content-type": "application/json", ...eventStream } } : {}),
+    onResponse: (status) => answered(status),
+    onMessage: () => undefined,
+  });
+  // A refusal's body is read to its end before the connection resolves; an error before any answer resolves it too.
+  void closed.then((connection) => answered(connection.status));
+  return { status: await head, closed };
+}
+
 describe("the POST's stream holds one of the user's open-stream slots, as a GET's does", () => {
-  it("over LIMIT_OPEN_STREAMS_PER_USER the POST is 429 and starts nothing; a POST's open stream counts; leaving frees the slot", async () => {
+  it("at LIMIT_OPEN_STREAMS_PER_USER the POST still starts its generation and answers the 202; a POST's open stream counts; leaving frees the slot", async () => {
     const owner = await registerUser(queued.url, "post_stream_limit");
-    const conversation = await owner.createConversation();
-    const path = `/api/conversations/${conversation.id}/messages`;
-    const holder = await owner.send(conversation.id, "echo:holder");
-    const leave = new AbortController();
-    let answered!: (status: number) => void;
-    const headers = new Promise<number>((resolve) => (answered = resolve));
-    const held = readSseConnection(`${queued.url}${holder.streamUrl}`, { signal: leave.signal, onResponse: (status) => answered(status), onMessage: () => undefined });
-    expect(await headers).toBe(200);
+    const holding = await owner.createConversation();
+    const holder = await owner.send(holding.id, "echo:holder");
+    const leaveHolder = new AbortController();
+    const held = await openAndHold(`${queued.url}${holder.streamUrl}`, leaveHolder.signal);
+    expect(held.status).toBe(200);
 
-    const refused = await postForStream(owner, path, { content: "echo:refused" });
-    expect(refused.status).toBe(429);
-    expectErrorShape(asAnswer(refused), "TOO_MANY_OPEN_STREAMS");
-    expect((await owner.conversation(conversation.id)).messages.map((message) => message.content)).toEqual(["echo:holder", ""]);
-
-    leave.abort();
-    await held;
-    // The release is asynchronous (a Redis call after the close): poll for it, as a client retrying would.
-    await expect.poll(async () => (await postForStream(owner, `/api/conversations/${(await owner.createConversation()).id}/messages`, { content: "echo:probe" }, { stopAfter: (event) => event.event === "accepted" })).status, { timeout: 5_000 }).toBe(200);
-
-    // A POST's stream that stays open (its generation is queued) holds the slot: a GET is refused.
+    // No slot for a stream: the generation is what the POST is for, so it starts, and the answer is the 202.
     const other = await owner.createConversation();
+    const answered = await postForStream(owner, `/api/conversations/${other.id}/messages`, { content: "echo:no slot" });
+    expect(answered.status).toBe(202);
+    expect(answered.headers.get("content-type")).toMatch(/^application\/json/);
+    const accepted = JSON.parse(answered.body) as AcceptedJson;
+    expect((await owner.conversation(other.id)).messages.map((message) => [message.role, message.content])).toEqual([
+      ["user", "echo:no slot"],
+      ["assistant", ""],
+    ]);
+    // Its stream is refused while the slot is held, and served once the holder leaves.
+    const refused = await openAndHold(`${queued.url}${accepted.streamUrl}`, new AbortController().signal);
+    expect(refused.status).toBe(429);
+    leaveHolder.abort();
+    await held.closed;
+    const leaveReader = new AbortController();
+    await expect.poll(async () => {
+      const reader = await openAndHold(`${queued.url}${accepted.streamUrl}`, leaveReader.signal);
+      return reader.status;
+    }, { timeout: 5_000 }).toBe(200);
+
+    // A POST's stream that stays open (its generation is queued) holds the slot: a GET is refused, until it leaves.
+    // Until the reader's slot is released (asynchronously) a POST gets the 202, so poll with new conversations.
+    leaveReader.abort();
     const leavePost = new AbortController();
-    let acceptedSeen!: () => void;
-    const acceptedArrived = new Promise<void>((resolve) => (acceptedSeen = resolve));
-    const postHeld = readSseConnection(`${queued.url}/api/conversations/${other.id}/messages`, {
-      method: "POST",
-      body: JSON.stringify({ content: "echo:held by a POST" }),
-      headers: { authorization: `Bearer ${owner.token}`, "content-type": "application/json", ...eventStream },
-      signal: leavePost.signal,
-      onMessage: (message) => {
-        if (message.event === "accepted") acceptedSeen();
-      },
-    });
-    await acceptedArrived;
-    const refusedGet = await owner.stream(holder.taskId);
-    expect(refusedGet.status).toBe(429);
+    let posted: Awaited<ReturnType<typeof openAndHold>> | undefined;
+    await expect.poll(async () => {
+      const fresh = await owner.createConversation();
+      posted = await openAndHold(`${queued.url}/api/conversations/${fresh.id}/messages`, leavePost.signal, { token: owner.token, body: { content: "echo:held by a POST" } });
+      return posted.status;
+    }, { timeout: 5_000 }).toBe(200);
+    expect((await openAndHold(`${queued.url}${holder.streamUrl}`, new AbortController().signal)).status).toBe(429);
     leavePost.abort();
-    await postHeld;
+    await posted?.closed;
+    const leaveLast = new AbortController();
+    await expect.poll(async () => (await openAndHold(`${queued.url}${holder.streamUrl}`, leaveLast.signal)).status, { timeout: 5_000 }).toBe(200);
+    leaveLast.abort();
   });
 });

@@ -1,7 +1,7 @@
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { GenerationAccepted, GenerationsService } from "../../chat/generations-service.ts";
 import type { OpenStreamLeases } from "../../limits/open-stream-leases.ts";
-import { serveSse, type StreamHub } from "../../streaming/index.ts";
+import { serveSse, writeErrorResponse, type StreamHub } from "../../streaming/index.ts";
 import type { Clock } from "../../time/clock.ts";
 import { holdOpenStreamLease } from "../openai/serve-mapped-stream.ts";
 
@@ -22,11 +22,16 @@ export interface StartedStreamDependencies {
 /** The route's answer to a request that started a generation (PROTOCOL.md 2.4). */
 export type AnswerStarted = (request: FastifyRequest, reply: FastifyReply, userId: string, start: () => Promise<GenerationAccepted>) => Promise<FastifyReply>;
 
-/** True when the client asked for the stream itself (`Accept: text/event-stream`), not the 202. */
+/** True when the client asked for the stream itself (`Accept: text/event-stream`, not with `q=0`), not the 202. */
 export function wantsEventStream(request: FastifyRequest): boolean {
   const accept = request.headers.accept;
   if (accept === undefined) return false;
-  return accept.split(",").some((range) => range.split(";", 1)[0]?.trim().toLowerCase() === "text/event-stream");
+  return accept.split(",").some((range) => {
+    const [type, ...parameters] = range.split(";");
+    if (type?.trim().toLowerCase() !== "text/event-stream") return false;
+    const quality = parameters.find((parameter) => parameter.trim().toLowerCase().startsWith("q="));
+    return quality === undefined || Number(quality.trim().slice(2)) > 0;
+  });
 }
 
 /** The `accepted` frame: the 202's body, once, before the log's events; it has no id, as it is not in the log. */
@@ -39,22 +44,27 @@ export function encodeAcceptedFrame(accepted: GenerationAccepted): string {
  * accepts `text/event-stream`, the stream itself in the same response: no second request, and
  * no token waits for one. The stream is the one `GET streamUrl` serves, from its first entry,
  * after an `accepted` event that carries the 202's body (resume with `GET streamUrl` and the
- * last id). The open-stream slot is taken first, so a user over the limit starts nothing. Once
- * the generation is accepted the answer is never an error: if the stream cannot be served at
- * once (Redis gone in between), the answer is the ordinary 202.
+ * last id). The POST does what it does without the header; the stream is extra. So refusals are
+ * the route's own and start nothing, and a generation this request accepted is never answered
+ * with an error: if its stream cannot be served at once (no open-stream slot free, Redis gone in
+ * between, this server shutting down), the answer is the ordinary 202. A stream that is gone (an
+ * Idempotency-Key replay after the log expired: 410; the conversation deleted meanwhile: 404) is
+ * answered as `GET streamUrl` would answer it.
  */
 export function createAnswerStarted(dependencies: StartedStreamDependencies): AnswerStarted {
   const { clock } = dependencies;
   return async (request, reply, userId, start) => {
     if (!wantsEventStream(request)) return reply.status(202).send(await start());
-    const release = await holdOpenStreamLease(dependencies.leases, userId, dependencies.leaseRenewMs, clock);
-    let accepted: GenerationAccepted;
-    try {
-      accepted = await start();
-    } catch (error) {
-      release();
-      throw error;
+    // Side by side: the slot's lease and the start's first Redis call (the message rate limit)
+    // are sent in one tick, so auto-pipelining gives them one round trip, not two in a row.
+    const [lease, started] = await Promise.allSettled([holdOpenStreamLease(dependencies.leases, userId, dependencies.leaseRenewMs, clock), start()]);
+    if (started.status === "rejected") {
+      if (lease.status === "fulfilled") lease.value();
+      throw started.reason;
     }
+    const accepted = started.value;
+    if (lease.status === "rejected") return reply.status(202).send(accepted);
+    const release = lease.value;
     reply.hijack();
     await serveSse({
       request: request.raw,
@@ -63,9 +73,11 @@ export function createAnswerStarted(dependencies: StartedStreamDependencies): An
       taskId: accepted.taskId,
       after: "first-entry",
       firstFrame: encodeAcceptedFrame(accepted),
-      // As for a read token: the job was just added, so a missing log is one that has not begun.
+      // As for a read token. An Idempotency-Key replay may come after the log expired, so a missing
+      // log is looked up rather than assumed to be a job that has not begun.
       whenMissing: () => dependencies.generations.whenStreamMissing(userId, accepted.taskId),
-      answerRefusal: (response) => {
+      answerRefusal: (response, error) => {
+        if (error.status !== 503) return writeErrorResponse(response, error);
         if (response.headersSent || response.destroyed) return;
         response.writeHead(202, { "Content-Type": "application/json; charset=utf-8", "Cache-Control": "no-store" }).end(JSON.stringify(accepted));
       },
