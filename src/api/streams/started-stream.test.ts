@@ -85,7 +85,7 @@ describe("answering a request that started a generation", () => {
     try {
       const answer = await app.inject({ method: "POST", url: "/start", headers: { accept: "text/event-stream" } });
       expect(answer.statusCode).toBe(410);
-      expect((answer.json() as { error: { code: string } }).error.code).toBe("STREAM_EXPIRED");
+      expect(answer.json<{ error: { code: string } }>().error.code).toBe("STREAM_EXPIRED");
       expect(leases).toEqual({ taken: 1, released: 1 });
     } finally {
       await app.close();
