@@ -202,3 +202,30 @@ describe("the POST's stream holds one of the user's open-stream slots, as a GET'
     leaveLast.abort();
   });
 });
+
+// Logs expire one second after their end, so an Idempotency-Key replay can outlive its stream.
+const shortLived = useSluice({ label: "post_stream_ttl", env: { STREAM_TTL_SECONDS: "1" } });
+
+describe("an Idempotency-Key replay of a streamed POST after the log expired", () => {
+  it("is 410 STREAM_EXPIRED, as GET streamUrl answers, and starts nothing; the saved reply stays readable", async () => {
+    const owner = await registerUser(shortLived.url, "post_stream_ttl");
+    const conversation = await owner.createConversation();
+    const path = `/api/conversations/${conversation.id}/messages`;
+    const headers = { "idempotency-key": "post-stream-expired-1" };
+    const first = await postForStream(owner, path, { content: "echo:kept" }, { headers });
+    const accepted = acceptedOf(first);
+    expectOneEndLast(first);
+    await waitForFinalReply(owner, conversation.id, accepted.taskId);
+    // The log's expiry is Redis's to run: wait until GET streamUrl says it is gone.
+    await expect.poll(async () => (await readSse(`${shortLived.url}${accepted.streamUrl}`)).status, { timeout: 10_000 }).toBe(410);
+
+    const replayed = await postForStream(owner, path, { content: "echo:kept" }, { headers });
+    expect(replayed.status).toBe(410);
+    expectErrorShape(asAnswer(replayed), "STREAM_EXPIRED");
+    const saved = await owner.conversation(conversation.id);
+    expect(saved.messages.map((message) => [message.role, message.content])).toEqual([
+      ["user", "echo:kept"],
+      ["assistant", "kept"],
+    ]);
+  });
+});
