@@ -182,7 +182,7 @@ try {
         await runBurst(name, prepared, [...prepared.processes, ...infrastructure]);
       }
       // Idle viewers once per design: the openai variants share Sluice's API, and `start` cannot stop its worker alone.
-      if (name === "sluice" || name === "polling" || name === "pubsub") {
+      if ((name === "sluice" || name === "polling" || name === "pubsub") && settings.idleConnections > 0) {
         const prepared = await system.stopGenerator();
         const record = await idleConnections({ services, system: name, count: settings.idleConnections, prepared, processes: [...prepared.processes, ...infrastructure] });
         idle.push(record);
