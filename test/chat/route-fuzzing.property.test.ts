@@ -141,6 +141,11 @@ const queryString: fc.Arbitrary<string> = fc.oneof(
 );
 
 const printableHeader = fc.stringMatching(/^[\x21-\x7e]{0,300}$/);
+/** Accept headers: the routes that start a generation answer its stream when asked (PROTOCOL.md 2.4). */
+const acceptHeader = fc.oneof(
+  fc.constantFrom("text/event-stream", "text/event-stream;q=0", "application/json, text/event-stream;q=0.5", "TEXT/EVENT-STREAM; q=abc", "*/*", "text/*"),
+  printableHeader,
+);
 
 interface Route {
   method: string;
@@ -222,6 +227,7 @@ describe("every route under random and hostile input", () => {
         authorized: fc.oneof({ weight: 5, arbitrary: fc.constant(true) }, { weight: 1, arbitrary: fc.boolean() }),
         idempotencyKey: fc.option(printableHeader, { freq: 4 }),
         lastEventId: fc.option(printableHeader, { freq: 4 }),
+        accept: fc.option(acceptHeader, { freq: 2 }),
       });
       await fc.assert(
         fc.asyncProperty(request, async (input) => {
@@ -233,6 +239,7 @@ describe("every route under random and hostile input", () => {
           if (input.contentType !== undefined && input.body !== undefined) headers["content-type"] = input.contentType;
           if (input.idempotencyKey !== null) headers["idempotency-key"] = input.idempotencyKey;
           if (input.lastEventId !== null) headers["last-event-id"] = input.lastEventId;
+          if (input.accept !== null) headers.accept = input.accept;
           const hasBody = route.method !== "GET" && route.method !== "DELETE" ? input.body : undefined;
           await expectHandled({ method: route.method, path: `${route.path(ids)}${input.query}`, headers, body: hasBody });
         }),
