@@ -55,8 +55,9 @@ export function createAnswerStarted(dependencies: StartedStreamDependencies): An
   const { clock } = dependencies;
   return async (request, reply, userId, start) => {
     if (!wantsEventStream(request)) return reply.status(202).send(await start());
-    // Side by side: the slot's lease and the start's first Redis call (the message rate limit)
-    // are sent in one tick, so auto-pipelining gives them one round trip, not two in a row.
+    // Side by side: without an Idempotency-Key the start's first call is the message rate limit,
+    // sent in the same tick as the lease, so auto-pipelining gives them one round trip, not two in
+    // a row (with a key, the key's lookup in PostgreSQL comes first and overlaps the lease instead).
     const [lease, started] = await Promise.allSettled([holdOpenStreamLease(dependencies.leases, userId, dependencies.leaseRenewMs, clock), start()]);
     if (started.status === "rejected") {
       if (lease.status === "fulfilled") lease.value();
