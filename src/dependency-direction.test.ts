@@ -30,7 +30,27 @@ function forbiddenImports(file: string): string[] {
   return found;
 }
 
+/** Bare package specifiers (`"pino"`, `"@fastify/static"`, `"eventsource-parser/stream"`), not `node:` ones. */
+const packagePattern = /(?:\bfrom\s*|\bimport\s*\(?\s*)["']((?:@[^/"']+\/)?[^./"'][^/"']*)(?:\/[^"']*)?["']/g;
+
+function devOnlyImports(file: string, dependencies: ReadonlySet<string>): string[] {
+  const text = readFileSync(file, "utf8");
+  return [...text.matchAll(packagePattern)]
+    .map((match) => match[1] ?? "")
+    .filter((name) => !name.startsWith("node:") && !dependencies.has(name))
+    .map((name) => `${relative(root, file)} imports ${name}`);
+}
+
 describe("dependency direction", () => {
+  // The image installs production dependencies only (Dockerfile: npm ci --omit=dev): a package the
+  // product imports at run time but lists under devDependencies works here and fails there.
+  it("every package a non-test file under src/ imports is a production dependency", () => {
+    const manifest = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { dependencies: Record<string, string> };
+    const dependencies = new Set(Object.keys(manifest.dependencies));
+    const files = productFiles(sourceRoot).filter((file) => !file.endsWith(".fixture.ts"));
+    expect(files.flatMap((file) => devOnlyImports(file, dependencies))).toEqual([]);
+  });
+
   it("no non-test file under src/ imports from test/ or bench/, or imports vitest", () => {
     const files = productFiles(sourceRoot);
     expect(files.length).toBeGreaterThan(50);
