@@ -13,6 +13,7 @@ import {
   fetchSavedConversation,
   lastAssistant,
   normalizeWhitespace,
+  recordGenerationRequests,
   register,
   savedLastAssistant,
   sendMessage,
@@ -58,6 +59,7 @@ describe("chatting", () => {
   test("a reply streams token by token, completes, and settles to the saved message", async () => {
     const page = await session.freshPage();
     await register(page, session.url, uniqueEmail("stream"));
+    const generationRequests = recordGenerationRequests(page);
     await sendMessage(page, "Tell me about durable streams");
 
     await page.getByTestId("message-user").filter({ hasText: "Tell me about durable streams" }).waitFor();
@@ -71,6 +73,9 @@ describe("chatting", () => {
     const saved = await savedLastAssistant(page, session.url);
     expect(saved.status).toBe("completed");
     expect(normalizeWhitespace(await assistantText(page))).toBe(normalizeWhitespace(saved.content));
+    // The whole reply came in the POST's own answer, passed on from the new-chat page to the
+    // conversation's: no second request for the stream (PROTOCOL.md 2.4).
+    expect(generationRequests.map((request) => [request.method, request.path.split("/").at(-1), request.contentType])).toEqual([["POST", "messages", "text/event-stream"]]);
 
     // Each conversation has its own URL and its title from the first message, listed in the sidebar.
     const conversationId = conversationIdFromUrl(page);
@@ -115,6 +120,7 @@ describe("chatting", () => {
     await sendMessage(page, "echo:first answer");
     await waitForStatus(page, "completed");
     const firstId = await page.getByTestId("message-assistant").getAttribute("data-message-id");
+    const generationRequests = recordGenerationRequests(page);
     await page.getByRole("button", { name: "Regenerate" }).click();
     await page.waitForFunction(() => {
       const status = document.querySelector('[data-testid="message-assistant"]')?.getAttribute("data-status");
@@ -126,6 +132,7 @@ describe("chatting", () => {
     expect(normalizeWhitespace(await assistantText(page))).toBe(normalizeWhitespace(saved.content));
     expect(saved.id).not.toBe(firstId);
     await page.getByTestId("version-label").filter({ hasText: "2 / 2" }).waitFor();
+    expect(generationRequests.map((request) => [request.method, request.path.split("/").at(-1), request.contentType])).toEqual([["POST", "regenerate", "text/event-stream"]]);
     await page.close();
   });
 

@@ -14,6 +14,7 @@ import { useBrowserSession } from "../support/browser/browser-session.ts";
 import {
   assistantText,
   normalizeWhitespace,
+  recordGenerationRequests,
   savedLastAssistant,
   sendMessage,
   waitForStatus,
@@ -101,6 +102,7 @@ describe("resuming a reply", () => {
       const page = await session.signedInPage("outage", proxy.url);
       await page.addInitScript(recordReplySnapshots);
       await page.reload();
+      const generationRequests = recordGenerationRequests(page);
       await sendMessage(page, "Keep going through an outage");
       await waitForStreamedText(page, 10);
 
@@ -120,6 +122,9 @@ describe("resuming a reply", () => {
       expect(normalizeWhitespace(await assistantText(page))).toBe(normalizeWhitespace(saved.content));
       expect(normalizeWhitespace(saved.content).startsWith(atBreak)).toBe(true);
       expectEverySnapshotIsAPrefix(await readSnapshots(page), saved.content);
+      // The reply began in the POST's own stream; the break moved it to `GET streamUrl` at the cursor.
+      expect(generationRequests[0]?.contentType).toBe("text/event-stream");
+      expect(generationRequests.some((request) => request.method === "GET" && request.path.startsWith("/api/stream/"))).toBe(true);
       await page.close();
     } finally {
       await proxy.close();

@@ -104,3 +104,18 @@ export async function echoTurn(page: Page, reply: string): Promise<void> {
   await page.waitForFunction((count) => document.querySelectorAll('[data-testid="message-assistant"]').length > count, before);
   await waitForStatus(page, "completed");
 }
+
+/**
+ * From now on, every answer the page gets that starts or streams a generation: the POSTs
+ * that start one (`/messages`, `/edit`, `/regenerate`) and the `GET`s of a `streamUrl`, with
+ * the answer's content type (PROTOCOL.md 2.4: a POST that asked for its stream gets it).
+ */
+export function recordGenerationRequests(page: Page): { method: string; path: string; contentType: string }[] {
+  const seen: { method: string; path: string; contentType: string }[] = [];
+  page.on("response", (response) => {
+    const path = new URL(response.url()).pathname;
+    if (!/\/(messages|edit|regenerate)$/.test(path) && !path.startsWith("/api/stream/")) return;
+    seen.push({ method: response.request().method(), path, contentType: (response.headers()["content-type"] ?? "").split(";")[0] ?? "" });
+  });
+  return seen;
+}

@@ -1,4 +1,5 @@
 import { ApiError, NETWORK_ERROR } from "./api-error.ts";
+import { isEventStream, readStartedTurn, turnAccept, type StartedTurn } from "./turn-stream.ts";
 import type {
   AuthResponse,
   Conversation,
@@ -28,14 +29,13 @@ export function createApiClient(options: ApiClientOptions) {
   const fetchImplementation = options.fetch ?? globalThis.fetch.bind(globalThis);
 
   // `sendToken` without `authenticated`: the token goes along, but a 401 does not sign the tab out (logout).
-  async function request<T>(method: string, path: string, body?: unknown, authenticated = true, sendToken = authenticated): Promise<T> {
-    const headers: Record<string, string> = { accept: "application/json" };
+  async function send(method: string, path: string, body: unknown, sendToken: boolean, accept = "application/json"): Promise<Response> {
+    const headers: Record<string, string> = { accept };
     if (body !== undefined) headers["content-type"] = "application/json";
     const token = options.getToken();
     if (sendToken && token) headers.authorization = `Bearer ${token}`;
-    let response: Response;
     try {
-      response = await fetchImplementation(path, {
+      return await fetchImplementation(path, {
         method,
         headers,
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
@@ -43,6 +43,9 @@ export function createApiClient(options: ApiClientOptions) {
     } catch {
       throw new ApiError(NETWORK_ERROR, "Could not reach the server.", 0);
     }
+  }
+
+  async function readJson<T>(response: Response, authenticated: boolean): Promise<T> {
     if (response.status === 204) return undefined as T;
     const text = await response.text();
     let parsed: unknown = undefined;
@@ -57,6 +60,20 @@ export function createApiClient(options: ApiClientOptions) {
       throw new ApiError(error.code, error.message, response.status);
     }
     return parsed as T;
+  }
+
+  async function request<T>(method: string, path: string, body?: unknown, authenticated = true, sendToken = authenticated): Promise<T> {
+    return await readJson<T>(await send(method, path, body, sendToken), authenticated);
+  }
+
+  /**
+   * A POST that starts a generation, asking for its stream in the same response (PROTOCOL.md 2.4):
+   * the first tokens need no second request. Refusals and the plain 202 come as JSON, as without it.
+   */
+  async function startTurn<T>(path: string, body: unknown): Promise<StartedTurn<T>> {
+    const response = await send("POST", path, body, true, turnAccept);
+    if (response.ok && isEventStream(response)) return await readStartedTurn<T>(response);
+    return { accepted: await readJson<T>(response, true), events: null };
   }
 
   return {
@@ -88,21 +105,19 @@ export function createApiClient(options: ApiClientOptions) {
       request<Conversation>("POST", `/api/conversations/${encodeURIComponent(conversationId)}/branch`, { messageId }),
     /** A new version of a user message, answered by a new reply; the old version stays one branch over. */
     editMessage: (conversationId: string, messageId: string, content: string, model?: string) =>
-      request<SendMessageResponse>(
-        "POST",
+      startTurn<SendMessageResponse>(
         `/api/conversations/${encodeURIComponent(conversationId)}/messages/${encodeURIComponent(messageId)}/edit`,
         model === undefined ? { content } : { content, model },
       ),
     deleteConversation: (id: string) => request<undefined>("DELETE", `/api/conversations/${encodeURIComponent(id)}`),
     sendMessage: (conversationId: string, content: string, model?: string) =>
-      request<SendMessageResponse>(
-        "POST",
+      startTurn<SendMessageResponse>(
         `/api/conversations/${encodeURIComponent(conversationId)}/messages`,
         model === undefined ? { content } : { content, model },
       ),
     /** A new version of the last reply; the old one stays one branch over. */
     regenerate: (conversationId: string) =>
-      request<RegenerateResponse>("POST", `/api/conversations/${encodeURIComponent(conversationId)}/regenerate`, {}),
+      startTurn<RegenerateResponse>(`/api/conversations/${encodeURIComponent(conversationId)}/regenerate`, {}),
     cancel: (taskId: string) => request<unknown>("POST", `/api/stream/${encodeURIComponent(taskId)}/cancel`, {}),
   };
 }

@@ -6,6 +6,7 @@ import type { ErrorInfo } from "../api/types.ts";
 import { broadcastToTabs } from "../navigation/tab-channel.ts";
 import { ErrorNotice } from "../ui/error-notice.tsx";
 import { Composer } from "./composer.tsx";
+import { handOverTurn } from "./handed-over-turns.ts";
 import { MessageView } from "./message-view.tsx";
 
 export interface NewChatViewProps {
@@ -27,7 +28,7 @@ export function NewChatView({ api, model, greetingName, onStarted, header }: New
     setPending(content);
     try {
       const conversation = await api.createConversation();
-      await api.sendMessage(conversation.id, content, model);
+      handOverTurn(conversation.id, await api.sendMessage(conversation.id, content, model));
       broadcastToTabs({ type: "conversations-changed" });
       onStarted(conversation.id);
       return true;

@@ -1,3 +1,4 @@
+import type { TurnEvents } from "../api/turn-stream.ts";
 import type { StreamEvent } from "./live-reply.ts";
 
 /** `live`: events flowing; `connecting`: first connect; `reconnecting`: lost, retrying on its own. */
@@ -27,6 +28,11 @@ export interface GenerationStreamOptions {
    * what you had"); the owner clears the reply, which is then replayed whole.
    */
   onRestartFromBeginning: () => void;
+  /**
+   * The stream the POST that started the generation answered with (PROTOCOL.md 2.4): read first,
+   * in place of opening `streamUrl`. If it breaks before `end`, `streamUrl` is opened with the cursor.
+   */
+  initialEvents?: TurnEvents | null;
   /** Injected for tests; EventSource by default. */
   createEventSource?: (url: string) => EventSource;
 }
@@ -50,6 +56,8 @@ const maxRefusalsWithCursor = 3;
  *    or a failed reconnect), we ask the owner for a fresh streamUrl and reopen with
  *    `lastEventId=<last applied id>`, backing off, and retrying at once on `online`.
  * 3. After `end` the source is closed before the server's close can trigger a reconnect.
+ * 4. With `initialEvents` (the POST's own stream) no EventSource opens until that stream
+ *    breaks or closes without `end`; then `streamUrl` opens with the cursor, as after a drop.
  */
 export function openGenerationStream(options: GenerationStreamOptions): GenerationStream {
   const createEventSource = options.createEventSource ?? ((url: string) => new EventSource(url));
@@ -60,6 +68,8 @@ export function openGenerationStream(options: GenerationStreamOptions): Generati
   /** Reopens with a fresh streamUrl that failed before their first byte: the cursor itself is refused. */
   let refusedWithCursor = 0;
   let refreshing = false;
+  /** The POST's stream while it is read; no EventSource is open meanwhile. */
+  let turnEvents: TurnEvents | null = null;
 
   function connect(streamUrl: string, cursor: string | null): void {
     if (closed) return;
@@ -90,6 +100,37 @@ export function openGenerationStream(options: GenerationStreamOptions): Generati
     }
   }
 
+  async function readTurnEvents(events: TurnEvents): Promise<void> {
+    turnEvents = events;
+    options.onConnectionChange("live");
+    let lastId = options.lastEventId ?? "";
+    try {
+      for (;;) {
+        const next = await events.read();
+        if (closed || next.done) break;
+        const message = next.value;
+        if (message.id !== undefined) lastId = message.id;
+        const type = eventTypes.find((candidate) => candidate === message.event);
+        if (type === undefined) continue;
+        options.onEvent({ type, id: lastId, data: parseData(message.data) });
+        if (type === "end") {
+          finish();
+          return;
+        }
+      }
+    } catch {
+      // The connection broke: resume below, as the browser does for an EventSource.
+    }
+    turnEvents = null;
+    if (closed) return;
+    options.onConnectionChange("reconnecting");
+    const delayMs = reopenDelaysMs[0] ?? 250;
+    reopenTimer = setTimeout(() => {
+      reopenTimer = null;
+      connect(options.streamUrl, options.currentCursor());
+    }, delayMs);
+  }
+
   function scheduleReopen(): void {
     source?.close();
     source = null;
@@ -101,7 +142,7 @@ export function openGenerationStream(options: GenerationStreamOptions): Generati
 
   async function reopen(): Promise<void> {
     reopenTimer = null;
-    if (closed || refreshing || source !== null) return;
+    if (closed || refreshing || source !== null || turnEvents !== null) return;
     refreshing = true;
     try {
       const streamUrl = await options.refreshStreamUrl();
@@ -125,7 +166,7 @@ export function openGenerationStream(options: GenerationStreamOptions): Generati
   }
 
   function onOnline(): void {
-    if (closed || source !== null) return;
+    if (closed || source !== null || turnEvents !== null) return;
     if (reopenTimer !== null) clearTimeout(reopenTimer);
     void reopen();
   }
@@ -140,14 +181,20 @@ export function openGenerationStream(options: GenerationStreamOptions): Generati
     closed = true;
     source?.close();
     source = null;
+    turnEvents?.cancel();
+    turnEvents = null;
     if (reopenTimer !== null) clearTimeout(reopenTimer);
     reopenTimer = null;
     if (typeof window !== "undefined") window.removeEventListener("online", onOnline);
   }
 
   if (typeof window !== "undefined") window.addEventListener("online", onOnline);
-  options.onConnectionChange("connecting");
-  connect(options.streamUrl, options.lastEventId);
+  if (options.initialEvents) {
+    void readTurnEvents(options.initialEvents);
+  } else {
+    options.onConnectionChange("connecting");
+    connect(options.streamUrl, options.lastEventId);
+  }
   return { close };
 }
 

@@ -6,6 +6,8 @@ import { broadcastToTabs, listenToTabs } from "../navigation/tab-channel.ts";
 import { withNewestPage, withNewVersion, withOlderPage } from "./conversation-pages.ts";
 import { applyStreamEvent, createLiveReply, type LiveReply } from "./live-reply.ts";
 import { openGenerationStream, type ConnectionState, type GenerationStream } from "./open-generation-stream.ts";
+import type { StartedTurn, TurnEvents } from "../api/turn-stream.ts";
+import { takeHandedOverTurn } from "./handed-over-turns.ts";
 
 export interface ConversationController {
   conversation: Conversation | null;
@@ -98,12 +100,13 @@ export function useConversation(api: ApiClient, conversationId: string, onChange
   );
 
   const startStreaming = useCallback(
-    (messageId: string, taskId: string, streamUrl: string) => {
+    (messageId: string, taskId: string, streamUrl: string, initialEvents: TurnEvents | null = null) => {
       closeStream();
       updateLive(createLiveReply(messageId, taskId));
       streamRef.current = openGenerationStream({
         streamUrl,
         lastEventId: null,
+        initialEvents,
         currentCursor: () => liveRef.current?.lastEventId ?? null,
         onRestartFromBeginning: () => {
           if (liveRef.current?.messageId === messageId) updateLive(createLiveReply(messageId, taskId));
@@ -154,6 +157,9 @@ export function useConversation(api: ApiClient, conversationId: string, onChange
 
   useEffect(() => {
     mountedRef.current = true;
+    // The new-chat page started this conversation's first reply and passes on the POST's stream.
+    const handedOver = takeHandedOverTurn(conversationId);
+    if (handedOver) startStreaming(handedOver.accepted.assistantMessage.id, handedOver.accepted.taskId, handedOver.accepted.streamUrl, handedOver.events);
     void load();
     const unsubscribe = listenToTabs((message) => {
       if (message.type === "conversation-changed" && message.conversationId === conversationId) void load();
@@ -169,11 +175,16 @@ export function useConversation(api: ApiClient, conversationId: string, onChange
       streamRef.current?.close();
       streamRef.current = null;
     };
-  }, [conversationId, load]);
+  }, [conversationId, load, startStreaming]);
 
   /** A turn the server accepted (send, edit, regenerate): show it in place and stream its reply. */
   const showAccepted = useCallback(
-    (response: SendMessageResponse | RegenerateResponse, replacedId: string | undefined, model: string | undefined) => {
+    (started: StartedTurn<SendMessageResponse | RegenerateResponse>, replacedId: string | undefined, model: string | undefined) => {
+      const { accepted: response, events } = started;
+      if (!mountedRef.current) {
+        events?.cancel();
+        return;
+      }
       const assistant: Message = {
         id: response.assistantMessage.id,
         // A regenerate's parent is the replaced reply's (withNewVersion sets it).
@@ -189,7 +200,7 @@ export function useConversation(api: ApiClient, conversationId: string, onChange
       };
       const added = "userMessage" in response ? [{ ...response.userMessage, siblings: { index: 0, count: 1, ids: [response.userMessage.id] } }, assistant] : [assistant];
       setConversation((previous) => (previous === null ? previous : { ...previous, messages: withNewVersion(previous.messages, replacedId, added) }));
-      startStreaming(assistant.id, response.taskId, response.streamUrl);
+      startStreaming(assistant.id, response.taskId, response.streamUrl, events);
       broadcastToTabs({ type: "conversation-changed", conversationId });
       onChangedRef.current();
     },
@@ -201,7 +212,7 @@ export function useConversation(api: ApiClient, conversationId: string, onChange
    * refused. Refused because a reply is already generating (started in another tab): reload to show it.
    */
   const submitTurn = useCallback(
-    async (request: () => Promise<SendMessageResponse>, replacedId: string | undefined, model: string | undefined) => {
+    async (request: () => Promise<StartedTurn<SendMessageResponse>>, replacedId: string | undefined, model: string | undefined) => {
       setActionError(null);
       try {
         showAccepted(await request(), replacedId, model);
@@ -272,9 +283,9 @@ export function useConversation(api: ApiClient, conversationId: string, onChange
   const regenerate = useCallback(async () => {
     setActionError(null);
     try {
-      const response = await api.regenerate(conversationId);
+      const started = await api.regenerate(conversationId);
       const last = conversation?.messages.at(-1);
-      showAccepted(response, last?.role === "assistant" ? last.id : undefined, undefined);
+      showAccepted(started, last?.role === "assistant" ? last.id : undefined, undefined);
     } catch (error) {
       setActionError(toErrorInfo(error));
     }

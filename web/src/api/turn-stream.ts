@@ -1,0 +1,51 @@
+import { EventSourceParserStream } from "eventsource-parser/stream";
+import type { EventSourceMessage } from "eventsource-parser";
+import { ApiError, NETWORK_ERROR } from "./api-error.ts";
+
+/** What is left of a POST's stream after its `accepted` event: the generation's log, as `GET streamUrl` serves it. */
+export interface TurnEvents {
+  /** The next event; `done` when the server closed the stream. Rejects when the connection broke. */
+  read(): Promise<ReadableStreamReadResult<EventSourceMessage>>;
+  /** Stops reading and closes the connection. */
+  cancel(): void;
+}
+
+/** A turn the server accepted, with its stream when the server answered with one (PROTOCOL.md 2.4). */
+export interface StartedTurn<T> {
+  accepted: T;
+  /** Null when the answer was the plain 202 (no open-stream slot free): open `streamUrl` instead. */
+  events: TurnEvents | null;
+}
+
+/** The Accept of a POST that starts a generation: its stream, or the 202 JSON when the server cannot stream it. */
+export const turnAccept = "text/event-stream, application/json;q=0.9";
+
+export function isEventStream(response: Response): boolean {
+  return (response.headers.get("content-type") ?? "").toLowerCase().startsWith("text/event-stream");
+}
+
+/**
+ * Reads a 200 event-stream answer up to its `accepted` event, whose data is the 202's body, and
+ * hands back the rest of the stream. A stream that breaks or ends before `accepted` is a network
+ * error, as a lost 202 would be: the turn may have been accepted, and a reload shows it.
+ */
+export async function readStartedTurn<T>(response: Response): Promise<StartedTurn<T>> {
+  if (response.body === null) throw new ApiError(NETWORK_ERROR, "The server's stream had no body.", 0);
+  const reader = response.body.pipeThrough(new TextDecoderStream()).pipeThrough(new EventSourceParserStream()).getReader();
+  const events: TurnEvents = {
+    read: () => reader.read(),
+    cancel: () => void reader.cancel().catch(() => undefined),
+  };
+  let first: ReadableStreamReadResult<EventSourceMessage>;
+  try {
+    first = await reader.read();
+  } catch {
+    throw new ApiError(NETWORK_ERROR, "The connection broke before the server answered.", 0);
+  }
+  if (first.done || first.value.event !== "accepted") {
+    events.cancel();
+    throw new ApiError(NETWORK_ERROR, "The server's stream did not begin with `accepted`.", 0);
+  }
+  const { type: _type, ...accepted } = JSON.parse(first.value.data) as { type: string } & T;
+  return { accepted: accepted as T, events };
+}
