@@ -1,6 +1,6 @@
-import { randomBytes } from "node:crypto";
 import type { Redis } from "ioredis";
 import { SluiceError } from "../errors/catalog.ts";
+import { pooledRandomBytes } from "../random/pooled-random-bytes.ts";
 import { defineScript } from "../redis/run-script.ts";
 import type { Clock } from "../time/clock.ts";
 
@@ -28,7 +28,7 @@ export function createOpenStreamLeases(options: { redis: Redis; keyPrefix: strin
   return {
     acquire: async (userId) => {
       const key = `${options.keyPrefix}{streams:${userId}}`;
-      const member = randomBytes(9).toString("base64url");
+      const member = pooledRandomBytes(9).toString("base64url");
       const now = options.clock.wallClockMs();
       const ok = await acquire(options.redis, [key], [now, now + options.leaseMs, options.limit, member, options.leaseMs * 2]);
       if (ok !== 1) throw new SluiceError("TOO_MANY_OPEN_STREAMS", undefined, { details: { retryAfterSeconds: 5 } });

@@ -14,6 +14,12 @@ export interface GuardProviderStreamOptions {
 }
 
 /**
+ * The reason of the abort on every exit. `abort()` without one builds a new DOMException with its
+ * stack each time: 1 % of the worker's CPU in the burst profile (BENCHMARKS.md, eighth session).
+ */
+const streamOver = new DOMException("The provider stream is over.", "AbortError");
+
+/**
  * Enforces the `LlmProvider.stream` contract around an adapter's raw events:
  * 1. the adapter gets its own AbortSignal, aborted on every exit (finish,
  *    error, idle timeout, consumer `break`), so no request outlives its stream;
@@ -67,6 +73,6 @@ export async function* guardProviderStream(
     throw options.classifyError(error, receivedText);
   } finally {
     signal.removeEventListener("abort", forwardAbort);
-    controller.abort();
+    controller.abort(streamOver);
   }
 }

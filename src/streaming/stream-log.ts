@@ -1,5 +1,5 @@
-import { randomBytes } from "node:crypto";
 import { SluiceError } from "../errors/catalog.ts";
+import { pooledRandomBytes } from "../random/pooled-random-bytes.ts";
 import { systemClock, type Clock } from "../time/clock.ts";
 import { formatCursor } from "./cursor.ts";
 import { endEvent, parseStreamEvent, type ContentEvent, type EndEvent, type EndOutcome, type LogEntry } from "./events.ts";
@@ -153,7 +153,7 @@ export function createStreamLog(options: StreamLogOptions): StreamLog {
   const publishCommand = options.publishMode === "spublish" ? "SPUBLISH" : "PUBLISH";
   const pageSize = options.readPageSize ?? defaultReadPageSize;
   const pageBytes = options.readPageBytes ?? defaultReadPageBytes;
-  const newIncarnation = options.newIncarnation ?? (() => randomBytes(6).toString("hex"));
+  const newIncarnation = options.newIncarnation ?? (() => pooledRandomBytes(6).toString("hex"));
   // Sub-millisecond: the API subtracts it from its own wall clock, and same-host latencies are well under 1 ms.
   const clock = options.clock ?? systemClock;
   const keysOf = (taskId: string): StreamKeys => streamKeys(keyPrefix, taskId);
