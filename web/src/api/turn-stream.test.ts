@@ -52,6 +52,23 @@ describe("a POST that starts a generation, read as its stream (PROTOCOL.md 2.4)"
     expect(isApiError(error) && error.code === "GENERATION_IN_PROGRESS" && error.status === 409).toBe(true);
   });
 
+  it("reports an unreadable `accepted` as a network error and closes the connection (it holds an open-stream slot)", async () => {
+    for (const data of ["{not json", JSON.stringify({ type: "accepted", taskId: "t1" })]) {
+      // The cancel reaches the body through the decoder and parser pipes a few ticks later: awaited,
+      // so a connection left open fails the test by its timeout.
+      let bodyCancelled!: () => void;
+      const cancelled = new Promise<void>((resolve) => (bodyCancelled = resolve));
+      const body = new ReadableStream<Uint8Array>({
+        start: (controller) => controller.enqueue(new TextEncoder().encode(`event: accepted\ndata: ${data}\n\n`)),
+        cancel: () => bodyCancelled(),
+      });
+      const { api } = clientAnswering(new Response(body, { status: 200, headers: { "content-type": "text/event-stream" } }));
+      const error: unknown = await api.sendMessage("c1", "hello").catch((caught: unknown) => caught);
+      expect(isApiError(error) && error.code === NETWORK_ERROR).toBe(true);
+      await cancelled;
+    }
+  });
+
   it("reports a stream that ends before `accepted` as a network error, as a lost 202 would be", async () => {
     const { api } = clientAnswering(eventStream("retry: 1000\n\n"));
     const error: unknown = await api.sendMessage("c1", "hello").catch((caught: unknown) => caught);

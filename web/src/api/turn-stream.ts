@@ -8,6 +8,8 @@ export interface TurnEvents {
   read(): Promise<ReadableStreamReadResult<EventSourceMessage>>;
   /** Stops reading and closes the connection. */
   cancel(): void;
+  /** The reconnection delay the server asked for (its jittered `retry:`), once the stream sent it. */
+  retryMs(): number | undefined;
 }
 
 /** A turn the server accepted, with its stream when the server answered with one (PROTOCOL.md 2.4). */
@@ -31,10 +33,13 @@ export function isEventStream(response: Response): boolean {
  */
 export async function readStartedTurn<T>(response: Response): Promise<StartedTurn<T>> {
   if (response.body === null) throw new ApiError(NETWORK_ERROR, "The server's stream had no body.", 0);
-  const reader = response.body.pipeThrough(new TextDecoderStream()).pipeThrough(new EventSourceParserStream()).getReader();
+  let retryMs: number | undefined;
+  const parser = new EventSourceParserStream({ onRetry: (value) => void (retryMs = value) });
+  const reader = response.body.pipeThrough(new TextDecoderStream()).pipeThrough(parser).getReader();
   const events: TurnEvents = {
     read: () => reader.read(),
     cancel: () => void reader.cancel().catch(() => undefined),
+    retryMs: () => retryMs,
   };
   let first: ReadableStreamReadResult<EventSourceMessage>;
   try {
@@ -42,10 +47,26 @@ export async function readStartedTurn<T>(response: Response): Promise<StartedTur
   } catch {
     throw new ApiError(NETWORK_ERROR, "The connection broke before the server answered.", 0);
   }
-  if (first.done || first.value.event !== "accepted") {
+  const accepted = first.done || first.value.event !== "accepted" ? undefined : parseAccepted(first.value.data);
+  if (accepted === undefined) {
+    // Unreadable: the turn may still have been accepted, so this is the lost 202's error, and the
+    // connection is closed (it holds one of the user's open-stream slots).
     events.cancel();
-    throw new ApiError(NETWORK_ERROR, "The server's stream did not begin with `accepted`.", 0);
+    throw new ApiError(NETWORK_ERROR, "The server's stream did not begin with a readable `accepted` event.", 0);
   }
-  const { type: _type, ...accepted } = JSON.parse(first.value.data) as { type: string } & T;
   return { accepted: accepted as T, events };
+}
+
+/** The 202's body out of the `accepted` event, or undefined when it is not one. */
+function parseAccepted(data: string): Record<string, unknown> | undefined {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(data);
+  } catch {
+    return undefined;
+  }
+  if (typeof parsed !== "object" || parsed === null) return undefined;
+  const { type: _type, ...accepted } = parsed as Record<string, unknown>;
+  const readable = typeof accepted.taskId === "string" && typeof accepted.streamUrl === "string" && typeof accepted.assistantMessage === "object" && accepted.assistantMessage !== null;
+  return readable ? accepted : undefined;
 }

@@ -5,7 +5,7 @@ import type { StreamEvent } from "./live-reply.ts";
 import { openGenerationStream } from "./open-generation-stream.ts";
 
 /** The POST's stream: hands out `messages`, then ends (`closed`) or breaks (`broken`). */
-function turnEvents(messages: EventSourceMessage[], last: "closed" | "broken"): TurnEvents & { cancelled: boolean } {
+function turnEvents(messages: EventSourceMessage[], last: "closed" | "broken", retryMs?: number): TurnEvents & { cancelled: boolean } {
   const queue = [...messages];
   const events = {
     cancelled: false,
@@ -17,6 +17,7 @@ function turnEvents(messages: EventSourceMessage[], last: "closed" | "broken"): 
     cancel: () => {
       events.cancelled = true;
     },
+    retryMs: () => retryMs,
   };
   return events;
 }
@@ -69,12 +70,29 @@ describe("the generation stream, started from the POST's own stream", () => {
     expect(opened).toEqual([]);
   });
 
-  it("resumes by `streamUrl` at the cursor when the POST's stream breaks before `end`", async () => {
-    const { seen, opened, finished } = open(turnEvents([message("start", "1-1"), message("text-delta", "1-2")], "broken"));
+  it("resumes by `streamUrl` at the cursor when the POST's stream breaks before `end`, after closing it", async () => {
+    const events = turnEvents([message("start", "1-1"), message("text-delta", "1-2")], "broken");
+    const { seen, opened, finished } = open(events);
     await vi.runAllTimersAsync();
     expect(seen.map((event) => event.id)).toEqual(["1-1", "1-2"]);
     expect(opened).toEqual(["/api/stream/t1?token=r&lastEventId=1-2"]);
+    expect(events.cancelled).toBe(true);
     expect(finished).not.toHaveBeenCalled();
+  });
+
+  it("waits the server's jittered `retry:` before it resumes, not less", async () => {
+    const { opened } = open(turnEvents([message("start", "1-1")], "broken", 1_700));
+    await vi.advanceTimersByTimeAsync(1_699);
+    expect(opened).toEqual([]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(opened).toEqual(["/api/stream/t1?token=r&lastEventId=1-1"]);
+  });
+
+  it("moves the cursor past `continue` too (it carries no text, but has an id)", async () => {
+    const { seen, opened } = open(turnEvents([message("start", "1-1"), message("continue", "1-2")], "broken"));
+    await vi.runAllTimersAsync();
+    expect(seen.map((event) => event.type)).toEqual(["start", "continue"]);
+    expect(opened).toEqual(["/api/stream/t1?token=r&lastEventId=1-2"]);
   });
 
   it("resumes the same way when the server closes it without `end` (a shutting-down server)", async () => {

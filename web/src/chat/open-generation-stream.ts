@@ -41,7 +41,8 @@ export interface GenerationStream {
   close(): void;
 }
 
-const eventTypes = ["start", "reset", "text-delta", "reasoning-delta", "usage", "end"] as const;
+// `continue` carries no text (PROTOCOL.md 4.3) but has an id: applying it moves the cursor past it.
+const eventTypes = ["start", "reset", "continue", "text-delta", "reasoning-delta", "usage", "end"] as const;
 /** Backoff between our own reopen attempts after the browser gave up, in ms. */
 const reopenDelaysMs = [250, 1000, 2000, 4000];
 /** EventSource hides the status code, so a cursor refused this many times in a row with a fresh URL counts as invalid. */
@@ -119,12 +120,14 @@ export function openGenerationStream(options: GenerationStreamOptions): Generati
         }
       }
     } catch {
-      // The connection broke: resume below, as the browser does for an EventSource.
+      // The connection broke (or applying an event threw): resume below, as the browser does for an EventSource.
     }
+    events.cancel();
     turnEvents = null;
     if (closed) return;
     options.onConnectionChange("reconnecting");
-    const delayMs = reopenDelaysMs[0] ?? 250;
+    // The server's jittered `retry:` spreads the clients of a server that shut down (PROTOCOL.md 5).
+    const delayMs = events.retryMs() ?? reopenDelaysMs[0] ?? 250;
     reopenTimer = setTimeout(() => {
       reopenTimer = null;
       connect(options.streamUrl, options.currentCursor());

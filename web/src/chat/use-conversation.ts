@@ -174,6 +174,10 @@ export function useConversation(api: ApiClient, conversationId: string, onChange
       window.removeEventListener("focus", onFocus);
       streamRef.current?.close();
       streamRef.current = null;
+      // A remount (StrictMode's, or the same conversation again) must attach anew: with the old reply
+      // still in liveRef, load() would take it for the one already streaming and open nothing.
+      liveRef.current = null;
+      setConnection(null);
     };
   }, [conversationId, load, startStreaming]);
 
