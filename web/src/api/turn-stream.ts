@@ -10,6 +10,8 @@ export interface TurnEvents {
   cancel(): void;
   /** The reconnection delay the server asked for (its jittered `retry:`), once the stream sent it. */
   retryMs(): number | undefined;
+  /** When the last bytes arrived (Date.now()), heartbeat comments included: a silent connection is dead. */
+  lastActivityMs(): number;
 }
 
 /** A turn the server accepted, with its stream when the server answered with one (PROTOCOL.md 2.4). */
@@ -34,12 +36,20 @@ export function isEventStream(response: Response): boolean {
 export async function readStartedTurn<T>(response: Response): Promise<StartedTurn<T>> {
   if (response.body === null) throw new ApiError(NETWORK_ERROR, "The server's stream had no body.", 0);
   let retryMs: number | undefined;
+  let lastActivityMs = Date.now();
+  const activity = new TransformStream<Uint8Array<ArrayBuffer>, Uint8Array<ArrayBuffer>>({
+    transform: (chunk, controller) => {
+      lastActivityMs = Date.now();
+      controller.enqueue(chunk);
+    },
+  });
   const parser = new EventSourceParserStream({ onRetry: (value) => void (retryMs = value) });
-  const reader = response.body.pipeThrough(new TextDecoderStream()).pipeThrough(parser).getReader();
+  const reader = response.body.pipeThrough(activity).pipeThrough(new TextDecoderStream()).pipeThrough(parser).getReader();
   const events: TurnEvents = {
     read: () => reader.read(),
     cancel: () => void reader.cancel().catch(() => undefined),
     retryMs: () => retryMs,
+    lastActivityMs: () => lastActivityMs,
   };
   let first: ReadableStreamReadResult<EventSourceMessage>;
   try {

@@ -7,6 +7,7 @@ import { openGenerationStream } from "./open-generation-stream.ts";
 /** The POST's stream: hands out `messages`, then ends (`closed`) or breaks (`broken`). */
 function turnEvents(messages: EventSourceMessage[], last: "closed" | "broken", retryMs?: number): TurnEvents & { cancelled: boolean } {
   const queue = [...messages];
+  const lastActivityMs = Date.now();
   const events = {
     cancelled: false,
     read: () => {
@@ -18,6 +19,7 @@ function turnEvents(messages: EventSourceMessage[], last: "closed" | "broken", r
       events.cancelled = true;
     },
     retryMs: () => retryMs,
+    lastActivityMs: () => lastActivityMs,
   };
   return events;
 }
@@ -98,6 +100,40 @@ describe("the generation stream, started from the POST's own stream", () => {
   it("resumes the same way when the server closes it without `end` (a shutting-down server)", async () => {
     const { opened } = open(turnEvents([message("start", "1-1")], "closed"));
     await vi.runAllTimersAsync();
+    expect(opened).toEqual(["/api/stream/t1?token=r&lastEventId=1-1"]);
+  });
+
+  it("takes a POST stream silent for 30 s (twice the heartbeat) for dead: closes it and resumes by `streamUrl` at the cursor", async () => {
+    let endRead: (() => void) | undefined;
+    const silent = { cancelled: false };
+    const events: TurnEvents = {
+      read: (() => {
+        let first = true;
+        return () => {
+          if (first) {
+            first = false;
+            return Promise.resolve({ done: false as const, value: message("start", "1-1") });
+          }
+          // A half-open connection: nothing comes and nothing fails, until it is cancelled.
+          return new Promise((resolve) => (endRead = () => resolve({ done: true as const, value: undefined })));
+        };
+      })(),
+      cancel: () => {
+        silent.cancelled = true;
+        endRead?.();
+      },
+      retryMs: () => undefined,
+      lastActivityMs: (() => {
+        const since = Date.now();
+        return () => since;
+      })(),
+    };
+    const { opened } = open(events);
+    await vi.advanceTimersByTimeAsync(29_999);
+    expect(silent.cancelled).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(silent.cancelled).toBe(true);
+    await vi.advanceTimersByTimeAsync(250);
     expect(opened).toEqual(["/api/stream/t1?token=r&lastEventId=1-1"]);
   });
 

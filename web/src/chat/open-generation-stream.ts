@@ -45,6 +45,12 @@ export interface GenerationStream {
 const eventTypes = ["start", "reset", "continue", "text-delta", "reasoning-delta", "usage", "end"] as const;
 /** Backoff between our own reopen attempts after the browser gave up, in ms. */
 const reopenDelaysMs = [250, 1000, 2000, 4000];
+/**
+ * PROTOCOL.md 5: nothing at all for twice the heartbeat interval (15 s by default) means the
+ * connection is dead. Only the POST's stream can tell: EventSource hides heartbeat comments.
+ */
+const deadAfterSilenceMs = 30_000;
+const silenceCheckMs = 5_000;
 /** EventSource hides the status code, so a cursor refused this many times in a row with a fresh URL counts as invalid. */
 const maxRefusalsWithCursor = 3;
 
@@ -105,6 +111,10 @@ export function openGenerationStream(options: GenerationStreamOptions): Generati
     turnEvents = events;
     options.onConnectionChange("live");
     let lastId = options.lastEventId ?? "";
+    // A half-open connection never errors: cancelling it ends the read below, which resumes by streamUrl.
+    const watchdog = setInterval(() => {
+      if (Date.now() - events.lastActivityMs() >= deadAfterSilenceMs) events.cancel();
+    }, silenceCheckMs);
     try {
       for (;;) {
         const next = await events.read();
@@ -121,6 +131,8 @@ export function openGenerationStream(options: GenerationStreamOptions): Generati
       }
     } catch {
       // The connection broke (or applying an event threw): resume below, as the browser does for an EventSource.
+    } finally {
+      clearInterval(watchdog);
     }
     events.cancel();
     turnEvents = null;
