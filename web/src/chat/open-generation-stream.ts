@@ -64,7 +64,8 @@ const maxRefusalsWithCursor = 3;
  *    `lastEventId=<last applied id>`, backing off, and retrying at once on `online`.
  * 3. After `end` the source is closed before the server's close can trigger a reconnect.
  * 4. With `initialEvents` (the POST's own stream) no EventSource opens until that stream
- *    breaks or closes without `end`; then `streamUrl` opens with the cursor, as after a drop.
+ *    breaks, closes without `end` or stays silent past `deadAfterSilenceMs`; then `streamUrl`
+ *    opens with the cursor after the server's `retry:`, as after a drop.
  */
 export function openGenerationStream(options: GenerationStreamOptions): GenerationStream {
   const createEventSource = options.createEventSource ?? ((url: string) => new EventSource(url));

@@ -1,12 +1,12 @@
 import { useCallback, useEffect, useRef, useState } from "react";
 import { isApiError, NETWORK_ERROR } from "../api/api-error.ts";
 import type { ApiClient } from "../api/create-api-client.ts";
+import type { StartedTurn, TurnEvents } from "../api/turn-stream.ts";
 import type { Conversation, ErrorInfo, Message, RegenerateResponse, SendMessageResponse } from "../api/types.ts";
 import { broadcastToTabs, listenToTabs } from "../navigation/tab-channel.ts";
 import { withNewestPage, withNewVersion, withOlderPage } from "./conversation-pages.ts";
 import { applyStreamEvent, createLiveReply, type LiveReply } from "./live-reply.ts";
 import { openGenerationStream, type ConnectionState, type GenerationStream } from "./open-generation-stream.ts";
-import type { StartedTurn, TurnEvents } from "../api/turn-stream.ts";
 import { takeHandedOverTurn } from "./handed-over-turns.ts";
 
 export interface ConversationController {
