@@ -3,12 +3,14 @@
 import { parentPort, workerData, type MessagePort } from "node:worker_threads";
 import { PGlite, type Transaction } from "@electric-sql/pglite";
 import { createPortRpc } from "../threads/port-rpc.ts";
+import { createPreparedStatements } from "./pglite-prepared-statements.ts";
 import type { PGliteCalls, PGliteThreadData, QueryShape } from "./pglite-thread.ts";
 
 const parent = parentPort;
 if (!parent) throw new Error("pglite-thread-main.ts runs only as a worker thread");
 const { directory } = workerData as PGliteThreadData;
 const pglite = await PGlite.create(directory);
+const statements = createPreparedStatements(pglite);
 
 interface OpenTransaction {
   /** Set once PGlite has granted the transaction (BEGIN ran). */
@@ -51,7 +53,9 @@ function serve(port: MessagePort): void {
   const calls: PGliteCalls = {
     async query(transactionId, text, params, shape) {
       const runner = transactionId === undefined ? pglite : transactionOf(transactionId);
-      const { rows, fields, affectedRows, rowCount, command } = await runner.query(text, params, optionsOf(shape));
+      const options = optionsOf(shape);
+      const result = (await statements.run(text, params, options, transactionId !== undefined)) ?? (await runner.query(text, params, options));
+      const { rows, fields, affectedRows, rowCount, command } = result;
       return { rows, fields, affectedRows, rowCount, command };
     },
     begin: () =>
