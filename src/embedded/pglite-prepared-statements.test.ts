@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sqlStateOf } from "../storage/database-errors.ts";
-import { startEmbeddedDatabase, type OwnedEmbeddedDatabase } from "./pglite-thread.ts";
+import { connectEmbeddedDatabase, startEmbeddedDatabase, type OwnedEmbeddedDatabase } from "./pglite-thread.ts";
 
 // One database for the file (PGlite's start is most of a test's time); each test has a table of its own.
 const directory = mkdtempSync(join(tmpdir(), "sluice-pglite-prepared-"));
@@ -105,15 +105,53 @@ describe("prepared statements of the embedded database", () => {
     expect((await database.client.query(`select id from ${items} order by id`)).rows).toEqual([{ id: 1 }, { id: 2 }]);
   });
 
-  it("keeps running a text whose table changed shape under its plan", async () => {
+  it("forgets every named statement at a schema change, so none runs with the types it was parsed against", async () => {
+    const items = await table();
+    const insertCode = `insert into ${items} (id, name) values ($1, $2) returning name`;
+    const everything = `select * from ${items} where id = $1`;
+    for (const id of [1, 2]) await database.client.query(insertCode, [id, `00${id}`]);
+    for (let round = 0; round < 2; round++) await database.client.query(everything, [1]);
+    expect(await preparedTexts()).toEqual(expect.arrayContaining([insertCode, everything]));
+    // Parsed while name was text; as an int column, '007' must arrive as 7 (and the reverse would
+    // have kept a stale int parameter type: '007' stored as '7').
+    await database.client.query(`alter table ${items} alter column name type int using name::int, add column extra int default 7`);
+    expect((await database.client.query(insertCode, [3, "007"])).rows).toEqual([{ name: 7 }]);
+    expect((await database.client.query(everything, [1])).rows).toEqual([expect.objectContaining({ id: 1, name: 1, extra: 7 })]);
+    await database.client.query(`alter table ${items} alter column name type text`);
+    for (const id of [4, 5, 6]) await database.client.query(insertCode, [id, "007"]);
+    expect((await database.client.query(`select name from ${items} where id >= 4 order by id`)).rows).toEqual([{ name: "007" }, { name: "007" }, { name: "007" }]);
+    // Each text has one named statement again: the forgotten ones were closed on the server.
+    const texts = await preparedTexts();
+    expect(texts.filter((text) => text === insertCode)).toHaveLength(1);
+    expect(texts.filter((text) => text === everything)).toHaveLength(0);
+  });
+
+  it("keeps another port's prepared statement out of an open transaction, as one connection does", async () => {
     const items = await table();
     const insert = insertInto(items);
-    const everything = `select * from ${items} where id = $1`;
-    await database.client.query(insert, [1, "one", null, null, null, null]);
-    for (let round = 0; round < 2; round++) await database.client.query(everything, [1]);
-    expect(await preparedTexts()).toContain(everything);
-    await database.client.query(`alter table ${items} add column extra int default 7`);
-    const after = await database.client.query(everything, [1]);
-    expect(after.rows).toEqual([expect.objectContaining({ id: 1, extra: 7 })]);
+    const count = `select count(*)::int as count from ${items} where name = $1`;
+    for (let round = 0; round < 2; round++) await database.client.query(count, ["inside"]);
+    await database.client.query(insert, [1, "seed", null, null, null, null]);
+    await database.client.query(insert, [2, "seed", null, null, null, null]);
+    expect(await preparedTexts()).toEqual(expect.arrayContaining([insert, count]));
+    const portForThread = database.portForThread;
+    const other = connectEmbeddedDatabase(portForThread());
+    // The thread serves a new port once its attach message is handled: wait for that here.
+    await other.client.query("select 1");
+    let outside: Promise<{ rows: unknown[] }> | undefined;
+    try {
+      await database.client.transaction(async (transaction) => {
+        await transaction.query(insert, [3, "inside", null, null, null, null]);
+        outside = other.client.query(count, ["inside"]);
+        // Round trips of the transaction's own, so the outside statement has reached the thread
+        // while the transaction is still open; had it run inside, it would count the uncommitted row
+        // and the rollback would not stop it from having seen it.
+        for (let i = 0; i < 3; i++) await transaction.query(count, ["inside"]);
+        await transaction.rollback();
+      });
+      expect((await outside)?.rows).toEqual([{ count: 0 }]);
+    } finally {
+      await other.close();
+    }
   });
 });

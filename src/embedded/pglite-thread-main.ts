@@ -55,6 +55,7 @@ function serve(port: MessagePort): void {
       const runner = transactionId === undefined ? pglite : transactionOf(transactionId);
       const options = optionsOf(shape);
       const result = (await statements.run(text, params, options, transactionId !== undefined)) ?? (await runner.query(text, params, options));
+      statements.observe(result);
       const { rows, fields, affectedRows, rowCount, command } = result;
       return { rows, fields, affectedRows, rowCount, command };
     },
