@@ -20,7 +20,8 @@ type Dependencies = { streamLog: StreamLog; messages: MessagesRepository; provid
 /**
  * Step 1 of an attempt: begin it in the log (the fencing epoch; clients see `start`,
  * `reset`, or `continue` when the provider can continue the reply, PROTOCOL.md 4.3),
- * then take the PostgreSQL row for the same attempt, which returns the prompt's history.
+ * and take the PostgreSQL row for the same attempt, which returns the prompt's history
+ * (on a job's first run, attempt 1 is claimed beside the begin).
  * Undefined when there is nothing to run: the log already ended, or the row is final,
  * gone or a newer attempt's (the log is then made to agree).
  */
@@ -37,6 +38,16 @@ export async function beginFencedAttempt(
   // The history read stops where no more could fit the model's budget: a turn's cost does not grow
   // with the conversation (context-budget.ts). Without a budget (unit tests) it is read whole.
   const limit = dependencies.context === undefined ? undefined : historyLoadLimit(dependencies.context, data.model);
+  // A job's first run is attempt 1 unless an earlier run began it in the log, so attempt 1 is
+  // claimed beside the begin instead of after it: one round trip less before the provider call.
+  // When the begin answers another attempt, this claim's result is dropped and that attempt is
+  // claimed: the early claim either changed nothing (the row was at 1 or past it) or moved an
+  // unclaimed row to 1, which the second claim moves past. Fencing holds either way: a row only
+  // moves up, and the save needs the attempt the log and the row agree on. Costs: a re-run of a
+  // job (retry, stalled takeover) sends one claim of 1 that matches nothing; and when Redis refused
+  // the begin after the early claim went through, the retry finds the row above its new log and
+  // begins again over it, as after a Redis restart (`start`, then `reset`, with no text between).
+  const early = minAttempt === undefined ? settle(messages.beginAttempt(taskId, 1, limit)) : undefined;
   let started;
   let kept: KeptReply | undefined;
   try {
@@ -58,10 +69,12 @@ export async function beginFencedAttempt(
       }
     }
   } catch (error) {
+    await early;
     if (isSluiceError(error) && error.code === "STALE_ATTEMPT") return undefined; // the log already ended
     throw error;
   }
-  let task = await messages.beginAttempt(taskId, started.attempt, limit);
+  const earlyClaim = await early;
+  let task = earlyClaim && started.attempt === 1 ? claimed(earlyClaim) : await messages.beginAttempt(taskId, started.attempt, limit);
   if (!task) {
     // Redis lost the log (restart without persistence) and counted attempts from 1 again,
     // below what PostgreSQL has seen: begin once more above it, so fencing never goes backwards.
@@ -101,4 +114,17 @@ async function settleWithoutRunning(dependencies: Dependencies, taskId: string, 
     }
   }
   await dependencies.streamLog.forceEnd(taskId, { status, ...(task ? { messageId: task.messageId } : {}) });
+}
+
+type Settled<T> = { value: T } | { error: unknown };
+
+/** A promise that never rejects, so a claim whose answer may be dropped is never an unhandled rejection. */
+function settle<T>(promise: Promise<T>): Promise<Settled<T>> {
+  return promise.then((value) => ({ value }), (error: unknown) => ({ error }));
+}
+
+/** The early claim's answer, or its failure (PostgreSQL down), thrown as the claim after the begin would throw it. */
+function claimed<T>(result: Settled<T>): T {
+  if ("error" in result) throw result.error;
+  return result.value;
 }
