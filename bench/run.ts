@@ -14,7 +14,7 @@ import { databaseRoles, startBenchServices, type BenchServices } from "./lib/ben
 import { idleConnections, type IdleRecord } from "./lib/idle-connections.ts";
 import { runStep, type StepRecord } from "./lib/run-step.ts";
 import { createSystem, isSluice, systemLabels, systemNames, type PreparedSystem, type SystemName } from "./lib/systems.ts";
-import type { WatchedProcess } from "./lib/process-stats.ts";
+import { waitForQuiet, type WatchedProcess } from "./lib/process-stats.ts";
 import { renderChart } from "./lib/render-chart.ts";
 import { renderTable } from "./lib/render-table.ts";
 import { repositoryRoot } from "./lib/spawn-server.ts";
@@ -158,6 +158,8 @@ try {
         // 100 ms), so POST -> answer and POST -> first token are latency, not queueing.
         const rate = settings.rates[0] ?? 20;
         const prepared = await system.prepare(rate, Math.round(rate * settings.streamSeconds));
+        const settled = await waitForQuiet([...prepared.processes, ...infrastructure]);
+        log(`start path ${name}: waited ${settled.waitedMs} ms for the processes to go quiet${settled.quiet ? "" : " (they did not; measuring anyway)"}`);
         const record = await runStep({
           services,
           system: name,

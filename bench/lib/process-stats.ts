@@ -96,3 +96,27 @@ export function watchProcesses(processes: readonly WatchedProcess[], intervalMs 
     },
   };
 }
+
+/**
+ * Waits until the processes together use less than `maxCpuPercent` of a core over a whole
+ * `windowMs`, or `timeoutMs` passes; says how long it waited and whether they went quiet. A
+ * measurement of the idle start path right after a failing step otherwise times the tail of
+ * that step's work (BENCHMARKS.md, tenth session).
+ */
+export async function waitForQuiet(
+  processes: readonly WatchedProcess[],
+  { maxCpuPercent = 5, windowMs = 1_000, timeoutMs = 20_000 } = {},
+): Promise<{ waitedMs: number; quiet: boolean }> {
+  const startedAt = performance.now();
+  const cpuSeconds = (): number => processes.reduce((sum, watched) => sum + ((watched.tree ? sampleProcessTree(watched.pid) : sampleProcess(watched.pid))?.cpuSeconds ?? 0), 0);
+  let before = cpuSeconds();
+  for (;;) {
+    await new Promise((resolve) => setTimeout(resolve, windowMs));
+    const now = cpuSeconds();
+    const percent = ((now - before) * 100_000) / windowMs;
+    before = now;
+    const waitedMs = Math.round(performance.now() - startedAt);
+    if (percent < maxCpuPercent) return { waitedMs, quiet: true };
+    if (waitedMs >= timeoutMs) return { waitedMs, quiet: false };
+  }
+}
