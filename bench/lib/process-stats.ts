@@ -72,15 +72,19 @@ export interface ProcessUsage {
   peakRssMb: number;
 }
 
+/** One watched process, with its children when it asks for them. */
+function sampleWatched(watched: WatchedProcess): ProcessSample | undefined {
+  return watched.tree ? sampleProcessTree(watched.pid) : sampleProcess(watched.pid);
+}
+
 /** Samples CPU and RSS of processes over a window; `stop()` gives each one's CPU% and peak RSS. */
 export function watchProcesses(processes: readonly WatchedProcess[], intervalMs = 250): { stop(): ProcessUsage[] } {
-  const sample = (watched: WatchedProcess): ProcessSample | undefined => (watched.tree ? sampleProcessTree(watched.pid) : sampleProcess(watched.pid));
   const startedAt = performance.now();
-  const first = processes.map(sample);
+  const first = processes.map(sampleWatched);
   const peaks = first.map((value) => value?.rssMb ?? 0);
   const timer = setInterval(() => {
     processes.forEach((watched, index) => {
-      const now = sample(watched);
+      const now = sampleWatched(watched);
       if (now && now.rssMb > (peaks[index] ?? 0)) peaks[index] = now.rssMb;
     });
   }, intervalMs);
@@ -89,7 +93,7 @@ export function watchProcesses(processes: readonly WatchedProcess[], intervalMs 
       clearInterval(timer);
       const seconds = (performance.now() - startedAt) / 1000;
       return processes.map((watched, index) => {
-        const last = sample(watched);
+        const last = sampleWatched(watched);
         const cpu = last && first[index] ? ((last.cpuSeconds - first[index].cpuSeconds) / seconds) * 100 : Number.NaN;
         return { name: watched.name, cpuPercent: Math.round(cpu), peakRssMb: Math.round(Math.max(peaks[index] ?? 0, last?.rssMb ?? 0)) };
       });
@@ -108,7 +112,7 @@ export async function waitForQuiet(
   { maxCpuPercent = 5, windowMs = 1_000, timeoutMs = 20_000 } = {},
 ): Promise<{ waitedMs: number; quiet: boolean }> {
   const startedAt = performance.now();
-  const cpuSeconds = (): number => processes.reduce((sum, watched) => sum + ((watched.tree ? sampleProcessTree(watched.pid) : sampleProcess(watched.pid))?.cpuSeconds ?? 0), 0);
+  const cpuSeconds = (): number => processes.reduce((sum, watched) => sum + (sampleWatched(watched)?.cpuSeconds ?? 0), 0);
   let before = cpuSeconds();
   for (;;) {
     await new Promise((resolve) => setTimeout(resolve, windowMs));
