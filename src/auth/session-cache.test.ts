@@ -1,24 +1,31 @@
 import { describe, expect, test, vi } from "vitest";
 import { connectTestRedis, uniqueKeyPrefix } from "../../test/support/servers/redis.ts";
-import { createSessionCache } from "./session-cache.ts";
+import { createSessionCache, type CachedSession } from "./session-cache.ts";
 
 interface User {
   id: string;
 }
+
+/** A session valid until `validUntilMs` on the wall clock (for ever by default). */
+const live = (user: User, validUntilMs = Number.POSITIVE_INFINITY): CachedSession<User> => ({ user, stillValid: (nowMs) => nowMs < validUntilMs });
 
 /** Two "API processes": each its own cache and subscriber connection, one shared Redis. */
 async function twoProcesses(sessions: Map<string, User>, ttlMs = 60_000) {
   const channel = `${uniqueKeyPrefix("sessions")}sessions:revoked`;
   const publisher = connectTestRedis();
   let clock = 0;
-  const loads = vi.fn((token: string) => Promise.resolve(sessions.get(token)));
+  const sessionOf = (token: string): CachedSession<User> | undefined => {
+    const user = sessions.get(token);
+    return user && live(user);
+  };
+  const loads = vi.fn((token: string) => Promise.resolve(sessionOf(token)));
   const make = async () => {
     const subscriber = connectTestRedis();
     const subscribed = new Promise<void>((resolve) => {
       const original = subscriber.subscribe.bind(subscriber);
       subscriber.subscribe = ((...channels: string[]) => original(...channels).finally(resolve)) as typeof subscriber.subscribe;
     });
-    const cache = createSessionCache<User>({ load: loads, ttlMs, maxEntries: 100, channel, subscriber, publisher, clock: { monotonicMs: () => clock } });
+    const cache = createSessionCache<User>({ load: loads, ttlMs, maxEntries: 100, channel, subscriber, publisher, clock: { monotonicMs: () => clock, wallClockMs: () => clock } });
     // With TTL 0 the cache subscribes to nothing.
     if (ttlMs > 0) await subscribed;
     return cache;
@@ -51,14 +58,14 @@ describe("session cache", () => {
 
     // A lookup in flight reads the session; the sign-out lands before it answers.
     await first.revokeToken("token-a");
-    let answerStaleLookup!: (user: User | undefined) => void;
+    let answerStaleLookup!: (session: CachedSession<User> | undefined) => void;
     loads.mockImplementationOnce(() => new Promise((resolve) => (answerStaleLookup = resolve)));
     const beforeSignOut = first.authenticate("token-a");
     sessions.delete("token-a");
     await first.revokeToken("token-a");
     // A request after the sign-out looks the session up itself and finds it gone.
     expect(await first.authenticate("token-a")).toBeUndefined();
-    answerStaleLookup({ id: "u1" });
+    answerStaleLookup(live({ id: "u1" }));
     expect(await beforeSignOut).toEqual({ id: "u1" });
     expect(loads).toHaveBeenCalledTimes(3);
     // What the stale lookup found was not cached either.
@@ -91,6 +98,39 @@ describe("session cache", () => {
     const before = loads.mock.calls.length;
     expect(await second.authenticate("b1")).toEqual({ id: "u2" });
     expect(loads.mock.calls.length).toBe(before);
+  });
+
+  test("an entry never outlives its session: a hit past its expiry or idle timeout asks the store again", async () => {
+    const sessions = new Map([["good", { id: "u1" }]]);
+    const { first, loads, advance } = await twoProcesses(sessions);
+    loads.mockImplementationOnce(() => Promise.resolve(live({ id: "u1" }, 5_000)));
+    expect(await first.authenticate("good")).toEqual({ id: "u1" });
+    advance(4_999);
+    expect(await first.authenticate("good")).toEqual({ id: "u1" });
+    expect(loads).toHaveBeenCalledTimes(1);
+    // The session ended (in the store too) well within the cache's TTL.
+    advance(1);
+    sessions.delete("good");
+    expect(await first.authenticate("good")).toBeUndefined();
+    expect(loads).toHaveBeenCalledTimes(2);
+  });
+
+  test("a session created by a sign-in is cached at once, unless a revocation landed while the sign-in ran", async () => {
+    const sessions = new Map<string, User>();
+    const { first, loads } = await twoProcesses(sessions);
+    const signedIn = await first.remember(() => Promise.resolve({ token: "new", session: live({ id: "u1" }) }));
+    expect(signedIn.token).toBe("new");
+    expect(await first.authenticate("new")).toEqual({ id: "u1" });
+    expect(loads).not.toHaveBeenCalled();
+
+    // "Sign out everywhere" lands between the session's insert and the sign-in's return.
+    let finishSignIn!: () => void;
+    const racing = first.remember(() => new Promise<{ token: string; session: CachedSession<User> }>((resolve) => (finishSignIn = () => resolve({ token: "raced", session: live({ id: "u2" }) }))));
+    await first.revokeUser("u2");
+    finishSignIn();
+    await racing;
+    expect(await first.authenticate("raced")).toBeUndefined();
+    expect(loads).toHaveBeenCalledWith("raced");
   });
 
   test("TTL 0 turns it off: every call asks the store", async () => {

@@ -14,9 +14,20 @@ export interface RevocationPublisher {
   publish(channel: string, message: string): Promise<unknown>;
 }
 
+/** A live session as its store found it: the user, and the session's own limits, which a cached entry never outlives. */
+export interface CachedSession<User> {
+  user: User;
+  /**
+   * Asked on every cache hit with the wall clock: false once the session has expired or gone
+   * idle, and the entry is dropped and looked up again. It may record the use (the idle
+   * timeout's bookkeeping), as a lookup in the store would.
+   */
+  stillValid(wallClockMs: number): boolean;
+}
+
 export interface SessionCacheOptions<User extends { id: string }> {
   /** The real lookup (one indexed PostgreSQL query); its misses are not cached. */
-  load: (token: string) => Promise<User | undefined>;
+  load: (token: string) => Promise<CachedSession<User> | undefined>;
   /** How long a found session is trusted without asking PostgreSQL again (ms); 0 turns the cache off. */
   ttlMs: number;
   maxEntries: number;
@@ -24,12 +35,17 @@ export interface SessionCacheOptions<User extends { id: string }> {
   channel: string;
   subscriber: RevocationSubscriber;
   publisher: RevocationPublisher;
-  /** Entry lifetimes, in this process only. */
-  clock: Pick<Clock, "monotonicMs">;
+  /** Entry lifetimes on the monotonic clock, in this process only; the session's own limits on the wall clock. */
+  clock: Pick<Clock, "monotonicMs" | "wallClockMs">;
 }
 
 export interface SessionCache<User> {
   authenticate(token: string): Promise<User | undefined>;
+  /**
+   * Runs a sign-in or a registration and caches the session it created, so the user's first
+   * requests need no lookup; not if a revocation landed while it ran (it might name this user).
+   */
+  remember<Started extends { token: string; session: CachedSession<User> }>(start: () => Promise<Started>): Promise<Started>;
   /** After a sign-out: this process and every other forget the token before the call returns. */
   revokeToken(token: string): Promise<void>;
   /** After "sign out everywhere": every process forgets all of the user's sessions. */
@@ -40,17 +56,21 @@ export interface SessionCache<User> {
 const tokenKey = (token: string): string => createHash("sha256").update(token).digest("base64url");
 
 /**
- * Sessions found by the API's bearer lookup, kept for a few seconds so that a
- * request costs no PostgreSQL round trip for authentication (issue 13: the start
- * path). Revocation stays immediate across processes: a sign-out publishes the
- * token's hash (or `user:<id>`) and every process drops it; when the subscriber
+ * Sessions found by the API's bearer lookup or created by its sign-ins, kept for
+ * minutes so that a request costs no PostgreSQL round trip for authentication
+ * (issue 13: the start path, and statements per message for a user who writes
+ * every minute or two). An entry never outlives its session: its expiry and idle
+ * timeout are checked on every hit (`stillValid`), which also records the use.
+ * Revocation stays immediate across processes: a sign-out publishes the token's
+ * hash (or `user:<id>`) and every process drops it; when the subscriber
  * reconnects (it may have missed one) the whole cache is dropped. The TTL bounds
- * what a lost notification could cost.
+ * what a lost notification could cost, and how long a user deleted behind the API
+ * keeps a cached session.
  */
 export function createSessionCache<User extends { id: string }>(options: SessionCacheOptions<User>): SessionCache<User> {
-  const entries = new Map<string, { user: User; expiresAt: number }>();
+  const entries = new Map<string, { session: CachedSession<User>; expiresAt: number }>();
   // One lookup per token at a time: a client's parallel requests (a burst of starts) share it.
-  const lookups = new Map<string, { user: Promise<User | undefined>; revocationsAtStart: number }>();
+  const lookups = new Map<string, { session: Promise<CachedSession<User> | undefined>; revocationsAtStart: number }>();
   const enabled = options.ttlMs > 0;
   let subscribed = false;
   // Bumped by every revocation: a lookup that overlapped one does not cache what it found.
@@ -63,7 +83,7 @@ export function createSessionCache<User extends { id: string }>(options: Session
       return;
     }
     const userId = message.slice("user:".length);
-    for (const [key, entry] of entries) if (entry.user.id === userId) entries.delete(key);
+    for (const [key, entry] of entries) if (entry.session.user.id === userId) entries.delete(key);
   };
   const onMessage = (channel: string, message: string): void => {
     if (channel === options.channel) forget(message);
@@ -89,31 +109,39 @@ export function createSessionCache<User extends { id: string }>(options: Session
     if (enabled) await options.publisher.publish(options.channel, message);
   };
 
+  const store = (key: string, session: CachedSession<User>, now: number): void => {
+    // Oldest first in a Map: drop one to stay bounded.
+    if (entries.size >= options.maxEntries) entries.delete(entries.keys().next().value as string);
+    entries.set(key, { session, expiresAt: now + options.ttlMs });
+  };
+
   return {
     async authenticate(token) {
-      if (!enabled) return options.load(token);
+      if (!enabled) return (await options.load(token))?.user;
       const key = tokenKey(token);
       const cached = entries.get(key);
       const now = options.clock.monotonicMs();
-      if (cached && cached.expiresAt > now) return cached.user;
+      if (cached && cached.expiresAt > now && cached.session.stillValid(options.clock.wallClockMs())) return cached.session.user;
       if (cached) entries.delete(key);
       // A lookup that began before a revocation may have read the revoked session: never join it.
       const running = lookups.get(key);
-      if (running && running.revocationsAtStart === revocations) return running.user;
+      if (running && running.revocationsAtStart === revocations) return (await running.session)?.user;
       const seen = revocations;
-      const lookup = { user: options.load(token), revocationsAtStart: seen };
+      const lookup = { session: options.load(token), revocationsAtStart: seen };
       lookups.set(key, lookup);
       try {
-        const user = await lookup.user;
-        if (user && subscribed && seen === revocations) {
-          // Oldest first in a Map: drop one to stay bounded.
-          if (entries.size >= options.maxEntries) entries.delete(entries.keys().next().value as string);
-          entries.set(key, { user, expiresAt: now + options.ttlMs });
-        }
-        return user;
+        const session = await lookup.session;
+        if (session && subscribed && seen === revocations) store(key, session, now);
+        return session?.user;
       } finally {
         if (lookups.get(key) === lookup) lookups.delete(key);
       }
+    },
+    async remember(start) {
+      const seen = revocations;
+      const started = await start();
+      if (enabled && subscribed && seen === revocations) store(tokenKey(started.token), started.session, options.clock.monotonicMs());
+      return started;
     },
     revokeToken: (token) => revoke(tokenKey(token)),
     revokeUser: (userId) => revoke(`user:${userId}`),

@@ -26,11 +26,11 @@ afterAll(async () => {
   await database?.close();
 });
 
-function accountsWith(parameters = cheap) {
+function accountsWith(parameters = cheap, sessionTtlHours = 24 * 30) {
   return createAccountsService({
     users: createUsersRepository(database.db),
     sessions: createSessionsRepository(database.db),
-    sessionTtlHours: 24 * 30,
+    sessionTtlHours,
     sessionIdleTimeoutMinutes: idleMinutes,
     passwords: createPasswordHasher(parameters),
     hashGate: createConcurrencyGate({ running: 2, queued: 10, code: "SIGN_IN_BUSY", retryAfterSeconds: 1 }),
@@ -51,13 +51,21 @@ async function waitForLastUsed(userId: string, expectedMs: number): Promise<void
 }
 
 describe("sessions: idle timeout", () => {
-  it(`ends a session unused for SESSION_IDLE_TIMEOUT_MINUTES, and records use at most once a minute`, async () => {
+  const touchIntervalMs = sessionTouchIntervalMs(idleMinutes * 60_000);
+
+  it("writes a session's last use every tenth of the idle timeout, between a minute and an hour", () => {
+    expect(touchIntervalMs).toBe(3 * 60_000);
+    expect(sessionTouchIntervalMs(5 * 60_000)).toBe(60_000);
+    expect(sessionTouchIntervalMs(7 * 24 * 60 * 60_000)).toBe(3_600_000);
+  });
+
+  it(`ends a session unused for SESSION_IDLE_TIMEOUT_MINUTES, and records use at most once per touch interval`, async () => {
     const accounts = accountsWith();
     const { user, token } = await accounts.register(`idle-${clockMs}@example.test`, "correct horse battery");
     const startedMs = clockMs;
     expect(await lastUsedOf(user.id)).toEqual([startedMs]);
-    // Within the minute: authenticated, nothing written.
-    clockMs += sessionTouchIntervalMs - 1;
+    // Within the interval: authenticated, nothing written.
+    clockMs += touchIntervalMs - 1;
     expect(await accounts.authenticate(token)).toEqual(user);
     expect(await lastUsedOf(user.id)).toEqual([startedMs]);
     // Past it: the use is recorded (off the request's path).
@@ -71,6 +79,43 @@ describe("sessions: idle timeout", () => {
     // Then left idle for the whole timeout: refused.
     clockMs += idleMinutes * 60_000;
     expect(await accounts.authenticate(token)).toBeUndefined();
+    expect(backgroundErrors).toEqual([]);
+  });
+
+  it("a session as a cache keeps it answers like the lookup: it records use, goes idle and expires on time", async () => {
+    const accounts = accountsWith();
+    const { user, token, session } = await accounts.register(`cached-${clockMs}@example.test`, "correct horse battery");
+    const startedMs = clockMs;
+    // A hit within the interval writes nothing; past it, the use is written, as a lookup would.
+    expect(session.stillValid(clockMs + touchIntervalMs - 1)).toBe(true);
+    expect(await lastUsedOf(user.id)).toEqual([startedMs]);
+    clockMs += touchIntervalMs;
+    expect(session.stillValid(clockMs)).toBe(true);
+    await waitForLastUsed(user.id, clockMs);
+    // The lookup agrees at every point: idle one millisecond before the timeout from that use is alive.
+    const found = await accounts.findSession(token);
+    expect(found?.user).toEqual(user);
+    expect(session.stillValid(clockMs + idleMinutes * 60_000 - 1)).toBe(true);
+    await waitForLastUsed(user.id, clockMs + idleMinutes * 60_000 - 1);
+    // Unused for the whole timeout from the last use recorded: no longer valid, and the lookup finds nothing either.
+    const idleAtMs = clockMs + idleMinutes * 60_000 - 1 + idleMinutes * 60_000;
+    expect(session.stillValid(idleAtMs)).toBe(false);
+    clockMs = idleAtMs;
+    expect(await accounts.findSession(token)).toBeUndefined();
+    expect(found?.stillValid(clockMs)).toBe(false);
+    expect(backgroundErrors).toEqual([]);
+  });
+
+  it("a cached session is no longer valid at its expiry, however recently used", async () => {
+    const { user, session } = await accountsWith(cheap, 1).register(`expiring-${clockMs}@example.test`, "correct horse battery");
+    const expiresAtMs = clockMs + 3_600_000;
+    // Used twice within the idle timeout (each use recorded), then one minute before and at the expiry.
+    expect(session.stillValid(clockMs + 29 * 60_000)).toBe(true);
+    await waitForLastUsed(user.id, clockMs + 29 * 60_000);
+    expect(session.stillValid(clockMs + 58 * 60_000)).toBe(true);
+    await waitForLastUsed(user.id, clockMs + 58 * 60_000);
+    expect(session.stillValid(expiresAtMs - 60_000)).toBe(true);
+    expect(session.stillValid(expiresAtMs)).toBe(false);
     expect(backgroundErrors).toEqual([]);
   });
 });

@@ -1,5 +1,6 @@
 import { createSessionToken, hashToken } from "../auth/opaque-tokens.ts";
 import type { PasswordHasher } from "../auth/password-hashing.ts";
+import type { CachedSession } from "../auth/session-cache.ts";
 import { SluiceError } from "../errors/catalog.ts";
 import { callRedis } from "../errors/dependency-failure.ts";
 import type { ConcurrencyGate } from "../limits/concurrency-gate.ts";
@@ -8,11 +9,20 @@ import type { AuthenticatedUser, SessionsRepository } from "../storage/sessions-
 import type { UserSettings, UsersRepository } from "../storage/users-repository.ts";
 import type { Clock } from "../time/clock.ts";
 
+/** A new session: its bearer token, and the session as a cache keeps it (src/auth/session-cache.ts). */
+export interface SignedIn {
+  user: AuthenticatedUser;
+  token: string;
+  session: CachedSession<AuthenticatedUser>;
+}
+
 export interface AccountsService {
-  register(email: string, password: string): Promise<{ user: AuthenticatedUser; token: string }>;
+  register(email: string, password: string): Promise<SignedIn>;
   /** Same error, and about the same time, whether the email is unknown or the password wrong. */
-  login(email: string, password: string): Promise<{ user: AuthenticatedUser; token: string }>;
+  login(email: string, password: string): Promise<SignedIn>;
   authenticate(token: string): Promise<AuthenticatedUser | undefined>;
+  /** The lookup behind `authenticate`, with what a cache needs to keep the session: its limits and the idle-timeout bookkeeping. */
+  findSession(token: string): Promise<CachedSession<AuthenticatedUser> | undefined>;
   logout(token: string): Promise<void>;
   /** Ends every session of the user, this one included. */
   logoutEverywhere(userId: string): Promise<void>;
@@ -20,8 +30,15 @@ export interface AccountsService {
   updateSettings(userId: string, settings: Partial<UserSettings>): Promise<UserSettings>;
 }
 
-/** A session's last use is written at most this often, and never on the request's path. */
-export const sessionTouchIntervalMs = 60_000;
+/**
+ * A session's last use is written at most this often, and never on the request's path: a
+ * tenth of the idle timeout, between a minute and an hour (an hour for the default week). So
+ * an active user costs PostgreSQL one write an hour, and a session is judged idle at most
+ * this much before its timeout.
+ */
+export function sessionTouchIntervalMs(idleTimeoutMs: number): number {
+  return Math.min(3_600_000, Math.max(60_000, Math.floor(idleTimeoutMs / 10)));
+}
 
 export function createAccountsService(dependencies: {
   users: UsersRepository;
@@ -39,11 +56,39 @@ export function createAccountsService(dependencies: {
 }): AccountsService {
   const { users, sessions, passwords, hashGate, loginAttempts } = dependencies;
   const idleTimeoutMs = dependencies.sessionIdleTimeoutMinutes * 60_000;
-  const startSession = async (user: AuthenticatedUser): Promise<{ user: AuthenticatedUser; token: string }> => {
+  const touchIntervalMs = sessionTouchIntervalMs(idleTimeoutMs);
+  /** The session as PostgreSQL has it, and as a cache re-checks it on every hit: expiry, idle timeout, the use recorded. */
+  const liveSession = (user: AuthenticatedUser, sessionId: string, lastUsedAtMs: number, expiresAtMs: number): CachedSession<AuthenticatedUser> => {
+    let recordedUseMs = lastUsedAtMs;
+    return {
+      user,
+      stillValid: (nowMs) => {
+        // What findUser's WHERE says, on what this process last wrote as the last use.
+        if (nowMs >= expiresAtMs || nowMs - recordedUseMs >= idleTimeoutMs) return false;
+        if (nowMs - recordedUseMs >= touchIntervalMs) {
+          recordedUseMs = nowMs;
+          // Deliberately not awaited: the request never waits for the bookkeeping write.
+          void sessions.touch(sessionId, new Date(nowMs), new Date(nowMs - touchIntervalMs)).catch(dependencies.onBackgroundError);
+        }
+        return true;
+      },
+    };
+  };
+  const startSession = async (user: AuthenticatedUser): Promise<SignedIn> => {
     const { token, tokenHash } = createSessionToken();
     const now = dependencies.clock.wallClockMs();
-    await sessions.create(user.id, tokenHash, new Date(now + dependencies.sessionTtlHours * 3600_000), new Date(now));
-    return { user, token };
+    const expiresAtMs = now + dependencies.sessionTtlHours * 3600_000;
+    const sessionId = await sessions.create(user.id, tokenHash, new Date(expiresAtMs), new Date(now));
+    return { user, token, session: liveSession(user, sessionId, now, expiresAtMs) };
+  };
+  const findSession = async (token: string): Promise<CachedSession<AuthenticatedUser> | undefined> => {
+    const now = dependencies.clock.wallClockMs();
+    const found = await sessions.findUser(hashToken(token), new Date(now), new Date(now - idleTimeoutMs));
+    if (!found) return undefined;
+    const session = liveSession(found.user, found.sessionId, found.lastUsedAt.getTime(), found.expiresAt.getTime());
+    // This lookup is a use: recorded when the last one is older than the touch interval.
+    session.stillValid(now);
+    return session;
   };
   const profileOf = async (userId: string) => {
     const row = await users.findById(userId);
@@ -71,16 +116,8 @@ export function createAccountsService(dependencies: {
       await callRedis(() => loginAttempts.succeeded(email));
       return startSession({ id: row.id, email: row.email });
     },
-    authenticate: async (token) => {
-      const now = dependencies.clock.wallClockMs();
-      const found = await sessions.findUser(hashToken(token), new Date(now), new Date(now - idleTimeoutMs));
-      if (!found) return undefined;
-      if (now - found.lastUsedAt.getTime() >= sessionTouchIntervalMs) {
-        // Deliberately not awaited: the request never waits for the bookkeeping write.
-        void sessions.touch(found.sessionId, new Date(now), new Date(now - sessionTouchIntervalMs)).catch(dependencies.onBackgroundError);
-      }
-      return found.user;
-    },
+    authenticate: async (token) => (await findSession(token))?.user,
+    findSession,
     logout: async (token) => sessions.delete(hashToken(token)),
     logoutEverywhere: async (userId) => sessions.deleteAllForUser(userId),
     profile: profileOf,

@@ -158,9 +158,9 @@ export const envSchema = z.object({
 
   AUTH_SECRET: z.string().min(32).optional(),
   SESSION_TTL_HOURS: integer(1).default(24 * 30),
-  /** A found session is trusted this long without PostgreSQL; sign-outs reach every API process at once over Redis pub/sub. 0 = off. */
-  SESSION_CACHE_TTL_MS: integer(0, 300_000).default(10_000),
-  /** A session unused this long ends (last use is recorded at most once a minute). */
+  /** A found or newly signed-in session is trusted this long without PostgreSQL (never past its expiry or idle timeout); sign-outs reach every API process at once over Redis pub/sub. 0 = off. */
+  SESSION_CACHE_TTL_MS: integer(0, 3_600_000).default(300_000),
+  /** A session unused this long ends (its last use is recorded at most every tenth of this, between a minute and an hour). */
   SESSION_IDLE_TIMEOUT_MINUTES: integer(5).default(7 * 24 * 60),
   /** Idempotency-Key records (which hold the message's text) are deleted this long after they were made. */
   IDEMPOTENCY_KEY_TTL_HOURS: integer(1).default(24),

@@ -15,6 +15,7 @@ import { registerStreamRoutes } from "../api/streams/stream-routes.ts";
 import { registerWebUi } from "../api/web/register-web-ui.ts";
 import { createPasswordHasher } from "../auth/password-hashing.ts";
 import { startPurgeExpiredRecords } from "../auth/purge-expired-records.ts";
+import { callRedis } from "../errors/dependency-failure.ts";
 import { createSessionCache, type RevocationSubscriber } from "../auth/session-cache.ts";
 import { createStreamTokenSigner } from "../auth/stream-read-tokens.ts";
 import { createAccountsService } from "../chat/accounts-service.ts";
@@ -78,10 +79,10 @@ export function composeApiFeatures(options: {
     clock,
     onBackgroundError: (error) => options.logger.warn({ err: error }, "session last-use update failed"),
   });
-  // Authentication costs no PostgreSQL round trip while a session is cached (SESSION_CACHE_TTL_MS);
-  // sign-outs revoke it in every API process (src/auth/session-cache.ts).
+  // Authentication costs no PostgreSQL round trip while a session is cached (SESSION_CACHE_TTL_MS),
+  // from its sign-in on; sign-outs revoke it in every API process (src/auth/session-cache.ts).
   const sessionCache = createSessionCache({
-    load: (token: string) => storedAccounts.authenticate(token),
+    load: (token: string) => storedAccounts.findSession(token),
     ttlMs: config.auth.sessionCacheTtlMs,
     maxEntries: 100_000,
     channel: `${keyPrefix}sessions:revoked`,
@@ -92,13 +93,16 @@ export function composeApiFeatures(options: {
   const accounts: typeof storedAccounts = {
     ...storedAccounts,
     authenticate: (token) => sessionCache.authenticate(token),
+    register: (email, password) => sessionCache.remember(() => storedAccounts.register(email, password)),
+    login: (email, password) => sessionCache.remember(() => storedAccounts.login(email, password)),
     logout: async (token) => {
       await storedAccounts.logout(token);
-      await sessionCache.revokeToken(token);
+      // Redis down at this moment: 503, and other processes keep the session for at most the TTL.
+      await callRedis(() => sessionCache.revokeToken(token));
     },
     logoutEverywhere: async (userId) => {
       await storedAccounts.logoutEverywhere(userId);
-      await sessionCache.revokeUser(userId);
+      await callRedis(() => sessionCache.revokeUser(userId));
     },
   };
   const authenticate = (token: string) => accounts.authenticate(token);

@@ -13,11 +13,12 @@ export interface SessionUser {
   user: AuthenticatedUser;
   sessionId: string;
   lastUsedAt: Date;
+  expiresAt: Date;
 }
 
 export interface SessionsRepository {
-  /** `now` starts the idle clock, on the same clock as `findUser` and `touch`. */
-  create(userId: string, tokenHash: string, expiresAt: Date, now: Date): Promise<void>;
+  /** `now` starts the idle clock, on the same clock as `findUser` and `touch`; returns the session's id. */
+  create(userId: string, tokenHash: string, expiresAt: Date, now: Date): Promise<string>;
   /**
    * One indexed query per authenticated request (token_hash is unique); a session past its
    * expiry, idle since before `idleSince`, or of a deleted user finds nothing. It never writes.
@@ -38,18 +39,20 @@ export interface SessionsRepository {
 export function createSessionsRepository(db: Db): SessionsRepository {
   return {
     create: async (userId, tokenHash, expiresAt, now) => {
-      await db.insert(sessions).values({ userId, tokenHash, expiresAt, lastUsedAt: now });
+      const [row] = await db.insert(sessions).values({ userId, tokenHash, expiresAt, lastUsedAt: now }).returning({ id: sessions.id });
+      if (!row) throw new Error("the session insert returned no row");
+      return row.id;
     },
     findUser: async (tokenHash, now, idleSince) => {
       const row = (
         await db
-          .select({ id: users.id, email: users.email, sessionId: sessions.id, lastUsedAt: sessions.lastUsedAt })
+          .select({ id: users.id, email: users.email, sessionId: sessions.id, lastUsedAt: sessions.lastUsedAt, expiresAt: sessions.expiresAt })
           .from(sessions)
           .innerJoin(users, eq(users.id, sessions.userId))
           .where(and(eq(sessions.tokenHash, tokenHash), gt(sessions.expiresAt, now), gt(sessions.lastUsedAt, idleSince)))
           .limit(1)
       )[0];
-      return row && { user: { id: row.id, email: row.email }, sessionId: row.sessionId, lastUsedAt: new Date(row.lastUsedAt) };
+      return row && { user: { id: row.id, email: row.email }, sessionId: row.sessionId, lastUsedAt: new Date(row.lastUsedAt), expiresAt: new Date(row.expiresAt) };
     },
     touch: async (sessionId, now, unlessSince) => {
       await db.update(sessions).set({ lastUsedAt: now }).where(and(eq(sessions.id, sessionId), lte(sessions.lastUsedAt, unlessSince)));

@@ -31,7 +31,14 @@ const requestTimeoutMs = 2_000;
 
 beforeAll(async () => {
   [cluster, limited] = await Promise.all([
-    startSluice({ mode: "processes", env: { AUTH_SECRET: canary.authSecret, OPENAI_API_KEY: canary.openAiKey, LOG_LEVEL: "debug", SIMULATED_TOKENS_PER_SECOND: "2000" }, label: "abuse" }),
+    // Without the session cache: hand edits in PostgreSQL (an expiry moved back, a user deleted) are
+    // seen at once only then; the cache trusts a session for SESSION_CACHE_TTL_MS (RELIABILITY.md),
+    // and its own expiry, idle and revocation checks are tested in src/auth and src/chat.
+    startSluice({
+      mode: "processes",
+      env: { AUTH_SECRET: canary.authSecret, OPENAI_API_KEY: canary.openAiKey, LOG_LEVEL: "debug", SIMULATED_TOKENS_PER_SECOND: "2000", SESSION_CACHE_TTL_MS: "0" },
+      label: "abuse",
+    }),
     startSluice({
       mode: "processes",
       env: { LIMIT_AUTH_PER_MINUTE: "3", LIMIT_MESSAGES_PER_MINUTE: "2", LIMIT_OPEN_STREAMS_PER_USER: "2", LIMIT_REQUEST_TIMEOUT_MS: String(requestTimeoutMs), SIMULATED_TOKENS_PER_SECOND: "5" },

@@ -19,8 +19,8 @@ export function registerAuthRoutes(app: App, dependencies: { accounts: AccountsS
     { schema: { tags: ["auth"], summary: "Create an account and a session", body: credentials, response: { 201: session, ...standardErrors } } },
     async (request, reply) => {
       await callRedis(() => authLimiter.hit(request.ip));
-      const result = await accounts.register(request.body.email, request.body.password);
-      return reply.status(201).send(result);
+      const { user, token } = await accounts.register(request.body.email, request.body.password);
+      return reply.status(201).send({ user, token });
     },
   );
   app.post(
@@ -28,7 +28,8 @@ export function registerAuthRoutes(app: App, dependencies: { accounts: AccountsS
     { schema: { tags: ["auth"], summary: "Start a session", body: credentials.extend({ password: text().min(1).max(256) }), response: { 200: session, ...standardErrors } } },
     async (request) => {
       await callRedis(() => authLimiter.hit(request.ip));
-      return accounts.login(request.body.email, request.body.password);
+      const { user, token } = await accounts.login(request.body.email, request.body.password);
+      return { user, token };
     },
   );
   app.post(
