@@ -55,7 +55,7 @@ export async function buildApp(config: Config, dependencies: AppDependencies): P
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   registerErrorHandling(app, { drainUnreadBodyMs: config.limits.requestTimeoutMs });
-  await registerSecurityHeaders(app);
+  registerSecurityHeaders(app);
   // Only with tracing on, so the off path has no wrapper at all (docs/operations.md "Tracing").
   if (config.tracing.tracesEndpoint !== undefined) app.addHook("onRoute", traceRoute);
   registerHealthRoutes(app, dependencies.readinessProbes, 2_000);
