@@ -1,3 +1,4 @@
+import { EventEmitter } from "node:events";
 import { describe, expect, test, vi } from "vitest";
 import { connectTestRedis, uniqueKeyPrefix } from "../../test/support/servers/redis.ts";
 import { createSessionCache, type CachedSession } from "./session-cache.ts";
@@ -5,6 +6,9 @@ import { createSessionCache, type CachedSession } from "./session-cache.ts";
 interface User {
   id: string;
 }
+
+/** The wall clock runs far from the monotonic one, so a mix-up of the two shows. */
+const wallOffsetMs = 1_800_000_000_000;
 
 /** A session valid until `validUntilMs` on the wall clock (for ever by default). */
 const live = (user: User, validUntilMs = Number.POSITIVE_INFINITY): CachedSession<User> => ({ user, stillValid: (nowMs) => nowMs < validUntilMs });
@@ -25,7 +29,7 @@ async function twoProcesses(sessions: Map<string, User>, ttlMs = 60_000) {
       const original = subscriber.subscribe.bind(subscriber);
       subscriber.subscribe = ((...channels: string[]) => original(...channels).finally(resolve)) as typeof subscriber.subscribe;
     });
-    const cache = createSessionCache<User>({ load: loads, ttlMs, maxEntries: 100, channel, subscriber, publisher, clock: { monotonicMs: () => clock, wallClockMs: () => clock } });
+    const cache = createSessionCache<User>({ load: loads, ttlMs, maxEntries: 100, channel, subscriber, publisher, clock: { monotonicMs: () => clock, wallClockMs: () => wallOffsetMs + clock } });
     // With TTL 0 the cache subscribes to nothing.
     if (ttlMs > 0) await subscribed;
     return cache;
@@ -103,7 +107,7 @@ describe("session cache", () => {
   test("an entry never outlives its session: a hit past its expiry or idle timeout asks the store again", async () => {
     const sessions = new Map([["good", { id: "u1" }]]);
     const { first, loads, advance } = await twoProcesses(sessions);
-    loads.mockImplementationOnce(() => Promise.resolve(live({ id: "u1" }, 5_000)));
+    loads.mockImplementationOnce(() => Promise.resolve(live({ id: "u1" }, wallOffsetMs + 5_000)));
     expect(await first.authenticate("good")).toEqual({ id: "u1" });
     advance(4_999);
     expect(await first.authenticate("good")).toEqual({ id: "u1" });
@@ -139,5 +143,75 @@ describe("session cache", () => {
     await first.authenticate("good");
     await first.authenticate("good");
     expect(loads).toHaveBeenCalledTimes(2);
+  });
+
+  test("a closed subscriber connection drops every entry, and nothing is cached until the channel is subscribed again", async () => {
+    // A stand-in for the subscriber connection, so its SUBSCRIBE answers when the test says.
+    const subscriber = Object.assign(new EventEmitter(), {
+      answers: [] as (() => void)[],
+      subscribe: vi.fn(() => new Promise<void>((resolve) => subscriber.answers.push(resolve))),
+    });
+    const loads = vi.fn((token: string) => Promise.resolve(live({ id: token })));
+    const cache = createSessionCache<User>({
+      load: loads,
+      ttlMs: 60_000,
+      maxEntries: 100,
+      channel: "sessions:revoked",
+      subscriber,
+      publisher: { publish: () => Promise.resolve(1) },
+      clock: { monotonicMs: () => 0, wallClockMs: () => wallOffsetMs },
+    });
+    const signIn = (token: string) => cache.remember(() => Promise.resolve({ token, session: live({ id: token }) }));
+    const lookupsOf = (token: string) => loads.mock.calls.filter(([called]) => called === token).length;
+
+    // Before the first SUBSCRIBE is answered: neither a sign-in nor a lookup is kept.
+    await signIn("early");
+    await cache.authenticate("early");
+    await cache.authenticate("early");
+    expect(lookupsOf("early")).toBe(2);
+    subscriber.answers.shift()?.();
+    await vi.waitFor(async () => {
+      await signIn("kept");
+      await cache.authenticate("kept");
+      expect(lookupsOf("kept")).toBe(0);
+    });
+
+    // The connection closes: the entry is gone, and what lookups find meanwhile is not kept.
+    subscriber.emit("close");
+    await cache.authenticate("kept");
+    await cache.authenticate("kept");
+    expect(lookupsOf("kept")).toBe(2);
+    // Reconnected: subscribed again, but kept only once Redis has answered that SUBSCRIBE.
+    subscriber.emit("ready");
+    expect(subscriber.subscribe).toHaveBeenCalledTimes(2);
+    await cache.authenticate("kept");
+    await cache.authenticate("kept");
+    expect(lookupsOf("kept")).toBe(4);
+    subscriber.answers.shift()?.();
+    await vi.waitFor(async () => {
+      await signIn("after");
+      await cache.authenticate("after");
+      expect(lookupsOf("after")).toBe(0);
+    });
+    cache.close();
+  });
+
+  test("a sign-out whose publish Redis refused fails, and is published again until Redis takes it", async () => {
+    const publish = vi.fn().mockRejectedValueOnce(new Error("Connection is closed.")).mockRejectedValueOnce(new Error("Connection is closed.")).mockResolvedValue(1);
+    const subscriber = Object.assign(new EventEmitter(), { subscribe: () => Promise.resolve() });
+    const cache = createSessionCache<User>({
+      load: () => Promise.resolve(undefined),
+      ttlMs: 60_000,
+      maxEntries: 100,
+      channel: "sessions:revoked",
+      subscriber,
+      publisher: { publish },
+      republishDelayMs: 5,
+      clock: { monotonicMs: () => 0, wallClockMs: () => wallOffsetMs },
+    });
+    await expect(cache.revokeUser("u1")).rejects.toThrow("Connection is closed.");
+    await vi.waitFor(() => expect(publish).toHaveBeenCalledTimes(3));
+    expect(publish.mock.calls.every(([channel, message]) => channel === "sessions:revoked" && message === "user:u1")).toBe(true);
+    cache.close();
   });
 });

@@ -5,9 +5,9 @@ import type { Clock } from "../time/clock.ts";
 export interface RevocationSubscriber {
   subscribe(...channels: string[]): Promise<unknown>;
   on(event: "message", listener: (channel: string, message: string) => void): unknown;
-  on(event: "ready", listener: () => void): unknown;
+  on(event: "ready" | "close", listener: () => void): unknown;
   off(event: "message", listener: (channel: string, message: string) => void): unknown;
-  off(event: "ready", listener: () => void): unknown;
+  off(event: "ready" | "close", listener: () => void): unknown;
 }
 
 export interface RevocationPublisher {
@@ -35,6 +35,8 @@ export interface SessionCacheOptions<User extends { id: string }> {
   channel: string;
   subscriber: RevocationSubscriber;
   publisher: RevocationPublisher;
+  /** A sign-out whose publish Redis refused is published again this often (ms), for one TTL. */
+  republishDelayMs?: number;
   /** Entry lifetimes on the monotonic clock, in this process only; the session's own limits on the wall clock. */
   clock: Pick<Clock, "monotonicMs" | "wallClockMs">;
 }
@@ -62,10 +64,11 @@ const tokenKey = (token: string): string => createHash("sha256").update(token).d
  * every minute or two). An entry never outlives its session: its expiry and idle
  * timeout are checked on every hit (`stillValid`), which also records the use.
  * Revocation stays immediate across processes: a sign-out publishes the token's
- * hash (or `user:<id>`) and every process drops it; when the subscriber
- * reconnects (it may have missed one) the whole cache is dropped. The TTL bounds
- * what a lost notification could cost, and how long a user deleted behind the API
- * keeps a cached session.
+ * hash (or `user:<id>`) and every process drops it. When the subscriber's
+ * connection closes (it may miss some) the whole cache is dropped, and nothing is
+ * cached until the channel is subscribed again. A publish that Redis refuses is
+ * retried for one TTL. The TTL bounds what a lost notification could cost, and how
+ * long a user deleted behind the API keeps a cached session.
  */
 export function createSessionCache<User extends { id: string }>(options: SessionCacheOptions<User>): SessionCache<User> {
   const entries = new Map<string, { session: CachedSession<User>; expiresAt: number }>();
@@ -88,25 +91,59 @@ export function createSessionCache<User extends { id: string }>(options: Session
   const onMessage = (channel: string, message: string): void => {
     if (channel === options.channel) forget(message);
   };
-  const onReady = (): void => {
+  // Whatever was revoked while the connection was down never arrives: drop everything, and cache
+  // nothing until the channel is live again.
+  const dropAll = (): void => {
+    subscribed = false;
     revocations += 1;
     entries.clear();
   };
-  if (enabled) {
-    options.subscriber.on("message", onMessage);
-    options.subscriber.on("ready", onReady);
-    // Until the SUBSCRIBE is through, a revocation elsewhere could be missed: cache nothing before it.
+  // After a reconnect ioredis subscribes again without waiting for the answer; Redis answers in
+  // order, so when this SUBSCRIBE's answer comes, the channel is live on this connection.
+  const subscribe = (): void => {
     void options.subscriber.subscribe(options.channel).then(
       () => {
         subscribed = true;
       },
-      () => entries.clear(),
+      dropAll,
     );
+  };
+  const onReady = (): void => {
+    dropAll();
+    subscribe();
+  };
+  const republishing = new Set<ReturnType<typeof setTimeout>>();
+  /**
+   * The sign-out is answered 503, but PostgreSQL has already deleted the session (and a retry of
+   * "sign out everywhere" is no longer authenticated): keep telling the other processes until no
+   * entry cached before the revocation can be left, one TTL.
+   */
+  const republish = (message: string, untilMs: number): void => {
+    const timer = setTimeout(() => {
+      republishing.delete(timer);
+      options.publisher.publish(options.channel, message).catch(() => {
+        if (options.clock.monotonicMs() < untilMs) republish(message, untilMs);
+      });
+    }, options.republishDelayMs ?? 1_000);
+    timer.unref();
+    republishing.add(timer);
+  };
+  if (enabled) {
+    options.subscriber.on("message", onMessage);
+    options.subscriber.on("ready", onReady);
+    options.subscriber.on("close", dropAll);
+    subscribe();
   }
 
   const revoke = async (message: string): Promise<void> => {
     forget(message);
-    if (enabled) await options.publisher.publish(options.channel, message);
+    if (!enabled) return;
+    try {
+      await options.publisher.publish(options.channel, message);
+    } catch (error) {
+      republish(message, options.clock.monotonicMs() + options.ttlMs);
+      throw error;
+    }
   };
 
   const store = (key: string, session: CachedSession<User>, now: number): void => {
@@ -148,6 +185,8 @@ export function createSessionCache<User extends { id: string }>(options: Session
     close() {
       options.subscriber.off("message", onMessage);
       options.subscriber.off("ready", onReady);
+      options.subscriber.off("close", dropAll);
+      for (const timer of republishing) clearTimeout(timer);
       entries.clear();
     },
   };

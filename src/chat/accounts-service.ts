@@ -66,9 +66,14 @@ export function createAccountsService(dependencies: {
         // What findUser's WHERE says, on what this process last wrote as the last use.
         if (nowMs >= expiresAtMs || nowMs - recordedUseMs >= idleTimeoutMs) return false;
         if (nowMs - recordedUseMs >= touchIntervalMs) {
+          const previousUseMs = recordedUseMs;
           recordedUseMs = nowMs;
-          // Deliberately not awaited: the request never waits for the bookkeeping write.
-          void sessions.touch(sessionId, new Date(nowMs), new Date(nowMs - touchIntervalMs)).catch(dependencies.onBackgroundError);
+          // Deliberately not awaited: the request never waits for the bookkeeping write. If it
+          // fails, this copy goes back to what PostgreSQL still has, and the next hit tries again.
+          void sessions.touch(sessionId, new Date(nowMs), new Date(nowMs - touchIntervalMs)).catch((error: unknown) => {
+            if (recordedUseMs === nowMs) recordedUseMs = previousUseMs;
+            dependencies.onBackgroundError(error);
+          });
         }
         return true;
       },

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { call, expectErrorShape, registerUser, type ApiAnswer } from "../support/client/chat-api.ts";
 import { startSluice, type InProcessSluice } from "../support/sluice/start-sluice.ts";
 
@@ -106,26 +106,36 @@ describe("password hashes running at once (LIMIT_PASSWORD_HASHES)", () => {
 describe("sign out everywhere (POST /api/auth/logout-all)", () => {
   let sluice: InProcessSluice;
   beforeAll(async () => {
-    sluice = await startSluice({ label: "logout-all", topology: { apis: 1, workers: 0 } });
+    // Two API processes with the session cache on (the default): the sign-out on one must reach the other's cache.
+    sluice = await startSluice({ label: "logout-all", topology: { apis: 2, workers: 0 } });
   });
   afterAll(async () => {
     await sluice?.stop();
   });
 
-  it("ends every session of the user and no one else's", async () => {
+  it("ends every session of the user and no one else's, on every API process", async () => {
+    const urls = sluice.apis.map((api) => api.url ?? "");
     const user = await registerUser(sluice.url, "everywhere");
     const other = await registerUser(sluice.url, "other");
     const second = await login(sluice.url, { email: user.email, password: "correct horse battery" });
     expect(second.status).toBe(200);
     const secondToken = (second.body as { token: string }).token;
-    expect((await call(sluice.url, "GET", "/api/me", { token: secondToken })).status).toBe(200);
-    expect((await user.call("POST", "/api/auth/logout-all")).status).toBe(204);
-    for (const token of [user.token, secondToken]) {
-      const after = await call(sluice.url, "GET", "/api/me", { token });
-      expect(after.status).toBe(401);
-      expectErrorShape(after, "UNAUTHENTICATED");
+    // Both sessions are now cached on both processes (from the sign-ins on the first, by a lookup on the second).
+    for (const url of urls) {
+      for (const token of [user.token, secondToken, other.token]) expect((await call(url, "GET", "/api/me", { token })).status).toBe(200);
     }
-    expect((await other.call("GET", "/api/me")).status).toBe(200);
+    expect((await user.call("POST", "/api/auth/logout-all")).status).toBe(204);
+    // The first process forgot them before answering; the second, once the revocation crossed Redis.
+    for (const url of urls) {
+      await vi.waitFor(async () => {
+        for (const token of [user.token, secondToken]) {
+          const after = await call(url, "GET", "/api/me", { token });
+          expect(after.status).toBe(401);
+          expectErrorShape(after, "UNAUTHENTICATED");
+        }
+      });
+      expect((await call(url, "GET", "/api/me", { token: other.token })).status).toBe(200);
+    }
     expect((await call(sluice.url, "POST", "/api/auth/logout-all")).status).toBe(401);
   });
 });
