@@ -214,4 +214,32 @@ describe("session cache", () => {
     expect(publish.mock.calls.every(([channel, message]) => channel === "sessions:revoked" && message === "user:u1")).toBe(true);
     cache.close();
   });
+
+  test("at its bound it drops the least recently used entry, not the oldest", async () => {
+    const loads = vi.fn((token: string) => Promise.resolve(live({ id: token })));
+    const cache = createSessionCache<User>({
+      load: loads,
+      ttlMs: 60_000,
+      maxEntries: 2,
+      channel: "sessions:revoked",
+      subscriber: Object.assign(new EventEmitter(), { subscribe: () => Promise.resolve() }),
+      publisher: { publish: () => Promise.resolve(1) },
+      clock: { monotonicMs: () => 0, wallClockMs: () => wallOffsetMs },
+    });
+    await vi.waitFor(async () => {
+      await cache.remember(() => Promise.resolve({ token: "probe", session: live({ id: "probe" }) }));
+      await cache.authenticate("probe");
+      expect(loads).not.toHaveBeenCalled();
+    });
+    await cache.authenticate("a");
+    await cache.authenticate("b");
+    await cache.authenticate("a");
+    await cache.authenticate("c");
+    loads.mockClear();
+    await cache.authenticate("a");
+    expect(loads).not.toHaveBeenCalled();
+    await cache.authenticate("b");
+    expect(loads).toHaveBeenCalledWith("b");
+    cache.close();
+  });
 });

@@ -147,7 +147,7 @@ export function createSessionCache<User extends { id: string }>(options: Session
   };
 
   const store = (key: string, session: CachedSession<User>, now: number): void => {
-    // Oldest first in a Map: drop one to stay bounded.
+    // Least recently used first in the Map: drop one to stay bounded.
     if (entries.size >= options.maxEntries) entries.delete(entries.keys().next().value as string);
     entries.set(key, { session, expiresAt: now + options.ttlMs });
   };
@@ -158,7 +158,12 @@ export function createSessionCache<User extends { id: string }>(options: Session
       const key = tokenKey(token);
       const cached = entries.get(key);
       const now = options.clock.monotonicMs();
-      if (cached && cached.expiresAt > now && cached.session.stillValid(options.clock.wallClockMs())) return cached.session.user;
+      if (cached && cached.expiresAt > now && cached.session.stillValid(options.clock.wallClockMs())) {
+        // Least recently used first in the Map: a hit moves the entry to the end.
+        entries.delete(key);
+        entries.set(key, cached);
+        return cached.session.user;
+      }
       if (cached) entries.delete(key);
       // A lookup that began before a revocation may have read the revoked session: never join it.
       const running = lookups.get(key);

@@ -23,7 +23,8 @@ export interface AccountsService {
   authenticate(token: string): Promise<AuthenticatedUser | undefined>;
   /** The lookup behind `authenticate`, with what a cache needs to keep the session: its limits and the idle-timeout bookkeeping. */
   findSession(token: string): Promise<CachedSession<AuthenticatedUser> | undefined>;
-  logout(token: string): Promise<void>;
+  /** True when the token was a session's, now ended. */
+  logout(token: string): Promise<boolean>;
   /** Ends every session of the user, this one included. */
   logoutEverywhere(userId: string): Promise<void>;
   profile(userId: string): Promise<{ user: AuthenticatedUser; settings: UserSettings }>;

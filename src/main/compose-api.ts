@@ -96,9 +96,12 @@ export function composeApiFeatures(options: {
     register: (email, password) => sessionCache.remember(() => storedAccounts.register(email, password)),
     login: (email, password) => sessionCache.remember(() => storedAccounts.login(email, password)),
     logout: async (token) => {
-      await storedAccounts.logout(token);
-      // Redis down at this moment: 503, and other processes keep the session for at most the TTL.
-      await callRedis(() => sessionCache.revokeToken(token));
+      const ended = await storedAccounts.logout(token);
+      // Only a real session is announced: junk tokens sent here would otherwise keep every
+      // process from caching anything (each revocation voids the lookups in flight).
+      // Redis down at this moment: 503, and the publish is retried for one TTL (session-cache.ts).
+      if (ended) await callRedis(() => sessionCache.revokeToken(token));
+      return ended;
     },
     logoutEverywhere: async (userId) => {
       await storedAccounts.logoutEverywhere(userId);

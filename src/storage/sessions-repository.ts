@@ -26,7 +26,8 @@ export interface SessionsRepository {
   findUser(tokenHash: string, now: Date, idleSince: Date): Promise<SessionUser | undefined>;
   /** Records use for the idle timeout; a no-op when another request already did since `unlessSince`. */
   touch(sessionId: string, now: Date, unlessSince: Date): Promise<void>;
-  delete(tokenHash: string): Promise<void>;
+  /** True when a session was deleted. */
+  delete(tokenHash: string): Promise<boolean>;
   /** Sign out everywhere: every session of the user. */
   deleteAllForUser(userId: string): Promise<void>;
   /**
@@ -58,7 +59,8 @@ export function createSessionsRepository(db: Db): SessionsRepository {
       await db.update(sessions).set({ lastUsedAt: now }).where(and(eq(sessions.id, sessionId), lte(sessions.lastUsedAt, unlessSince)));
     },
     delete: async (tokenHash) => {
-      await db.delete(sessions).where(eq(sessions.tokenHash, tokenHash));
+      const deleted = await db.delete(sessions).where(eq(sessions.tokenHash, tokenHash)).returning({ id: sessions.id });
+      return deleted.length > 0;
     },
     deleteAllForUser: async (userId) => {
       await db.delete(sessions).where(eq(sessions.userId, userId));
