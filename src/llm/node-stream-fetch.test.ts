@@ -1,8 +1,8 @@
 import { once } from "node:events";
-import { createServer, type ServerResponse } from "node:http";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { describe, expect, it, onTestFinished } from "vitest";
-import { nodeStreamFetch } from "./node-stream-fetch.ts";
+import { nodeStreamFetch, providerIdleConnectionMs } from "./node-stream-fetch.ts";
 
 /** A server that answers with two chunks, then holds the response open until the test ends. */
 async function holdingServer(): Promise<{ url: string; requests: Array<{ method: string; body: string; authorization: string | undefined }> }> {
@@ -72,5 +72,29 @@ describe("nodeStreamFetch", () => {
     server.close();
     await once(server, "close");
     await expect(nodeStreamFetch(`http://127.0.0.1:${port}/`)).rejects.toMatchObject({ code: "ECONNREFUSED" });
+  });
+
+  it("keeps a provider connection open, idle, for 30 s (Node's global agent: 5 s), or as long as the server says if shorter", async () => {
+    const idleTimeoutOfFreeSocket = async (serverKeepAliveSeconds: number): Promise<number> => {
+      const server = createServer((_request, response) => response.end("ok"));
+      server.keepAliveTimeout = serverKeepAliveSeconds * 1000;
+      server.listen(0, "127.0.0.1");
+      await once(server, "listening");
+      onTestFinished(() => {
+        server.closeAllConnections();
+        server.close();
+      });
+      const response = await nodeStreamFetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
+      const socket = (response.body as unknown as IncomingMessage).socket;
+      // Back in the agent's pool once the response is read: its idle timer is set then.
+      const freed = once(socket, "free");
+      expect(await response.text()).toBe("ok");
+      await freed;
+      return socket.timeout ?? 0;
+    };
+    expect(providerIdleConnectionMs).toBe(30_000);
+    // The server sends "Keep-Alive: timeout=<s>"; Node's agent closes a second before it.
+    expect(await idleTimeoutOfFreeSocket(120)).toBe(providerIdleConnectionMs);
+    expect(await idleTimeoutOfFreeSocket(10)).toBe(9_000);
   });
 });

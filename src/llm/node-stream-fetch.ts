@@ -1,6 +1,20 @@
-import { request as httpRequest, type IncomingMessage } from "node:http";
-import { request as httpsRequest } from "node:https";
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from "node:http";
+import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import { buffer, text } from "node:stream/consumers";
+
+/**
+ * How long a provider connection waits, idle, for the next generation (ms). Node's global agent
+ * closes it after 5 s, so a message sent after a longer pause paid a new TCP and TLS handshake to
+ * the provider before its first token. 30 s stays under the idle timeouts of common load
+ * balancers (60 s and more); a server that closes sooner says so (`Keep-Alive: timeout=`), and
+ * Node's agent honours that, less a second.
+ */
+export const providerIdleConnectionMs = 30_000;
+
+const agents = {
+  http: new HttpAgent({ keepAlive: true, timeout: providerIdleConnectionMs, scheduling: "lifo" }),
+  https: new HttpsAgent({ keepAlive: true, timeout: providerIdleConnectionMs, scheduling: "lifo" }),
+};
 
 /**
  * The `fetch` the provider SDKs are given: node:http(s) underneath, and a
@@ -25,7 +39,8 @@ export function nodeStreamFetch(input: string | URL | Request, init?: RequestIni
   });
   const signal = init?.signal ?? undefined;
   if (signal?.aborted) return Promise.reject(abortError(signal.reason));
-  const request = url.protocol === "https:" ? httpsRequest : httpRequest;
+  const secure = url.protocol === "https:";
+  const request = secure ? httpsRequest : httpRequest;
   return new Promise<Response>((resolve, reject) => {
     let incoming: IncomingMessage | undefined;
     // Not the request's own `signal` option: after the answer it destroys the socket with an error
@@ -36,7 +51,7 @@ export function nodeStreamFetch(input: string | URL | Request, init?: RequestIni
       if (incoming) incoming.destroy(error);
       else reject(error);
     };
-    const outgoing = request(url, { method: init?.method ?? "GET", headers }, (answer) => {
+    const outgoing = request(url, { method: init?.method ?? "GET", headers, agent: secure ? agents.https : agents.http }, (answer) => {
       incoming = answer;
       // Errors reach the reader through iteration or text(); unread, they must not crash the process.
       answer.on("error", () => undefined);
