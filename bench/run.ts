@@ -49,6 +49,8 @@ const settings = {
   burstSeconds: Number(option("burst-seconds") ?? 5),
   /** Streams already running (20 tokens/s) while the burst starts. */
   burstRunningStreams: Number(option("burst-running") ?? 100),
+  /** --redis=unix: Sluice's processes reach Redis over its unix socket instead of TCP loopback. */
+  redisSocket: option("redis") === "unix",
   sluiceEnv: Object.fromEntries((option("sluice-env")?.split(",") ?? []).map((pair) => pair.split(":", 2) as [string, string])),
 };
 
@@ -90,6 +92,7 @@ try {
       profile: profile && isSluice(name),
       logLevel: settings.logLevel,
       sluiceEnv: settings.sluiceEnv,
+      redisSocket: settings.redisSocket,
     });
     try {
       for (const rate of settings.rates) {

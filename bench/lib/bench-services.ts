@@ -38,7 +38,8 @@ export async function startBenchServices(): Promise<BenchServices> {
   const redisDirectory = mkdtempSync(join(tmpdir(), "sluice-bench-redis-"));
   // No persistence for every system alike: the AOF would cost each design the same fsync-free write.
   const [redis, postgres] = await Promise.all([
-    startRedisServer({ executable, dataDirectory: redisDirectory, appendOnly: false, supervise: false }),
+    // A unix socket too: `npm start`'s managed server has one (src/main/resolve-redis.ts).
+    startRedisServer({ executable, dataDirectory: redisDirectory, appendOnly: false, supervise: false, unixSocket: join(redisDirectory, "redis.sock") }),
     startPostgresServer({ settings: { max_connections: "500", "pg_stat_statements.track": "top", "pg_stat_statements.max": "5000" } }),
   ]);
   // Whatever happens from here on, the servers must not outlive this process.

@@ -66,7 +66,8 @@ export async function createSluiceSystem(variant: SluiceVariant, context: System
             LLM_MODEL: "bench-model",
           };
     const shared = {
-      REDIS_URL: services.redis.url,
+      // `npm start` talks to its managed redis-server over a unix socket; other deployments may not.
+      REDIS_URL: (context.redisSocket === true || variant.database === "embedded" ? services.redis.socketUrl : undefined) ?? services.redis.url,
       REDIS_KEY_PREFIX: `bench-${variant.name}:`,
       AUTH_SECRET: "bench-secret-bench-secret-bench-secret-0123",
       ...providerEnv,

@@ -63,6 +63,8 @@ export interface SystemContext {
   logLevel: string;
   /** Extra environment for Sluice's processes (e.g. DB_POOL_SIZE), from --sluice-env=KEY:VALUE,... */
   sluiceEnv: Record<string, string>;
+  /** --redis=unix: every Sluice system reaches Redis over its unix socket (the embedded one always does, as `npm start`). */
+  redisSocket?: boolean;
 }
 
 export async function createSystem(name: SystemName, context: SystemContext): Promise<SystemUnderTest> {

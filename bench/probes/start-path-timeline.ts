@@ -3,7 +3,9 @@
 // statement. Prints, for the median message, when each Redis command arrived after the POST was
 // sent (and from which connection), the client's own milestones, and the mean server time of each
 // statement. This is how BENCHMARKS.md counts the round trips between a POST and its first token.
-//   node bench/probes/start-path-timeline.ts [split|start|embedded] [messages=30]
+//   node bench/probes/start-path-timeline.ts [split|start|embedded] [messages=30] [--pause=ms]
+// (--pause: the quiet between messages, 200 ms by default; 35000 shows what a message after a
+// quiet half-minute pays: connections to PostgreSQL and to the provider that idled out)
 // (embedded: `sluice start` on PGlite, as `npm start` runs; no statement times then)
 // MONITOR slows Redis down: read the order and the gaps, not the absolute figures.
 import { Agent } from "node:http";
@@ -22,6 +24,7 @@ const mode = process.argv[2] === "start" || embedded ? "start" : "split";
 const messages = Number(process.argv[3] ?? 30);
 // --profile: node --cpu-prof for Sluice's processes; the profiles' folder is printed at the end.
 const profile = process.argv.includes("--profile");
+const pauseMs = Number(process.argv.find((argument) => argument.startsWith("--pause="))?.slice(8) ?? 200);
 const wallMs = (): number => performance.timeOrigin + performance.now();
 
 const resultsDirectory = mkdtempSync(join(tmpdir(), "sluice-start-path-"));
@@ -73,7 +76,7 @@ try {
       });
     });
     runs.push(milestones);
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    await new Promise((resolve) => setTimeout(resolve, pauseMs));
   }
   const cpuPerMessage = prepared.processes.map((watched) => `${watched.name} ${((((sampleProcess(watched.pid)?.cpuSeconds ?? 0) - (cpuBefore.get(watched.name) ?? 0)) * 1000) / messages).toFixed(2)} ms`);
   for (const line of String(await admin.client("LIST")).split("\n")) {
@@ -91,7 +94,7 @@ try {
     const values = runs.map((run) => pick(run) - run.sent).sort((a, b) => a - b);
     return `p50 ${values[Math.floor(values.length / 2)]?.toFixed(2)} ms`;
   };
-  console.log(`${mode}: ${runs.length} messages, one at a time`);
+  console.log(`${mode}: ${runs.length} messages, one at a time, ${pauseMs} ms apart`);
   console.log(`  POST answered ${offsets((run) => run.answered)}, SSE headers ${offsets((run) => run.headers)}, start ${offsets((run) => run.start)}, first token ${offsets((run) => run.firstToken)}`);
   console.log(`  CPU per message (everything the process did meanwhile, MONITOR included): ${cpuPerMessage.join(", ")}`);
   console.log(`\nthe median message (first token at ${(median.firstToken - median.sent).toFixed(2)} ms), every Redis command in order:`);

@@ -39,6 +39,13 @@ describe("loadConfig", () => {
     expect(problems.map((problem) => problem.split(":")[0]).sort()).toEqual(["HTTP_LISTEN_BACKLOG", "LLM_PROVIDER", "LOG_LEVEL", "PORT", "REDIS_URL"]);
   });
 
+  it("takes REDIS_URL as redis://, rediss://, a unix socket's absolute path, or a cluster's seeds", () => {
+    expect(loadConfig({ REDIS_URL: "unix:///run/redis/redis.sock?password=p" }, workingDirectory).redis.url).toBe("unix:///run/redis/redis.sock?password=p");
+    for (const bad of ["unix://relative.sock", "unix:///", "unix:///a b.sock", "redis+unix:///x.sock"]) {
+      expect(problemsOf({ REDIS_URL: bad }).map((problem) => problem.split(":")[0]), bad).toEqual(["REDIS_URL"]);
+    }
+  });
+
   it("takes TRUST_PROXY as a hop count or proxy addresses, never a blanket true", () => {
     expect(loadConfig({ TRUST_PROXY: "1" }, workingDirectory).http.trustProxy).toBe(1);
     expect(loadConfig({ TRUST_PROXY: "10.0.0.0/8, 172.16.0.0/12,loopback,::1" }, workingDirectory).http.trustProxy).toEqual(["10.0.0.0/8", "172.16.0.0/12", "loopback", "::1"]);

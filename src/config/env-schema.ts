@@ -95,8 +95,14 @@ export const envSchema = z.object({
   DB_POOL_SIZE: integer(1, 1000).default(10),
   DB_STATEMENT_TIMEOUT_MS: integer(100).default(10_000),
 
-  /** redis://, rediss://, or redis+cluster://host:port,host:port (same as REDIS_CLUSTER_NODES). */
-  REDIS_URL: z.union([z.url({ protocol: /^rediss?$/ }), z.string().regex(clusterUrlPattern, "expected redis+cluster://host:port[,host:port...]")]).optional(),
+  /** redis://, rediss://, unix:///path/redis.sock[?password=…], or redis+cluster://host:port,host:port (same as REDIS_CLUSTER_NODES). */
+  REDIS_URL: z
+    .union([
+      z.url({ protocol: /^rediss?$/ }),
+      z.string().regex(/^unix:\/\/\/[^?\s]+(\?\S*)?$/, "expected unix:///absolute/path/redis.sock"),
+      z.string().regex(clusterUrlPattern, "expected redis+cluster://host:port[,host:port...]"),
+    ])
+    .optional(),
   /** Seed nodes of a Redis Cluster (`host:port,host:port`); when set, REDIS_URL is ignored. */
   REDIS_CLUSTER_NODES: clusterNodeList.optional(),
   REDIS_KEY_PREFIX: z.string().regex(/^[A-Za-z0-9:_-]+$/).default(defaultKeyPrefix),

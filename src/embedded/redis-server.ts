@@ -22,6 +22,11 @@ export interface RedisServerOptions {
    * redis-server on stdin, never on the command line (which every local user can read in /proc).
    */
   password?: string;
+  /**
+   * Also listen on this unix socket (mode 0700), and answer `socketUrl` for it: a command over a
+   * unix socket costs client and server about 40 % less CPU than over TCP loopback.
+   */
+  unixSocket?: string;
   /** Extra `--name value` arguments, e.g. maxmemory for out-of-memory tests. */
   extraArguments?: readonly string[];
   onLog?: (line: string) => void;
@@ -31,6 +36,8 @@ export interface RedisServerOptions {
 export interface RedisServer {
   /** `redis://[:password@]127.0.0.1:<port>`: a credential when a password is set; never log it. */
   readonly url: string;
+  /** `unix:///path[?password=…]` when `unixSocket` was given: a credential too. */
+  readonly socketUrl: string | undefined;
   readonly port: number;
   /** PID of the current child process (changes after a supervised restart). */
   pid(): number | undefined;
@@ -82,6 +89,7 @@ async function launch(options: RedisServerOptions, port: number): Promise<RedisS
       "--daemonize", "no",
       "--protected-mode", "yes",
       "--maxmemory-policy", "noeviction",
+      ...(options.unixSocket === undefined ? [] : ["--unixsocket", options.unixSocket, "--unixsocketperm", "700"]),
       ...(options.extraArguments ?? []),
       // A trailing "-": the rest of the configuration (the password) comes on stdin.
       ...(options.password === undefined ? [] : ["-"]),
@@ -137,6 +145,7 @@ async function launch(options: RedisServerOptions, port: number): Promise<RedisS
 
   return {
     url: `redis://${options.password === undefined ? "" : `:${encodeURIComponent(options.password)}@`}127.0.0.1:${port}`,
+    socketUrl: options.unixSocket === undefined ? undefined : `unix://${options.unixSocket}${options.password === undefined ? "" : `?password=${encodeURIComponent(options.password)}`}`,
     port,
     pid: () => child?.pid,
     stop: async (timeoutMs = 10_000) => {

@@ -6,6 +6,7 @@ import { Writable } from "node:stream";
 import { Redis } from "ioredis";
 import { afterEach, describe, expect, inject, it } from "vitest";
 import { loadConfig } from "../config/config.ts";
+import { ioredisAddress } from "../redis/connect-redis.ts";
 import { createLogger } from "../logging/create-logger.ts";
 import { resolveRedis, type ResolvedRedis } from "./resolve-redis.ts";
 
@@ -28,10 +29,10 @@ async function startManaged(dataDirectory: string): Promise<{ redis: ResolvedRed
   return { redis, logs: () => logs };
 }
 
-/** Sends RESP inline commands on a fresh socket, as any local process could, and returns the first `lines` reply lines. */
-async function rawExchange(port: number, commands: string, lines: number): Promise<string[]> {
+/** Sends RESP inline commands on a fresh socket (a TCP port or a unix socket's path), as any local process could, and returns the first `lines` reply lines. */
+async function rawExchange(address: number | string, commands: string, lines: number): Promise<string[]> {
   return await new Promise((resolve, reject) => {
-    const socket = connect(port, "127.0.0.1", () => socket.write(commands));
+    const socket = typeof address === "number" ? connect(address, "127.0.0.1", () => socket.write(commands)) : connect(address, () => socket.write(commands));
     let received = "";
     socket.on("data", (data: Buffer) => {
       received += data.toString();
@@ -57,17 +58,24 @@ describe("the managed redis-server (REDIS_URL unset)", () => {
     expect(statSync(passwordFile).mode & 0o777).toBe(0o600);
     expect(statSync(dataDirectory).mode & 0o777).toBe(0o700);
     expect(statSync(join(dataDirectory, "redis")).mode & 0o777).toBe(0o700);
-    const url = new URL(redis.url);
-    expect(decodeURIComponent(url.password)).toBe(password);
+    // Sluice's own processes use a unix socket in the data directory, 0700 like it; the port stays for other tools.
+    const socketPath = join(dataDirectory, "redis", "redis.sock");
+    expect(redis.url).toBe(`unix://${socketPath}?password=${password}`);
+    expect(statSync(socketPath).mode & 0o777).toBe(0o700);
+    const port = Number(/"port":(\d+)/.exec(logs())?.[1]);
+    expect(port).toBeGreaterThan(0);
 
-    // Any local user can reach a loopback port: without the password, nothing but AUTH works.
-    expect(await rawExchange(Number(url.port), "PING\r\nGET anything\r\n", 2)).toEqual(["-NOAUTH Authentication required.", "-NOAUTH Authentication required."]);
-    expect((await rawExchange(Number(url.port), `AUTH ${"0".repeat(64)}\r\n`, 1))[0]).toMatch(/^-WRONGPASS/);
-    expect(await rawExchange(Number(url.port), `AUTH ${password}\r\nPING\r\n`, 2)).toEqual(["+OK", "+PONG"]);
+    // Any local user can reach a loopback port: without the password, nothing but AUTH works, on either.
+    for (const address of [port, socketPath]) {
+      expect(await rawExchange(address, "PING\r\nGET anything\r\n", 2)).toEqual(["-NOAUTH Authentication required.", "-NOAUTH Authentication required."]);
+      expect((await rawExchange(address, `AUTH ${"0".repeat(64)}\r\n`, 1))[0]).toMatch(/^-WRONGPASS/);
+      expect(await rawExchange(address, `AUTH ${password}\r\nPING\r\n`, 2)).toEqual(["+OK", "+PONG"]);
+    }
 
-    const client = new Redis(redis.url);
+    const client = new Redis(ioredisAddress(redis.url));
     cleanups.push(() => client.disconnect());
     expect(await client.ping()).toBe("PONG");
+    expect(await client.client("INFO")).toMatch(/laddr=\/|addr=\/|unix/);
 
     // Not on the server's command line (readable by every local user) and not in the logs.
     const pid = /"redisPid":(\d+)/.exec(logs())?.[1];
@@ -82,6 +90,16 @@ describe("the managed redis-server (REDIS_URL unset)", () => {
     const first = await startManaged(root);
     await first.redis.stop();
     const second = await startManaged(root);
-    expect(new URL(second.redis.url).password).toBe(new URL(first.redis.url).password);
+    expect(new URL(second.redis.url).searchParams.get("password")).toBe(new URL(first.redis.url).searchParams.get("password"));
+  });
+
+  it("listens on TCP only when the data directory is too deep for a unix socket's path", async () => {
+    const root = mkdtempSync(join(tmpdir(), "sluice-managed-"));
+    cleanups.push(() => rmSync(root, { recursive: true, force: true }));
+    const { redis } = await startManaged(join(root, "d".repeat(100)));
+    expect(redis.url).toMatch(/^redis:\/\/:[0-9a-f]{64}@127\.0\.0\.1:\d+$/);
+    const client = new Redis(redis.url);
+    cleanups.push(() => client.disconnect());
+    expect(await client.ping()).toBe("PONG");
   });
 });

@@ -14,7 +14,7 @@ export interface ResolvedRedis {
 
 /**
  * REDIS_URL when set; otherwise a supervised redis-server child with AOF under
- * the data directory, on loopback, with a password generated once and kept in
+ * the data directory, on loopback and a unix socket there (mode 0700), with a password generated once and kept in
  * `DATA_DIR/redis-password` (mode 0600, DATA_DIR 0700): other local users can
  * reach a loopback port, so the server refuses clients that do not AUTH.
  * The returned `url` carries the password; log `port`, never the URL.
@@ -24,18 +24,24 @@ export async function resolveRedis(config: Config, logger: Logger, searchPath: s
   const executable = ensureRedisServer({ searchPath, logger, isRoot: process.getuid?.() === 0 });
   ensurePrivateDirectory(config.dataDirectory);
   const password = readOrCreateSecret(join(config.dataDirectory, "redis-password"), () => randomBytes(32).toString("hex"), (secret) => /^[0-9a-f]{64}$/.test(secret));
+  const dataDirectory = join(config.dataDirectory, "redis");
+  // A unix socket when its path fits (sun_path holds 107 bytes): Sluice's processes on this machine
+  // talk to it with less CPU per command than over TCP (BENCHMARKS.md, eleventh session).
+  const socketPath = join(dataDirectory, "redis.sock");
+  const unixSocket = Buffer.byteLength(socketPath) <= 100 ? socketPath : undefined;
   const server = await startRedisServer({
     executable,
     password,
-    dataDirectory: join(config.dataDirectory, "redis"),
+    dataDirectory,
+    ...(unixSocket === undefined ? {} : { unixSocket }),
     appendOnly: true,
     supervise: true,
     onLog: (line) => logger.debug({ component: "redis-server" }, line),
     onUnexpectedExit: (code, signal) => logger.error({ code, signal }, "managed redis-server exited; restarting it"),
   });
-  logger.info({ host: "127.0.0.1", port: server.port, redisPid: server.pid(), dataDirectory: join(config.dataDirectory, "redis") }, "started managed redis-server (REDIS_URL is unset; password in DATA_DIR/redis-password)");
+  logger.info({ host: "127.0.0.1", port: server.port, socket: unixSocket, redisPid: server.pid(), dataDirectory }, "started managed redis-server (REDIS_URL is unset; password in DATA_DIR/redis-password)");
   return {
-    url: server.url,
+    url: server.socketUrl ?? server.url,
     managed: true,
     stop: async () => {
       await server.stop();

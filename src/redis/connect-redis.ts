@@ -28,7 +28,7 @@ export function connectRedis(url: string, role: RedisRole, options: ConnectRedis
   const failFast = isFailFast(role);
   // log-writer differs from worker in its name (CLIENT LIST shows who appends) and in
   // auto-pipelining: appends of many concurrent streams share one socket write (bench profile).
-  const client = new Redis(url, {
+  const client = new Redis(ioredisAddress(url), {
     connectionName: `${options.name}:${role}`,
     enableAutoPipelining: role === "commands" || role === "log-writer",
     retryStrategy: reconnectDelayMs,
@@ -39,6 +39,14 @@ export function connectRedis(url: string, role: RedisRole, options: ConnectRedis
   client.on("error", (error: Error) => options.onError?.(error));
   if (role === "subscriber") handleResubscribeRejections();
   return client;
+}
+
+/**
+ * `unix:///path/redis.sock[?password=…]` (REDIS_URL, the managed server) in the form ioredis reads:
+ * the path itself, whose query becomes options. Other URLs pass through.
+ */
+export function ioredisAddress(url: string): string {
+  return url.startsWith("unix://") ? url.slice("unix://".length) : url;
 }
 
 /**

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { sql } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
 import { createTestDatabase } from "../../test/support/servers/test-database.ts";
-import { openDatabase, selectRows, type Database } from "./database.ts";
+import { openDatabase, poolConfig, selectRows, type Database } from "./database.ts";
 import { conversations, messages, users } from "./schema.ts";
 
 async function exerciseSchema(database: Database): Promise<void> {
@@ -28,6 +28,14 @@ async function exerciseSchema(database: Database): Promise<void> {
     expect.arrayContaining(["messages_conversation_idx", "messages_one_active_per_conversation", "messages_active_idx"]),
   );
 }
+
+describe("the PostgreSQL pool", () => {
+  it("keeps two connections open however long idle (a new one costs ~14 ms), closes the rest after 30 s, and probes idle ones", () => {
+    const config = poolConfig({ url: "postgres://db/sluice", dataDirectory: "/nonexistent", poolSize: 10, statementTimeoutMs: 5000 });
+    expect(config).toMatchObject({ max: 10, min: 2, idleTimeoutMillis: 30_000, keepAlive: true });
+    expect(poolConfig({ url: "postgres://db/sluice", dataDirectory: "/nonexistent", poolSize: 1, statementTimeoutMs: 5000 }).min).toBe(1);
+  });
+});
 
 describe("openDatabase", () => {
   it("migrates and enforces the schema on real PostgreSQL", async () => {

@@ -65,6 +65,28 @@ export interface DatabaseOptions {
 
 const migrationsFolder = fileURLToPath(new URL("./migrations", import.meta.url));
 
+/**
+ * The node-postgres pool's settings. Connections beyond the busiest moment close after 30 s idle,
+ * but two stay open for good: a new connection costs about 14 ms before its first statement
+ * (a backend forked and started, catalogs read, the named statements prepared again; more with
+ * password authentication), which a message after a quiet half-minute would otherwise pay on the
+ * accept and again on the worker's claim (BENCHMARKS.md, eleventh session). TCP keepalive finds
+ * those long-idle connections dead when a middlebox dropped them, instead of a query hanging.
+ */
+export function poolConfig(options: DatabaseOptions & { url: string }): pg.PoolConfig {
+  return {
+    connectionString: options.url,
+    max: options.poolSize,
+    min: Math.min(options.poolSize, 2),
+    idleTimeoutMillis: 30_000,
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 30_000,
+    statement_timeout: options.statementTimeoutMs,
+    query_timeout: options.statementTimeoutMs + 1000,
+    connectionTimeoutMillis: options.statementTimeoutMs,
+  };
+}
+
 /** Opens PostgreSQL through a pool, or embedded PGlite when no URL is configured. Same schema and migrations for both. */
 export async function openDatabase(options: DatabaseOptions): Promise<Database> {
   const expectedMigrations = readMigrationFiles({ migrationsFolder }).length;
@@ -110,14 +132,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
     return embedded.portForThread === undefined ? database : { ...database, portForThread: embedded.portForThread };
   }
 
-  const pool = new GuardedPool({
-    connectionString: options.url,
-    max: options.poolSize,
-    statement_timeout: options.statementTimeoutMs,
-    query_timeout: options.statementTimeoutMs + 1000,
-    connectionTimeoutMillis: options.statementTimeoutMs,
-    idleTimeoutMillis: 30_000,
-  });
+  const pool = new GuardedPool(poolConfig({ ...options, url: options.url }));
   pool.on("error", (error) => options.onPoolError?.(error));
   const db = drizzleNodePostgres({ client: pool, schema });
   return opened("postgres", db, pool, async () => migrateNodePostgres(db, { migrationsFolder }), async () => pool.end());
