@@ -1,6 +1,7 @@
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { call, expectErrorShape, registerUser, type ApiAnswer } from "../support/client/chat-api.ts";
+import { connectTestRedis } from "../support/servers/redis.ts";
 import { startSluice, type InProcessSluice } from "../support/sluice/start-sluice.ts";
 
 // Sign-in behind a proxy and against guessing (issue 12). The test process plays nginx: it
@@ -137,5 +138,33 @@ describe("sign out everywhere (POST /api/auth/logout-all)", () => {
       expect((await call(url, "GET", "/api/me", { token: other.token })).status).toBe(200);
     }
     expect((await call(sluice.url, "POST", "/api/auth/logout-all")).status).toBe(401);
+  });
+
+  it("announces a sign-out to the other processes only when it ended a session", async () => {
+    const user = await registerUser(sluice.url, "announced");
+    const listener = connectTestRedis();
+    try {
+      const channel = `${sluice.env.REDIS_KEY_PREFIX ?? ""}sessions:revoked`;
+      await listener.subscribe(channel);
+      const announced: string[] = [];
+      const first = new Promise<void>((resolve) =>
+        listener.on("message", (_channel: string, message: string) => {
+          announced.push(message);
+          resolve();
+        }),
+      );
+      // Tokens that are no session's: 204 as always, and nothing published (it would void every
+      // process's session lookups in flight).
+      for (const junk of ["sls_not-a-session", user.token.slice(0, -2)]) {
+        expect((await call(sluice.url, "POST", "/api/auth/logout", { token: junk })).status).toBe(204);
+      }
+      expect((await user.call("POST", "/api/auth/logout")).status).toBe(204);
+      // One publisher connection, in order: the first message is the real sign-out's.
+      await first;
+      expect(announced).toHaveLength(1);
+      expect(announced[0]).toBe(createHash("sha256").update(user.token).digest("base64url"));
+    } finally {
+      listener.disconnect();
+    }
   });
 });
