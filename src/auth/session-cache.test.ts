@@ -1,7 +1,7 @@
 import { EventEmitter } from "node:events";
 import { describe, expect, test, vi } from "vitest";
 import { connectTestRedis, uniqueKeyPrefix } from "../../test/support/servers/redis.ts";
-import { createSessionCache, type CachedSession } from "./session-cache.ts";
+import { createSessionCache, type CachedSession, type SessionCacheOptions } from "./session-cache.ts";
 
 interface User {
   id: string;
@@ -12,6 +12,19 @@ const wallOffsetMs = 1_800_000_000_000;
 
 /** A session valid until `validUntilMs` on the wall clock (for ever by default). */
 const live = (user: User, validUntilMs = Number.POSITIVE_INFINITY): CachedSession<User> => ({ user, stillValid: (nowMs) => nowMs < validUntilMs });
+
+/** One cache on a stand-in subscriber and publisher (no Redis), for what real Redis cannot be made to do on cue. */
+function standaloneCache(options: Partial<SessionCacheOptions<User>> & Pick<SessionCacheOptions<User>, "subscriber">) {
+  return createSessionCache<User>({
+    load: () => Promise.resolve(undefined),
+    ttlMs: 60_000,
+    maxEntries: 100,
+    channel: "sessions:revoked",
+    publisher: { publish: () => Promise.resolve(1) },
+    clock: { monotonicMs: () => 0, wallClockMs: () => wallOffsetMs },
+    ...options,
+  });
+}
 
 /** Two "API processes": each its own cache and subscriber connection, one shared Redis. */
 async function twoProcesses(sessions: Map<string, User>, ttlMs = 60_000) {
@@ -152,15 +165,7 @@ describe("session cache", () => {
       subscribe: vi.fn(() => new Promise<void>((resolve) => subscriber.answers.push(resolve))),
     });
     const loads = vi.fn((token: string) => Promise.resolve(live({ id: token })));
-    const cache = createSessionCache<User>({
-      load: loads,
-      ttlMs: 60_000,
-      maxEntries: 100,
-      channel: "sessions:revoked",
-      subscriber,
-      publisher: { publish: () => Promise.resolve(1) },
-      clock: { monotonicMs: () => 0, wallClockMs: () => wallOffsetMs },
-    });
+    const cache = standaloneCache({ load: loads, subscriber });
     const signIn = (token: string) => cache.remember(() => Promise.resolve({ token, session: live({ id: token }) }));
     const lookupsOf = (token: string) => loads.mock.calls.filter(([called]) => called === token).length;
 
@@ -199,16 +204,7 @@ describe("session cache", () => {
   test("a sign-out whose publish Redis refused fails, and is published again until Redis takes it", async () => {
     const publish = vi.fn().mockRejectedValueOnce(new Error("Connection is closed.")).mockRejectedValueOnce(new Error("Connection is closed.")).mockResolvedValue(1);
     const subscriber = Object.assign(new EventEmitter(), { subscribe: () => Promise.resolve() });
-    const cache = createSessionCache<User>({
-      load: () => Promise.resolve(undefined),
-      ttlMs: 60_000,
-      maxEntries: 100,
-      channel: "sessions:revoked",
-      subscriber,
-      publisher: { publish },
-      republishDelayMs: 5,
-      clock: { monotonicMs: () => 0, wallClockMs: () => wallOffsetMs },
-    });
+    const cache = standaloneCache({ subscriber, publisher: { publish }, republishDelayMs: 5 });
     await expect(cache.revokeUser("u1")).rejects.toThrow("Connection is closed.");
     await vi.waitFor(() => expect(publish).toHaveBeenCalledTimes(3));
     expect(publish.mock.calls.every(([channel, message]) => channel === "sessions:revoked" && message === "user:u1")).toBe(true);
@@ -217,15 +213,7 @@ describe("session cache", () => {
 
   test("at its bound it drops the least recently used entry, not the oldest", async () => {
     const loads = vi.fn((token: string) => Promise.resolve(live({ id: token })));
-    const cache = createSessionCache<User>({
-      load: loads,
-      ttlMs: 60_000,
-      maxEntries: 2,
-      channel: "sessions:revoked",
-      subscriber: Object.assign(new EventEmitter(), { subscribe: () => Promise.resolve() }),
-      publisher: { publish: () => Promise.resolve(1) },
-      clock: { monotonicMs: () => 0, wallClockMs: () => wallOffsetMs },
-    });
+    const cache = standaloneCache({ load: loads, maxEntries: 2, subscriber: Object.assign(new EventEmitter(), { subscribe: () => Promise.resolve() }) });
     await vi.waitFor(async () => {
       await cache.remember(() => Promise.resolve({ token: "probe", session: live({ id: "probe" }) }));
       await cache.authenticate("probe");
