@@ -90,9 +90,9 @@ export async function createSluiceSystem(variant: SluiceVariant, context: System
       const name = `sluice-${role}`;
       const loopDelayFile = join(logs, `${variant.name}-${role}.loop-delay.json`);
       resetProbeFile(loopDelayFile);
-      const profileArgs = context.profile
-        ? ["--cpu-prof", "--cpu-prof-dir", join(resultsDirectory, "profiles"), "--cpu-prof-name", `${variant.name}-${role}${suffix}-${Date.now()}.cpuprofile`]
-        : [];
+      // A folder per process, with Node's own file names (…pid.tid.seq): in `start` mode the worker
+      // thread writes a profile too, and one fixed --cpu-prof-name let the last thread overwrite the other.
+      const profileArgs = context.profile ? ["--cpu-prof", "--cpu-prof-dir", join(resultsDirectory, "profiles", `${variant.name}-${role}${suffix}-${Date.now()}`)] : [];
       const server = await spawnServer({
         name,
         script: "src/main/cli.ts",
