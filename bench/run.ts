@@ -14,7 +14,7 @@ import { databaseRoles, startBenchServices, type BenchServices } from "./lib/ben
 import { idleConnections, type IdleRecord } from "./lib/idle-connections.ts";
 import { runStep, type StepRecord } from "./lib/run-step.ts";
 import { createSystem, isSluice, systemLabels, systemNames, type PreparedSystem, type SystemName } from "./lib/systems.ts";
-import { waitForQuiet, type WatchedProcess } from "./lib/process-stats.ts";
+import { cpuPerProviderCpu, formatUsage, waitForQuiet, type WatchedProcess } from "./lib/process-stats.ts";
 import { renderChart } from "./lib/render-chart.ts";
 import { renderTable } from "./lib/render-table.ts";
 import { repositoryRoot } from "./lib/spawn-server.ts";
@@ -132,7 +132,8 @@ try {
             `${record.passed ? "PASS" : "FAIL"} ${name} ${streams} streams x ${rate}/s: p50 ${result.latencyMs.p50} p99 ${result.latencyMs.p99} max ${result.latencyMs.max} ms; ` +
               `POST->answer p50 ${result.submitToAnswerMs.p50} ms, ->1st token p50 ${result.submitToFirstTokenMs.p50} ms; ` +
               (result.startsPerSecond ? `starts/s peak ${result.startsPerSecond.peak} mean ${result.startsPerSecond.mean}; ` : "") +
-              `lost ${result.lost} dup ${result.duplicated} failed ${result.failed}; ${record.processes.map((usage) => `${usage.name} ${usage.cpuPercent}%`).join(" ")}; ` +
+              `lost ${result.lost} dup ${result.duplicated} failed ${result.failed}; ${record.processes.map((usage) => formatUsage(usage, "%")).join(" ")}; ` +
+              (cpuPerProviderCpu(record.processes) === undefined ? "" : `Sluice/provider CPU ${cpuPerProviderCpu(record.processes)}; `) +
               `loop delay p99/max ${Object.entries(record.eventLoopDelay).map(([process, delay]) => `${process} ${delay.p99Ms}/${delay.maxMs}`).join(" ") || "-"}, ` +
               `load client ${result.eventLoopDelay.p99Ms}/${result.eventLoopDelay.maxMs} ms; ` +
               `redis/token ${record.redisCommandsPerToken}, stmts/msg ${record.statementsPerMessage}` +

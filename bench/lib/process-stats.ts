@@ -61,6 +61,8 @@ export interface WatchedProcess {
   pid: number;
   /** Sum the children too (PostgreSQL). */
   tree?: boolean;
+  /** Also report CPU per thread (`sluice start` runs its API and its worker on two threads). */
+  threads?: boolean;
   /** Preloaded with bench/probes/event-loop-delay.ts, answering in this file (bench/lib/event-loop-probe.ts). */
   loopDelayFile?: string;
 }
@@ -70,6 +72,60 @@ export interface ProcessUsage {
   /** Share of one core over the window, in percent (200% = both cores of this machine). */
   cpuPercent: number;
   peakRssMb: number;
+  /**
+   * With `threads`: CPU% by thread name, a pool's threads together (MainThread, WorkerThread,
+   * V8Worker for V8's GC and compiler helpers, libuv-worker); under 1 % left out.
+   */
+  threads?: Record<string, number>;
+}
+
+/** "sluice-start 70% (MainThread 21, WorkerThread 40, V8Worker 9)": a process's CPU and, when sampled, its threads'. */
+export function formatUsage(usage: ProcessUsage, unit = ""): string {
+  const threads = Object.entries(usage.threads ?? {}).sort(([, a], [, b]) => b - a);
+  const split = threads.length > 1 ? ` (${threads.map(([name, percent]) => `${name} ${percent}`).join(", ")})` : "";
+  return `${usage.name} ${usage.cpuPercent}${unit}${split}`;
+}
+
+/**
+ * Sluice's processes' CPU over the bench provider's. The provider's work per token is fixed, and
+ * on this VM every process's CPU drifts together between identical runs (up to 30 %), so this
+ * ratio compares runs where the raw percentages do not (BENCHMARKS.md, twelfth session).
+ */
+export function cpuPerProviderCpu(processes: readonly ProcessUsage[]): number | undefined {
+  const provider = processes.find((usage) => usage.name === "openai-provider")?.cpuPercent;
+  const sluice = processes.filter((usage) => usage.name.startsWith("sluice-")).reduce((sum, usage) => sum + usage.cpuPercent, 0);
+  return provider === undefined || provider <= 0 || sluice === 0 ? undefined : Math.round((sluice / provider) * 100) / 100;
+}
+
+/** CPU seconds of a process's threads by thread name (a pool's threads share one), from /proc/<pid>/task. */
+function sampleThreads(pid: number): Map<string, number> {
+  const byName = new Map<string, number>();
+  let tasks: string[];
+  try {
+    tasks = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return byName;
+  }
+  for (const task of tasks) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${task}/stat`, "utf8");
+      const name = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      byName.set(name, (byName.get(name) ?? 0) + (Number(fields[11]) + Number(fields[12])) / ticksPerSecond);
+    } catch {
+      // the thread ended while we looked; its time stays in the process's own total
+    }
+  }
+  return byName;
+}
+
+function threadPercents(before: Map<string, number>, after: Map<string, number>, seconds: number): Record<string, number> {
+  const percents: Record<string, number> = {};
+  for (const [name, cpuSeconds] of after) {
+    const percent = Math.round(((cpuSeconds - (before.get(name) ?? 0)) / seconds) * 100);
+    if (percent >= 1) percents[name] = percent;
+  }
+  return percents;
 }
 
 /** One watched process, with its children when it asks for them. */
@@ -81,6 +137,7 @@ function sampleWatched(watched: WatchedProcess): ProcessSample | undefined {
 export function watchProcesses(processes: readonly WatchedProcess[], intervalMs = 250): { stop(): ProcessUsage[] } {
   const startedAt = performance.now();
   const first = processes.map(sampleWatched);
+  const firstThreads = processes.map((watched) => (watched.threads ? sampleThreads(watched.pid) : undefined));
   const peaks = first.map((value) => value?.rssMb ?? 0);
   const timer = setInterval(() => {
     processes.forEach((watched, index) => {
@@ -95,7 +152,13 @@ export function watchProcesses(processes: readonly WatchedProcess[], intervalMs 
       return processes.map((watched, index) => {
         const last = sampleWatched(watched);
         const cpu = last && first[index] ? ((last.cpuSeconds - first[index].cpuSeconds) / seconds) * 100 : Number.NaN;
-        return { name: watched.name, cpuPercent: Math.round(cpu), peakRssMb: Math.round(Math.max(peaks[index] ?? 0, last?.rssMb ?? 0)) };
+        const threadsBefore = firstThreads[index];
+        return {
+          name: watched.name,
+          cpuPercent: Math.round(cpu),
+          peakRssMb: Math.round(Math.max(peaks[index] ?? 0, last?.rssMb ?? 0)),
+          ...(threadsBefore ? { threads: threadPercents(threadsBefore, sampleThreads(watched.pid), seconds) } : {}),
+        };
       });
     },
   };

@@ -1,3 +1,4 @@
+import { formatUsage } from "./process-stats.ts";
 import type { StepRecord } from "./run-step.ts";
 import { summarizeSystem, round, type BenchReport, type SystemSummary } from "./summarize-report.ts";
 
@@ -91,7 +92,7 @@ export function renderTable(report: BenchReport): string {
       .filter((step) => step.scenario === "sweep")
       .map((step) => {
         const r = step.result;
-        const cpu = step.processes.map((usage) => `${usage.name} ${usage.cpuPercent}`).join(", ");
+        const cpu = step.processes.map((usage) => formatUsage(usage)).join(", ");
         const connections = Object.values(step.redisConnections).reduce((sum, count) => sum + count, 0);
         const starts = r.startsPerSecond ? `${r.startsPerSecond.peak} / ${r.startsPerSecond.mean}` : "-";
         const answer = r.submitToAnswerMs ? `${r.submitToAnswerMs.p50} / ${r.submitToAnswerMs.p99}` : "-";

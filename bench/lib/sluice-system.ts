@@ -108,7 +108,7 @@ export async function createSluiceSystem(variant: SluiceVariant, context: System
               : httpReady(`${baseUrl}/readyz`),
       });
       started.push(server);
-      return { server, watched: { name, pid: server.pid, loopDelayFile } };
+      return { server, watched: { name, pid: server.pid, loopDelayFile, threads: true } };
     };
     const providerProcesses: WatchedProcess[] = provider ? [{ name: "openai-provider", pid: provider.pid }] : [];
     const sessionFile = join(logs, `${variant.name}-session.json`);
