@@ -51,6 +51,7 @@ const settings = {
   burstRunningStreams: Number(option("burst-running") ?? 100),
   /** --redis=unix: Sluice's processes reach Redis over its unix socket instead of TCP loopback. */
   redisSocket: option("redis") === "unix",
+  providerHttp2: argv.includes("--provider-http2"),
   sluiceEnv: Object.fromEntries((option("sluice-env")?.split(",") ?? []).map((pair) => pair.split(":", 2) as [string, string])),
 };
 
@@ -93,6 +94,7 @@ try {
       logLevel: settings.logLevel,
       sluiceEnv: settings.sluiceEnv,
       redisSocket: settings.redisSocket,
+      providerHttp2: settings.providerHttp2,
     });
     try {
       for (const rate of settings.rates) {

@@ -1,4 +1,5 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { createServer as createH2cServer } from "node:http2";
 
 /**
  * The HTTP side every bench server process shares (baselines, the OpenAI-compatible provider):
@@ -11,20 +12,22 @@ export async function serveBenchProcess(options: {
   onError?: (response: ServerResponse, error: unknown) => void;
   onStop?: () => unknown;
 }): Promise<void> {
-  const server = createServer((request, response) => {
+  const onRequest = (request: IncomingMessage, response: ServerResponse): void => {
     void options.handle(request, response).catch((error: unknown) => {
       if (response.headersSent) response.destroy();
       else if (options.onError) options.onError(response, error);
       else response.writeHead(500).end(String(error));
     });
-  });
-  server.keepAliveTimeout = 60_000;
-  server.maxConnections = 100_000;
+  };
+  const server =
+    process.env.BENCH_H2C === "true"
+      ? createH2cServer({ settings: { maxConcurrentStreams: 100_000 } }, onRequest as never)
+      : Object.assign(createServer(onRequest), { keepAliveTimeout: 60_000, maxConnections: 100_000 });
   await new Promise<void>((resolve) => server.listen(Number(process.env.BENCH_PORT ?? 0), "127.0.0.1", resolve));
   const address = server.address();
   process.stdout.write(`${JSON.stringify({ listening: typeof address === "object" && address ? address.port : 0 })}\n`);
   const stop = (): void => {
-    server.closeAllConnections();
+    if ("closeAllConnections" in server) server.closeAllConnections();
     server.close();
     void Promise.resolve(options.onStop?.()).finally(() => process.exit(0));
   };

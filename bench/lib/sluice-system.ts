@@ -50,7 +50,7 @@ export async function createSluiceSystem(variant: SluiceVariant, context: System
       provider = await spawnServer({
         name: "openai-provider",
         script: "bench/providers/openai-compatible-server.ts",
-        env: { BENCH_PORT: String(providerPort) },
+        env: { BENCH_PORT: String(providerPort), ...(context.providerHttp2 === true ? { BENCH_H2C: "true" } : {}) },
         logFile: join(logs, `${variant.name}-provider.log`),
         ready: (log) => Promise.resolve(log().includes('"listening"')),
       });
@@ -64,6 +64,7 @@ export async function createSluiceSystem(variant: SluiceVariant, context: System
             OPENAI_BASE_URL: `http://127.0.0.1:${/"listening":(\d+)/.exec(provider.log())?.[1] ?? ""}/v1`,
             OPENAI_API_KEY: "sk-bench-not-a-real-key",
             LLM_MODEL: "bench-model",
+            ...(context.providerHttp2 === true ? { PROVIDER_HTTP2: "true" } : {}),
           };
     const shared = {
       // `npm start` talks to its managed redis-server over a unix socket; other deployments may not.

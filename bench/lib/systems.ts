@@ -65,6 +65,8 @@ export interface SystemContext {
   sluiceEnv: Record<string, string>;
   /** --redis=unix: every Sluice system reaches Redis over its unix socket (the embedded one always does, as `npm start`). */
   redisSocket?: boolean;
+  /** --provider-http2: the bench provider of Sluice's systems serves h2c, and Sluice reaches it with PROVIDER_HTTP2. */
+  providerHttp2?: boolean;
 }
 
 export async function createSystem(name: SystemName, context: SystemContext): Promise<SystemUnderTest> {

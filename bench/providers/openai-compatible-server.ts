@@ -102,7 +102,7 @@ async function handle(request: IncomingMessage, response: ServerResponse): Promi
   response.writeHead(200, {
     "content-type": "text/event-stream; charset=utf-8",
     "cache-control": "no-cache",
-    connection: "keep-alive",
+    ...(process.env.BENCH_H2C === "true" ? {} : { connection: "keep-alive" }),
     "x-request-id": `req_${id}`,
   });
   response.write(`${head}{"index":0,"delta":{"role":"assistant","content":"","refusal":null},"logprobs":null,"finish_reason":null}${tail}`);

@@ -69,6 +69,12 @@ describe("loadConfig", () => {
     expect(loadConfig({ OPENAI_BASE_URL: "http://127.0.0.1:8000/v1", OPENAI_CONTINUE_REPLIES: "true" }, workingDirectory).llm.continueReplies.openai).toBe(true);
   });
 
+  it("reaches the provider over HTTP/1.1 unless PROVIDER_HTTP2 says otherwise", () => {
+    expect(loadConfig({}, workingDirectory).llm.http2).toBe(false);
+    expect(loadConfig({ PROVIDER_HTTP2: "true" }, workingDirectory).llm.http2).toBe(true);
+    expect(problemsOf({ PROVIDER_HTTP2: "yes please" }).join("\n")).toMatch(/PROVIDER_HTTP2/);
+  });
+
   it("picks the provider whose key is set and keeps the default model in the allow-list", () => {
     const config = loadConfig({ OPENAI_API_KEY: "sk-test", LLM_MODELS: "a, b" }, workingDirectory);
     expect(config.llm.provider).toBe("openai");

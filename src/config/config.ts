@@ -41,6 +41,8 @@ export interface Config {
     readonly anthropic: { readonly apiKey: string | undefined; readonly baseUrl: string | undefined; readonly thinkingBudgetTokens: number };
     readonly simulated: { readonly tokensPerSecond: number; readonly tokenCount: number; readonly stampTokens: boolean };
     readonly idleTimeoutMs: number;
+    /** The OpenAI or Anthropic server over HTTP/2 (PROVIDER_HTTP2). */
+    readonly http2: boolean;
     readonly maxRetries: number;
     /** Whether a crashed reply is continued rather than restarted, per provider (env-schema.ts, *_CONTINUE_REPLIES). */
     readonly continueReplies: { readonly openai: boolean; readonly anthropic: boolean };
@@ -184,6 +186,7 @@ export function loadConfig(environment: Readonly<Record<string, string | undefin
       anthropic: { apiKey: env.ANTHROPIC_API_KEY, baseUrl: env.ANTHROPIC_BASE_URL, thinkingBudgetTokens: env.ANTHROPIC_THINKING_BUDGET_TOKENS },
       simulated: { tokensPerSecond: env.SIMULATED_TOKENS_PER_SECOND, tokenCount: env.SIMULATED_TOKEN_COUNT, stampTokens: env.SIMULATED_STAMP_TOKENS },
       idleTimeoutMs: env.PROVIDER_IDLE_TIMEOUT_MS,
+      http2: env.PROVIDER_HTTP2,
       maxRetries: env.PROVIDER_MAX_RETRIES,
       continueReplies: { openai: env.OPENAI_CONTINUE_REPLIES, anthropic: env.ANTHROPIC_CONTINUE_REPLIES },
     },

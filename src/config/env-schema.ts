@@ -126,6 +126,14 @@ export const envSchema = z.object({
   /** Prefix each simulated word with its emit time (src/llm/token-stamp.ts), for the benchmark's cross-process latency. */
   SIMULATED_STAMP_TOKENS: flag.default(false),
   PROVIDER_IDLE_TIMEOUT_MS: integer(100).default(60_000),
+  /**
+   * Reach the OpenAI or Anthropic server over HTTP/2: one connection carries every generation's
+   * stream, so one socket read brings the tokens of many (src/llm/node-http2-fetch.ts). Only for
+   * servers that speak it: https by ALPN (api.openai.com, api.anthropic.com), plain http by prior
+   * knowledge (h2c). vLLM, SGLang and llama.cpp's servers speak only HTTP/1.1; with them every
+   * generation fails with a connection error.
+   */
+  PROVIDER_HTTP2: flag.default(false),
   PROVIDER_MAX_RETRIES: integer(0, 20).default(3),
   /**
    * Continuing a reply whose worker died (PROTOCOL.md 4.3): the next attempt sends the text viewers

@@ -10,6 +10,8 @@ export interface AnthropicProviderOptions {
   apiKey: string;
   /** Default api.anthropic.com; the SDK appends `/v1/messages`. */
   baseUrl?: string;
+  /** Over HTTP/2 (node-http2-fetch.ts) instead of HTTP/1.1. */
+  http2?: boolean;
   idleTimeoutMs: number;
   /** The Messages API requires max_tokens; used when the request gives none. */
   defaultMaxOutputTokens?: number;

@@ -1,4 +1,5 @@
 import { ProviderError, providerErrorFromStatus } from "./provider-error.ts";
+import { nodeHttp2Fetch } from "./node-http2-fetch.ts";
 import { nodeStreamFetch } from "./node-stream-fetch.ts";
 
 type ErrorClass = abstract new (...args: never[]) => Error;
@@ -6,10 +7,12 @@ type ErrorClass = abstract new (...args: never[]) => Error;
 /**
  * What both official SDK clients are built with: retries off (the worker decides retries,
  * and only before the first token), no console logging (malformed chunks are reported as
- * ProviderError instead), and node-stream-fetch.ts as their fetch (the hot path's CPU).
+ * ProviderError instead), and node-stream-fetch.ts as their fetch (the hot path's CPU), or
+ * node-http2-fetch.ts with `http2` (PROVIDER_HTTP2).
  */
-export function sdkClientOptions(options: { apiKey: string; baseUrl?: string }): { apiKey: string; baseURL?: string; maxRetries: 0; logLevel: "off"; fetch: typeof nodeStreamFetch } {
-  return { apiKey: options.apiKey, ...(options.baseUrl === undefined ? {} : { baseURL: options.baseUrl }), maxRetries: 0, logLevel: "off", fetch: nodeStreamFetch };
+export function sdkClientOptions(options: { apiKey: string; baseUrl?: string; http2?: boolean }): { apiKey: string; baseURL?: string; maxRetries: 0; logLevel: "off"; fetch: typeof nodeStreamFetch } {
+  const fetch = options.http2 === true ? nodeHttp2Fetch : nodeStreamFetch;
+  return { apiKey: options.apiKey, ...(options.baseUrl === undefined ? {} : { baseURL: options.baseUrl }), maxRetries: 0, logLevel: "off", fetch };
 }
 
 /** The error classes both official SDKs (openai, @anthropic-ai/sdk) export under the same names. */

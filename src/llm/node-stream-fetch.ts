@@ -1,5 +1,6 @@
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from "node:http";
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
+import type { Readable } from "node:stream";
 import { buffer, text } from "node:stream/consumers";
 
 /**
@@ -75,7 +76,7 @@ export function nodeStreamFetch(input: string | URL | Request, init?: RequestIni
 }
 
 /** What fetch rejects with on abort: a DOMException named AbortError (the SDKs check the name). */
-function abortError(reason: unknown): Error {
+export function abortError(reason: unknown): Error {
   return new DOMException(reason instanceof Error ? reason.message : "This operation was aborted", "AbortError");
 }
 
@@ -84,23 +85,27 @@ function responseOf(url: URL, incoming: IncomingMessage): Response {
   for (const [name, value] of Object.entries(incoming.headers)) {
     if (value !== undefined) headers.set(name, Array.isArray(value) ? value.join(", ") : value);
   }
-  const status = incoming.statusCode ?? 0;
+  return streamResponse(url, incoming.statusCode ?? 0, incoming.statusMessage ?? "", headers, incoming);
+}
+
+/** The Response both fetches answer (this one and node-http2-fetch.ts): `body` is the Node stream itself. */
+export function streamResponse(url: URL, status: number, statusText: string, headers: Headers, body: Readable): Response {
   const response = {
     ok: status >= 200 && status < 300,
     status,
-    statusText: incoming.statusMessage ?? "",
+    statusText,
     headers,
     url: url.toString(),
     redirected: false,
     type: "basic",
-    body: incoming,
+    body,
     get bodyUsed() {
-      return incoming.readableEnded || incoming.destroyed;
+      return body.readableEnded || body.destroyed;
     },
-    text: () => text(incoming),
-    json: async () => JSON.parse(await text(incoming)) as unknown,
+    text: () => text(body),
+    json: async () => JSON.parse(await text(body)) as unknown,
     arrayBuffer: async () => {
-      const bytes = await buffer(incoming);
+      const bytes = await buffer(body);
       return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
     },
   };

@@ -9,6 +9,8 @@ export interface OpenAiProviderOptions {
   apiKey: string;
   /** Any OpenAI-compatible server, e.g. `http://127.0.0.1:8000/v1`; default api.openai.com. */
   baseUrl?: string;
+  /** Over HTTP/2 (node-http2-fetch.ts) instead of HTTP/1.1. */
+  http2?: boolean;
   idleTimeoutMs: number;
   /**
    * The server continues a trailing assistant turn (OPENAI_CONTINUE_REPLIES: vLLM, SGLang,

@@ -36,6 +36,7 @@ export async function startWorkerRole(options: {
     anthropic: { apiKey: config.llm.anthropic.apiKey ?? "no-key", thinkingBudgetTokens: config.llm.anthropic.thinkingBudgetTokens, defaultMaxOutputTokens: config.context.replyTokens, ...(config.llm.anthropic.baseUrl ? { baseUrl: config.llm.anthropic.baseUrl } : {}) },
     simulated: config.llm.simulated,
     idleTimeoutMs: config.llm.idleTimeoutMs,
+    http2: config.llm.http2,
     continueReplies: config.llm.continueReplies,
   });
   // One window for the process: its event loop is what falls behind under load.
