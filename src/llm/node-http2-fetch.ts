@@ -27,8 +27,8 @@ const pools = new Map<string, PooledSession[]>();
 /**
  * A connection to the provider's origin with room for one more stream: `https:` negotiates h2 by
  * ALPN, `http:` speaks h2c with prior knowledge. A server caps the streams of one connection
- * (often at 100–250), and a stream past the cap would wait, silent, for another to finish; so
- * past it a new connection opens. A connection closes after `providerIdleConnectionMs` without
+ * (SETTINGS_MAX_CONCURRENT_STREAMS), and a stream past the cap would wait, silent, for another
+ * to finish; so past it a new connection opens. A connection closes after `providerIdleConnectionMs` without
  * traffic (its open streams finish first), and a closed, failed or GOAWAY'd one is dropped from
  * the pool. A connection keeps the process alive only while it has streams open, as node:http's
  * agent does with its sockets.
