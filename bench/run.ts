@@ -130,12 +130,13 @@ try {
           });
           steps.push(record);
           const { result } = record;
+          const perProvider = cpuPerProviderCpu(record.processes);
           log(
             `${record.passed ? "PASS" : "FAIL"} ${name} ${streams} streams x ${rate}/s: p50 ${result.latencyMs.p50} p99 ${result.latencyMs.p99} max ${result.latencyMs.max} ms; ` +
               `POST->answer p50 ${result.submitToAnswerMs.p50} ms, ->1st token p50 ${result.submitToFirstTokenMs.p50} ms; ` +
               (result.startsPerSecond ? `starts/s peak ${result.startsPerSecond.peak} mean ${result.startsPerSecond.mean}; ` : "") +
               `lost ${result.lost} dup ${result.duplicated} failed ${result.failed}; ${record.processes.map((usage) => formatUsage(usage, "%")).join(" ")}; ` +
-              (cpuPerProviderCpu(record.processes) === undefined ? "" : `Sluice/provider CPU ${cpuPerProviderCpu(record.processes)}; `) +
+              (perProvider === undefined ? "" : `Sluice/provider CPU ${perProvider}; `) +
               `loop delay p99/max ${Object.entries(record.eventLoopDelay).map(([process, delay]) => `${process} ${delay.p99Ms}/${delay.maxMs}`).join(" ") || "-"}, ` +
               `load client ${result.eventLoopDelay.p99Ms}/${result.eventLoopDelay.maxMs} ms; ` +
               `redis/token ${record.redisCommandsPerToken}, stmts/msg ${record.statementsPerMessage}` +

@@ -5,13 +5,14 @@
 // subscriber and redis-server, and the notification latency (append call → subscriber), per round.
 //   node bench/floors/redis-hop-floor.ts [streams=500] [rate=20] [seconds=8] [rounds=3]
 import { fork } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Redis } from "ioredis";
 import { findExecutable } from "../../src/embedded/find-executable.ts";
 import { startRedisServer } from "../../src/embedded/redis-server.ts";
 import { createStreamLog, streamKeys } from "../../src/streaming/index.ts";
+import { sampleProcess } from "../lib/process-stats.ts";
 
 if (process.argv[2] === "subscriber") {
   const [url, prefix, count] = [process.argv[3] ?? "", process.argv[4] ?? "", Number(process.argv[5])];
@@ -42,10 +43,7 @@ if (process.argv[2] === "subscriber") {
   const prefix = "probe:";
   const subscriber = fork(process.argv[1] ?? "", ["subscriber", server.url, prefix, String(streams)]);
   await new Promise((resolve) => subscriber.once("message", resolve));
-  const cpuOf = (pid: number | undefined): number => {
-    const fields = readFileSync(`/proc/${String(pid)}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
-    return (Number(fields[11]) + Number(fields[12])) * 10; // ms, at 100 ticks per second
-  };
+  const cpuOf = (pid: number | undefined): number => (sampleProcess(pid ?? -1)?.cpuSeconds ?? Number.NaN) * 1000;
   try {
     for (let round = 1; round <= rounds; round += 1) {
       const redis = new Redis(server.url, { enableAutoPipelining: true });

@@ -8,16 +8,23 @@ export interface ProcessSample {
   rssMb: number;
 }
 
+/** The fields of a /proc/<pid>/stat line after the command name (which may contain spaces): state, field 3, first. */
+function statFields(stat: string): string[] {
+  return stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+}
+
+/** User + system CPU seconds of a /proc stat line (utime, stime). */
+function cpuSecondsOf(fields: readonly string[]): number {
+  return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond;
+}
+
 /** CPU time (user + system) and RSS of one process, from /proc; undefined once it is gone. */
 export function sampleProcess(pid: number): ProcessSample | undefined {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    // Fields after the command name (which may contain spaces) start at state, field 3.
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    const cpuTicks = Number(fields[11]) + Number(fields[12]);
+    const fields = statFields(readFileSync(`/proc/${pid}/stat`, "utf8"));
     const status = readFileSync(`/proc/${pid}/status`, "utf8");
     const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
-    return { cpuSeconds: cpuTicks / ticksPerSecond, rssMb: rssKb / 1024 };
+    return { cpuSeconds: cpuSecondsOf(fields), rssMb: rssKb / 1024 };
   } catch {
     return undefined;
   }
@@ -32,9 +39,8 @@ export function sampleProcessTree(pid: number): ProcessSample | undefined {
   const root = sampleProcess(pid);
   if (!root) return undefined;
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    root.cpuSeconds += (Number(fields[13]) + Number(fields[14])) / ticksPerSecond;
+    // cutime and cstime, the two fields after utime and stime.
+    root.cpuSeconds += cpuSecondsOf(statFields(readFileSync(`/proc/${pid}/stat`, "utf8")).slice(2));
   } catch {
     // gone: the live sample above is all there is
   }
@@ -42,7 +48,7 @@ export function sampleProcessTree(pid: number): ProcessSample | undefined {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
-      const parent = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      const parent = Number(statFields(stat)[1]);
       if (parent !== pid) continue;
       const child = sampleProcess(Number(entry));
       if (child) {
@@ -110,8 +116,7 @@ function sampleThreads(pid: number): Map<string, number> {
     try {
       const stat = readFileSync(`/proc/${pid}/task/${task}/stat`, "utf8");
       const name = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      byName.set(name, (byName.get(name) ?? 0) + (Number(fields[11]) + Number(fields[12])) / ticksPerSecond);
+      byName.set(name, (byName.get(name) ?? 0) + cpuSecondsOf(statFields(stat)));
     } catch {
       // the thread ended while we looked; its time stays in the process's own total
     }

@@ -21,7 +21,8 @@ export async function serveBenchProcess(options: {
   };
   const server =
     process.env.BENCH_H2C === "true"
-      ? createH2cServer({ settings: { maxConcurrentStreams: 100_000 } }, onRequest as never)
+      ? // The compatibility API's request and response have what the handlers use of node:http's.
+        createH2cServer({ settings: { maxConcurrentStreams: 100_000 } }, onRequest as never)
       : Object.assign(createServer(onRequest), { keepAliveTimeout: 60_000, maxConnections: 100_000 });
   await new Promise<void>((resolve) => server.listen(Number(process.env.BENCH_PORT ?? 0), "127.0.0.1", resolve));
   const address = server.address();
